@@ -1,0 +1,117 @@
+"""Local stand-ins for the notification services: an HTTP sink for webhook, Slack and
+Discord integrations, and an SMTP sink (aiosmtpd) for email. Both keep what they receive
+in an Inbox that tests wait on."""
+from __future__ import annotations
+
+import email
+import email.policy
+import json
+import threading
+import time
+from dataclasses import dataclass
+from email.message import EmailMessage
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Callable, Generic, TypeVar
+
+from aiosmtpd.controller import Controller
+
+Item = TypeVar("Item")
+
+
+class Inbox(Generic[Item]):
+    def __init__(self) -> None:
+        self._items: list[Item] = []
+        self._changed = threading.Condition()
+
+    def put(self, item: Item) -> None:
+        with self._changed:
+            self._items.append(item)
+            self._changed.notify_all()
+
+    def items(self) -> list[Item]:
+        with self._changed:
+            return list(self._items)
+
+    def wait_for(self, predicate: Callable[[Item], bool], timeout: float, what: str) -> Item:
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while True:
+                for item in self._items:
+                    if predicate(item):
+                        return item
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise AssertionError(f"no {what} within {timeout:.0f}s; received: {self._items!r}")
+                self._changed.wait(remaining)
+
+
+@dataclass(frozen=True)
+class HttpNotification:
+    path: str          # /{receiver}/{integration}, see am_localconfig
+    body: dict
+
+
+class HttpSink:
+    """Answers 200 to every POST and records the JSON body."""
+
+    def __init__(self) -> None:
+        self.inbox: Inbox[HttpNotification] = Inbox()
+        inbox = self.inbox
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length", 0))
+                inbox.put(HttpNotification(self.path, json.loads(self.rfile.read(length))))
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def __enter__(self) -> HttpSink:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+@dataclass(frozen=True)
+class Mail:
+    sender: str
+    recipients: tuple[str, ...]
+    message: EmailMessage
+
+    @property
+    def subject(self) -> str:
+        return str(self.message["Subject"])
+
+    def body(self, subtype: str) -> str:
+        return self.message.get_body(preferencelist=(subtype,)).get_content()
+
+
+class SmtpSink:
+    """An SMTP server without TLS or auth that records every message."""
+
+    def __init__(self, port: int) -> None:
+        self.inbox: Inbox[Mail] = Inbox()
+        self.hostport = f"127.0.0.1:{port}"
+        self._controller = Controller(self, hostname="127.0.0.1", port=port)
+
+    async def handle_DATA(self, server, session, envelope) -> str:
+        message = email.message_from_bytes(envelope.content, policy=email.policy.default)
+        self.inbox.put(Mail(envelope.mail_from, tuple(envelope.rcpt_tos), message))
+        return "250 OK"
+
+    def __enter__(self) -> SmtpSink:
+        self._controller.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._controller.stop()
