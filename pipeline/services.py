@@ -1,0 +1,307 @@
+"""Real backend servers on one machine: start on a given port and data directory, wait until ready, stop.
+
+Each server owns its `data_dir` (config files it writes, its storage, `server.log`).
+
+    with Prometheus(port, tmp / "prom", rule_files=[...], alertmanager_url=am.url) as prom:
+        prom.query("up")                      # -> list of {"metric": {...}, "value": [ts, "v"]}
+
+Servers run in their own session (a terminal's Ctrl-C reaches only the parent, which stops them in
+order) and get SIGTERM when the thread that started them dies, so a crashed parent leaves no orphans.
+"""
+from __future__ import annotations
+
+import ctypes
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+import yaml
+
+from pipeline import backends
+
+HOST = "127.0.0.1"
+REPO_ROOT = backends.REPO_ROOT
+VMAGENT_CONFIG_DIR = REPO_ROOT / "otel-config" / "vmagent"
+_PR_SET_PDEATHSIG = 1
+
+
+class PortInUse(OSError):
+    def __init__(self, server: str, port: int):
+        super().__init__(f"{server}: port {port} on {HOST} is already in use")
+        self.server, self.port = server, port
+
+
+class ServerFailed(RuntimeError):
+    pass
+
+
+def port_is_free(port: int, host: str = HOST) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def http_get(url: str, timeout: float = 5.0) -> bytes:
+    with urllib.request.urlopen(url, timeout=timeout) as response:
+        return response.read()
+
+
+class Server:
+    """A subprocess serving HTTP on HOST:port, ready when GET `ready_path` answers 200."""
+
+    name = "server"
+    ready_path = "/health"
+
+    def __init__(self, port: int, data_dir: Path):
+        self.port = port
+        self.data_dir = Path(data_dir)
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{HOST}:{self.port}"
+
+    @property
+    def log_path(self) -> Path:
+        return self.data_dir / "server.log"
+
+    def argv(self) -> list[str]:
+        raise NotImplementedError
+
+    def environment(self) -> Mapping[str, str]:
+        return {}
+
+    def start(self, timeout: float = 60.0) -> "Server":
+        if not port_is_free(self.port):
+            raise PortInUse(self.name, self.port)
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        argv = self.argv()
+        with open(self.log_path, "ab") as log:
+            self.process = subprocess.Popen(
+                argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, cwd=self.data_dir,
+                env={**os.environ, **self.environment()}, start_new_session=True, preexec_fn=_die_with_parent)
+        try:
+            self.wait_ready(timeout)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def wait_ready(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.process.poll() is not None:
+                raise ServerFailed(f"{self.name} exited with {self.process.returncode}:\n{self.log_tail()}")
+            try:
+                http_get(self.url + self.ready_path, timeout=2)
+                return
+            except (OSError, urllib.error.URLError):
+                if time.monotonic() > deadline:
+                    raise ServerFailed(f"{self.name} not ready after {timeout:.0f}s:\n{self.log_tail()}")
+                time.sleep(0.2)
+
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def stop(self, timeout: float = 15.0) -> None:
+        if self.process is None:
+            return
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.process = None
+
+    def log_tail(self, lines: int = 30) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no log)"
+
+    def __enter__(self):
+        return self.start() if self.process is None else self
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+class PromApi:
+    """The Prometheus HTTP query API, which VictoriaMetrics serves too."""
+
+    url: str
+
+    def api(self, path: str, **params) -> object:
+        query = urllib.parse.urlencode(params, doseq=True)
+        body = json.loads(http_get(f"{self.url}/api/v1/{path}?{query}", timeout=30))
+        if body.get("status") != "success":
+            raise RuntimeError(f"{self.url} {path}: {body}")
+        return body["data"]
+
+    def query(self, expr: str) -> list[dict]:
+        return self.api("query", query=expr)["result"]
+
+    def series(self, match: str = '{__name__=~".+"}') -> list[dict[str, str]]:
+        return self.api("series", **{"match[]": match, "start": time.time() - 3600})
+
+
+class Prometheus(Server, PromApi):
+    name = "prometheus"
+    ready_path = "/-/ready"
+
+    def __init__(self, port: int, data_dir: Path, rule_files: Iterable[Path] = (),
+                 alertmanager_url: str | None = None, out_of_order_window: str = "30m",
+                 evaluation_interval: str = "15s"):
+        super().__init__(port, data_dir)
+        self.rule_files = [Path(path).resolve() for path in rule_files]
+        self.alertmanager_url = alertmanager_url
+        self.out_of_order_window = out_of_order_window
+        self.evaluation_interval = evaluation_interval
+
+    def config(self) -> dict:
+        config = {
+            "global": {"evaluation_interval": self.evaluation_interval},
+            "storage": {"tsdb": {"out_of_order_time_window": self.out_of_order_window}},
+            "rule_files": [str(path) for path in self.rule_files],
+        }
+        if self.alertmanager_url:
+            target = urllib.parse.urlsplit(self.alertmanager_url)
+            config["alerting"] = {"alertmanagers": [
+                {"scheme": target.scheme, "static_configs": [{"targets": [target.netloc]}]}]}
+        return config
+
+    def argv(self) -> list[str]:
+        config_file = self.data_dir / "prometheus.yml"
+        config_file.write_text(yaml.safe_dump(self.config(), sort_keys=False))
+        return [str(backends.binary("prometheus")),
+                f"--config.file={config_file}",
+                f"--storage.tsdb.path={self.data_dir / 'tsdb'}",
+                f"--web.listen-address={HOST}:{self.port}",
+                "--web.enable-remote-write-receiver",
+                "--web.enable-lifecycle"]
+
+    @property
+    def write_url(self) -> str:
+        return self.url + "/api/v1/write"
+
+
+class VictoriaMetrics(Server, PromApi):
+    name = "victoria-metrics"
+
+    def argv(self) -> list[str]:
+        return [str(backends.binary("victoria-metrics")),
+                f"-httpListenAddr={HOST}:{self.port}",
+                f"-storageDataPath={self.data_dir / 'storage'}",
+                "-opentelemetry.usePrometheusNaming",
+                # Make samples queryable one second after they arrive, not the default 30 s.
+                "-search.latencyOffset=1s",
+                "-search.disableCache"]
+
+    @property
+    def write_url(self) -> str:
+        return self.url + "/api/v1/write"
+
+    @property
+    def otlp_url(self) -> str:
+        return self.url + "/opentelemetry/v1/metrics"
+
+
+class Vmagent(Server):
+    """The vmagent gateway: OTLP/HTTP in, relabelled, fanned out to Prometheus and VictoriaMetrics.
+
+    Its flags live in otel-config/vmagent/vmagent.flags, with %{VAR} placeholders that vmagent fills
+    from the environment given here."""
+
+    name = "vmagent"
+
+    def __init__(self, port: int, data_dir: Path, prometheus_write_url: str, victoriametrics_write_url: str,
+                 config_dir: Path = VMAGENT_CONFIG_DIR):
+        super().__init__(port, data_dir)
+        self.config_dir = Path(config_dir)
+        self.write_urls = {"PROMETHEUS_WRITE_URL": prometheus_write_url,
+                           "VICTORIAMETRICS_WRITE_URL": victoriametrics_write_url}
+
+    def argv(self) -> list[str]:
+        return [str(backends.binary("vmagent")), *flags_from_file(self.config_dir / "vmagent.flags")]
+
+    def environment(self) -> Mapping[str, str]:
+        return {"VMAGENT_LISTEN": f"{HOST}:{self.port}",
+                "VMAGENT_QUEUE_DIR": str(self.data_dir / "queues"),
+                "VMAGENT_RELABEL_CONFIG": str(self.config_dir / "relabel.yml"),
+                **self.write_urls}
+
+    @property
+    def otlp_url(self) -> str:
+        return self.url + "/opentelemetry/v1/metrics"
+
+
+class Vmalert(Server):
+    name = "vmalert"
+
+    def __init__(self, port: int, data_dir: Path, datasource_url: str, rule_files: Iterable[Path] = (),
+                 notifier_url: str | None = None, evaluation_interval: str = "15s"):
+        super().__init__(port, data_dir)
+        self.datasource_url = datasource_url
+        self.rule_files = [Path(path).resolve() for path in rule_files]
+        self.notifier_url = notifier_url
+        self.evaluation_interval = evaluation_interval
+
+    def argv(self) -> list[str]:
+        notifier = [f"-notifier.url={self.notifier_url}"] if self.notifier_url else ["-notifier.blackhole"]
+        return [str(backends.binary("vmalert")),
+                f"-httpListenAddr={HOST}:{self.port}",
+                f"-datasource.url={self.datasource_url}",
+                # Recording rules' results and alert state go back into the same VictoriaMetrics.
+                f"-remoteWrite.url={self.datasource_url}",
+                f"-remoteRead.url={self.datasource_url}",
+                f"-evaluationInterval={self.evaluation_interval}",
+                *notifier,
+                *(f"-rule={path}" for path in self.rule_files)]
+
+
+class Alertmanager(Server):
+    name = "alertmanager"
+    ready_path = "/-/ready"
+    MINIMAL_CONFIG = {"route": {"receiver": "default"}, "receivers": [{"name": "default"}]}
+
+    def __init__(self, port: int, data_dir: Path, config_file: Path | None = None):
+        super().__init__(port, data_dir)
+        self.config_file = Path(config_file).resolve() if config_file else None
+
+    def argv(self) -> list[str]:
+        config_file = self.config_file
+        if config_file is None:
+            config_file = self.data_dir / "alertmanager.yml"
+            config_file.write_text(yaml.safe_dump(self.MINIMAL_CONFIG))
+        return [str(backends.binary("alertmanager")),
+                f"--config.file={config_file}",
+                f"--storage.path={self.data_dir / 'storage'}",
+                f"--web.listen-address={HOST}:{self.port}",
+                # No gossip: a single instance, and no second port to collide on.
+                "--cluster.listen-address="]
+
+    def alerts(self) -> list[dict]:
+        return json.loads(http_get(self.url + "/api/v2/alerts"))
+
+
+def flags_from_file(path: Path) -> list[str]:
+    """One flag per line; blank lines and lines starting with '#' are ignored."""
+    lines = (line.strip() for line in Path(path).read_text().splitlines())
+    return [line for line in lines if line and not line.startswith("#")]
+
+
+def _die_with_parent() -> None:
+    ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
