@@ -1,0 +1,69 @@
+"""Wires the parts together: host → sources → collection → observable instruments → OTLP export."""
+
+import logging
+import os
+import threading
+
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import MetricExporter, MetricReader, PeriodicExportingMetricReader
+
+from collector import __version__
+from collector.collection import Collection
+from collector.config import Config
+from collector.exporter import CountingExporter, build_otlp_exporter
+from collector.health import HealthServer, Readiness
+from collector.host import Host
+from collector.instruments import register
+from collector.resource import build_resource
+from collector.sources import SOURCES
+from collector.sources.agent import AgentSource
+from collector.sources.base import SourceOptions
+from collector.telemetry import AgentTelemetry
+
+log = logging.getLogger(__name__)
+
+
+def build_collection(config: Config, host: Host, telemetry: AgentTelemetry) -> Collection:
+    sources = [SOURCES[name](host, options) for name, options in config.sources.items() if options.enabled]
+    sources.append(AgentSource(host, SourceOptions(), telemetry))
+    return Collection(sources, telemetry)
+
+
+class CollectingReader(PeriodicExportingMetricReader):
+    """Runs one collection of the sources right before the SDK reads the instruments."""
+
+    def __init__(self, exporter: MetricExporter, collection: Collection, interval: float):
+        self.collection = collection
+        super().__init__(exporter, export_interval_millis=interval * 1000)
+
+    def collect(self, timeout_millis: float = 10_000) -> None:
+        self.collection.refresh()
+        super().collect(timeout_millis=timeout_millis)
+
+
+class Agent:
+    def __init__(self, config: Config, reader: MetricReader | None = None, environ=os.environ):
+        self.config = config
+        self.telemetry = AgentTelemetry()
+        host = Host(config.host_root)
+        self.collection = build_collection(config, host, self.telemetry)
+        self.exporter = CountingExporter(build_otlp_exporter(config.exporter), self.telemetry)
+        self.reader = reader or CollectingReader(self.exporter, self.collection, config.exporter.interval)
+        self.provider = MeterProvider(resource=build_resource(host, environ), metric_readers=[self.reader])
+        specs = [spec for source in self.collection.sources for spec in source.metrics]
+        register(self.provider.get_meter("hostagent", __version__), specs, self.collection)
+        self.health = None
+        if config.health.enabled:
+            window = config.health.ready_intervals * config.exporter.interval
+            self.health = HealthServer(config.health, Readiness(self.telemetry, window))
+
+    def run(self, stop: threading.Event) -> None:
+        if self.health:
+            self.health.start()
+        log.info("exporting %d sources every %ss to %s (%s)", len(self.collection.sources),
+                 self.config.exporter.interval, self.config.exporter.url, self.config.exporter.protocol)
+        stop.wait()
+        log.info("stopping: final export")
+        self.provider.shutdown()
+        if self.health:
+            self.health.stop()

@@ -1,0 +1,95 @@
+"""The `collector` command line."""
+
+import logging
+import signal
+import sys
+import threading
+import time
+from collections import defaultdict
+
+import click
+
+from collector import __version__, render
+from collector.config import Config, ConfigError, load
+from collector.sources import declared_metrics
+
+EXIT_CONFIG = 2
+config_option = click.option("--config", "config_path", type=click.Path(dir_okay=False), envvar="HOSTAGENT_CONFIG",
+                             help="YAML configuration file (env HOSTAGENT_CONFIG). Every option has a default.")
+
+
+def _load(config_path) -> Config:
+    try:
+        return load(config_path)
+    except ConfigError as error:
+        click.echo(f"error: {error}", err=True)
+        sys.exit(EXIT_CONFIG)
+
+
+@click.group()
+@click.version_option(__version__, prog_name="collector")
+def main():
+    """OpenTelemetry host-metrics agent."""
+
+
+@main.command()
+@config_option
+def run(config_path):
+    """Collect and export over OTLP until SIGTERM or SIGINT (which flush a final export)."""
+    from collector.agent import Agent
+
+    config = _load(config_path)
+    logging.basicConfig(level=config.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        agent = Agent(config)
+    except OSError as error:  # the health port is taken, a certificate is unreadable
+        click.echo(f"error: {error}", err=True)
+        sys.exit(1)
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    agent.run(stop)
+
+
+@main.command("check-config")
+@click.argument("config_path", required=False, type=click.Path(dir_okay=False))
+def check_config(config_path):
+    """Validate a configuration file (and the environment) without running; exit 2 when invalid."""
+    config = _load(config_path)
+    enabled = [name for name, options in config.sources.items() if options.enabled]
+    click.echo(f"{config_path or 'defaults'}: OK — exporting to {config.exporter.url} "
+               f"({config.exporter.protocol}) every {config.exporter.interval:g}s; sources: {', '.join(enabled)}")
+
+
+@main.command()
+@click.option("--format", "output", type=click.Choice(["table", "markdown", "naming", "json"]), default="table",
+              help="markdown: docs/metrics.md; naming: docs/naming.md (OTLP → Prometheus); json: for programs.")
+def sources(output):
+    """List every metric the agent can emit, as declared by its sources."""
+    renderers = {"table": render.sources_table, "markdown": render.metrics_markdown,
+                 "naming": render.naming_markdown, "json": render.sources_json}
+    click.echo(renderers[output](declared_metrics()))
+
+
+@main.command()
+@config_option
+@click.option("--format", "output", type=click.Choice(["table", "json"]), default="table")
+def snapshot(config_path, output):
+    """Collect once and print the values (utilization needs two readings: this takes a second)."""
+    from collector.agent import build_collection
+    from collector.host import Host
+    from collector.telemetry import AgentTelemetry
+
+    config = _load(config_path)
+    collection = build_collection(config, Host(config.host_root), AgentTelemetry())
+    collection.refresh()
+    time.sleep(1)
+    collection.refresh()
+    units = {spec.name: spec.unit for _, spec in declared_metrics()}
+    if output == "json":
+        click.echo(render.snapshot_json(collection.points(), units))
+        return
+    by_source = defaultdict(list)
+    for source in collection.sources:
+        by_source[source.name] = collection.latest(source.name)
+    click.echo(render.snapshot_table(by_source, units))

@@ -1,0 +1,81 @@
+"""One collection cycle: run the sources that are due, time them, count outcomes, keep their points.
+
+A source that is not due in a cycle (its interval is longer than the export interval) re-reports the
+points of its last collection, so its gauges have no gaps and its counters stay cumulative.
+"""
+
+import logging
+import time
+from collections import defaultdict
+
+from collector.sources.base import PartialFailure, Source, Unavailable
+from collector.spec import Point
+from collector.telemetry import AgentTelemetry, SourceStats
+
+log = logging.getLogger(__name__)
+
+
+class Collection:
+    def __init__(self, sources: list[Source], telemetry: AgentTelemetry, clock=time.monotonic):
+        self.sources = sources
+        self.telemetry = telemetry
+        self.clock = clock
+        self.points_by_metric: dict[str, list[Point]] = {}
+        self._latest: dict[str, list[Point]] = {}
+        self._last_run: dict[str, float] = {}
+        self._last_problem: dict[str, str | None] = {}
+        for source in sources:
+            telemetry.sources.setdefault(source.name, SourceStats())
+
+    def refresh(self) -> None:
+        for source in self.sources:
+            if self._due(source):
+                self._latest[source.name] = self._run(source)
+        grouped = defaultdict(list)
+        for points in self._latest.values():
+            for point in points:
+                grouped[point.metric].append(point)
+        self.points_by_metric = dict(grouped)
+
+    def points(self) -> list[Point]:
+        return [p for points in self._latest.values() for p in points]
+
+    def latest(self, source_name: str) -> list[Point]:
+        return self._latest.get(source_name, [])
+
+    def _due(self, source: Source) -> bool:
+        interval = source.options.interval
+        last = self._last_run.get(source.name)
+        # 5 % slack: a 30 s source on a 10 s export is due on the third export, not the fourth.
+        return interval is None or last is None or self.clock() - last >= interval * 0.95
+
+    def _run(self, source: Source) -> list[Point]:
+        started = self.clock()
+        stats = self.telemetry.sources[source.name]
+        self._last_run[source.name] = started
+        problem, points = None, []
+        try:
+            points = source.collect()
+        except Unavailable as reason:
+            self._report(source.name, f"unavailable: {reason}", logging.INFO)
+            stats.duration = self.clock() - started
+            return []
+        except PartialFailure as failure:
+            points, problem = failure.points, str(failure)
+        except Exception as error:  # one failing source must never stop the others
+            problem = f"{type(error).__name__}: {error}"
+        stats.duration = self.clock() - started
+        stats.outcomes["error" if problem else "success"] += 1
+        self._report(source.name, problem, logging.WARNING)
+        return points
+
+    def _report(self, source: str, problem: str | None, level: int) -> None:
+        """Log a problem when it starts or changes, and its end; never the same message every cycle."""
+        previous = self._last_problem.get(source)
+        if problem == previous:
+            return
+        self._last_problem[source] = problem
+        if problem:
+            log.log(level, "source %s: %s", source, problem)
+        elif previous:
+            log.info("source %s: recovered", source)

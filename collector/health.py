@@ -1,0 +1,67 @@
+"""A small HTTP endpoint for Kubernetes probes: /healthz (alive) and /readyz (exports succeed)."""
+
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from collector.config import HealthConfig
+from collector.telemetry import AgentTelemetry
+
+
+class Readiness:
+    """Ready while the last successful export is recent; a new agent gets the same grace period."""
+
+    def __init__(self, telemetry: AgentTelemetry, window: float, clock=time.monotonic):
+        self.telemetry, self.window, self.clock = telemetry, window, clock
+        self.started = clock()
+
+    def check(self) -> tuple[bool, str]:
+        last = self.telemetry.last_export_success
+        if last is None:
+            waited = self.clock() - self.started
+            return waited < self.window, f"no successful export yet ({waited:.0f}s since start)"
+        age = self.clock() - last
+        return age < self.window, f"last successful export {age:.0f}s ago"
+
+
+class HealthServer:
+    def __init__(self, config: HealthConfig, readiness: Readiness):
+        host, _, port = config.listen.rpartition(":")
+        self.server = ThreadingHTTPServer((host.strip("[]"), int(port)), _handler(readiness))
+        self.thread = threading.Thread(target=self.server.serve_forever, name="health", daemon=True)
+
+    @property
+    def port(self) -> int:
+        return self.server.server_address[1]
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def _handler(readiness: Readiness):
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):
+            if self.path == "/healthz":
+                self._reply(200, "ok")
+            elif self.path == "/readyz":
+                ready, reason = readiness.check()
+                self._reply(200 if ready else 503, reason)
+            else:
+                self._reply(404, "not found; try /healthz or /readyz")
+
+        def _reply(self, status, text):
+            body = (text + "\n").encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "text/plain; charset=utf-8")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):  # probes every few seconds would flood the log
+            pass
+
+    return Handler

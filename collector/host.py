@@ -1,0 +1,41 @@
+"""The host a collector reads: a filesystem root (``/`` or ``/hostfs`` in a container) and its procfs.
+
+Everything a source reads goes through this object, so tests point it at a fixture tree.
+"""
+
+import os
+from pathlib import Path
+
+import psutil
+
+
+class Host:
+    def __init__(self, root: str | os.PathLike = "/"):
+        self.root = Path(root)
+        self.proc = self.root / "proc"
+        self.in_container = self.root != Path("/")
+        # psutil only follows an alternate procfs through this module-level setting.
+        psutil.PROCFS_PATH = str(self.proc)
+
+    def read_proc(self, relative: str) -> str:
+        return (self.proc / relative).read_text()
+
+    def read_sys(self, relative: str) -> str:
+        return (self.root / "sys" / relative).read_text()
+
+    def read_etc(self, relative: str) -> str:
+        return (self.root / "etc" / relative).read_text()
+
+    def host_path(self, path: str) -> Path:
+        """A path of the host as seen from here (``/var`` → ``/hostfs/var`` in a container)."""
+        return self.root / path.lstrip("/")
+
+    @property
+    def mounts_file(self) -> str:
+        # The container's own mount table would hide the host's filesystems: read init's instead.
+        return "1/mounts" if self.in_container else "self/mounts"
+
+    @property
+    def net_dev_file(self) -> str:
+        # /proc/net/dev follows the reader's network namespace; pid 1 of the host root is the host's.
+        return "1/net/dev" if self.in_container else "net/dev"

@@ -1,0 +1,21 @@
+"""Observable instruments on a Meter, one per declared metric, reading the latest collection."""
+
+from opentelemetry.metrics import CallbackOptions, Meter, Observation
+
+from collector.collection import Collection
+from collector.spec import Instrument, MetricSpec
+
+_FACTORIES = {
+    Instrument.COUNTER: Meter.create_observable_counter,
+    Instrument.UPDOWNCOUNTER: Meter.create_observable_up_down_counter,
+    Instrument.GAUGE: Meter.create_observable_gauge,
+}
+
+
+def register(meter: Meter, specs: list[MetricSpec], collection: Collection) -> None:
+    for spec in specs:
+        def observe(_options: CallbackOptions, name=spec.name):
+            return [Observation(p.value, p.attributes) for p in collection.points_by_metric.get(name, ())]
+
+        _FACTORIES[spec.instrument](meter, spec.name, callbacks=[observe], unit=spec.unit,
+                                    description=spec.description)

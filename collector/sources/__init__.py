@@ -1,0 +1,28 @@
+"""The registry of sources: adding one is a module in this package plus one line here."""
+
+from collector.sources.agent import AgentSource
+from collector.sources.conntrack import ConntrackSource
+from collector.sources.cpu import CpuSource
+from collector.sources.disk import DiskSource
+from collector.sources.file_descriptors import FileDescriptorsSource
+from collector.sources.filesystem import FilesystemSource
+from collector.sources.load import LoadSource
+from collector.sources.memory import MemorySource
+from collector.sources.network import NetworkSource
+from collector.sources.paging import PagingSource
+from collector.sources.pressure import PressureSource
+from collector.sources.processes import ProcessesSource
+from collector.sources.temperature import TemperatureSource
+from collector.sources.top_processes import TopProcessesSource
+
+SOURCES = {source.name: source for source in (
+    CpuSource, LoadSource, MemorySource, PagingSource, DiskSource, FilesystemSource, NetworkSource,
+    ProcessesSource, TopProcessesSource, PressureSource, ConntrackSource, TemperatureSource,
+    FileDescriptorsSource,
+)}
+ALL_SOURCES = (*SOURCES.values(), AgentSource)
+
+
+def declared_metrics():
+    """Every metric the agent can emit, in source order: the single source of truth for docs and tests."""
+    return [(source.name, spec) for source in ALL_SOURCES for spec in source.metrics]

@@ -1,0 +1,47 @@
+"""The agent's own health: per-source timing and outcome, exports, and its CPU and memory."""
+
+import os
+
+from collector.sources.base import Source
+from collector.spec import Point, counter, gauge, updowncounter
+from collector.telemetry import AgentTelemetry
+
+PAGE_BYTES = os.sysconf("SC_PAGE_SIZE")
+
+
+class AgentSource(Source):
+    name = "agent"
+    metrics = (
+        gauge("hostagent.source.duration", "s", "Time the last collection of a source took.",
+              "hostagent.source"),
+        counter("hostagent.source.collections", "{collection}",
+                "Collections of a source by outcome (error: some or all of its reads failed).",
+                "hostagent.source", "hostagent.outcome"),
+        counter("hostagent.export.data_points", "{data_point}", "Data points exported, by outcome.",
+                "hostagent.outcome"),
+        counter("hostagent.export.requests", "{request}", "Export requests, by outcome.", "hostagent.outcome"),
+        counter("hostagent.cpu.time", "s", "CPU time used by the agent process."),
+        updowncounter("hostagent.memory.usage", "By", "Resident memory of the agent process."),
+    )
+
+    def __init__(self, host, options, telemetry: AgentTelemetry):
+        super().__init__(host, options)
+        self.telemetry = telemetry
+
+    def collect(self) -> list[Point]:
+        points = []
+        for source, stats in self.telemetry.sources.items():
+            points.append(Point("hostagent.source.duration", stats.duration, {"hostagent.source": source}))
+            points += [Point("hostagent.source.collections", stats.outcomes[outcome],
+                             {"hostagent.source": source, "hostagent.outcome": outcome})
+                       for outcome in ("success", "error")]
+        for outcome in ("success", "failure"):
+            labels = {"hostagent.outcome": outcome}
+            points.append(Point("hostagent.export.data_points", self.telemetry.exported_points[outcome], labels))
+            points.append(Point("hostagent.export.requests", self.telemetry.export_requests[outcome], labels))
+        times = os.times()
+        points.append(Point("hostagent.cpu.time", times.user + times.system))
+        # Our own /proc, not the host root's: in a container without hostPID our pid differs there.
+        with open("/proc/self/statm") as statm:
+            points.append(Point("hostagent.memory.usage", int(statm.read().split()[1]) * PAGE_BYTES))
+        return points

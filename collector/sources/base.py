@@ -1,0 +1,56 @@
+"""What every source shares: its options, its contract, and the two ways a collection can fall short."""
+
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+from collector.host import Host
+from collector.spec import MetricSpec, Point
+from collector.units import Duration
+
+
+@dataclass(frozen=True)
+class SourceOptions:
+    enabled: bool = True
+    # None: collect on every export; otherwise collect when this much time has passed.
+    interval: Duration | None = field(default=None, metadata={"min": 0.1})
+
+
+@dataclass(frozen=True)
+class OptInOptions(SourceOptions):
+    enabled: bool = False
+
+
+class Unavailable(Exception):
+    """The host does not offer what this source reads (no /proc/pressure, no sensors): not an error."""
+
+
+class PartialFailure(Exception):
+    """Some reads failed; ``points`` holds what could still be collected."""
+
+    def __init__(self, points: list[Point], reason: str):
+        super().__init__(reason)
+        self.points = points
+
+
+class Source:
+    name: ClassVar[str]
+    metrics: ClassVar[tuple[MetricSpec, ...]]
+    Options: ClassVar[type[SourceOptions]] = SourceOptions
+
+    def __init__(self, host: Host, options: SourceOptions):
+        self.host = host
+        self.options = options
+
+    def collect(self) -> list[Point]:
+        raise NotImplementedError
+
+
+def read_counters(text: str) -> dict[str, int]:
+    """Parse ``key value`` lines (/proc/vmstat) or ``key: value kB`` lines (/proc/meminfo)."""
+    values = {}
+    for line in text.splitlines():
+        key, _, rest = line.partition(" ")
+        fields = rest.split()
+        if fields:
+            values[key.rstrip(":")] = int(fields[0]) * (1024 if fields[-1] == "kB" else 1)
+    return values

@@ -1,0 +1,72 @@
+"""Block device I/O from /proc/diskstats, per device, with include/exclude filters."""
+
+from dataclasses import dataclass, field
+
+from collector.sources.base import PartialFailure, Source, SourceOptions
+from collector.sources.filters import NameFilter
+from collector.spec import Point, counter
+
+SECTOR_BYTES = 512  # diskstats counts 512-byte sectors whatever the device's real sector size
+REGEX = {"regex": True}
+
+
+@dataclass(frozen=True)
+class DiskOptions(SourceOptions):
+    include: tuple[str, ...] = field(default=(), metadata=REGEX)
+    # Partitions are excluded too: their I/O is already counted on the whole disk.
+    exclude: tuple[str, ...] = field(default=(
+        r"^(z?ram|loop|fd)\d+$", r"^(h|s|v|xv)d[a-z]+\d+$", r"^nvme\d+n\d+p\d+$", r"^mmcblk\d+p\d+$",
+    ), metadata=REGEX)
+    max_devices: int = field(default=200, metadata={"min": 1})
+
+
+class DiskSource(Source):
+    name = "disk"
+    Options = DiskOptions
+    metrics = (
+        counter("system.disk.io", "By", "Bytes read and written.", "system.device", "disk.io.direction"),
+        counter("system.disk.operations", "{operation}", "Completed reads and writes.",
+                "system.device", "disk.io.direction"),
+        counter("system.disk.io_time", "s", "Time the device was busy with I/O.", "system.device"),
+        counter("system.disk.operation_time", "s", "Sum of the time each operation took.",
+                "system.device", "disk.io.direction"),
+        counter("system.disk.merged", "{operation}", "Adjacent reads and writes merged by the kernel.",
+                "system.device", "disk.io.direction"),
+    )
+
+    def __init__(self, host, options):
+        super().__init__(host, options)
+        self.filter = NameFilter(options.include, options.exclude)
+
+    def collect(self) -> list[Point]:
+        devices = [fields for fields in parse_diskstats(self.host.read_proc("diskstats"))
+                   if self.filter.allows(fields[0])]
+        points = [p for fields in devices[:self.options.max_devices] for p in device_points(*fields)]
+        if len(devices) > self.options.max_devices:
+            raise PartialFailure(points, f"{len(devices)} devices, only max_devices={self.options.max_devices} kept")
+        return points
+
+
+def parse_diskstats(text: str):
+    for line in text.splitlines():
+        fields = line.split()
+        if len(fields) >= 14:
+            yield fields[2], [int(v) for v in fields[3:14]]
+
+
+def device_points(device: str, stats: list[int]) -> list[Point]:
+    reads, reads_merged, sectors_read, read_ms, writes, writes_merged, sectors_written, write_ms, \
+        _in_flight, io_ms, _weighted_ms = stats
+    read = {"system.device": device, "disk.io.direction": "read"}
+    write = {"system.device": device, "disk.io.direction": "write"}
+    return [
+        Point("system.disk.io", sectors_read * SECTOR_BYTES, read),
+        Point("system.disk.io", sectors_written * SECTOR_BYTES, write),
+        Point("system.disk.operations", reads, read),
+        Point("system.disk.operations", writes, write),
+        Point("system.disk.io_time", io_ms / 1000, {"system.device": device}),
+        Point("system.disk.operation_time", read_ms / 1000, read),
+        Point("system.disk.operation_time", write_ms / 1000, write),
+        Point("system.disk.merged", reads_merged, read),
+        Point("system.disk.merged", writes_merged, write),
+    ]

@@ -1,0 +1,119 @@
+"""Filesystem space and inodes per mount (the host's mount table, measured under the host root)."""
+
+import os
+from dataclasses import dataclass, field
+
+from collector.sources.base import PartialFailure, Source, SourceOptions
+from collector.sources.filters import NameFilter
+from collector.spec import Point, gauge, updowncounter
+from collector.units import Duration
+
+REGEX = {"regex": True}
+VIRTUAL_TYPES = (
+    "autofs", "binfmt_misc", "bpf", "cgroup", "cgroup2", "configfs", "debugfs", "devpts", "devtmpfs",
+    "efivarfs", "fuse.lxcfs", "fusectl", "hugetlbfs", "mqueue", "nsfs", "overlay", "proc", "procfs",
+    "pstore", "ramfs", "rpc_pipefs", "securityfs", "selinuxfs", "squashfs", "sysfs", "tmpfs", "tracefs",
+)
+MOUNT_ATTRIBUTES = ("system.device", "system.filesystem.type", "system.filesystem.mode",
+                    "system.filesystem.mountpoint")
+
+
+@dataclass(frozen=True)
+class FilesystemOptions(SourceOptions):
+    # Space changes slowly and statfs can be slow on network filesystems: a longer default interval.
+    interval: Duration | None = field(default=Duration(30), metadata={"min": 0.1})
+    include_types: tuple[str, ...] = field(default=(), metadata=REGEX)
+    exclude_types: tuple[str, ...] = field(default=tuple(f"^{t}$" for t in VIRTUAL_TYPES), metadata=REGEX)
+    include_mountpoints: tuple[str, ...] = field(default=(), metadata=REGEX)
+    exclude_mountpoints: tuple[str, ...] = field(
+        default=(r"^/(dev|proc|sys|run/credentials|var/lib/(docker|containers|kubelet)/)",), metadata=REGEX)
+    max_filesystems: int = field(default=100, metadata={"min": 1})
+
+
+@dataclass(frozen=True)
+class Mount:
+    device: str
+    mountpoint: str
+    fstype: str
+    options: tuple[str, ...]
+
+    @property
+    def attributes(self):
+        return {"system.device": self.device, "system.filesystem.type": self.fstype,
+                "system.filesystem.mode": "ro" if "ro" in self.options else "rw",
+                "system.filesystem.mountpoint": self.mountpoint}
+
+
+class FilesystemSource(Source):
+    name = "filesystem"
+    Options = FilesystemOptions
+    metrics = (
+        updowncounter("system.filesystem.usage", "By",
+                      "Space used, free (available to users) and reserved (for root); they add up to the limit.",
+                      "system.filesystem.state", *MOUNT_ATTRIBUTES),
+        gauge("system.filesystem.utilization", "1", "Used space as a share of used + free (as df shows it).",
+              *MOUNT_ATTRIBUTES),
+        updowncounter("system.filesystem.limit", "By", "Total size of the filesystem.", *MOUNT_ATTRIBUTES),
+        updowncounter("system.filesystem.inodes.usage", "{inode}", "Inodes used and free.",
+                      "system.filesystem.state", *MOUNT_ATTRIBUTES,
+                      condition="filesystems with a fixed inode table"),
+    )
+
+    def __init__(self, host, options):
+        super().__init__(host, options)
+        self.types = NameFilter(options.include_types, options.exclude_types)
+        self.mountpoints = NameFilter(options.include_mountpoints, options.exclude_mountpoints)
+
+    def collect(self) -> list[Point]:
+        mounts = [m for m in parse_mounts(self.host.read_proc(self.host.mounts_file))
+                  if self.types.allows(m.fstype) and self.mountpoints.allows(m.mountpoint)]
+        points, failures = [], []
+        for mount in mounts[:self.options.max_filesystems]:
+            try:
+                stat = os.statvfs(self.host.host_path(mount.mountpoint))
+            except OSError as error:
+                failures.append(f"{mount.mountpoint}: {error.strerror}")
+                continue
+            points += statvfs_points(mount, stat)
+        if len(mounts) > self.options.max_filesystems:
+            failures.append(f"{len(mounts)} filesystems, only max_filesystems={self.options.max_filesystems} kept")
+        if failures:
+            raise PartialFailure(points, "; ".join(failures))
+        return points
+
+
+def parse_mounts(text: str) -> list[Mount]:
+    seen, mounts = set(), []
+    for line in text.splitlines():
+        device, mountpoint, fstype, options, *_ = line.split()
+        mountpoint = _unescape(mountpoint)
+        if mountpoint in seen:  # stacked mounts: only the top one is visible, as df shows
+            mounts = [m for m in mounts if m.mountpoint != mountpoint]
+        seen.add(mountpoint)
+        mounts.append(Mount(_unescape(device), mountpoint, fstype, tuple(options.split(","))))
+    return mounts
+
+
+def _unescape(field_text: str) -> str:
+    # The kernel writes space, tab, newline and backslash in mount paths as octal escapes.
+    return (field_text.replace(r"\040", " ").replace(r"\011", "\t")
+            .replace(r"\012", "\n").replace(r"\134", "\\"))
+
+
+def statvfs_points(mount: Mount, stat) -> list[Point]:
+    labels = mount.attributes
+    block = stat.f_frsize
+    used = (stat.f_blocks - stat.f_bfree) * block
+    free = stat.f_bavail * block
+    reserved = (stat.f_bfree - stat.f_bavail) * block
+    points = [Point("system.filesystem.limit", stat.f_blocks * block, labels)]
+    for state, value in (("used", used), ("free", free), ("reserved", reserved)):
+        points.append(Point("system.filesystem.usage", value, {**labels, "system.filesystem.state": state}))
+    if used + free:
+        points.append(Point("system.filesystem.utilization", used / (used + free), labels))
+    if stat.f_files:
+        points.append(Point("system.filesystem.inodes.usage", stat.f_files - stat.f_ffree,
+                            {**labels, "system.filesystem.state": "used"}))
+        points.append(Point("system.filesystem.inodes.usage", stat.f_ffree,
+                            {**labels, "system.filesystem.state": "free"}))
+    return points

@@ -1,0 +1,23 @@
+"""Load averages from /proc/loadavg (the OTel Collector hostmetrics names; no semconv name yet)."""
+
+from collector.sources.base import Source
+from collector.spec import Point, gauge
+
+WINDOWS = ("1m", "5m", "15m")
+
+
+class LoadSource(Source):
+    name = "load"
+    metrics = tuple(
+        gauge(f"system.cpu.load_average.{window}", "{thread}",
+              f"Average number of runnable and uninterruptible threads over {window}.")
+        for window in WINDOWS
+    )
+
+    def collect(self) -> list[Point]:
+        return parse_loadavg(self.host.read_proc("loadavg"))
+
+
+def parse_loadavg(text: str) -> list[Point]:
+    values = text.split()[:3]
+    return [Point(f"system.cpu.load_average.{w}", float(v)) for w, v in zip(WINDOWS, values)]

@@ -1,0 +1,52 @@
+"""Process counts by state, processes created and uptime (/proc/<pid>/stat, /proc/stat, /proc/uptime)."""
+
+import os
+
+from collector.sources.base import Source
+from collector.spec import Point, counter, gauge, updowncounter
+
+# ps(1) state codes → semconv process.state. D (disk sleep) and I (idle kernel thread) are asleep.
+STATES = {"R": "running", "S": "sleeping", "D": "sleeping", "I": "sleeping", "T": "stopped", "t": "stopped",
+          "Z": "defunct"}
+
+
+class ProcessesSource(Source):
+    name = "processes"
+    metrics = (
+        updowncounter("system.process.count", "{process}", "Processes in each state.", "process.state"),
+        counter("system.process.created", "{process}", "Processes created since boot."),
+        gauge("system.uptime", "s", "Time since the host booted."),
+    )
+
+    def collect(self) -> list[Point]:
+        counts = dict.fromkeys(("running", "sleeping", "stopped", "defunct"), 0)
+        for state in self._process_states():
+            if state in STATES:
+                counts[STATES[state]] += 1
+        points = [Point("system.process.count", n, {"process.state": s}) for s, n in counts.items()]
+        points.append(Point("system.process.created", parse_processes_created(self.host.read_proc("stat"))))
+        points.append(Point("system.uptime", float(self.host.read_proc("uptime").split()[0])))
+        return points
+
+    def _process_states(self):
+        for entry in os.scandir(self.host.proc):
+            if not entry.name.isdigit():
+                continue
+            try:
+                with open(os.path.join(entry.path, "stat"), "rb") as stat:
+                    text = stat.read()
+            except OSError:  # the process exited between listing and reading
+                continue
+            yield parse_state(text)
+
+
+def parse_state(stat: bytes) -> str:
+    # The command name may contain spaces and parentheses: the state follows the last ')'.
+    return stat[stat.rindex(b")") + 2:][:1].decode()
+
+
+def parse_processes_created(text: str) -> int:
+    for line in text.splitlines():
+        if line.startswith("processes "):
+            return int(line.split()[1])
+    raise ValueError("no 'processes' line in /proc/stat")

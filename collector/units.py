@@ -1,0 +1,38 @@
+"""Durations and byte sizes as people write them in a config file ("30s", "1h", "64MiB")."""
+
+import re
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
+_DURATION_FACTORS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, None: 1}
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(B|KB|KiB|MB|MiB|GB|GiB)?\s*$")
+_SIZE_FACTORS = {None: 1, "B": 1, "KB": 10**3, "KiB": 2**10, "MB": 10**6, "MiB": 2**20, "GB": 10**9, "GiB": 2**30}
+
+
+class Duration(float):
+    """Seconds. Accepts numbers (seconds) and strings such as "500ms", "30s", "5m", "1h"."""
+
+    @classmethod
+    def parse(cls, value) -> "Duration":
+        if isinstance(value, bool):
+            raise ValueError("expected a duration such as 10s, 500ms or 5m")
+        if isinstance(value, (int, float)):
+            return cls(value)
+        match = _DURATION.match(str(value))
+        if not match:
+            raise ValueError(f"expected a duration such as 10s, 500ms or 5m, got {value!r}")
+        return cls(float(match.group(1)) * _DURATION_FACTORS[match.group(2)])
+
+
+class ByteSize(int):
+    """Bytes. Accepts integers and strings such as "64MiB" or "1GB"."""
+
+    @classmethod
+    def parse(cls, value) -> "ByteSize":
+        if isinstance(value, bool):
+            raise ValueError("expected a size such as 64MiB")
+        if isinstance(value, int):
+            return cls(value)
+        match = _SIZE.match(str(value))
+        if not match:
+            raise ValueError(f"expected a size such as 64MiB or 1GB, got {value!r}")
+        return cls(int(float(match.group(1)) * _SIZE_FACTORS[match.group(2)]))
