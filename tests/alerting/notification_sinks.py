@@ -1,13 +1,12 @@
 """Local stand-ins for the notification services: an HTTP sink for webhook, Slack and
 Discord integrations, and an SMTP sink (aiosmtpd) for email. Both keep what they receive
-in an Inbox that tests wait on."""
+in an Inbox that tests poll."""
 from __future__ import annotations
 
 import email
 import email.policy
 import json
 import threading
-import time
 from dataclasses import dataclass
 from email.message import EmailMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -21,28 +20,18 @@ Item = TypeVar("Item")
 class Inbox(Generic[Item]):
     def __init__(self) -> None:
         self._items: list[Item] = []
-        self._changed = threading.Condition()
+        self._lock = threading.Lock()
 
     def put(self, item: Item) -> None:
-        with self._changed:
+        with self._lock:
             self._items.append(item)
-            self._changed.notify_all()
 
     def items(self) -> list[Item]:
-        with self._changed:
+        with self._lock:
             return list(self._items)
 
-    def wait_for(self, predicate: Callable[[Item], bool], timeout: float, what: str) -> Item:
-        deadline = time.monotonic() + timeout
-        with self._changed:
-            while True:
-                for item in self._items:
-                    if predicate(item):
-                        return item
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise AssertionError(f"no {what} within {timeout:.0f}s; received: {self._items!r}")
-                self._changed.wait(remaining)
+    def first(self, predicate: Callable[[Item], bool]) -> Item | None:
+        return next((item for item in self.items() if predicate(item)), None)
 
 
 @dataclass(frozen=True)

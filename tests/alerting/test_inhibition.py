@@ -8,6 +8,7 @@ import time
 import pytest
 
 from am_api import get, post_alerts
+from pipeline.testing import wait_for
 
 
 def alert(alertname: str, severity: str, host: str | None, **labels: str) -> dict:
@@ -49,19 +50,15 @@ SETTLE_SECONDS = 1.0
 
 
 @pytest.fixture(scope="module")
-def states(alertmanager) -> dict[str, dict]:
+def states(shipped_alertmanager) -> dict[str, dict]:
     """Post every case's alerts; once all expected inhibitions show, read each target's status."""
-    post_alerts(alertmanager.url, [source for _, sources, _, _ in CASES for source in sources])
-    post_alerts(alertmanager.url, [target for _, _, target, _ in CASES])
-    deadline = time.monotonic() + 20
-    while True:
-        current = {case: status_of(alertmanager.url, target) for case, _, target, _ in CASES}
-        if all(current[case]["inhibitedBy"] for case, _, _, inhibited in CASES if inhibited):
-            break
-        assert time.monotonic() < deadline, f"expected inhibitions never appeared: {current}"
-        time.sleep(0.2)
+    post_alerts(shipped_alertmanager.url, [source for _, sources, _, _ in CASES for source in sources])
+    post_alerts(shipped_alertmanager.url, [target for _, _, target, _ in CASES])
+    expected = [target for _, _, target, inhibited in CASES if inhibited]
+    wait_for(lambda: all(status_of(shipped_alertmanager.url, t)["inhibitedBy"] for t in expected),
+             timeout=20, what="the expected inhibitions")
     time.sleep(SETTLE_SECONDS)  # the inhibitor has seen every source: a missing inhibition is real
-    return {case: status_of(alertmanager.url, target) for case, _, target, _ in CASES}
+    return {case: status_of(shipped_alertmanager.url, target) for case, _, target, _ in CASES}
 
 
 def status_of(url: str, target: dict) -> dict:
@@ -77,8 +74,8 @@ def test_inhibition(states, case, sources, target, inhibited):
     assert bool(status["inhibitedBy"]) is inhibited, status
 
 
-def test_alerts_are_grouped_by_alert_and_host(alertmanager):
-    post_alerts(alertmanager.url, [alert("HostDiskBusy", "warning", host) for host in ("g1", "g2")])
-    groups = [g["labels"] for g in get(alertmanager.url, "alerts/groups", alertname="HostDiskBusy")]
+def test_alerts_are_grouped_by_alert_and_host(shipped_alertmanager):
+    post_alerts(shipped_alertmanager.url, [alert("HostDiskBusy", "warning", host) for host in ("g1", "g2")])
+    groups = [g["labels"] for g in get(shipped_alertmanager.url, "alerts/groups", alertname="HostDiskBusy")]
     assert sorted(groups, key=str) == [{"alertname": "HostDiskBusy", "host_name": "g1"},
                                        {"alertname": "HostDiskBusy", "host_name": "g2"}]
