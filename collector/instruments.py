@@ -6,9 +6,9 @@ from collector.collection import Collection
 from collector.spec import Instrument, MetricSpec
 
 _FACTORIES = {
-    Instrument.COUNTER: Meter.create_observable_counter,
-    Instrument.UPDOWNCOUNTER: Meter.create_observable_up_down_counter,
-    Instrument.GAUGE: Meter.create_observable_gauge,
+    Instrument.COUNTER: "create_observable_counter",
+    Instrument.UPDOWNCOUNTER: "create_observable_up_down_counter",
+    Instrument.GAUGE: "create_observable_gauge",
 }
 
 
@@ -17,5 +17,5 @@ def register(meter: Meter, specs: list[MetricSpec], collection: Collection) -> N
         def observe(_options: CallbackOptions, name=spec.name):
             return [Observation(p.value, p.attributes) for p in collection.points_by_metric.get(name, ())]
 
-        _FACTORIES[spec.instrument](meter, spec.name, callbacks=[observe], unit=spec.unit,
-                                    description=spec.description)
+        create = getattr(meter, _FACTORIES[spec.instrument])
+        create(spec.name, callbacks=[observe], unit=spec.unit, description=spec.description)

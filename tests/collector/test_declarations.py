@@ -1,0 +1,111 @@
+"""What is emitted equals what is declared: names, instruments, units, attribute keys."""
+
+import shutil
+from pathlib import Path
+
+import psutil
+import pytest
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import Gauge, InMemoryMetricReader, Sum
+
+from collector.collection import Collection
+from collector.host import Host
+from collector.instruments import register
+from collector.naming import prometheus_name
+from collector.render import metrics_markdown, naming_markdown
+from collector.sources import SOURCES, declared_metrics
+from collector.sources.agent import AgentSource
+from collector.sources.base import SourceOptions
+from collector.spec import Instrument
+from collector.telemetry import AgentTelemetry
+from tests.collector.conftest import FIXTURE_ROOT
+
+DOCS = Path(__file__).parents[2] / "docs"
+# Opt-in options switched on so that every declared metric can appear.
+EVERYTHING = {"cpu": {"per_cpu": True}, "network": {"connections": True}, "top_processes": {"enabled": True}}
+
+
+def all_sources(host, telemetry):
+    sources = [cls(host, cls.Options(**EVERYTHING.get(name, {}))) for name, cls in SOURCES.items()]
+    return sources + [AgentSource(host, SourceOptions(), telemetry)]
+
+
+@pytest.fixture
+def collect_everything(tmp_path):
+    """The fixture tree for every source but top_processes, whose psutil walk needs a real /proc."""
+    root = shutil.copytree(FIXTURE_ROOT, tmp_path / "hostfs")
+    telemetry = AgentTelemetry()
+    fixture_sources = [s for s in all_sources(Host(root), telemetry) if s.name != "top_processes"]
+    # CPU time moves on between the start-up baseline and the first collection.
+    stat = root / "proc" / "stat"
+    stat.write_text(stat.read_text().replace("cpu  1000 ", "cpu  1100 ").replace("cpu0 600 ", "cpu0 700 "))
+    fixture = Collection(fixture_sources, telemetry)
+    fixture.refresh()
+    psutil.PROCFS_PATH = "/proc"
+    top = SOURCES["top_processes"](Host("/"), SOURCES["top_processes"].Options(enabled=True))
+    return fixture, top
+
+
+def test_every_declared_metric_is_emitted_with_exactly_its_declared_attributes(collect_everything):
+    fixture, top = collect_everything
+    emitted = fixture.points() + top.collect()
+    declared = {spec.name: spec for _, spec in declared_metrics()}
+    assert {p.metric for p in emitted} == set(declared)
+    for point in emitted:
+        spec = declared[point.metric]
+        keys = set(point.attributes)
+        assert set(spec.attributes) - {"network.connection.state"} <= keys, point
+        assert keys <= set(spec.attributes) | set(spec.optional_attributes), point
+
+
+def test_each_metric_is_declared_once():
+    names = [spec.name for _, spec in declared_metrics()]
+    assert len(names) == len(set(names))
+    assert all(spec.description for _, spec in declared_metrics())
+
+
+KIND = {Instrument.COUNTER: (Sum, True), Instrument.UPDOWNCOUNTER: (Sum, False), Instrument.GAUGE: (Gauge, None)}
+
+
+def test_the_sdk_receives_each_metric_with_its_declared_instrument_and_unit(collect_everything):
+    fixture, _ = collect_everything
+    reader = InMemoryMetricReader()
+    provider = MeterProvider(metric_readers=[reader])
+    specs = [spec for source in fixture.sources for spec in source.metrics]
+    register(provider.get_meter("test"), specs, fixture)
+    metrics = {m.name: m for rm in reader.get_metrics_data().resource_metrics
+               for sm in rm.scope_metrics for m in sm.metrics}
+    assert set(metrics) == {spec.name for spec in specs}
+    for spec in specs:
+        metric = metrics[spec.name]
+        kind, monotonic = KIND[spec.instrument]
+        assert isinstance(metric.data, kind), spec.name
+        assert metric.unit == spec.unit and metric.description == spec.description
+        if kind is Sum:
+            assert metric.data.is_monotonic is monotonic, spec.name
+    memory = {dict(p.attributes)["system.memory.state"]: p.value for p in metrics["system.memory.usage"].data.data_points}
+    assert sum(memory.values()) == 8_000_000 * 1024
+    provider.shutdown()
+
+
+@pytest.mark.parametrize("otlp, prometheus", [
+    ("system.cpu.time", "system_cpu_time_seconds_total"),
+    ("system.cpu.utilization", "system_cpu_utilization_ratio"),
+    ("system.memory.usage", "system_memory_usage_bytes"),
+    ("system.cpu.logical.count", "system_cpu_logical_count"),
+    ("system.network.packet.count", "system_network_packet_count_total"),
+    ("system.cpu.load_average.1m", "system_cpu_load_average_1m"),
+    ("system.uptime", "system_uptime_seconds"),
+    ("hw.temperature", "hw_temperature_celsius"),
+    ("system.filesystem.inodes.usage", "system_filesystem_inodes_usage"),
+])
+def test_prometheus_names_follow_the_translation_rules(otlp, prometheus):
+    spec = next(spec for _, spec in declared_metrics() if spec.name == otlp)
+    assert prometheus_name(spec) == prometheus
+
+
+@pytest.mark.parametrize("document, render", [("metrics.md", metrics_markdown), ("naming.md", naming_markdown)])
+def test_generated_docs_are_up_to_date(document, render):
+    expected = render(declared_metrics()).strip()
+    assert (DOCS / document).read_text().strip() == expected, \
+        f"docs/{document} is stale: regenerate with `make docs`"

@@ -1,0 +1,209 @@
+"""Each source against the fixture host tree: exact values."""
+
+import os
+from collections import namedtuple
+
+import pytest
+
+from collector.sources.base import Unavailable
+from collector.sources.conntrack import ConntrackSource
+from collector.sources.cpu import CpuOptions, CpuSource, _mode_points
+from collector.sources.disk import DiskOptions, DiskSource
+from collector.sources.file_descriptors import FileDescriptorsSource
+from collector.sources.filesystem import FilesystemOptions, FilesystemSource, Mount, parse_mounts, statvfs_points
+from collector.sources.load import LoadSource
+from collector.sources.memory import MemorySource
+from collector.sources.network import NetworkOptions, NetworkSource
+from collector.sources.paging import PagingSource
+from collector.sources.pressure import PressureSource
+from collector.sources.processes import ProcessesSource
+from collector.sources.temperature import TemperatureSource
+from collector.host import Host
+from collector.sources.base import SourceOptions
+from tests.collector.conftest import by_attributes, values
+
+KIB = 1024
+Times = namedtuple("Times", "user nice system idle iowait irq softirq steal")
+
+
+def test_cpu_time_per_mode_from_proc_stat(fixture_host):
+    points = CpuSource(fixture_host, CpuOptions()).collect()
+    # USER_HZ is 100: /proc/stat's 1000 ticks of user time are 10 s
+    assert by_attributes(points, "system.cpu.time", "cpu.mode") == {
+        "user": 10.0, "nice": 0.2, "system": 3.0, "idle": 80.0, "iowait": 0.5, "interrupt": 0.1,
+        "softirq": 0.15, "steal": 0.05}
+    assert values(points, "system.cpu.logical.count") == [os.cpu_count()]
+
+
+def test_cpu_utilization_is_the_share_of_time_since_the_previous_reading():
+    before = Times(10, 0, 5, 80, 5, 0, 0, 0)
+    now = Times(40, 0, 15, 120, 15, 0, 0, 10)  # 100 s elapsed in total
+    utilization = {p.attributes["cpu.mode"]: p.value for p in _mode_points(now, before, {})
+                   if p.metric == "system.cpu.utilization"}
+    assert utilization == pytest.approx({"user": 0.3, "nice": 0, "system": 0.1, "idle": 0.4, "iowait": 0.1,
+                                         "interrupt": 0, "softirq": 0, "steal": 0.1})
+
+
+def test_cpu_utilization_is_reported_on_the_first_collection(fixture_host):
+    source = CpuSource(fixture_host, CpuOptions())
+    source._previous = Times(0, 0, 0, 0, 0, 0, 0, 0)  # as if the agent started at boot
+    utilization = by_attributes(source.collect(), "system.cpu.utilization", "cpu.mode")
+    assert utilization["idle"] == pytest.approx(80 / 94.0)
+    assert sum(utilization.values()) == pytest.approx(1.0)
+
+
+def test_cpu_per_cpu_breakdown_is_opt_in(fixture_host):
+    points = CpuSource(fixture_host, CpuOptions(per_cpu=True)).collect()
+    per_cpu = {(p.attributes["cpu.logical_number"], p.attributes["cpu.mode"]): p.value
+               for p in points if p.metric == "system.cpu.time"}
+    assert per_cpu[(0, "user")] == 6.0 and per_cpu[(1, "idle")] == 41.0
+    assert all("cpu.logical_number" in p.attributes for p in points if p.metric == "system.cpu.time")
+
+
+def test_load_average(fixture_host):
+    points = LoadSource(fixture_host, SourceOptions()).collect()
+    assert {p.metric: p.value for p in points} == {
+        "system.cpu.load_average.1m": 0.5, "system.cpu.load_average.5m": 1.25,
+        "system.cpu.load_average.15m": 2.75}
+
+
+def test_memory_states_add_up_to_the_limit(fixture_host):
+    points = MemorySource(fixture_host, SourceOptions()).collect()
+    usage = by_attributes(points, "system.memory.usage", "system.memory.state")
+    # psutil counts reclaimable slab (SReclaimable) as cached
+    assert usage == {"free": 2_000_000 * KIB, "buffers": 500_000 * KIB, "cached": 2_800_000 * KIB,
+                     "used": 2_700_000 * KIB}
+    assert values(points, "system.memory.limit") == [8_000_000 * KIB]
+    assert sum(usage.values()) == 8_000_000 * KIB
+    assert values(points, "system.memory.linux.available") == [5_000_000 * KIB]
+    assert by_attributes(points, "system.memory.utilization", "system.memory.state")["used"] == 0.3375
+
+
+def test_paging_usage_faults_and_operations(fixture_host):
+    points = PagingSource(fixture_host, SourceOptions()).collect()
+    assert by_attributes(points, "system.paging.usage", "system.paging.state") == {
+        "used": 1_000_000 * KIB, "free": 3_000_000 * KIB}
+    assert by_attributes(points, "system.paging.utilization", "system.paging.state") == {"used": 0.25, "free": 0.75}
+    assert by_attributes(points, "system.paging.faults", "system.paging.fault.type") == {"major": 120, "minor": 4880}
+    assert by_attributes(points, "system.paging.operations", "system.paging.direction") == {"in": 30, "out": 40}
+
+
+def test_paging_without_swap_reports_usage_but_no_utilization(tmp_path):
+    from collector.sources.paging import parse_paging
+    points = parse_paging("SwapTotal: 0 kB\nSwapFree: 0 kB\n", "pgfault 1\npgmajfault 0\npswpin 0\npswpout 0\n")
+    assert values(points, "system.paging.usage") == [0, 0]
+    assert values(points, "system.paging.utilization") == []
+
+
+def test_disk_counters_per_whole_device_excluding_loop_and_partitions(fixture_host):
+    points = DiskSource(fixture_host, DiskOptions()).collect()
+    assert {p.attributes["system.device"] for p in points} == {"sda", "nvme0n1"}
+    sda_read = {p.metric: p.value for p in points
+                if p.attributes.get("system.device") == "sda" and p.attributes.get("disk.io.direction") == "read"}
+    assert sda_read == {"system.disk.io": 200000 * 512, "system.disk.operations": 1000,
+                        "system.disk.operation_time": 4.0, "system.disk.merged": 50}
+    assert [p.value for p in points if p.metric == "system.disk.io_time"
+            and p.attributes["system.device"] == "sda"] == [9.0]
+
+
+def test_disk_include_filter_and_device_cap(fixture_host):
+    points = DiskSource(fixture_host, DiskOptions(include=("^sda$",))).collect()
+    assert {p.attributes["system.device"] for p in points} == {"sda"}
+    from collector.sources.base import PartialFailure
+    with pytest.raises(PartialFailure) as capped:
+        DiskSource(fixture_host, DiskOptions(max_devices=1)).collect()
+    assert {p.attributes["system.device"] for p in capped.value.points} == {"sda"}
+    assert "max_devices=1" in str(capped.value)
+
+
+def test_mount_table_parsing_unescapes_and_keeps_the_top_of_stacked_mounts():
+    mounts = parse_mounts("/dev/sda1 /mnt/my\\040disk ext4 rw 0 0\n"
+                          "/dev/sdb1 /srv ext4 rw 0 0\n/dev/sdc1 /srv xfs ro 0 0\n")
+    assert [(m.device, m.mountpoint, m.fstype) for m in mounts] == [
+        ("/dev/sda1", "/mnt/my disk", "ext4"), ("/dev/sdc1", "/srv", "xfs")]
+    assert mounts[1].attributes["system.filesystem.mode"] == "ro"
+
+
+def test_filesystem_states_add_up_to_the_limit():
+    Stat = namedtuple("Stat", "f_frsize f_blocks f_bfree f_bavail f_files f_ffree")
+    mount = Mount("/dev/sda1", "/", "ext4", ("rw",))
+    points = statvfs_points(mount, Stat(4096, 1000, 300, 250, 500, 400))
+    usage = by_attributes(points, "system.filesystem.usage", "system.filesystem.state")
+    assert usage == {"used": 700 * 4096, "free": 250 * 4096, "reserved": 50 * 4096}
+    assert values(points, "system.filesystem.limit") == [1000 * 4096] == [sum(usage.values())]
+    assert values(points, "system.filesystem.utilization") == [700 / 950]
+    assert by_attributes(points, "system.filesystem.inodes.usage", "system.filesystem.state") == {
+        "used": 100, "free": 400}
+
+
+def test_filesystem_reads_the_host_mount_table_and_measures_under_the_host_root(fixture_host):
+    points = FilesystemSource(fixture_host, FilesystemOptions()).collect()
+    mounted = {p.attributes["system.filesystem.mountpoint"]: p.attributes for p in points}
+    # proc, tmpfs and the docker overlay are excluded by default
+    assert set(mounted) == {"/", "/data"}
+    assert mounted["/data"]["system.filesystem.mode"] == "ro"
+    assert mounted["/data"]["system.device"] == "/dev/nvme0n1p1"
+    root_limit = [p.value for p in points if p.metric == "system.filesystem.limit"
+                  and p.attributes["system.filesystem.mountpoint"] == "/"]
+    stat = os.statvfs(fixture_host.root)
+    assert root_limit == [stat.f_blocks * stat.f_frsize]
+
+
+def test_filesystem_that_cannot_be_measured_costs_only_its_own_points(tmp_path):
+    (tmp_path / "proc/1").mkdir(parents=True)
+    (tmp_path / "proc/1/mounts").write_text("/dev/sda1 / ext4 rw 0 0\n/dev/sdb1 /gone ext4 rw 0 0\n")
+    from collector.sources.base import PartialFailure
+    with pytest.raises(PartialFailure) as partial:
+        FilesystemSource(Host(tmp_path), FilesystemOptions()).collect()
+    assert {p.attributes["system.filesystem.mountpoint"] for p in partial.value.points} == {"/"}
+    assert "/gone" in str(partial.value)
+
+
+def test_network_counters_from_the_host_namespace(fixture_host):
+    points = NetworkSource(fixture_host, NetworkOptions()).collect()
+    assert {p.attributes["network.interface.name"] for p in points} == {"eth0"}  # lo and veth excluded
+    eth0 = {(p.metric, p.attributes["network.io.direction"]): p.value for p in points}
+    assert eth0 == {
+        ("system.network.io", "receive"): 1_000_000, ("system.network.packet.count", "receive"): 2000,
+        ("system.network.errors", "receive"): 3, ("system.network.packet.dropped", "receive"): 4,
+        ("system.network.io", "transmit"): 500_000, ("system.network.packet.count", "transmit"): 1500,
+        ("system.network.errors", "transmit"): 5, ("system.network.packet.dropped", "transmit"): 6}
+
+
+def test_network_connections_by_transport_and_state_are_opt_in(fixture_host):
+    points = NetworkSource(fixture_host, NetworkOptions(connections=True)).collect()
+    connections = {(p.attributes["network.transport"], p.attributes.get("network.connection.state")): p.value
+                   for p in points if p.metric == "system.network.connection.count"}
+    assert connections == {("tcp", "listen"): 1, ("tcp", "established"): 2, ("tcp", "time_wait"): 1,
+                           ("udp", None): 1}
+
+
+def test_process_counts_by_state_created_and_uptime(fixture_host):
+    points = ProcessesSource(fixture_host, SourceOptions()).collect()
+    assert by_attributes(points, "system.process.count", "process.state") == {
+        "running": 1, "sleeping": 2, "stopped": 0, "defunct": 1}
+    assert values(points, "system.process.created") == [31337]
+    assert values(points, "system.uptime") == [12345.67]
+
+
+def test_linux_extras(fixture_host):
+    pressure = PressureSource(fixture_host, SourceOptions()).collect()
+    stalls = {(p.attributes["linux.pressure.resource"], p.attributes["linux.pressure.scope"]): p.value
+              for p in pressure}
+    assert stalls[("cpu", "some")] == 2.5 and stalls[("io", "full")] == 1.5 and len(stalls) == 6
+    conntrack = ConntrackSource(fixture_host, SourceOptions()).collect()
+    assert {p.metric: p.value for p in conntrack} == {
+        "system.network.conntrack.count": 1234, "system.network.conntrack.limit": 65536}
+    descriptors = FileDescriptorsSource(fixture_host, SourceOptions()).collect()
+    assert {p.metric: p.value for p in descriptors} == {
+        "system.linux.file_descriptor.usage": 4096, "system.linux.file_descriptor.limit": 9223372036854775807}
+    temperatures = TemperatureSource(fixture_host, SourceOptions()).collect()
+    assert [(p.attributes["hw.id"], p.attributes["hw.name"], p.value) for p in temperatures] == [
+        ("coretemp.temp1", "coretemp Package id 0", 45.5), ("coretemp.temp2", "coretemp temp2", 38.0)]
+
+
+@pytest.mark.parametrize("source", [PressureSource, ConntrackSource, TemperatureSource])
+def test_missing_kernel_features_make_a_source_unavailable_not_failed(tmp_path, source):
+    (tmp_path / "proc").mkdir()
+    with pytest.raises(Unavailable):
+        source(Host(tmp_path), SourceOptions()).collect()
