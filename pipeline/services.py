@@ -13,9 +13,11 @@ from __future__ import annotations
 import ctypes
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.parse
@@ -25,6 +27,7 @@ from pathlib import Path
 
 import yaml
 
+from collector.units import Duration
 from pipeline import backends
 
 HOST = "127.0.0.1"
@@ -45,6 +48,8 @@ class ServerFailed(RuntimeError):
 
 def port_is_free(port: int, host: str = HOST) -> bool:
     with socket.socket() as sock:
+        # As the servers do: connections in TIME_WAIT don't make a port busy, a listener does.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, port))
         except OSError:
@@ -218,6 +223,11 @@ class VictoriaMetrics(Server, PromApi):
     def otlp_url(self) -> str:
         return self.url + "/opentelemetry/v1/metrics"
 
+    def api(self, path: str, **params) -> object:
+        # Rows become searchable only after a background flush (~10 s); queries here must see every row received.
+        http_get(self.url + "/internal/force_flush")
+        return super().api(path, **params)
+
 
 class Vmagent(Server):
     """The vmagent gateway: OTLP/HTTP in, relabelled, fanned out to Prometheus and VictoriaMetrics.
@@ -295,6 +305,44 @@ class Alertmanager(Server):
 
     def alerts(self) -> list[dict]:
         return json.loads(http_get(self.url + "/api/v2/alerts"))
+
+
+class Agent(Server):
+    """The host agent (`collector run`), exporting OTLP/HTTP to `endpoint`; ready once an export succeeded."""
+
+    name = "agent"
+    ready_path = "/readyz"
+
+    def __init__(self, port: int, data_dir: Path, endpoint: str, interval: str = "10s",
+                 sources: Mapping[str, Mapping] | None = None):
+        super().__init__(port, data_dir)
+        self.endpoint = endpoint
+        self.interval = interval
+        self.sources = dict(sources or {})
+
+    def config(self) -> dict:
+        return {"exporter": {"endpoint": self.endpoint, "interval": self.interval},
+                "health": {"listen": f"{HOST}:{self.port}"},
+                "backlog": {"directory": str(self.data_dir / "backlog")},
+                "sources": self.sources}
+
+    def argv(self) -> list[str]:
+        config_file = self.data_dir / "agent.yaml"
+        config_file.write_text(yaml.safe_dump(self.config(), sort_keys=False))
+        return [str(agent_executable()), "run", "--config", str(config_file)]
+
+    def environment(self) -> Mapping[str, str]:
+        # The standard variables win over the file: set them so that a developer's own shell can't redirect us.
+        return {"OTEL_EXPORTER_OTLP_METRICS_ENDPOINT": self.endpoint,
+                "OTEL_METRIC_EXPORT_INTERVAL": str(int(Duration.parse(self.interval) * 1000))}
+
+
+def agent_executable() -> Path:
+    beside_python = Path(sys.executable).parent / "collector"
+    found = beside_python if beside_python.is_file() else shutil.which("collector")
+    if not found:
+        raise backends.MissingBackend("the agent's `collector` command is not installed: run `make venv`")
+    return Path(found)
 
 
 def flags_from_file(path: Path) -> list[str]:
