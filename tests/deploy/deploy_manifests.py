@@ -1,0 +1,74 @@
+"""Helpers for the deployment tests: paths, tools, rendered manifests and lookups in them."""
+
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+DEPLOY = REPO / "deploy"
+KUBERNETES = DEPLOY / "kubernetes"
+OVERLAYS = sorted(path.name for path in (KUBERNETES / "overlays").iterdir() if path.is_dir())
+OTELCOL_OVERLAYS = ("both", "prometheus", "victoriametrics")
+
+
+def require_tool(name: str, how: str) -> str:
+    """The path of a command-line tool; skips without it, except in CI (env CI set), where it fails."""
+    path = shutil.which(name)
+    if path is None:
+        message = f"{name} is not on PATH ({how})"
+        if os.environ.get("CI"):
+            pytest.fail(f"{message}; CI must not skip", pytrace=False)
+        pytest.skip(message)
+    return path
+
+
+def render(directory: Path) -> list[dict]:
+    kubectl = require_tool("kubectl", "kubectl ships its own kustomize: install the kubectl package")
+    result = subprocess.run([kubectl, "kustomize", str(directory)], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, f"kubectl kustomize {directory} failed:\n{result.stderr}"
+    return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
+
+
+def find(manifests: list[dict], kind: str, name: str | None = None) -> dict:
+    matches = [m for m in manifests if m["kind"] == kind and (name is None or m["metadata"]["name"] == name)]
+    assert len(matches) == 1, f"expected one {kind} {name or ''}, found {len(matches)}"
+    return matches[0]
+
+
+def pod_spec(workload: dict) -> dict:
+    return workload["spec"]["template"]["spec"]
+
+
+def container(workload: dict) -> dict:
+    containers = pod_spec(workload)["containers"]
+    assert len(containers) == 1, f"{workload['metadata']['name']}: expected one container"
+    return containers[0]
+
+
+def env(container_spec: dict) -> dict[str, dict]:
+    return {item["name"]: item for item in container_spec.get("env", [])}
+
+
+def config_map_data(manifests: list[dict], prefix: str) -> dict[str, str]:
+    """The data of the generated ConfigMap whose name (before kustomize's hash suffix) is prefix."""
+    matches = [m for m in manifests if m["kind"] == "ConfigMap" and m["metadata"]["name"].rsplit("-", 1)[0] == prefix]
+    assert len(matches) == 1, f"expected one ConfigMap {prefix}-<hash>, found {len(matches)}"
+    return matches[0]["data"]
+
+
+def container_port(container_spec: dict, port: int | str) -> int:
+    """A probe's or NetworkPolicy's port, named or numbered, as the container's port number."""
+    if isinstance(port, int):
+        return port
+    numbers = [p["containerPort"] for p in container_spec.get("ports", []) if p.get("name") == port]
+    assert numbers, f"container {container_spec['name']} has no port named {port}"
+    return numbers[0]
+
+
+def workloads(manifests: list[dict]) -> list[dict]:
+    return [m for m in manifests if m["kind"] in ("DaemonSet", "StatefulSet", "Deployment")]

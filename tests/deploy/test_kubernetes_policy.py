@@ -1,0 +1,213 @@
+"""Policy checks on the rendered manifests: security, host access, probes, resources, scheduling."""
+
+import ipaddress
+import re
+
+import pytest
+import yaml
+
+from deploy_manifests import OVERLAYS, config_map_data, container, container_port, env, find, pod_spec, workloads
+
+# Taints a node may carry; the agent must tolerate all of them (it belongs on every node).
+NODE_TAINTS = (
+    {"key": "node-role.kubernetes.io/control-plane", "effect": "NoSchedule"},
+    {"key": "node.kubernetes.io/not-ready", "effect": "NoExecute"},
+    {"key": "node.kubernetes.io/unschedulable", "effect": "NoSchedule"},
+    {"key": "dedicated", "value": "gpu", "effect": "NoSchedule"},
+)
+AGENT_RSS_TARGET_MIB = 40
+MEBI = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30}
+
+
+def tolerates(tolerations: list[dict], taint: dict) -> bool:
+    """Kubernetes' matching: an empty key with Exists matches every taint; an empty effect every effect."""
+    def match(toleration):
+        if toleration.get("effect") and toleration["effect"] != taint["effect"]:
+            return False
+        if toleration.get("operator", "Equal") == "Exists":
+            return not toleration.get("key") or toleration["key"] == taint["key"]
+        return toleration.get("key") == taint["key"] and toleration.get("value", "") == taint.get("value", "")
+    return any(match(t) for t in tolerations)
+
+
+def cpu_millicores(quantity: str) -> float:
+    return float(quantity[:-1]) if quantity.endswith("m") else float(quantity) * 1000
+
+
+def memory_bytes(quantity: str) -> int:
+    unit = quantity[-2:]
+    return int(float(quantity[:-2]) * MEBI[unit]) if unit in MEBI else int(quantity)
+
+
+def effective_security(workload: dict) -> dict:
+    """The container's security settings with the pod-level ones it inherits."""
+    return {**pod_spec(workload).get("securityContext", {}), **container(workload).get("securityContext", {})}
+
+
+def all_workloads():
+    return [pytest.param(overlay, kind, id=f"{overlay}-{kind}") for overlay in OVERLAYS
+            for kind in ("DaemonSet", "StatefulSet")]
+
+
+@pytest.mark.parametrize(("overlay", "kind"), all_workloads())
+def test_containers_run_unprivileged(rendered, overlay, kind):
+    workload = find(rendered[overlay], kind)
+    security = effective_security(workload)
+    assert security.get("runAsNonRoot") is True
+    assert security.get("runAsUser", 0) != 0
+    assert security.get("readOnlyRootFilesystem") is True
+    assert security.get("allowPrivilegeEscalation") is False
+    assert security.get("privileged", False) is False
+    assert security.get("capabilities") == {"drop": ["ALL"]}, "drop ALL and add nothing"
+    assert security.get("seccompProfile") == {"type": "RuntimeDefault"}
+
+
+@pytest.mark.parametrize(("overlay", "kind"), all_workloads())
+def test_no_service_account_token_in_pods(rendered, overlay, kind):
+    spec = pod_spec(find(rendered[overlay], kind))
+    assert spec["automountServiceAccountToken"] is False
+    account = find(rendered[overlay], "ServiceAccount", spec["serviceAccountName"])
+    assert account["automountServiceAccountToken"] is False
+
+
+@pytest.mark.parametrize(("overlay", "kind"), all_workloads())
+def test_probes_use_http_on_declared_ports(rendered, overlay, kind):
+    workload = find(rendered[overlay], kind)
+    spec = container(workload)
+    for probe in ("livenessProbe", "readinessProbe"):
+        assert probe in spec, f"{kind} has no {probe}"
+        get = spec[probe]["httpGet"]
+        declared = {p["containerPort"] for p in spec["ports"]}
+        assert container_port(spec, get["port"]) in declared
+
+
+@pytest.mark.parametrize(("overlay", "kind"), all_workloads())
+def test_requests_and_limits_are_set_and_ordered(rendered, overlay, kind):
+    resources = container(find(rendered[overlay], kind))["resources"]
+    for resource, parse in (("cpu", cpu_millicores), ("memory", memory_bytes)):
+        request, limit = parse(resources["requests"][resource]), parse(resources["limits"][resource])
+        assert 0 < request <= limit, f"{resource}: request {request} must be positive and <= limit {limit}"
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_agent_memory_fits_the_measured_footprint(rendered, overlay):
+    resources = container(find(rendered[overlay], "DaemonSet"))["resources"]
+    # The request covers the measured RSS; the limit leaves room for a backlog replay and gzip buffers.
+    assert memory_bytes(resources["requests"]["memory"]) >= AGENT_RSS_TARGET_MIB * MEBI["Mi"]
+    assert memory_bytes(resources["limits"]["memory"]) >= 2 * AGENT_RSS_TARGET_MIB * MEBI["Mi"]
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_agent_sees_the_host(rendered, overlay):
+    spec = pod_spec(find(rendered[overlay], "DaemonSet"))
+    assert spec["hostNetwork"] is True and spec["hostPID"] is True
+    assert spec["dnsPolicy"] == "ClusterFirstWithHostNet", "hostNetwork pods need it to resolve the gateway Service"
+    assert spec["priorityClassName"] == "system-node-critical"
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_agent_tolerates_every_taint(rendered, overlay):
+    tolerations = pod_spec(find(rendered[overlay], "DaemonSet"))["tolerations"]
+    untolerated = [taint for taint in NODE_TAINTS if not tolerates(tolerations, taint)]
+    assert not untolerated
+
+
+def test_toleration_matching_can_refuse():
+    only_control_plane = [{"key": "node-role.kubernetes.io/control-plane", "operator": "Exists",
+                           "effect": "NoSchedule"}]
+    assert tolerates(only_control_plane, NODE_TAINTS[0])
+    assert not tolerates(only_control_plane, NODE_TAINTS[1])
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_host_filesystem_is_mounted_read_only_with_propagation(rendered, overlay):
+    daemonset = find(rendered[overlay], "DaemonSet")
+    host_volumes = {v["name"]: v["hostPath"]["path"] for v in pod_spec(daemonset)["volumes"] if "hostPath" in v}
+    assert list(host_volumes.values()) == ["/"], "only the host's / is mounted from the host"
+    [mount] = [m for m in container(daemonset)["volumeMounts"] if m["name"] in host_volumes]
+    assert mount["readOnly"] is True
+    assert mount["mountPropagation"] == "HostToContainer"
+    agent_config = yaml.safe_load(config_map_data(rendered[overlay], "hostagent-agent-config")["agent.yaml"])
+    assert agent_config["host_root"] == mount["mountPath"]
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_agent_identity_comes_from_the_downward_api(rendered, overlay):
+    variables = container(find(rendered[overlay], "DaemonSet"))["env"]
+    by_name = {v["name"]: v for v in variables}
+    assert by_name["K8S_NODE_NAME"]["valueFrom"]["fieldRef"]["fieldPath"] == "spec.nodeName"
+    attributes = dict(pair.split("=", 1) for pair in by_name["OTEL_RESOURCE_ATTRIBUTES"]["value"].split(","))
+    assert attributes["k8s.node.name"] == attributes["host.name"] == "$(K8S_NODE_NAME)"
+    # Kubernetes expands $(NAME) only for variables defined earlier in the list.
+    order = [v["name"] for v in variables]
+    for name, variable in by_name.items():
+        for reference in _references(variable.get("value", "")):
+            assert reference in order[:order.index(name)], f"{name} uses $({reference}) before it is defined"
+
+
+def _references(value: str) -> list[str]:
+    return re.findall(r"\$\(([A-Z0-9_]+)\)", value)
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_agent_rolls_out_node_by_node_batches(rendered, overlay):
+    strategy = find(rendered[overlay], "DaemonSet")["spec"]["updateStrategy"]
+    assert strategy["type"] == "RollingUpdate"
+    assert strategy["rollingUpdate"]["maxUnavailable"]
+    assert strategy["rollingUpdate"].get("maxSurge", 0) in (0, "0", "0%"), "two agents cannot share the host port"
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_agent_writes_only_to_its_own_empty_dirs(rendered, overlay):
+    daemonset = find(rendered[overlay], "DaemonSet")
+    volumes = {v["name"]: v for v in pod_spec(daemonset)["volumes"]}
+    writable = [m for m in container(daemonset)["volumeMounts"] if not m.get("readOnly")]
+    assert writable and all("emptyDir" in volumes[m["name"]] for m in writable)
+    assert all("sizeLimit" in volumes[m["name"]]["emptyDir"] for m in writable)
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_gateway_meets_the_restricted_pod_security_level(rendered, overlay):
+    spec = pod_spec(find(rendered[overlay], "StatefulSet"))
+    assert not any(spec.get(field) for field in ("hostNetwork", "hostPID", "hostIPC"))
+    assert not any("hostPath" in volume for volume in spec.get("volumes", []))
+    assert not any("hostPort" in port for c in spec["containers"] for port in c.get("ports", []))
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_gateway_queue_is_on_a_persistent_volume(rendered, overlay):
+    statefulset = find(rendered[overlay], "StatefulSet")
+    claims = {t["metadata"]["name"] for t in statefulset["spec"]["volumeClaimTemplates"]}
+    mounted = {m["name"] for m in container(statefulset)["volumeMounts"]}
+    assert claims and claims <= mounted
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_gateway_keeps_one_replica_through_disruptions(rendered, overlay):
+    statefulset = find(rendered[overlay], "StatefulSet")
+    budget = find(rendered[overlay], "PodDisruptionBudget")
+    labels = statefulset["spec"]["template"]["metadata"]["labels"]
+    assert budget["spec"]["selector"]["matchLabels"].items() <= labels.items()
+    assert 1 <= budget["spec"]["minAvailable"] < statefulset["spec"]["replicas"]
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_network_policy_admits_only_agents_to_the_otlp_ports(rendered, overlay):
+    manifests = rendered[overlay]
+    statefulset, policy = find(manifests, "StatefulSet"), find(manifests, "NetworkPolicy")
+    gateway_labels = statefulset["spec"]["template"]["metadata"]["labels"]
+    agent_labels = find(manifests, "DaemonSet")["spec"]["template"]["metadata"]["labels"]
+    assert policy["spec"]["podSelector"]["matchLabels"].items() <= gateway_labels.items()
+    assert policy["spec"]["policyTypes"] == ["Ingress"]
+    otlp_rule = policy["spec"]["ingress"][0]
+    sources = otlp_rule["from"]
+    node_cidr = ipaddress.ip_network(sources[0]["ipBlock"]["cidr"])
+    assert node_cidr.is_private, "the nodes' CIDR, not the internet"
+    assert sources[1]["podSelector"]["matchLabels"].items() <= agent_labels.items()
+    assert len(sources) == 2
+    # A named port matches only pods that have it: vmagent has no otlp-grpc.
+    named = {port["name"] for port in container(statefulset)["ports"]}
+    otlp_ports = {container_port(container(statefulset), p["port"]) for p in otlp_rule["ports"] if p["port"] in named}
+    service_targets = {container_port(container(statefulset), p["targetPort"])
+                       for p in find(manifests, "Service")["spec"]["ports"]}
+    assert otlp_ports == service_targets, "the agents' rule opens exactly the Service's ports"

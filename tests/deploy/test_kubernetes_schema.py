@@ -1,0 +1,49 @@
+"""Every overlay renders and every object validates strictly against the pinned Kubernetes schemas."""
+
+import copy
+
+import kubernetes_validate
+import pytest
+
+from deploy_manifests import OVERLAYS, find, pod_spec
+
+# The oldest Kubernetes the manifests support (docs/deploy.md) and the newest schema shipped offline.
+KUBERNETES_VERSIONS = ("1.30.0", "1.37.0")
+EXPECTED_KINDS = {"Namespace", "ServiceAccount", "ConfigMap", "DaemonSet", "StatefulSet", "Service",
+                  "PodDisruptionBudget", "NetworkPolicy"}
+
+
+def test_the_four_overlays_exist():
+    assert set(OVERLAYS) == {"both", "prometheus", "victoriametrics", "vmagent"}
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_overlay_renders_every_kind(rendered, overlay):
+    assert {m["kind"] for m in rendered[overlay]} == EXPECTED_KINDS
+
+
+@pytest.mark.parametrize("version", KUBERNETES_VERSIONS)
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_overlay_validates_strictly(rendered, overlay, version):
+    errors = []
+    for manifest in rendered[overlay]:
+        try:
+            kubernetes_validate.validate(manifest, version, strict=True)
+        except kubernetes_validate.ValidationError as error:
+            errors.append(f"{manifest['kind']}/{manifest['metadata']['name']}: {error.message}")
+    assert not errors, "\n".join(errors)
+
+
+def test_strict_validation_rejects_a_misspelt_field(rendered):
+    daemonset = copy.deepcopy(find(rendered["both"], "DaemonSet"))
+    pod_spec(daemonset)["hostNetwrok"] = True
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(daemonset, KUBERNETES_VERSIONS[0], strict=True)
+
+
+def test_every_namespaced_object_is_in_the_overlay_namespace(rendered):
+    for overlay, manifests in rendered.items():
+        namespace = find(manifests, "Namespace")["metadata"]["name"]
+        stray = [f"{m['kind']}/{m['metadata']['name']}" for m in manifests
+                 if m["kind"] != "Namespace" and m["metadata"].get("namespace") != namespace]
+        assert not stray, f"{overlay}: not in namespace {namespace}: {stray}"
