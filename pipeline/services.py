@@ -151,7 +151,10 @@ class PromApi:
 
     def api(self, path: str, **params) -> object:
         query = urllib.parse.urlencode(params, doseq=True)
-        body = json.loads(http_get(f"{self.url}/api/v1/{path}?{query}", timeout=30))
+        try:
+            body = json.loads(http_get(f"{self.url}/api/v1/{path}?{query}", timeout=30))
+        except urllib.error.HTTPError as error:
+            raise RuntimeError(f"{self.url} {path} {params}: {error.code} {error.read().decode(errors='replace')}")
         if body.get("status") != "success":
             raise RuntimeError(f"{self.url} {path}: {body}")
         return body["data"]
