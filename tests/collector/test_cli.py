@@ -1,0 +1,141 @@
+"""The command line: exit codes, output formats, and `collector run` against a real OTLP/HTTP receiver."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from collector import __version__
+from collector.cli import main
+from collector.sources import declared_metrics
+from tests.support.otlp_receiver import OtlpReceiver, free_port
+
+COLLECTOR = [sys.executable, "-m", "collector"]
+
+
+def invoke(*args):
+    return CliRunner().invoke(main, list(args), catch_exceptions=False)
+
+
+def test_version():
+    result = invoke("--version")
+    assert (result.exit_code, result.output.strip()) == (0, f"collector, version {__version__}")
+
+
+def test_check_config_accepts_a_good_file_and_rejects_a_bad_one_with_exit_code_2(tmp_path):
+    good = tmp_path / "good.yaml"
+    good.write_text("sources:\n  top_processes:\n    enabled: true\n")
+    result = invoke("check-config", str(good))
+    assert result.exit_code == 0 and "OK" in result.output and "top_processes" in result.output
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("sources:\n  cpu:\n    per_cpu: 3\n")
+    process = subprocess.run([*COLLECTOR, "check-config", str(bad)], capture_output=True, text=True)
+    assert process.returncode == 2
+    assert process.stderr.strip() == f"error: {bad}: sources.cpu.per_cpu: expected true or false, got int 3"
+
+
+def test_sources_json_lists_every_declaration():
+    listed = json.loads(invoke("sources", "--format", "json").output)
+    assert [(m["source"], m["name"]) for m in listed] == [(s, spec.name) for s, spec in declared_metrics()]
+    cpu_time = next(m for m in listed if m["name"] == "system.cpu.time")
+    assert (cpu_time["prometheus_name"], cpu_time["prometheus_labels"], cpu_time["default"]) == (
+        "system_cpu_time_seconds_total", ["cpu_mode"], True)
+
+
+def test_snapshot_prints_one_collection_for_a_person_and_for_a_program():
+    table = invoke("snapshot").output
+    for heading in ("== cpu", "== memory", "== filesystem", "== agent"):
+        assert heading in table
+    assert " %  cpu.mode=idle" in table
+    points = json.loads(invoke("snapshot", "--format", "json").output)
+    limit = next(p for p in points if p["metric"] == "system.memory.limit")
+    assert limit["unit"] == "By" and limit["value"] > 0
+
+
+def agent_environment(endpoint, health_port, **extra):
+    return {**os.environ, "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT": endpoint, "OTEL_METRIC_EXPORT_INTERVAL": "500",
+            "HOSTAGENT_HEALTH__LISTEN": f"127.0.0.1:{health_port}", **extra}
+
+
+def http_status(url):
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return response.status
+    except urllib.error.HTTPError as error:
+        return error.code
+    except urllib.error.URLError:  # not listening yet
+        return None
+
+
+def wait_until(condition, timeout=15):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.1)
+    return False
+
+
+@pytest.fixture
+def receiver():
+    receiver = OtlpReceiver()
+    yield receiver
+    receiver.stop()
+
+
+def test_run_exports_every_default_metric_and_flushes_on_sigterm(receiver):
+    health = free_port()
+    agent = subprocess.Popen([*COLLECTOR, "run"], env=agent_environment(receiver.url, health),
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        assert receiver.wait_for(2), "no export arrived"
+        assert wait_until(lambda: http_status(f"http://127.0.0.1:{health}/healthz") == 200)
+        assert http_status(f"http://127.0.0.1:{health}/healthz") == 200
+        assert http_status(f"http://127.0.0.1:{health}/readyz") == 200
+        before = len(receiver.requests)
+        agent.send_signal(signal.SIGTERM)
+        assert agent.wait(timeout=15) == 0
+    finally:
+        agent.kill()
+    assert len(receiver.requests) > before, "no final export on SIGTERM"
+    defaults = {spec.name for source, spec in declared_metrics()
+                if source != "top_processes" and not spec.condition}
+    assert defaults <= receiver.metric_names()
+    identity = receiver.resource_attributes()
+    assert identity["service.name"] == "hostagent" and identity["host.name"] and identity["service.instance.id"]
+
+
+def test_an_unreachable_gateway_is_not_fatal_and_turns_readiness_off():
+    health = free_port()
+    dead_endpoint = f"http://127.0.0.1:{free_port()}/v1/metrics"
+    agent = subprocess.Popen([*COLLECTOR, "run"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                             env=agent_environment(dead_endpoint, health, HOSTAGENT_HEALTH__READY_INTERVALS="2",
+                                                   OTEL_EXPORTER_OTLP_TIMEOUT="1"))
+    try:
+        assert wait_until(lambda: http_status(f"http://127.0.0.1:{health}/readyz") == 503)
+        assert agent.poll() is None, "the agent died"
+        assert http_status(f"http://127.0.0.1:{health}/healthz") == 200
+        agent.send_signal(signal.SIGTERM)
+        assert agent.wait(timeout=20) == 0
+    finally:
+        agent.kill()
+
+
+def test_a_taken_health_port_is_a_clear_error(receiver):
+    import socket
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        process = subprocess.run([*COLLECTOR, "run"], env=agent_environment(receiver.url, port),
+                                 capture_output=True, text=True, timeout=20)
+    assert process.returncode == 1
+    assert "Address already in use" in process.stderr

@@ -1,0 +1,79 @@
+"""The collection cycle: failures stay local and are counted, intervals are honoured, logs are not repeated."""
+
+import logging
+
+from collector.collection import Collection
+from collector.sources.base import PartialFailure, Source, SourceOptions, Unavailable
+from collector.spec import Point, gauge
+from collector.telemetry import AgentTelemetry
+
+
+class Scripted(Source):
+    """A source whose collect() follows a script: a list of points or an exception per call."""
+
+    metrics = (gauge("test.value", "1", "test"),)
+
+    def __init__(self, name, script, interval=None):
+        super().__init__(None, SourceOptions(interval=interval))
+        self.name, self.script, self.calls = name, list(script), 0
+
+    def collect(self):
+        self.calls += 1
+        step = self.script.pop(0) if len(self.script) > 1 else self.script[0]
+        if isinstance(step, Exception):
+            raise step
+        return step
+
+
+class Clock:
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self):
+        return self.now
+
+
+def test_a_failing_source_costs_only_its_own_points_and_is_counted():
+    good = Scripted("good", [[Point("good.value", 1.0)]])
+    bad = Scripted("bad", [PermissionError(13, "Permission denied", "/proc/diskstats")])
+    telemetry = AgentTelemetry()
+    collection = Collection([bad, good], telemetry)
+    collection.refresh()
+    collection.refresh()
+    assert collection.points() == [Point("good.value", 1.0)]
+    assert telemetry.sources["bad"].outcomes == {"error": 2}
+    assert telemetry.sources["good"].outcomes == {"success": 2}
+
+
+def test_a_partial_failure_keeps_the_points_it_could_read_and_counts_an_error():
+    partial = Scripted("fs", [PartialFailure([Point("fs.value", 3.0)], "/mnt/nfs: timed out")])
+    telemetry = AgentTelemetry()
+    collection = Collection([partial], telemetry)
+    collection.refresh()
+    assert collection.points() == [Point("fs.value", 3.0)]
+    assert telemetry.sources["fs"].outcomes == {"error": 1}
+
+
+def test_an_unavailable_source_is_neither_an_error_nor_a_success():
+    telemetry = AgentTelemetry()
+    Collection([Scripted("psi", [Unavailable("no /proc/pressure")])], telemetry).refresh()
+    assert telemetry.sources["psi"].outcomes == {}
+
+
+def test_a_source_not_yet_due_re_reports_its_last_points():
+    clock = Clock()
+    slow = Scripted("filesystem", [[Point("fs", 1.0)], [Point("fs", 2.0)]], interval=30)
+    collection = Collection([slow], AgentTelemetry(), clock=clock)
+    for now, expected_calls, expected_value in [(0, 1, 1.0), (10, 1, 1.0), (20, 1, 1.0), (29, 2, 2.0)]:
+        clock.now = now
+        collection.refresh()
+        assert (slow.calls, collection.points()[0].value) == (expected_calls, expected_value), now
+
+
+def test_a_problem_is_logged_when_it_starts_and_when_it_ends_not_every_cycle(caplog):
+    flaky = Scripted("disk", [OSError("boom"), OSError("boom"), OSError("boom"), [Point("d", 1.0)]])
+    collection = Collection([flaky], AgentTelemetry())
+    with caplog.at_level(logging.INFO, logger="collector.collection"):
+        for _ in range(4):
+            collection.refresh()
+    assert [r.getMessage() for r in caplog.records] == ["source disk: OSError: boom", "source disk: recovered"]

@@ -1,0 +1,54 @@
+"""Smoke test on the real machine: sane values, not fixtures."""
+
+import time
+
+import psutil
+
+from collector.agent import build_collection
+from collector.config import Config
+from collector.host import Host
+from collector.spec import Instrument
+from collector.sources import declared_metrics
+from collector.telemetry import AgentTelemetry
+
+COUNTERS = {spec.name for _, spec in declared_metrics() if spec.instrument is Instrument.COUNTER}
+
+
+def collect_twice():
+    collection = build_collection(Config(), Host("/"), AgentTelemetry())
+    collection.refresh()
+    first = {(p.metric, tuple(sorted(p.attributes.items()))): p.value for p in collection.points()}
+    time.sleep(0.3)
+    collection.refresh()
+    return first, collection.points_by_metric
+
+
+def test_the_real_host_gives_sane_values():
+    first, second = collect_twice()
+    limit = second["system.memory.limit"][0].value
+    assert limit == psutil.virtual_memory().total
+    assert sum(p.value for p in second["system.memory.usage"]) == limit
+    for point in second["system.filesystem.usage"]:
+        mountpoint = point.attributes["system.filesystem.mountpoint"]
+        fs_limit = next(p.value for p in second["system.filesystem.limit"]
+                        if p.attributes["system.filesystem.mountpoint"] == mountpoint)
+        assert 0 <= point.value <= fs_limit
+    for metric, points in second.items():
+        if metric.endswith("utilization"):
+            assert all(0 <= p.value <= 1 for p in points), metric
+    utilization = [p.value for p in second["system.cpu.utilization"]]
+    assert utilization and abs(sum(utilization) - 1) < 1e-6, "CPU utilization must be there from the start"
+
+
+def test_counters_never_decrease_between_two_collections():
+    first, second = collect_twice()
+    checked = 0
+    for metric, points in second.items():
+        if metric not in COUNTERS:
+            continue
+        for point in points:
+            key = (metric, tuple(sorted(point.attributes.items())))
+            if key in first:
+                assert point.value >= first[key], key
+                checked += 1
+    assert checked > 20

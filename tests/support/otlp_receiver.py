@@ -1,0 +1,70 @@
+"""A real OTLP/HTTP metrics receiver for tests: decodes every request and keeps it."""
+
+import gzip
+import socket
+import threading
+import zlib
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
+    ExportMetricsServiceRequest, ExportMetricsServiceResponse)
+
+DECODERS = {"gzip": gzip.decompress, "deflate": zlib.decompress, None: lambda body: body}
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class OtlpReceiver:
+    def __init__(self, status: int = 200):
+        self.requests: list[ExportMetricsServiceRequest] = []
+        self.status = status
+        self.arrived = threading.Condition()
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}/v1/metrics"
+
+    def wait_for(self, count: int, timeout: float = 20) -> bool:
+        with self.arrived:
+            return self.arrived.wait_for(lambda: len(self.requests) >= count, timeout)
+
+    def metric_names(self) -> set[str]:
+        return {m.name for r in self.requests for rm in r.resource_metrics for sm in rm.scope_metrics
+                for m in sm.metrics}
+
+    def resource_attributes(self) -> dict:
+        resource = self.requests[-1].resource_metrics[0].resource
+        return {a.key: a.value.string_value for a in resource.attributes}
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+    def _handler(self):
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                request = ExportMetricsServiceRequest.FromString(DECODERS[self.headers.get("Content-Encoding")](body))
+                if receiver.status == 200:
+                    with receiver.arrived:
+                        receiver.requests.append(request)
+                        receiver.arrived.notify_all()
+                reply = ExportMetricsServiceResponse().SerializeToString()
+                self.send_response(receiver.status)
+                self.send_header("Content-Type", "application/x-protobuf")
+                self.send_header("Content-Length", str(len(reply)))
+                self.end_headers()
+                self.wfile.write(reply)
+
+            def log_message(self, *args):
+                pass
+
+        return Handler
