@@ -6,7 +6,7 @@ import subprocess
 
 import pytest
 
-from am_localconfig import ALERTMANAGER_DIR, ALERTMANAGER_YML, load
+from .am_localconfig import ALERTMANAGER_DIR, ALERTMANAGER_YML, load
 
 CPU = {"alertname": "HostCpuBusy", "host_name": "web-1", "job": "hostagent", "instance": "i-1"}
 
@@ -40,7 +40,9 @@ def routes_test(amtool, receiver: str, labels: dict) -> subprocess.CompletedProc
 def test_check_config_passes(amtool):
     done = subprocess.run([amtool, "check-config", ALERTMANAGER_YML], capture_output=True, text=True, timeout=30)
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "3 receivers" in done.stdout and "2 inhibit rules" in done.stdout
+    config = load()
+    assert f"{len(config['receivers'])} receivers" in done.stdout
+    assert f"{len(config['inhibit_rules'])} inhibit rules" in done.stdout
 
 
 def test_no_secret_is_inline():
