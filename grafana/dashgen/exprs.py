@@ -1,0 +1,83 @@
+"""PromQL shared by the dashboards. Every expression runs unchanged on Prometheus and VictoriaMetrics.
+
+`m` is the label-matcher list that scopes agent metrics to the dashboard's variables: FLEET
+(several hosts) or ONE_HOST (the host-detail dashboard).
+"""
+from __future__ import annotations
+
+FLEET = 'job=~"$job", host_name=~"$host"'
+ONE_HOST = 'job=~"$job", host_name="$host"'
+RATE = "[$__rate_interval]"
+# A host is "reporting" when it sent anything in this window: several 10 s export intervals,
+# so one failed export does not flip it.
+REPORTING_WINDOW = "2m"
+
+
+def selector(metric: str, m: str, *extra: str) -> str:
+    return f"{metric}{{{', '.join((m, *extra))}}}"
+
+
+def rate_sum(metric: str, m: str, by: str, *extra: str) -> str:
+    return f"sum by ({by}) (rate({selector(metric, m, *extra)}{RATE}))"
+
+
+def zero_filled(expr: str, anchor: str) -> str:
+    """`expr`, or 0 for the series of `anchor` it lacks (a counter that has never been incremented)."""
+    return f"{expr} or {anchor} * 0"
+
+
+def cpu_busy(m: str, by: str = "host_name", *extra: str) -> str:
+    idle = rate_sum("system_cpu_time_seconds_total", m, by, 'cpu_mode="idle"', *extra)
+    total = rate_sum("system_cpu_time_seconds_total", m, by, *extra)
+    return f"1 - {idle} / {total}"
+
+
+def memory_used(m: str) -> str:
+    available = f"max by (host_name) ({selector('system_memory_linux_available_bytes', m)})"
+    limit = f"max by (host_name) ({selector('system_memory_limit_bytes', m)})"
+    return f"1 - {available} / {limit}"
+
+
+def fullest_filesystem(m: str) -> str:
+    return f"max by (host_name) ({selector('system_filesystem_utilization_ratio', m)})"
+
+
+def network(m: str, direction: str) -> str:
+    return rate_sum("system_network_io_bytes_total", m, "host_name", f'network_io_direction="{direction}"')
+
+
+def disk_io(m: str) -> str:
+    return rate_sum("system_disk_io_bytes_total", m, "host_name")
+
+
+def load_per_cpu(m: str) -> str:
+    load = f"max by (host_name) ({selector('system_cpu_load_average_5m', m)})"
+    cpus = f"max by (host_name) ({selector('system_cpu_logical_count', m)})"
+    return f"{load} / {cpus}"
+
+
+def uptime(m: str) -> str:
+    return f"max by (host_name) ({selector('system_uptime_seconds', m)})"
+
+
+def _present(m: str, window: str) -> str:
+    return f"max by (host_name) (present_over_time({selector('system_uptime_seconds', m)}[{window}]))"
+
+
+def reporting(m: str) -> str:
+    """1 for hosts heard from in the last REPORTING_WINDOW, 0 for hosts only seen earlier in the range."""
+    return f"{_present(m, REPORTING_WINDOW)} or {_present(m, '$__range')} * 0"
+
+
+def hosts_reporting(m: str) -> str:
+    return f"count({_present(m, REPORTING_WINDOW)}) or vector(0)"
+
+
+def hosts_silent(m: str) -> str:
+    return f"count({_present(m, '$__range')} unless {_present(m, REPORTING_WINDOW)}) or vector(0)"
+
+
+REPORTING_MAPPINGS = (
+    {"type": "value", "options": {"1": {"text": "reporting", "color": "green", "index": 0},
+                                  "0": {"text": "not reporting", "color": "red", "index": 1}}},
+)

@@ -1,0 +1,207 @@
+"""Host detail: one host's CPU, memory, disks, filesystems, network, processes and pressure.
+
+Alerts link here with `/d/host-detail?var-host=<host_name>`.
+"""
+from __future__ import annotations
+
+from . import exprs as e
+from .builder import Column, Target, dashboard, row, stat, table, timeseries
+from .thresholds import CPU, DISK, INODES, MEMORY
+from .variables import host_variables
+
+H = e.ONE_HOST
+FS_KEY = "system_device, system_filesystem_mountpoint, system_filesystem_type"
+FORECAST_WINDOW = "6h"
+FORECAST_CAP_DAYS = 365
+
+
+def _summary() -> list[dict]:
+    return [
+        row("Summary"),
+        stat("Status", f"Whether the host sent data in the last {e.REPORTING_WINDOW}.", "none",
+             [Target(e.reporting(H), "status")], mappings=list(e.REPORTING_MAPPINGS)),
+        stat("Uptime", "Time since the host booted.", "s", [Target(e.uptime(H), "uptime")]),
+        stat("CPU", "Share of CPU time not idle, all CPUs together.", "percentunit",
+             [Target(e.cpu_busy(H), "cpu")], thresholds=CPU),
+        stat("Memory", "Memory in use: 1 - available / total.", "percentunit",
+             [Target(e.memory_used(H), "memory")], thresholds=MEMORY),
+        stat("Fullest filesystem", "Utilisation of the fullest filesystem.", "percentunit",
+             [Target(e.fullest_filesystem(H), "disk")], thresholds=DISK),
+        stat("Logical CPUs", "Number of logical CPUs.", "short",
+             [Target(f"max({e.selector('system_cpu_logical_count', H)})", "cpus")]),
+    ]
+
+
+def _cpu() -> list[dict]:
+    cpu = "system_cpu_time_seconds_total"
+    per_core = 'cpu_logical_number!=""'
+    not_idle = 'cpu_mode!="idle"'
+    return [
+        row("CPU"),
+        timeseries("CPU utilisation by mode",
+                   "Share of all CPUs' time spent in each non-idle mode, stacked: the top of the stack is "
+                   "the total utilisation. Dashed lines: the CPU alert thresholds.", "percentunit",
+                   [Target(f"{e.rate_sum(cpu, H, 'cpu_mode', not_idle)} / on () group_left "
+                           f"sum(rate({e.selector(cpu, H)}{e.RATE}))", "{{cpu_mode}}")],
+                   thresholds=CPU, stack=True, maximum=1, width=8),
+        timeseries("CPU utilisation per core",
+                   "Non-idle share of each logical CPU. Needs the agent's cpu source with per_cpu: true.",
+                   "percentunit", [Target(e.cpu_busy(H, "cpu_logical_number", per_core), "cpu {{cpu_logical_number}}")],
+                   thresholds=CPU, maximum=1, width=8),
+        timeseries("Load average",
+                   "Run-queue length averaged over 1, 5 and 15 minutes, against the number of logical CPUs.",
+                   "short",
+                   [Target(f"max({e.selector(f'system_cpu_load_average_{w}', H)})", w) for w in ("1m", "5m", "15m")]
+                   + [Target(f"max({e.selector('system_cpu_logical_count', H)})", "logical CPUs")],
+                   width=8),
+        timeseries("Processes by state", "Number of processes in each state.", "short",
+                   [Target(f"sum by (process_state) ({e.selector('system_process_count', H)})", "{{process_state}}")],
+                   width=12),
+        timeseries("Pressure stall information",
+                   "Share of wall-clock time in which some (or all) runnable tasks were stalled waiting for "
+                   "CPU, memory or I/O (Linux PSI).", "percentunit",
+                   [Target(e.rate_sum("system_linux_pressure_stall_time_seconds_total", H,
+                                      "linux_pressure_resource, linux_pressure_scope"),
+                           "{{linux_pressure_resource}} {{linux_pressure_scope}}")],
+                   width=12),
+    ]
+
+
+def _memory() -> list[dict]:
+    usage = f"sum by (system_memory_state) ({e.selector('system_memory_usage_bytes', H)})"
+    total = {"matcher": {"id": "byName", "options": "total"},
+             "properties": [{"id": "custom.stacking", "value": {"mode": "none", "group": "A"}},
+                            {"id": "custom.fillOpacity", "value": 0},
+                            {"id": "custom.lineStyle", "value": {"fill": "dash", "dash": [10, 10]}}]}
+    return [
+        row("Memory"),
+        timeseries("Memory usage by state", "Bytes of memory used, free, in buffers and in the page cache, "
+                   "stacked; the dashed line is the total.", "bytes",
+                   [Target(usage, "{{system_memory_state}}"),
+                    Target(f"max({e.selector('system_memory_limit_bytes', H)})", "total")],
+                   stack=True, overrides=[total], width=8),
+        timeseries("Memory utilisation", "Memory in use: 1 - available / total. Dashed lines: the memory "
+                   "alert thresholds.", "percentunit", [Target(e.memory_used(H), "used")],
+                   thresholds=MEMORY, maximum=1, width=8),
+        timeseries("Swap usage", "Swap space used and free.", "bytes",
+                   [Target(f"sum by (system_paging_state) ({e.selector('system_paging_usage_bytes', H)})",
+                           "{{system_paging_state}}")],
+                   stack=True, width=8),
+        timeseries("Page faults", "Minor and major page faults per second.", "ops",
+                   [Target(e.rate_sum("system_paging_faults_total", H, "system_paging_fault_type"),
+                           "{{system_paging_fault_type}}")], width=12),
+        timeseries("Swap operations", "Pages swapped in and out per second.", "ops",
+                   [Target(e.rate_sum("system_paging_operations_total", H, "system_paging_direction"),
+                           "{{system_paging_direction}}")], width=12),
+    ]
+
+
+def _disk() -> list[dict]:
+    by = "system_device, disk_io_direction"
+    legend = "{{system_device}} {{disk_io_direction}}"
+    operations = e.rate_sum("system_disk_operations_total", H, by)
+    busy = e.rate_sum("system_disk_operation_time_seconds_total", H, by)
+    return [
+        row("Disk"),
+        timeseries("Disk throughput", "Bytes read and written per second, per device.", "Bps",
+                   [Target(e.rate_sum("system_disk_io_bytes_total", H, by), legend)], width=6),
+        timeseries("Disk IOPS", "Read and write operations completed per second, per device.", "iops",
+                   [Target(operations, legend)], width=6),
+        timeseries("Disk latency", "Average time an operation took (time spent on operations / operations "
+                   "completed); gaps where a device did no operations.", "s",
+                   [Target(f"{busy} / ({operations} > 0)", legend)], width=6),
+        timeseries("Disk utilisation", "Share of time each device was busy with I/O (100 % = saturated for "
+                   "devices that serve one request at a time).", "percentunit",
+                   [Target(e.rate_sum("system_disk_io_time_seconds_total", H, "system_device"),
+                           "{{system_device}}")], maximum=1, width=6),
+    ]
+
+
+def _filesystem_columns() -> list[Column]:
+    def by_fs(metric: str, *extra: str, agg: str = "sum") -> str:
+        return f"{agg} by ({FS_KEY}) ({e.selector(metric, H, *extra)})"
+
+    free = 'system_filesystem_state="free"'
+    shrinking = (f"clamp_min(-sum by ({FS_KEY}) (deriv({e.selector('system_filesystem_usage_bytes', H, free)}"
+                 f"[{FORECAST_WINDOW}])), 0)")
+    inodes_used = by_fs("system_filesystem_inodes_usage", 'system_filesystem_state="used"')
+    return [
+        Column("Size", by_fs("system_filesystem_limit_bytes", agg="max"), "bytes"),
+        Column("Used", by_fs("system_filesystem_usage_bytes", 'system_filesystem_state="used"'), "bytes"),
+        Column("Utilisation", by_fs("system_filesystem_utilization_ratio", agg="max"), "percentunit", DISK),
+        Column("Inodes used", f"{inodes_used} / ({by_fs('system_filesystem_inodes_usage')} > 0)", "percentunit",
+               INODES),
+        # Free space over the rate it shrank at in the window; a filesystem that is not filling up
+        # divides by zero (+Inf) and is shown as the cap.
+        Column("Days until full",
+               f"clamp_max({by_fs('system_filesystem_usage_bytes', free)} / {shrinking} / 86400, {FORECAST_CAP_DAYS})",
+               "d", steps=(("red", None), ("orange", 7), ("green", 30)),
+               mappings=({"type": "range", "options": {"from": FORECAST_CAP_DAYS, "to": None,
+                                                       "result": {"text": "not filling up", "index": 0}}},)),
+    ]
+
+
+def _filesystem() -> list[dict]:
+    return [
+        row("Filesystems"),
+        timeseries("Filesystem utilisation", "Used share of each mounted filesystem. Dashed lines: the disk "
+                   "alert thresholds.", "percentunit",
+                   [Target(f"max by (system_filesystem_mountpoint) "
+                           f"({e.selector('system_filesystem_utilization_ratio', H)})",
+                           "{{system_filesystem_mountpoint}}")],
+                   thresholds=DISK, maximum=1, width=10),
+        table("Filesystems", f"Size, use and inode use of each filesystem, and a forecast of the days until "
+              f"it is full from its trend over the last {FORECAST_WINDOW} (capped at {FORECAST_CAP_DAYS}).",
+              ["system_filesystem_mountpoint", "system_device", "system_filesystem_type"],
+              _filesystem_columns(),
+              key_names={"system_filesystem_mountpoint": "Mountpoint", "system_device": "Device",
+                         "system_filesystem_type": "Type"}, width=14, height=8),
+    ]
+
+
+def _network() -> list[dict]:
+    by = "network_interface_name, network_io_direction"
+    legend = "{{network_interface_name}} {{network_io_direction}}"
+    return [
+        row("Network"),
+        timeseries("Network throughput", "Bytes received and transmitted per second, per interface.", "Bps",
+                   [Target(e.rate_sum("system_network_io_bytes_total", H, by), legend)], width=6),
+        timeseries("Network packets", "Packets received and transmitted per second, per interface.", "pps",
+                   [Target(e.rate_sum("system_network_packet_count_total", H, by), legend)], width=6),
+        timeseries("Network errors and drops", "Receive and transmit errors and dropped packets per second, "
+                   "per interface.", "pps",
+                   [Target(e.rate_sum("system_network_errors_total", H, by), f"errors {legend}"),
+                    Target(e.rate_sum("system_network_packet_dropped_total", H, by), f"dropped {legend}")],
+                   width=6),
+        timeseries("Connections by state", "Open sockets per transport and state. Needs the agent's network "
+                   "source with connections: true.", "short",
+                   [Target(f"sum by (network_transport, network_connection_state) "
+                           f"({e.selector('system_network_connection_count', H)})",
+                           "{{network_transport}} {{network_connection_state}}")], width=6),
+    ]
+
+
+def _processes() -> list[dict]:
+    key = "process_executable_name, process_pid"
+    cpu = e.rate_sum("process_cpu_time_seconds_total", H, key)
+    return [
+        row("Top processes"),
+        timeseries("Top processes by CPU", "CPU used by the busiest processes (1 = one full CPU). Needs the "
+                   "agent's top_processes source.", "percentunit",
+                   [Target(f"topk(10, {cpu})", "{{process_executable_name}} ({{process_pid}})")], width=12),
+        table("Top processes", "The processes the agent reports (its top_processes source, off by default): "
+              "CPU (1 = one full CPU) and resident memory.",
+              ["process_executable_name", "process_pid"],
+              [Column("CPU", cpu, "percentunit"),
+               Column("Memory", f"sum by ({key}) ({e.selector('process_memory_usage_bytes', H)})", "bytes")],
+              key_names={"process_executable_name": "Process", "process_pid": "PID"}, width=12, height=8),
+    ]
+
+
+def build() -> dict:
+    return dashboard(
+        "host-detail", "Host detail",
+        "Everything the agent reports about one host. Alerts link here with ?var-host=<host_name>.",
+        host_variables(multi_host=False),
+        [*_summary(), *_cpu(), *_memory(), *_disk(), *_filesystem(), *_network(), *_processes()],
+    )

@@ -1,0 +1,115 @@
+"""Pipeline health: the agents' collection and export, the gateway's queues, the backends' ingestion.
+
+The gateway panels query both gateways' own metrics (vmagent_* and otelcol_*): whichever gateway
+runs, and is scraped into the backends, fills them.
+"""
+from __future__ import annotations
+
+from . import exprs as e
+from .builder import Target, dashboard, row, stat, timeseries
+from .variables import host_variables
+
+F = e.FLEET
+BY_HOST = "host_name"
+# Everything the agents send, by name (a selector needs a name matcher that is not empty-matching).
+AGENT_SERIES = '__name__=~"system_.+|process_.+|hostagent_.+|hw_.+"'
+COUNT_WINDOW_SECONDS = 60
+
+
+def _agents() -> list[dict]:
+    collections = "hostagent_source_collections_total"
+    by_source = "host_name, hostagent_source"
+    failure = 'hostagent_outcome="failure"'
+    backlog = f"max by (host_name) ({e.selector('hostagent_backlog_size_bytes', F)})"
+    return [
+        row("Agents"),
+        stat("Agents reporting", f"Agents that sent data in the last {e.REPORTING_WINDOW}.", "none",
+             [Target(e.hosts_reporting(F), "agents")]),
+        stat("Export failures", "Failed export requests per second, all selected agents together.", "reqps",
+             [Target(f"sum({e.rate_sum('hostagent_export_requests_total', F, BY_HOST, failure)}) or vector(0)",
+                     "failures")]),
+        timeseries("Source collection errors",
+                   "Failed collections per second for each agent source; 0 while a source never failed.", "cps",
+                   [Target(e.zero_filled(e.rate_sum(collections, F, by_source, 'hostagent_outcome="error"'),
+                                         e.rate_sum(collections, F, by_source)),
+                           "{{host_name}} {{hostagent_source}}")], width=8, height=6),
+        timeseries("Source collection duration", "How long each source's last collection took.", "s",
+                   [Target(f"max by ({by_source}) ({e.selector('hostagent_source_duration_seconds', F)})",
+                           "{{host_name}} {{hostagent_source}}")], width=8, height=6),
+        timeseries("Export requests", "Export requests per second by outcome (success, failure).", "reqps",
+                   [Target(e.rate_sum("hostagent_export_requests_total", F, "host_name, hostagent_outcome"),
+                           "{{host_name}} {{hostagent_outcome}}")], width=8, height=6),
+        timeseries("Exported data points", "Data points exported per second by outcome.", "cps",
+                   [Target(e.rate_sum("hostagent_export_data_points_total", F, "host_name, hostagent_outcome"),
+                           "{{host_name}} {{hostagent_outcome}}")], width=6),
+        timeseries("Backlog size", "Bytes of export requests queued by the agent while the gateway is unreachable.",
+                   "bytes", [Target(backlog, "{{host_name}}")], width=6),
+        timeseries("Backlog age", "Age of the oldest queued export request.", "s",
+                   [Target(f"max by (host_name) ({e.selector('hostagent_backlog_age_seconds', F)})",
+                           "{{host_name}}")], width=6),
+        timeseries("Backlog replayed and dropped",
+                   "Queued requests replayed once the gateway answered again, and requests dropped because "
+                   "the backlog was full or too old (0 while none were).", "reqps",
+                   [Target(e.zero_filled(e.rate_sum(f"hostagent_backlog_{kind}_total", F, BY_HOST), backlog),
+                           f"{{{{host_name}}}} {kind}") for kind in ("replayed", "dropped")], width=6),
+        timeseries("Agent CPU", "CPU used by the agent process (1 = one full CPU).", "percentunit",
+                   [Target(e.rate_sum("hostagent_cpu_time_seconds_total", F, BY_HOST), "{{host_name}}")],
+                   width=12),
+        timeseries("Agent memory", "Resident memory of the agent process.", "bytes",
+                   [Target(f"max by (host_name) ({e.selector('hostagent_memory_usage_bytes', F)})", "{{host_name}}")],
+                   width=12),
+    ]
+
+
+def _gateway() -> list[dict]:
+    by_exporter = "sum by (exporter)"
+    return [
+        row("Gateway"),
+        timeseries("Gateway queue",
+                   "Data waiting to be sent to each backend: vmagent's persistent queue (bytes) or the "
+                   "OpenTelemetry Collector's exporter queue (batches).", "bytes",
+                   [Target("sum by (url) (vmagent_remotewrite_pending_data_bytes)", "vmagent {{url}}"),
+                    Target(f"{by_exporter} (otelcol_exporter_queue_size)", "otelcol {{exporter}}")],
+                   overrides=[{"matcher": {"id": "byFrameRefID", "options": "B"},
+                               "properties": [{"id": "unit", "value": "short"}]}], width=8),
+        timeseries("Gateway send failures",
+                   "Failed sends to the backends per second: vmagent's remote-write errors and dropped "
+                   "packets, or the Collector's failed metric points.", "cps",
+                   [Target("sum by (url) (rate(vmagent_remotewrite_errors_total[$__rate_interval]))",
+                           "vmagent errors {{url}}"),
+                    Target("sum by (url) (rate(vmagent_remotewrite_packets_dropped_total[$__rate_interval]))",
+                           "vmagent dropped {{url}}"),
+                    Target(f"{by_exporter} (rate(otelcol_exporter_send_failed_metric_points_total[$__rate_interval]))",
+                           "otelcol {{exporter}}")], width=8),
+        timeseries("Gateway accepted data points", "Data points received from the agents per second.", "cps",
+                   [Target('sum(rate(vmagent_rows_inserted_total{type="opentelemetry"}[$__rate_interval]))',
+                           "vmagent"),
+                    Target("sum by (receiver) (rate(otelcol_receiver_accepted_metric_points_total[$__rate_interval]))",
+                           "otelcol {{receiver}}")], width=8),
+    ]
+
+
+def _backends() -> list[dict]:
+    stored = (f"sum by (host_name) (count_over_time({{{AGENT_SERIES}, {F}}}[{COUNT_WINDOW_SECONDS}s])) "
+              f"/ {COUNT_WINDOW_SECONDS}")
+    return [
+        row("Backends"),
+        timeseries("Samples stored per host",
+                   "Samples per second of each host's telemetry stored in the selected backend (counted over "
+                   "the last minute). Switch the data source to compare the two backends.", "cps",
+                   [Target(stored, "{{host_name}}")], width=12),
+        timeseries("Backend ingestion",
+                   "Samples per second appended by the backend itself, from its self-monitoring metrics "
+                   "(Prometheus' TSDB head, VictoriaMetrics' inserted rows).", "cps",
+                   [Target("sum(rate(prometheus_tsdb_head_samples_appended_total[$__rate_interval]))", "Prometheus"),
+                    Target("sum(rate(vm_rows_inserted_total[$__rate_interval]))", "VictoriaMetrics")], width=12),
+    ]
+
+
+def build() -> dict:
+    return dashboard(
+        "pipeline-health", "Pipeline health",
+        "Is telemetry flowing? Agent sources and exports, the gateway's queues and the backends' ingestion.",
+        host_variables(multi_host=True),
+        [*_agents(), *_gateway(), *_backends()],
+    )
