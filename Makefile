@@ -1,8 +1,10 @@
+# make run   — set everything up and run the agent feeding the local pipeline (Ctrl-C stops it all)
+# make test  — set everything up and pass the whole suite (what CI runs)
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: test run venv clean
+.PHONY: test run backends docs bench venv clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -12,11 +14,24 @@ $(VENV)/.installed: pyproject.toml
 
 venv: $(VENV)/.installed
 
-test: venv
+# Prometheus, Alertmanager, VictoriaMetrics, vmagent, vmalert, node_exporter: Debian trixie packages
+# unpacked into .cache/backends (the system's apt setup is not touched).
+backends: venv
+	$(PY) -m pipeline.backends
+
+test: venv backends
 	$(PY) -m pytest
 
-run: venv
-	$(VENV)/bin/collector run
+run: venv backends
+	$(PY) -m pipeline.run
+
+# Regenerate the metric reference and the naming contract from the declarations in collector/sources/.
+docs: venv
+	$(VENV)/bin/collector sources --format markdown > docs/metrics.md
+	$(VENV)/bin/collector sources --format naming > docs/naming.md
+
+bench: venv backends
+	$(PY) -m bench
 
 clean:
 	rm -rf $(VENV) .pytest_cache
