@@ -1,0 +1,117 @@
+"""What the dashboards promise beyond lint: generated files current, conventions, thresholds, links."""
+from __future__ import annotations
+
+import json
+import urllib.parse
+from pathlib import Path
+
+import pytest
+import yaml
+
+from dashgen import BUILDERS, DASHBOARDS_DIR, lint, render
+from dashgen.thresholds import RULES_THRESHOLDS, alert_thresholds
+
+REPO = Path(__file__).resolve().parents[2]
+UIDS = ["fleet-overview", "host-detail", "pipeline-health"]
+
+
+def _dashboard(uid: str) -> dict:
+    return json.loads((DASHBOARDS_DIR / f"{uid}.json").read_text())
+
+
+def _panel(uid: str, title: str) -> dict:
+    return next(p for p in lint.panels(_dashboard(uid)) if p["title"] == title and p["type"] != "row")
+
+
+@pytest.mark.parametrize("uid", UIDS)
+def test_committed_json_is_what_the_generator_renders(uid):
+    # Edit grafana/dashgen/*.py, then regenerate: cd grafana && python -m dashgen
+    assert (DASHBOARDS_DIR / f"{uid}.json").read_text() == render(uid)
+
+
+def test_generator_builds_exactly_the_three_dashboards():
+    assert sorted(BUILDERS) == UIDS
+
+
+@pytest.mark.parametrize("uid", UIDS)
+def test_conventions(uid):
+    d = _dashboard(uid)
+    assert d["uid"] == uid
+    assert d["schemaVersion"] == 42
+    assert d["refresh"] == "30s"
+    assert d["time"] == {"from": "now-6h", "to": "now"}
+    assert "id" not in d, "provisioned dashboards must not carry a database id"
+    links = [link for link in d["links"] if link["type"] == "dashboards"]
+    assert links and all(set(link["tags"]) <= set(d["tags"]) for link in links), "links to the sibling dashboards"
+    names = [v["name"] for v in d["templating"]["list"]]
+    assert names == ["datasource", "job", "cluster", "node", "host"]
+
+
+def test_host_variable_lists_hosts_by_host_name_and_is_single_on_host_detail():
+    host = next(v for v in _dashboard("host-detail")["templating"]["list"] if v["name"] == "host")
+    assert host["query"]["query"].startswith("label_values(system_uptime_seconds{")
+    assert host["query"]["query"].endswith(", host_name)")
+    assert not host["multi"] and not host["includeAll"]
+
+
+def _alert_dashboard_urls() -> list[str]:
+    urls = []
+    for path in sorted((REPO / "rules").glob("*.rules.yml")):
+        for group in yaml.safe_load(path.read_text())["groups"]:
+            urls += [r["annotations"]["dashboard_url"] for r in group["rules"]
+                     if "dashboard_url" in r.get("annotations", {})]
+    return urls
+
+
+def test_every_alert_dashboard_url_opens_one_of_these_dashboards_with_its_variables():
+    urls = _alert_dashboard_urls()
+    assert any("/d/host-detail?var-host=" in url for url in urls)
+    for url in urls:
+        parts = urllib.parse.urlsplit(url)
+        uid = parts.path.rsplit("/d/", 1)[1].split("/")[0]
+        assert uid in UIDS, url
+        variables = {v["name"] for v in _dashboard(uid)["templating"]["list"]}
+        for name in urllib.parse.parse_qs(parts.query):
+            assert name.removeprefix("var-") in variables, f"{url}: no variable {name}"
+
+
+def _steps(panel: dict) -> list[float]:
+    return [s["value"] for s in panel["fieldConfig"]["defaults"]["thresholds"]["steps"][1:]]
+
+
+@pytest.mark.parametrize("uid, title, alert", [
+    ("host-detail", "CPU utilisation by mode", "HostCpuBusy"),
+    ("host-detail", "CPU utilisation per core", "HostCpuBusy"),
+    ("host-detail", "Memory utilisation", "HostMemoryUsage"),
+    ("host-detail", "Filesystem utilisation", "HostFilesystemUsage"),
+])
+def test_threshold_lines_are_the_alert_thresholds(uid, title, alert):
+    panel = _panel(uid, title)
+    expected = alert_thresholds(alert)
+    assert _steps(panel) == [expected.warning, expected.critical]
+    assert panel["fieldConfig"]["defaults"]["custom"]["thresholdsStyle"]["mode"] != "off"
+
+
+@pytest.mark.parametrize("title, column, alert", [
+    ("Hosts", "CPU", "HostCpuBusy"),
+    ("Hosts", "Memory", "HostMemoryUsage"),
+    ("Hosts", "Fullest filesystem", "HostFilesystemUsage"),
+])
+def test_fleet_table_colours_cells_at_the_alert_thresholds(title, column, alert):
+    override = next(o for o in _panel("fleet-overview", title)["fieldConfig"]["overrides"]
+                    if o["matcher"]["options"] == column)
+    steps = next(p["value"]["steps"] for p in override["properties"] if p["id"] == "thresholds")
+    expected = alert_thresholds(alert)
+    assert [s["value"] for s in steps[1:]] == [expected.warning, expected.critical]
+
+
+def test_thresholds_come_from_the_rules_file():
+    assert RULES_THRESHOLDS == REPO / "rules" / "thresholds.yml"
+
+
+@pytest.mark.parametrize("uid, title", [("fleet-overview", "Hosts"), ("fleet-overview", "Firing alerts")])
+def test_host_cells_link_to_host_detail(uid, title):
+    links = [link for o in _panel(uid, title)["fieldConfig"]["overrides"]
+             for p in o["properties"] if p["id"] == "links" for link in p["value"]]
+    assert any(link["url"].startswith("/d/host-detail/") and "var-host=${__value.raw}" in link["url"]
+               for link in links)
