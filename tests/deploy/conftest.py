@@ -2,7 +2,7 @@
 
 import pytest
 
-from deploy_manifests import KUBERNETES, OVERLAYS, render
+from tests.deploy.manifests import KUBERNETES, OVERLAYS, render
 
 
 @pytest.fixture(scope="session")

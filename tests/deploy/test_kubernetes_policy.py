@@ -6,7 +6,8 @@ import re
 import pytest
 import yaml
 
-from deploy_manifests import OVERLAYS, config_map_data, container, container_port, env, find, pod_spec, workloads
+from tests.deploy.manifests import (OVERLAYS, config_map_data, container, container_port, find, pod_spec,
+                                    quantity_bytes)
 
 # Taints a node may carry; the agent must tolerate all of them (it belongs on every node).
 NODE_TAINTS = (
@@ -16,7 +17,7 @@ NODE_TAINTS = (
     {"key": "dedicated", "value": "gpu", "effect": "NoSchedule"},
 )
 AGENT_RSS_TARGET_MIB = 40
-MEBI = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30}
+MIB = 2**20
 
 
 def tolerates(tolerations: list[dict], taint: dict) -> bool:
@@ -32,11 +33,6 @@ def tolerates(tolerations: list[dict], taint: dict) -> bool:
 
 def cpu_millicores(quantity: str) -> float:
     return float(quantity[:-1]) if quantity.endswith("m") else float(quantity) * 1000
-
-
-def memory_bytes(quantity: str) -> int:
-    unit = quantity[-2:]
-    return int(float(quantity[:-2]) * MEBI[unit]) if unit in MEBI else int(quantity)
 
 
 def effective_security(workload: dict) -> dict:
@@ -84,7 +80,7 @@ def test_probes_use_http_on_declared_ports(rendered, overlay, kind):
 @pytest.mark.parametrize(("overlay", "kind"), all_workloads())
 def test_requests_and_limits_are_set_and_ordered(rendered, overlay, kind):
     resources = container(find(rendered[overlay], kind))["resources"]
-    for resource, parse in (("cpu", cpu_millicores), ("memory", memory_bytes)):
+    for resource, parse in (("cpu", cpu_millicores), ("memory", quantity_bytes)):
         request, limit = parse(resources["requests"][resource]), parse(resources["limits"][resource])
         assert 0 < request <= limit, f"{resource}: request {request} must be positive and <= limit {limit}"
 
@@ -93,8 +89,8 @@ def test_requests_and_limits_are_set_and_ordered(rendered, overlay, kind):
 def test_agent_memory_fits_the_measured_footprint(rendered, overlay):
     resources = container(find(rendered[overlay], "DaemonSet"))["resources"]
     # The request covers the measured RSS; the limit leaves room for a backlog replay and gzip buffers.
-    assert memory_bytes(resources["requests"]["memory"]) >= AGENT_RSS_TARGET_MIB * MEBI["Mi"]
-    assert memory_bytes(resources["limits"]["memory"]) >= 2 * AGENT_RSS_TARGET_MIB * MEBI["Mi"]
+    assert quantity_bytes(resources["requests"]["memory"]) >= AGENT_RSS_TARGET_MIB * MIB
+    assert quantity_bytes(resources["limits"]["memory"]) >= 2 * AGENT_RSS_TARGET_MIB * MIB
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)

@@ -5,7 +5,7 @@ import copy
 import kubernetes_validate
 import pytest
 
-from deploy_manifests import OVERLAYS, find, pod_spec
+from tests.deploy.manifests import OVERLAYS, find, pod_spec
 
 # The oldest Kubernetes the manifests support (docs/deploy.md) and the newest schema shipped offline.
 KUBERNETES_VERSIONS = ("1.30.0", "1.37.0")

@@ -72,3 +72,10 @@ def container_port(container_spec: dict, port: int | str) -> int:
 
 def workloads(manifests: list[dict]) -> list[dict]:
     return [m for m in manifests if m["kind"] in ("DaemonSet", "StatefulSet", "Deployment")]
+
+
+def quantity_bytes(quantity: str) -> int:
+    """A Kubernetes memory or storage quantity (binary suffixes, as these manifests use) in bytes."""
+    suffixes = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40}
+    suffix = quantity[-2:]
+    return int(float(quantity[:-2]) * suffixes[suffix]) if suffix in suffixes else int(quantity)

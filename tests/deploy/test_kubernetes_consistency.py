@@ -1,0 +1,238 @@
+"""The manifests agree with the gateway configs and the agent: ports, paths, endpoints, files, sizes."""
+
+import re
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+import yaml
+
+from collector.config import HealthConfig
+from collector.units import ByteSize
+from tests.deploy.manifests import (KUBERNETES, OTELCOL_OVERLAYS, OVERLAYS, REPO, config_map_data, container,
+                              container_port, env, find, pod_spec, quantity_bytes,
+                                    workloads)
+
+OTEL_CONFIG = REPO / "otel-config"
+OTELCOL_COMPONENT = KUBERNETES / "components" / "otelcol-gateway"
+VMAGENT_COMPONENT = KUBERNETES / "components" / "vmagent-gateway"
+COLLECTOR = Path(sys.executable).with_name("collector")
+PLACEHOLDER = re.compile(r"\$\{env:([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+EXPECTED_EXPORTERS = {
+    "both": {"prometheusremotewrite/prometheus", "prometheusremotewrite/victoriametrics"},
+    "prometheus": {"prometheusremotewrite/prometheus"},
+    "victoriametrics": {"prometheusremotewrite/victoriametrics"},
+}
+
+
+def merge(base, override):
+    """The collector's merge of several --config files: mappings merge, anything else is replaced."""
+    if isinstance(base, dict) and isinstance(override, dict):
+        return {**base, **{key: merge(base.get(key), value) for key, value in override.items()}}
+    return override
+
+
+# What the downward API gives a pod on an example node.
+FIELDS = {"spec.nodeName": "node-1", "status.podIP": "10.0.0.7"}
+
+
+def pod_environment(manifests: list[dict], workload: dict) -> dict[str, str]:
+    """The container's environment as the kubelet builds it on an example node ($(VAR) expanded)."""
+    resolved = {}
+    for name, item in env(container(workload)).items():
+        if "fieldRef" in item.get("valueFrom", {}):
+            resolved[name] = FIELDS[item["valueFrom"]["fieldRef"]["fieldPath"]]
+        elif "value" in item:
+            resolved[name] = re.sub(r"\$\((\w+)\)", lambda m: resolved.get(m.group(1), m.group(0)), item["value"])
+        else:
+            ref = item["valueFrom"]["configMapKeyRef"]
+            data = find(manifests, "ConfigMap", ref["name"])["data"]
+            assert ref["key"] in data, f"{name}: ConfigMap {ref['name']} has no key {ref['key']}"
+            resolved[name] = data[ref["key"]]
+    return resolved
+
+
+def expand(text: str, environment: dict[str, str]) -> str:
+    def one(match):
+        name, default = match.groups()
+        assert name in environment or default is not None, f"${{env:{name}}} is set nowhere"
+        return environment.get(name, default)
+    return PLACEHOLDER.sub(one, text)
+
+
+def otelcol_config(manifests: list[dict]) -> dict:
+    """What the gateway container runs: its --config files merged, env placeholders expanded."""
+    statefulset = find(manifests, "StatefulSet")
+    spec = container(statefulset)
+    data = config_map_data(manifests, "hostagent-gateway-config")
+    [config_mount] = [m for m in spec["volumeMounts"] if m["name"] == "config"]
+    merged = {}
+    for arg in spec["args"]:
+        path = Path(arg.removeprefix("--config="))
+        assert str(path.parent) == config_mount["mountPath"], f"{arg} is not in the mounted ConfigMap"
+        merged = merge(merged, yaml.safe_load(data[path.name]))
+    return yaml.safe_load(expand(yaml.safe_dump(merged), pod_environment(manifests, statefulset)))
+
+
+def port_of(address: str) -> int:
+    return int(address.rsplit(":", 1)[1])
+
+
+def service_port_for(manifests: list[dict], url: str) -> int:
+    """The gateway container port that receives what is sent to url (a Service address)."""
+    parts = urlsplit(url)
+    service = find(manifests, "Service", parts.hostname)
+    [port] = [p for p in service["spec"]["ports"] if p["port"] == parts.port]
+    return container_port(container(find(manifests, "StatefulSet")), port["targetPort"])
+
+
+def test_otelcol_gateway_config_is_a_copy_of_otel_config():
+    assert (OTELCOL_COMPONENT / "gateway.yaml").read_text() == (OTEL_CONFIG / "gateway.yaml").read_text(), \
+        "run deploy/kubernetes/sync-configs"
+
+
+def test_vmagent_relabel_config_is_a_copy_of_otel_config():
+    assert (VMAGENT_COMPONENT / "relabel.yml").read_text() == (OTEL_CONFIG / "vmagent" / "relabel.yml").read_text(), \
+        "run deploy/kubernetes/sync-configs"
+
+
+def test_vmagent_args_are_the_flags_file(rendered):
+    lines = (OTEL_CONFIG / "vmagent" / "vmagent.flags").read_text().splitlines()
+    flags = [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+    args = container(find(rendered["vmagent"], "StatefulSet"))["args"]
+    assert args == flags, "copy the flags into components/vmagent-gateway/statefulset.yaml:\n" + "\n".join(
+        f"            - {flag}" for flag in flags)
+
+
+@pytest.mark.parametrize("overlay", OTELCOL_OVERLAYS)
+def test_otelcol_listens_where_the_manifests_point(rendered, overlay):
+    manifests = rendered[overlay]
+    config = otelcol_config(manifests)
+    spec = container(find(manifests, "StatefulSet"))
+    protocols = config["receivers"]["otlp"]["protocols"]
+    assert port_of(protocols["grpc"]["endpoint"]) == container_port(spec, "otlp-grpc")
+    assert port_of(protocols["http"]["endpoint"]) == container_port(spec, "otlp-http")
+    health = config["extensions"]["health_check"]
+    assert port_of(health["endpoint"]) == container_port(spec, "health") == 13133
+    for probe in ("livenessProbe", "readinessProbe"):
+        assert spec[probe]["httpGet"]["path"] == health.get("path", "/")
+        assert container_port(spec, spec[probe]["httpGet"]["port"]) == port_of(health["endpoint"])
+    [reader] = config["service"]["telemetry"]["metrics"]["readers"]
+    assert int(reader["pull"]["exporter"]["prometheus"]["port"]) == container_port(spec, "metrics") == 8888
+
+
+@pytest.mark.parametrize("overlay", OTELCOL_OVERLAYS)
+def test_otelcol_never_listens_on_or_sends_to_loopback_in_a_pod(rendered, overlay):
+    text = yaml.safe_dump(otelcol_config(rendered[overlay]))
+    assert "127.0.0.1" not in text and "localhost" not in text
+
+
+@pytest.mark.parametrize("overlay", OTELCOL_OVERLAYS)
+def test_otelcol_overlay_selects_its_backends(rendered, overlay):
+    config = otelcol_config(rendered[overlay])
+    exporters = set(config["service"]["pipelines"]["metrics"]["exporters"])
+    assert exporters == EXPECTED_EXPORTERS[overlay]
+    assert exporters <= set(config["exporters"])
+
+
+@pytest.mark.parametrize("overlay", OTELCOL_OVERLAYS)
+def test_otelcol_write_ahead_logs_are_on_the_persistent_volume(rendered, overlay):
+    manifests = rendered[overlay]
+    config = otelcol_config(manifests)
+    statefulset = find(manifests, "StatefulSet")
+    claims = {t["metadata"]["name"] for t in statefulset["spec"]["volumeClaimTemplates"]}
+    persistent = [m["mountPath"] for m in container(statefulset)["volumeMounts"] if m["name"] in claims]
+    for name in config["service"]["pipelines"]["metrics"]["exporters"]:
+        directory = config["exporters"][name]["wal"]["directory"]
+        assert any(directory.startswith(path + "/") for path in persistent), f"{name}: {directory} is not persistent"
+
+
+@pytest.mark.parametrize("overlay", OTELCOL_OVERLAYS)
+def test_otelcol_memory_limiter_has_a_limit_to_work_from(rendered, overlay):
+    limiter = otelcol_config(rendered[overlay])["processors"]["memory_limiter"]
+    if "limit_percentage" in limiter:
+        assert "memory" in container(find(rendered[overlay], "StatefulSet"))["resources"]["limits"]
+
+
+def test_vmagent_listens_where_the_manifests_point(rendered):
+    manifests = rendered["vmagent"]
+    statefulset = find(manifests, "StatefulSet")
+    environment = pod_environment(manifests, statefulset)
+    assert port_of(environment["VMAGENT_LISTEN"]) == container_port(container(statefulset), "otlp-http")
+    mounts = {m["name"]: m["mountPath"] for m in container(statefulset)["volumeMounts"]}
+    relabel = Path(environment["VMAGENT_RELABEL_CONFIG"])
+    assert str(relabel.parent) == mounts["config"]
+    assert relabel.name in config_map_data(manifests, "hostagent-vmagent-config")
+    assert environment["VMAGENT_QUEUE_DIR"] == mounts["queue"]
+
+
+def test_vmagent_volume_holds_every_queue(rendered):
+    statefulset = find(rendered["vmagent"], "StatefulSet")
+    args = container(statefulset)["args"]
+    urls = [a for a in args if a.startswith("-remoteWrite.url=")]
+    [per_url] = [ByteSize.parse(a.split("=", 1)[1]) for a in args if a.startswith("-remoteWrite.maxDiskUsagePerURL=")]
+    [claim] = statefulset["spec"]["volumeClaimTemplates"]
+    assert quantity_bytes(claim["spec"]["resources"]["requests"]["storage"]) > len(urls) * per_url
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_agent_sends_to_the_gateway_receiver(rendered, overlay):
+    manifests = rendered[overlay]
+    endpoint = pod_environment(manifests, find(manifests, "DaemonSet"))["OTEL_EXPORTER_OTLP_METRICS_ENDPOINT"]
+    gateway = container(find(manifests, "StatefulSet"))
+    assert service_port_for(manifests, endpoint) == container_port(gateway, "otlp-http")
+    expected_path = "/opentelemetry/v1/metrics" if gateway["name"] == "vmagent" else "/v1/metrics"
+    assert urlsplit(endpoint).path == expected_path
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_agent_health_port_is_the_agent_default_and_the_probed_port(rendered, overlay):
+    manifests = rendered[overlay]
+    daemonset = find(manifests, "DaemonSet")
+    spec = container(daemonset)
+    listen = pod_environment(manifests, daemonset)["HOSTAGENT_HEALTH__LISTEN"]
+    assert port_of(listen) == port_of(HealthConfig().listen) == container_port(spec, "health") == 13134
+    assert "$(" not in listen, "a variable is used before it is defined"
+    assert spec["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    assert spec["readinessProbe"]["httpGet"]["path"] == "/readyz"
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_every_config_map_key_a_pod_reads_exists(rendered, overlay):
+    for workload in workloads(rendered[overlay]):
+        pod_environment(rendered[overlay], workload)
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_agent_backlog_fits_its_volume(rendered, overlay):
+    manifests = rendered[overlay]
+    daemonset = find(manifests, "DaemonSet")
+    backlog = yaml.safe_load(config_map_data(manifests, "hostagent-agent-config")["agent.yaml"])["backlog"]
+    volumes = {v["name"]: v for v in pod_spec(daemonset)["volumes"]}
+    [mount] = [m for m in container(daemonset)["volumeMounts"]
+               if backlog["directory"].startswith(m["mountPath"] + "/")]
+    size_limit = quantity_bytes(volumes[mount["name"]]["emptyDir"]["sizeLimit"])
+    assert ByteSize.parse(backlog["max_bytes"]) < size_limit
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_agent_config_map_passes_check_config_with_the_pod_environment(rendered, overlay, tmp_path):
+    manifests = rendered[overlay]
+    daemonset = find(manifests, "DaemonSet")
+    config = tmp_path / "agent.yaml"
+    config.write_text(config_map_data(manifests, "hostagent-agent-config")["agent.yaml"])
+    # host_root (/hostfs) exists only in the pod: the environment points it at an existing directory.
+    environment = {**pod_environment(manifests, daemonset), "HOSTAGENT_HOST_ROOT": str(tmp_path)}
+    result = subprocess.run([str(COLLECTOR), "check-config", str(config)], capture_output=True, text=True,
+                            env={"PATH": "/usr/bin:/bin", **environment}, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert environment["OTEL_EXPORTER_OTLP_METRICS_ENDPOINT"] in result.stdout
+
+
+def test_agent_image_tag_is_the_package_version(rendered):
+    version = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["version"]
+    for overlay, manifests in rendered.items():
+        assert container(find(manifests, "DaemonSet"))["image"] == f"hostagent:{version}", overlay
