@@ -1,0 +1,73 @@
+"""Both gateways, end to end with the real agent: the same label scheme, the same series in both backends.
+
+The vmagent gateway runs here; the otelcol-contrib gateway runs wherever the binary is on PATH.
+"""
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator, Mapping
+from contextlib import ExitStack
+
+import pytest
+
+from collector.naming import OPTIONAL_RESOURCE_LABELS, RESOURCE_LABELS
+from pipeline.services import Agent, Prometheus, VictoriaMetrics, Vmagent
+from pipeline.testing import free_port, running, wait_for
+
+from .otelcol import Otelcol, otelcol_contrib
+
+IDENTITY = set(RESOURCE_LABELS) | set(OPTIONAL_RESOURCE_LABELS)
+# k8s.* identity is kept; the rest of what OTEL_RESOURCE_ATTRIBUTES adds must not become labels.
+RESOURCE_ATTRIBUTES = "k8s.node.name=node-a,k8s.cluster.name=test-cluster,deployment.environment=ci,k8s.pod.name=p"
+NOT_LABELS = ("service_", "telemetry_sdk_", "otel_scope_", "os_description", "host_arch", "deployment_", "k8s_pod_")
+GATEWAYS = {"vmagent": Vmagent, "otelcol": Otelcol}
+
+
+class KubernetesAgent(Agent):
+    def environment(self) -> Mapping[str, str]:
+        return {**super().environment(), "OTEL_RESOURCE_ATTRIBUTES": RESOURCE_ATTRIBUTES}
+
+
+@pytest.fixture(scope="module", params=GATEWAYS)
+def backends_fed_through(request, tmp_path_factory) -> Iterator[tuple[Prometheus, VictoriaMetrics]]:
+    if request.param == "otelcol":
+        otelcol_contrib()
+    base = tmp_path_factory.mktemp(request.param)
+    with ExitStack() as stack:
+        prometheus = stack.enter_context(running(Prometheus(free_port(), base / "prometheus")))
+        victoriametrics = stack.enter_context(running(VictoriaMetrics(free_port(), base / "victoria-metrics")))
+        gateway = stack.enter_context(running(GATEWAYS[request.param](
+            free_port(), base / "gateway", prometheus.write_url, victoriametrics.write_url)))
+        stack.enter_context(running(KubernetesAgent(free_port(), base / "agent", gateway.otlp_url, interval="1s")))
+        wait_for(lambda: all(b.query('system_cpu_time_seconds_total{cpu_mode="user"}')
+                             for b in (prometheus, victoriametrics)),
+                 what=f"agent data through {request.param} in both backends")
+        yield prometheus, victoriametrics
+
+
+def cpu_series(backend) -> set[frozenset]:
+    return {frozenset(labels.items()) for labels in backend.series('{__name__="system_cpu_time_seconds_total"}')}
+
+
+def test_identity_labels_are_exactly_the_scheme(backends_fed_through):
+    machine_id = open("/etc/machine-id").read().strip()
+    for backend in backends_fed_through:
+        for labels in backend.series('{__name__=~"system_.+|hostagent_.+"}'):
+            assert IDENTITY <= labels.keys(), f"{backend.name}: {labels}"
+            assert not [key for key in labels if key.startswith(NOT_LABELS)], f"{backend.name}: {labels}"
+            assert (labels["job"], labels["host_name"], labels["host_id"], labels["os_type"]) == \
+                ("hostagent", socket.gethostname(), machine_id, "linux")
+            assert (labels["k8s_node_name"], labels["k8s_cluster_name"]) == ("node-a", "test-cluster")
+        assert not backend.series('{__name__="target_info"}'), f"{backend.name} has target_info"
+
+
+def test_one_instance_per_agent(backends_fed_through):
+    instances = {labels["instance"] for backend in backends_fed_through for labels in backend.series('{job="hostagent"}')}
+    assert len(instances) == 1 and "" not in instances
+
+
+def test_same_series_in_both_backends(backends_fed_through):
+    prometheus, victoriametrics = backends_fed_through
+    found = wait_for(lambda: cpu_series(prometheus) == cpu_series(victoriametrics) and cpu_series(prometheus),
+                     timeout=30, what="the same system_cpu_time_seconds_total series in both backends")
+    assert {dict(labels)["cpu_mode"] for labels in found} >= {"user", "system", "idle"}
