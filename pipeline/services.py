@@ -33,6 +33,8 @@ from pipeline import backends
 HOST = "127.0.0.1"
 REPO_ROOT = backends.REPO_ROOT
 VMAGENT_CONFIG_DIR = REPO_ROOT / "otel-config" / "vmagent"
+DEBIAN_ALERTMANAGER_SHARE = Path("/usr/share/prometheus/alertmanager")
+GATEWAY_CONFIG = REPO_ROOT / "otel-config" / "gateway.yaml"
 _PR_SET_PDEATHSIG = 1
 
 
@@ -78,6 +80,10 @@ class Server:
         return f"http://{HOST}:{self.port}"
 
     @property
+    def ready_url(self) -> str:
+        return self.url + self.ready_path
+
+    @property
     def log_path(self) -> Path:
         return self.data_dir / "server.log"
 
@@ -87,12 +93,16 @@ class Server:
     def environment(self) -> Mapping[str, str]:
         return {}
 
+    def ports(self) -> tuple[int, ...]:
+        return (self.port,)
+
     def start(self, timeout: float = 60.0) -> "Server":
-        if not port_is_free(self.port):
-            raise PortInUse(self.name, self.port)
+        for port in self.ports():
+            if not port_is_free(port):
+                raise PortInUse(self.name, port)
         self.data_dir.mkdir(parents=True, exist_ok=True)
         argv = self.argv()
-        with open(self.log_path, "ab") as log:
+        with open(self.log_path, "wb") as log:
             self.process = subprocess.Popen(
                 argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, cwd=self.data_dir,
                 env={**os.environ, **self.environment()}, start_new_session=True, preexec_fn=_die_with_parent)
@@ -109,7 +119,7 @@ class Server:
             if self.process.poll() is not None:
                 raise ServerFailed(f"{self.name} exited with {self.process.returncode}:\n{self.log_tail()}")
             try:
-                http_get(self.url + self.ready_path, timeout=2)
+                http_get(self.ready_url, timeout=2)
                 return
             except (OSError, urllib.error.URLError):
                 if time.monotonic() > deadline:
@@ -261,6 +271,44 @@ class Vmagent(Server):
         return self.url + "/opentelemetry/v1/metrics"
 
 
+class Otelcol(Server):
+    """The OpenTelemetry Collector gateway (otel-config/gateway.yaml), configured through its environment variables."""
+
+    name = "otelcol-contrib"
+
+    def __init__(self, port: int, data_dir: Path, prometheus_write_url: str, victoriametrics_write_url: str,
+                 grpc_port: int, health_port: int, telemetry_port: int, config_file: Path = GATEWAY_CONFIG):
+        super().__init__(port, data_dir)
+        self.grpc_port, self.health_port, self.telemetry_port = grpc_port, health_port, telemetry_port
+        self.config_file = Path(config_file)
+        self.write_urls = {"PROMETHEUS_WRITE_URL": prometheus_write_url,
+                           "VICTORIAMETRICS_WRITE_URL": victoriametrics_write_url}
+
+    def ports(self) -> tuple[int, ...]:
+        return self.port, self.grpc_port, self.health_port, self.telemetry_port
+
+    @property
+    def ready_url(self) -> str:
+        return f"http://{HOST}:{self.health_port}/"
+
+    @property
+    def otlp_url(self) -> str:
+        return self.url + "/v1/metrics"
+
+    def argv(self) -> list[str]:
+        (self.data_dir / "storage").mkdir(parents=True, exist_ok=True)
+        return [str(backends.binary("otelcol-contrib")), f"--config={self.config_file}"]
+
+    def environment(self) -> Mapping[str, str]:
+        return {"OTELCOL_OTLP_HTTP_ENDPOINT": f"{HOST}:{self.port}",
+                "OTELCOL_OTLP_GRPC_ENDPOINT": f"{HOST}:{self.grpc_port}",
+                "OTELCOL_HEALTH_ENDPOINT": f"{HOST}:{self.health_port}",
+                "OTELCOL_TELEMETRY_HOST": HOST,
+                "OTELCOL_TELEMETRY_PORT": str(self.telemetry_port),
+                "OTELCOL_STORAGE_DIR": str(self.data_dir / "storage"),
+                **self.write_urls}
+
+
 class Vmalert(Server):
     name = "vmalert"
 
@@ -299,12 +347,12 @@ class Alertmanager(Server):
         if config_file is None:
             config_file = self.data_dir / "alertmanager.yml"
             config_file.write_text(yaml.safe_dump(self.MINIMAL_CONFIG))
-        return [str(backends.binary("alertmanager")),
-                f"--config.file={config_file}",
-                f"--storage.path={self.data_dir / 'storage'}",
-                f"--web.listen-address={HOST}:{self.port}",
-                # No gossip: a single instance, and no second port to collide on.
-                "--cluster.listen-address="]
+        return _with_debian_share([str(backends.binary("alertmanager")),
+                                   f"--config.file={config_file}",
+                                   f"--storage.path={self.data_dir / 'storage'}",
+                                   f"--web.listen-address={HOST}:{self.port}",
+                                   # No gossip: a single instance, and no second port to collide on.
+                                   "--cluster.listen-address="])
 
     def alerts(self) -> list[dict]:
         return json.loads(http_get(self.url + "/api/v2/alerts"))
@@ -346,6 +394,17 @@ def agent_executable() -> Path:
     if not found:
         raise backends.MissingBackend("the agent's `collector` command is not installed: run `make venv`")
     return Path(found)
+
+
+def _with_debian_share(command: list[str]) -> list[str]:
+    """Debian's Alertmanager reads its default templates and UI from DEBIAN_ALERTMANAGER_SHARE, which a package
+    that is only unpacked into the cache lacks: show it the cached copy in a private mount namespace."""
+    share = Path(command[0]).parent.parent / "share"
+    if DEBIAN_ALERTMANAGER_SHARE.is_dir() or not (share / "prometheus" / "alertmanager").is_dir():
+        return command
+    user_namespace = [] if os.geteuid() == 0 else ["--map-root-user"]
+    script = f'mount -t overlay overlay -o "lowerdir={share}:/usr/share" /usr/share && exec "$@"'
+    return ["unshare", "--mount", *user_namespace, "sh", "-c", script, "alertmanager", *command]
 
 
 def flags_from_file(path: Path) -> list[str]:

@@ -1,0 +1,202 @@
+"""`make run`: the whole pipeline on 127.0.0.1 — gateway, Prometheus, VictoriaMetrics, vmalert, Alertmanager
+and the agent — with data under .data/ that survives a restart. Ctrl-C or SIGTERM stops everything.
+
+    python -m pipeline.run [--prometheus-port 9090 ...] [--data-dir .data] [--gateway auto|vmagent|otelcol]
+
+Every option also reads an environment variable (PIPELINE_PROMETHEUS_PORT, PIPELINE_DATA_DIR, ...): see --help.
+"""
+from __future__ import annotations
+
+import argparse
+import fcntl
+import json
+import os
+import signal
+import sys
+import time
+from contextlib import ExitStack
+from pathlib import Path
+
+from pipeline import backends
+from pipeline.services import (HOST, REPO_ROOT, Agent, Alertmanager, Otelcol, PortInUse, Prometheus, Server,
+                               ServerFailed, VictoriaMetrics, Vmagent, Vmalert, http_get, port_is_free)
+
+PORTS = {
+    "prometheus": 9090, "alertmanager": 9093, "victoriametrics": 8428, "vmalert": 8880, "vmagent": 8429,
+    "otlp-http": 4318, "otlp-grpc": 4317, "otelcol-health": 13133, "otelcol-telemetry": 8888, "agent-health": 13134,
+}
+GATEWAY_PORTS = {"vmagent": ("vmagent",), "otelcol": ("otlp-http", "otlp-grpc", "otelcol-health", "otelcol-telemetry")}
+ALERTMANAGER_CONFIG = REPO_ROOT / "alertmanager" / "alertmanager.yml"
+RULES_DIR = REPO_ROOT / "rules"
+EXIT_FAILED, EXIT_USAGE = 1, 2
+
+
+class Stop(Exception):
+    """SIGTERM, handled like Ctrl-C."""
+
+
+def env_name(option: str) -> str:
+    return "PIPELINE_" + option.upper().replace("-", "_")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m pipeline.run", description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+
+    def option(name: str, default, **kwargs):
+        parser.add_argument(f"--{name}", default=os.environ.get(env_name(name), default),
+                            help=f"{kwargs.pop('help', '')} (env {env_name(name)})", **kwargs)
+
+    for name, default in PORTS.items():
+        option(f"{name}-port", default, type=int, metavar="PORT")
+    option("data-dir", REPO_ROOT / ".data", type=Path, help="where every server keeps its data")
+    option("gateway", "auto", choices=("auto", "vmagent", "otelcol"),
+           help="auto: otelcol-contrib when it is on PATH, else vmagent")
+    option("agent-interval", "10s", help="the agent's export interval")
+    option("alertmanager-config", ALERTMANAGER_CONFIG if ALERTMANAGER_CONFIG.is_file() else None, type=Path,
+           help="Alertmanager configuration; a minimal built-in one when absent")
+    option("rules-dir", RULES_DIR, type=Path, help="Prometheus and vmalert load its *.rules.yml")
+    option("status-interval", 5.0, type=float, help="seconds between status lines")
+    return parser.parse_args(argv)
+
+
+def chosen_gateway(requested: str) -> str:
+    if requested != "auto":
+        return requested
+    try:
+        backends.binary("otelcol-contrib")
+    except backends.MissingBackend:
+        return "vmagent"
+    return "otelcol"
+
+
+def busy_port_error(args: argparse.Namespace, gateway: str) -> str | None:
+    gateway_specific = {name for names in GATEWAY_PORTS.values() for name in names}
+    for name in PORTS:
+        if name in gateway_specific and name not in GATEWAY_PORTS[gateway]:
+            continue
+        port = getattr(args, f"{name.replace('-', '_')}_port")
+        if not port_is_free(port):
+            return (f"port {port} ({name}) is already in use on {HOST}: "
+                    f"choose another with --{name}-port PORT or {env_name(name + '-port')}=PORT")
+    return None
+
+
+def build(args: argparse.Namespace, gateway: str) -> list[tuple[str, Server, str]]:
+    """(label, server, what to open) in start order."""
+    data, rules = args.data_dir, sorted(args.rules_dir.glob("*.rules.yml"))
+    alertmanager = Alertmanager(args.alertmanager_port, data / "alertmanager", args.alertmanager_config)
+    victoriametrics = VictoriaMetrics(args.victoriametrics_port, data / "victoria-metrics")
+    prometheus = Prometheus(args.prometheus_port, data / "prometheus", rule_files=rules,
+                            alertmanager_url=alertmanager.url)
+    vmalert = Vmalert(args.vmalert_port, data / "vmalert", victoriametrics.url, rule_files=rules,
+                      notifier_url=alertmanager.url)
+    if gateway == "otelcol":
+        gateway_server = Otelcol(args.otlp_http_port, data / "otelcol", prometheus.write_url,
+                                 victoriametrics.write_url, grpc_port=args.otlp_grpc_port,
+                                 health_port=args.otelcol_health_port, telemetry_port=args.otelcol_telemetry_port)
+        gateway_note = f"OTLP/HTTP in; OTLP/gRPC at {HOST}:{args.otlp_grpc_port}"
+    else:
+        gateway_server = Vmagent(args.vmagent_port, data / "vmagent", prometheus.write_url, victoriametrics.write_url)
+        gateway_note = "OTLP/HTTP in"
+    agent = Agent(args.agent_health_port, data / "agent", gateway_server.otlp_url, interval=args.agent_interval)
+    return [
+        ("Alertmanager", alertmanager, f"{alertmanager.url}  alerts from Prometheus and vmalert"),
+        ("VictoriaMetrics", victoriametrics, f"{victoriametrics.url}/vmui  query UI; PromQL API at /api/v1/query"),
+        ("Prometheus", prometheus, f"{prometheus.url}  UI; rules at /rules, alerts at /alerts"),
+        ("vmalert", vmalert, f"{vmalert.url}  the same rules against VictoriaMetrics"),
+        (f"gateway ({gateway})", gateway_server, f"{gateway_server.otlp_url}  {gateway_note}"),
+        ("agent", agent, f"{agent.url}/readyz  exporting every {args.agent_interval}"),
+    ]
+
+
+def status_line(servers: dict[str, Server]) -> str:
+    def attempt(read) -> str:
+        try:
+            return str(read())
+        except (OSError, RuntimeError, ValueError, KeyError):
+            return "?"
+
+    def series(backend) -> int:
+        result = backend.query('count({__name__=~".+"})')
+        return int(float(result[0]["value"][1])) if result else 0
+
+    def firing(server) -> int:
+        alerts = json.loads(http_get(server.url + "/api/v1/alerts"))["data"]["alerts"]
+        return sum(alert["state"] == "firing" for alert in alerts)
+
+    prometheus, victoriametrics = servers["Prometheus"], servers["VictoriaMetrics"]
+    return (f"{time.strftime('%H:%M:%S')}  series: prometheus {attempt(lambda: series(prometheus))}, "
+            f"victoriametrics {attempt(lambda: series(victoriametrics))}  |  alerts firing: "
+            f"prometheus {attempt(lambda: firing(prometheus))}, vmalert {attempt(lambda: firing(servers['vmalert']))}, "
+            f"in alertmanager {attempt(lambda: len(servers['Alertmanager'].alerts()))}")
+
+
+def hold_lock(data_dir: Path):
+    """The open lock file while this is the only run using `data_dir`, else None."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    handle = open(data_dir / "run.lock", "a+")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        owner = handle.read().strip() or "?"
+        handle.close()
+        print(f"the pipeline is already running with data in {data_dir} (pid {owner}): "
+              f"stop it first (Ctrl-C in its terminal, or kill {owner})", file=sys.stderr)
+        return None
+    handle.truncate(0)
+    handle.write(f"{os.getpid()}\n")
+    handle.flush()
+    return handle
+
+
+def watch(servers: dict[str, Server], interval: float) -> None:
+    while True:
+        for label, server in servers.items():
+            if not server.running():
+                raise ServerFailed(f"{label} stopped unexpectedly:\n{server.log_tail()}")
+        print(status_line(servers), flush=True)
+        time.sleep(interval)
+
+
+def raise_stop(signum, frame):
+    raise Stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    gateway = chosen_gateway(args.gateway)
+    lock = hold_lock(args.data_dir)
+    if lock is None:
+        return EXIT_FAILED
+    if error := busy_port_error(args, gateway):
+        print(error, file=sys.stderr)
+        return EXIT_USAGE
+    signal.signal(signal.SIGTERM, raise_stop)
+    planned = build(args, gateway)
+    width = max(len(label) for label, _, _ in planned)
+    with lock, ExitStack() as running:
+        try:
+            for label, server, _ in planned:
+                print(f"starting {label} …", flush=True)
+                server.start()
+                running.callback(server.stop)
+            print(f"\npipeline running on {HOST}, data in {args.data_dir} — Ctrl-C stops everything", flush=True)
+            for label, _, where in planned:
+                print(f"  {label:<{width}}  {where}", flush=True)
+            watch({label: server for label, server, _ in planned}, args.status_interval)
+        except (KeyboardInterrupt, Stop):
+            print("\nstopping …", flush=True)
+        except (ServerFailed, PortInUse, backends.MissingBackend) as failure:
+            print(f"\n{failure}\nstopping …", file=sys.stderr, flush=True)
+            return EXIT_FAILED
+        finally:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    print("stopped", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
