@@ -10,7 +10,8 @@ from opentelemetry.sdk.metrics.export import MetricExporter, MetricReader, Perio
 from collector import __version__
 from collector.collection import Collection
 from collector.config import Config
-from collector.exporter import CountingExporter, build_otlp_exporter
+from collector.backlog import Backlog
+from collector.exporter import OtlpExporter
 from collector.health import HealthServer, Readiness
 from collector.host import Host
 from collector.instruments import register
@@ -19,6 +20,7 @@ from collector.sources import SOURCES
 from collector.sources.agent import AgentSource
 from collector.sources.base import SourceOptions
 from collector.telemetry import AgentTelemetry
+from collector.transport import build_transport
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +49,10 @@ class Agent:
         self.telemetry = AgentTelemetry()
         host = Host(config.host_root)
         self.collection = build_collection(config, host, self.telemetry)
-        self.exporter = CountingExporter(build_otlp_exporter(config.exporter), self.telemetry)
+        self.telemetry.backlog = Backlog(config.backlog.directory, config.backlog.max_bytes, config.backlog.max_age)
+        # Replay may use half of each interval, so that collection keeps its rhythm after a long outage.
+        self.exporter = OtlpExporter(build_transport(config.exporter), self.telemetry.backlog, self.telemetry,
+                                     replay_budget=config.exporter.interval / 2)
         self.reader = reader or CollectingReader(self.exporter, self.collection, config.exporter.interval)
         self.provider = MeterProvider(resource=build_resource(host, environ), metric_readers=[self.reader])
         specs = [spec for source in self.collection.sources for spec in source.metrics]

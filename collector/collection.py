@@ -8,6 +8,7 @@ import logging
 import time
 from collections import defaultdict
 
+from collector.problems import ProblemLog
 from collector.sources.base import PartialFailure, Source, Unavailable
 from collector.spec import Point
 from collector.telemetry import AgentTelemetry, SourceStats
@@ -23,7 +24,7 @@ class Collection:
         self.points_by_metric: dict[str, list[Point]] = {}
         self._latest: dict[str, list[Point]] = {}
         self._last_run: dict[str, float] = {}
-        self._last_problem: dict[str, str | None] = {}
+        self.problems = ProblemLog(log)
         for source in sources:
             telemetry.sources.setdefault(source.name, SourceStats())
 
@@ -57,7 +58,7 @@ class Collection:
         try:
             points = source.collect()
         except Unavailable as reason:
-            self._report(source.name, f"unavailable: {reason}", logging.INFO)
+            self.problems.report(f"source {source.name}", f"unavailable: {reason}", logging.INFO)
             stats.duration = self.clock() - started
             return []
         except PartialFailure as failure:
@@ -66,16 +67,5 @@ class Collection:
             problem = f"{type(error).__name__}: {error}"
         stats.duration = self.clock() - started
         stats.outcomes["error" if problem else "success"] += 1
-        self._report(source.name, problem, logging.WARNING)
+        self.problems.report(f"source {source.name}", problem)
         return points
-
-    def _report(self, source: str, problem: str | None, level: int) -> None:
-        """Log a problem when it starts or changes, and its end; never the same message every cycle."""
-        previous = self._last_problem.get(source)
-        if problem == previous:
-            return
-        self._last_problem[source] = problem
-        if problem:
-            log.log(level, "source %s: %s", source, problem)
-        elif previous:
-            log.info("source %s: recovered", source)

@@ -35,6 +35,7 @@ class ExporterConfig:
     compression: str = field(default="gzip", metadata={"choices": ("gzip", "deflate", "none")})
     headers: dict[str, str] = field(default_factory=dict, repr=False)
     headers_file: str | None = field(default=None, metadata=FILE)
+    # Plaintext gRPC, or HTTPS without verifying the gateway's certificate: only when asked for.
     insecure: bool = False
     certificate: str | None = field(default=None, metadata=FILE)
     client_certificate: str | None = field(default=None, metadata=FILE)
@@ -50,7 +51,7 @@ class ExporterConfig:
 @dataclass(frozen=True)
 class BacklogConfig:
     directory: str | None = None
-    max_bytes: ByteSize = field(default=ByteSize(64 * 2**20), metadata={"min": 0})
+    max_bytes: ByteSize = field(default=ByteSize(16 * 2**20), metadata={"min": 0})
     max_age: Duration = field(default=Duration(3600), metadata={"min": 1})
 
 

@@ -1,56 +1,18 @@
-"""The OTLP exporter the configuration asks for, wrapped to count what it exports."""
+"""The agent's OTLP metric exporter: encodes what the SDK collected, sends it, and keeps what could not
+be delivered in the backlog — replayed oldest first, before newer data, when the gateway is back."""
 
+import logging
 import time
 
+from opentelemetry.exporter.otlp.proto.common.metrics_encoder import encode_metrics
 from opentelemetry.sdk.metrics.export import MetricExporter, MetricExportResult, MetricsData
 
-from collector.config import ExporterConfig
+from collector.backlog import Backlog
+from collector.problems import ProblemLog
 from collector.telemetry import AgentTelemetry
+from collector.transport import Outcome
 
-
-def build_otlp_exporter(config: ExporterConfig) -> MetricExporter:
-    headers = {**read_headers_file(config.headers_file), **config.headers}
-    if config.protocol == "grpc":
-        # Imported here: grpcio costs memory and start-up time that the HTTP default does not need.
-        from grpc import Compression
-        from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
-
-        compression = {"gzip": Compression.Gzip, "deflate": Compression.Deflate}.get(config.compression)
-        return OTLPMetricExporter(
-            endpoint=config.url, insecure=config.insecure or config.url.startswith("http://"),
-            credentials=_grpc_credentials(config), headers=headers, timeout=config.timeout,
-            compression=compression or Compression.NoCompression)
-    from opentelemetry.exporter.otlp.proto.http import Compression
-    from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
-
-    return OTLPMetricExporter(
-        endpoint=config.url, certificate_file=config.certificate,
-        client_certificate_file=config.client_certificate, client_key_file=config.client_key,
-        headers=headers, timeout=config.timeout, compression=Compression(config.compression))
-
-
-def _grpc_credentials(config: ExporterConfig):
-    if config.insecure or config.url.startswith("http://"):
-        return None
-    import grpc
-
-    def read(path):
-        with open(path, "rb") as file:
-            return file.read()
-
-    return grpc.ssl_channel_credentials(
-        root_certificates=read(config.certificate) if config.certificate else None,
-        private_key=read(config.client_key) if config.client_key else None,
-        certificate_chain=read(config.client_certificate) if config.client_certificate else None)
-
-
-def read_headers_file(path: str | None) -> dict[str, str]:
-    """``key=value`` lines; keeps credentials out of the configuration file and the process list."""
-    if not path:
-        return {}
-    with open(path) as file:
-        lines = [line.strip() for line in file if line.strip() and not line.startswith("#")]
-    return dict(line.split("=", 1) for line in lines if "=" in line)
+log = logging.getLogger(__name__)
 
 
 def count_points(metrics_data: MetricsData) -> int:
@@ -60,25 +22,53 @@ def count_points(metrics_data: MetricsData) -> int:
                for metric in scope.metrics)
 
 
-class CountingExporter(MetricExporter):
-    def __init__(self, inner: MetricExporter, telemetry: AgentTelemetry, clock=time.monotonic):
-        super().__init__(preferred_temporality=inner._preferred_temporality,
-                         preferred_aggregation=inner._preferred_aggregation)
-        self.inner = inner
-        self.telemetry = telemetry
+class OtlpExporter(MetricExporter):
+    def __init__(self, transport, backlog: Backlog, telemetry: AgentTelemetry, replay_budget: float,
+                 clock=time.monotonic):
+        super().__init__()
+        self.transport, self.backlog, self.telemetry = transport, backlog, telemetry
+        self.replay_budget = replay_budget  # seconds of each export that replay may use
         self.clock = clock
+        self.problems = ProblemLog(log)
 
     def export(self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs) -> MetricExportResult:
-        result = self.inner.export(metrics_data, timeout_millis=timeout_millis, **kwargs)
-        outcome = "success" if result is MetricExportResult.SUCCESS else "failure"
-        self.telemetry.export_requests[outcome] += 1
-        self.telemetry.exported_points[outcome] += count_points(metrics_data)
-        if outcome == "success":
+        body = encode_metrics(metrics_data).SerializeToString()
+        points = count_points(metrics_data)
+        outcome = Outcome.RETRY if not self._replay() else self._send(body)
+        if outcome is Outcome.RETRY:
+            self.backlog.push(body)
+        result = "success" if outcome is Outcome.SENT else "failure"
+        self.telemetry.export_requests[result] += 1
+        self.telemetry.exported_points[result] += points
+        return MetricExportResult.SUCCESS if outcome is Outcome.SENT else MetricExportResult.FAILURE
+
+    def _replay(self) -> bool:
+        """Send the backlog, oldest first; False while any of it is left (newer data must wait behind)."""
+        deadline = self.clock() + self.replay_budget
+        while self.clock() < deadline and (oldest := self.backlog.oldest()):
+            entry, body = oldest
+            outcome = self._send(body)
+            if outcome is Outcome.RETRY:
+                return False
+            if outcome is Outcome.SENT:
+                self.backlog.delivered(entry)
+            else:
+                self.backlog.rejected(entry)
+        return not self.backlog
+
+    def _send(self, body: bytes) -> Outcome:
+        outcome, reason = self.transport.send(body)
+        if outcome is Outcome.SENT:
             self.telemetry.last_export_success = self.clock()
-        return result
+            self.problems.report("export", None)
+        elif outcome is Outcome.RETRY:
+            self.problems.report("export", f"{reason}; keeping data in the backlog")
+        else:
+            log.error("export rejected by the gateway, dropping the request: %s", reason)
+        return outcome
 
     def force_flush(self, timeout_millis: float = 10_000) -> bool:
-        return self.inner.force_flush(timeout_millis=timeout_millis)
+        return True
 
     def shutdown(self, timeout_millis: float = 30_000, **kwargs) -> None:
-        self.inner.shutdown(timeout_millis=timeout_millis, **kwargs)
+        self.transport.close()

@@ -2,6 +2,10 @@
 
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collector.backlog import Backlog
 
 
 @dataclass
@@ -16,3 +20,4 @@ class AgentTelemetry:
     exported_points: Counter = field(default_factory=Counter)  # "success" / "failure" → data points
     export_requests: Counter = field(default_factory=Counter)  # "success" / "failure" → requests
     last_export_success: float | None = None  # time.monotonic() of the last successful export
+    backlog: "Backlog | None" = None  # set by the agent; a snapshot has none

@@ -20,6 +20,11 @@ class AgentSource(Source):
         counter("hostagent.export.data_points", "{data_point}", "Data points exported, by outcome.",
                 "hostagent.outcome"),
         counter("hostagent.export.requests", "{request}", "Export requests, by outcome.", "hostagent.outcome"),
+        updowncounter("hostagent.backlog.size", "By", "Undelivered export requests waiting in the backlog."),
+        gauge("hostagent.backlog.age", "s", "Age of the oldest request in the backlog (0 when empty)."),
+        counter("hostagent.backlog.replayed", "{request}", "Backlog requests delivered after an outage."),
+        counter("hostagent.backlog.dropped", "{request}",
+                "Requests dropped: backlog over its size or age bound, unwritable, or rejected by the gateway."),
         counter("hostagent.cpu.time", "s", "CPU time used by the agent process."),
         updowncounter("hostagent.memory.usage", "By", "Resident memory of the agent process."),
     )
@@ -39,6 +44,13 @@ class AgentSource(Source):
             labels = {"hostagent.outcome": outcome}
             points.append(Point("hostagent.export.data_points", self.telemetry.exported_points[outcome], labels))
             points.append(Point("hostagent.export.requests", self.telemetry.export_requests[outcome], labels))
+        backlog = self.telemetry.backlog
+        points += [
+            Point("hostagent.backlog.size", backlog.size_bytes if backlog else 0),
+            Point("hostagent.backlog.age", backlog.age() if backlog else 0.0),
+            Point("hostagent.backlog.replayed", backlog.replayed if backlog else 0),
+            Point("hostagent.backlog.dropped", backlog.dropped if backlog else 0),
+        ]
         times = os.times()
         points.append(Point("hostagent.cpu.time", times.user + times.system))
         # Our own /proc, not the host root's: in a container without hostPID our pid differs there.

@@ -1,0 +1,113 @@
+"""Export requests that could not be delivered, kept (on disk when a directory is set) until the gateway
+is back, then replayed oldest first. Bounded by total size and by age: beyond either, the oldest go first
+and are counted as dropped. Files are named by creation time, so the order survives a restart or SIGKILL.
+"""
+
+import itertools
+import logging
+import os
+import time
+from collections import deque
+from dataclasses import dataclass
+from pathlib import Path
+
+from collector.problems import ProblemLog
+
+log = logging.getLogger(__name__)
+SUFFIX = ".otlp"
+
+
+@dataclass
+class Entry:
+    name: str
+    created: float  # Unix time
+    size: int
+    body: bytes | None = None  # None: the body is in the file `name`
+
+
+class Backlog:
+    def __init__(self, directory: str | os.PathLike | None, max_bytes: int, max_age: float, clock=time.time):
+        self.directory = Path(directory) if directory else None
+        self.max_bytes, self.max_age, self.clock = max_bytes, max_age, clock
+        self.entries: deque[Entry] = deque()
+        self.size_bytes = 0
+        self.dropped = 0
+        self.replayed = 0
+        self.problems = ProblemLog(log)
+        self._sequence = itertools.count()
+        if self.directory:
+            self._load()
+
+    def _load(self) -> None:
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            names = sorted(p.name for p in self.directory.glob(f"*{SUFFIX}"))
+        except OSError as error:
+            self.problems.report("backlog", f"cannot use {self.directory}: {error.strerror}")
+            return
+        for name in names:
+            try:
+                size = (self.directory / name).stat().st_size
+            except OSError:
+                continue
+            self.entries.append(Entry(name, int(name.split("-")[0]) / 1e9, size))
+            self.size_bytes += size
+        if self.entries:
+            log.info("backlog: %d requests (%d bytes) waiting from a previous run", len(self.entries), self.size_bytes)
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def age(self) -> float:
+        return self.clock() - self.entries[0].created if self.entries else 0.0
+
+    def push(self, body: bytes) -> None:
+        created = self.clock()
+        entry = Entry(f"{int(created * 1e9):020d}-{next(self._sequence):06d}{SUFFIX}", created, len(body))
+        if self.directory:
+            try:
+                temporary = self.directory / f".{entry.name}.tmp"
+                temporary.write_bytes(body)
+                temporary.rename(self.directory / entry.name)  # a crash never leaves half a request
+                self.problems.report("backlog", None)
+            except OSError as error:
+                self.problems.report("backlog", f"cannot write to {self.directory} ({error.strerror}): "
+                                                f"undelivered data is dropped and counted")
+                self.dropped += 1
+                return
+        else:
+            entry.body = body
+        self.entries.append(entry)
+        self.size_bytes += entry.size
+        while self.size_bytes > self.max_bytes and self.entries:
+            self._discard(self.entries[0], dropped=True)
+
+    def oldest(self) -> tuple[Entry, bytes] | None:
+        """The oldest request still worth sending; expired and unreadable ones are dropped on the way."""
+        while self.entries:
+            entry = self.entries[0]
+            if self.clock() - entry.created > self.max_age:
+                self._discard(entry, dropped=True)
+                continue
+            try:
+                return entry, entry.body if entry.body is not None else (self.directory / entry.name).read_bytes()
+            except OSError:
+                self._discard(entry, dropped=True)
+        return None
+
+    def delivered(self, entry: Entry) -> None:
+        self.replayed += 1
+        self._discard(entry, dropped=False)
+
+    def rejected(self, entry: Entry) -> None:
+        self._discard(entry, dropped=True)
+
+    def _discard(self, entry: Entry, dropped: bool) -> None:
+        self.entries.remove(entry)
+        self.size_bytes -= entry.size
+        self.dropped += dropped
+        if entry.body is None:
+            try:
+                (self.directory / entry.name).unlink()
+            except OSError:
+                pass
