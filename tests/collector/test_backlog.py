@@ -1,0 +1,117 @@
+"""The backlog: undelivered requests kept, bounded, replayed oldest first, surviving a restart."""
+
+import logging
+
+import pytest
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+
+from collector.backlog import Backlog
+from collector.config import ExporterConfig
+from collector.exporter import OtlpExporter
+from collector.telemetry import AgentTelemetry
+from collector.transport import HttpTransport
+from tests.support.otlp_receiver import OtlpReceiver
+
+
+class Clock:
+    def __init__(self, now=1_700_000_000.0):
+        self.now = now
+
+    def __call__(self):
+        return self.now
+
+
+def bodies(backlog):
+    found = []
+    while oldest := backlog.oldest():
+        found.append(oldest[1])
+        backlog.delivered(oldest[0])
+    return found
+
+
+@pytest.mark.parametrize("on_disk", [True, False])
+def test_requests_come_back_oldest_first(tmp_path, on_disk):
+    clock = Clock()
+    backlog = Backlog(tmp_path / "backlog" if on_disk else None, max_bytes=10_000, max_age=3600, clock=clock)
+    for n in range(5):
+        clock.now += 10
+        backlog.push(f"request-{n}".encode())
+    assert (len(backlog), backlog.size_bytes, backlog.age()) == (5, 45, 40)
+    assert bodies(backlog) == [f"request-{n}".encode() for n in range(5)]
+    assert (backlog.replayed, backlog.dropped, backlog.size_bytes) == (5, 0, 0)
+
+
+def test_beyond_the_size_bound_the_oldest_are_dropped_and_counted(tmp_path):
+    backlog = Backlog(tmp_path, max_bytes=25, max_age=3600)
+    for n in range(5):
+        backlog.push(f"request-{n}".encode())  # 9 bytes each: only two fit in 25
+    assert bodies(backlog) == [b"request-3", b"request-4"]
+    assert backlog.dropped == 3
+    assert not list(tmp_path.glob("*.otlp"))
+
+
+def test_expired_requests_are_dropped_and_counted(tmp_path):
+    clock = Clock()
+    backlog = Backlog(tmp_path, max_bytes=10_000, max_age=60, clock=clock)
+    backlog.push(b"old")
+    clock.now += 50
+    backlog.push(b"recent")
+    clock.now += 30
+    assert bodies(backlog) == [b"recent"] and backlog.dropped == 1
+
+
+def test_the_backlog_survives_a_restart(tmp_path):
+    first = Backlog(tmp_path, max_bytes=10_000, max_age=3600)
+    first.push(b"one")
+    first.push(b"two")
+    del first  # as after SIGKILL: nothing was flushed or closed
+    assert bodies(Backlog(tmp_path, max_bytes=10_000, max_age=3600)) == [b"one", b"two"]
+
+
+def test_an_unwritable_directory_drops_counts_and_logs_once(tmp_path, caplog):
+    # A regular file where the directory should be: unwritable even for root, who ignores permissions.
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("")
+    caplog.set_level(logging.WARNING, logger="collector.backlog")
+    backlog = Backlog(blocker / "backlog", max_bytes=10_000, max_age=3600)
+    for _ in range(3):
+        backlog.push(b"data")
+    assert (len(backlog), backlog.dropped) == (0, 3)
+    assert len([r for r in caplog.records if "cannot write" in r.getMessage()]) == 1
+
+
+def collect_one(value_holder):
+    reader = InMemoryMetricReader()
+    provider = MeterProvider(metric_readers=[reader])
+    from opentelemetry.metrics import Observation
+    provider.get_meter("t").create_observable_counter(
+        "test.sequence", callbacks=[lambda _: [Observation(value_holder[0])]])
+    return reader, provider
+
+
+def sequence_values(receiver):
+    return [m.sum.data_points[0].as_int or m.sum.data_points[0].as_double
+            for r in receiver.requests for rm in r.resource_metrics for sm in rm.scope_metrics for m in sm.metrics]
+
+
+def test_an_outage_loses_nothing_and_the_backlog_goes_out_before_newer_data(tmp_path):
+    receiver = OtlpReceiver(status=503)
+    telemetry = AgentTelemetry()
+    backlog = Backlog(tmp_path, max_bytes=1_000_000, max_age=3600)
+    exporter = OtlpExporter(HttpTransport(ExporterConfig(endpoint=receiver.url, timeout=5)), backlog, telemetry,
+                            replay_budget=5)
+    value = [0]
+    reader, provider = collect_one(value)
+    try:
+        for n in range(1, 7):
+            if n == 4:
+                receiver.status = 200  # the gateway comes back
+            value[0] = n
+            exporter.export(reader.get_metrics_data())
+        assert sequence_values(receiver) == [1, 2, 3, 4, 5, 6]
+        assert telemetry.export_requests == {"failure": 3, "success": 3}
+        assert (backlog.replayed, backlog.dropped, len(backlog)) == (3, 0, 0)
+    finally:
+        provider.shutdown()
+        receiver.stop()
