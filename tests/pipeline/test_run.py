@@ -1,0 +1,126 @@
+"""`python -m pipeline.run` (make run) as a user runs it: a real stack on free ports, stopped by a signal."""
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pipeline.run import PORTS, env_name
+from pipeline.services import REPO_ROOT, Prometheus, VictoriaMetrics, http_get, port_is_free
+from pipeline.testing import free_port, require_binary, wait_for
+
+MINIMAL_ALERTMANAGER = "route: {receiver: local}\nreceivers: [{name: local}]\n"
+SAMPLES = "count_over_time(system_memory_limit_bytes[1h])"
+
+
+class Stack:
+    def __init__(self, tmp_path: Path):
+        for name in ("prometheus", "victoria-metrics", "vmagent", "vmalert", "alertmanager"):
+            require_binary(name)
+        self.data_dir = tmp_path / "data"
+        self.ports = {name: free_port() for name in PORTS}
+        # No test may reach outside this machine: the repository's receivers point at real services.
+        self.alertmanager_config = tmp_path / "alertmanager.yml"
+        self.alertmanager_config.write_text(MINIMAL_ALERTMANAGER)
+        self.output = tmp_path / "run.out"
+        self.process: subprocess.Popen | None = None
+        self.prometheus = Prometheus(self.ports["prometheus"], tmp_path / "unused")
+        self.victoriametrics = VictoriaMetrics(self.ports["victoriametrics"], tmp_path / "unused")
+
+    def argv(self) -> list[str]:
+        ports = [argument for name, port in self.ports.items() for argument in (f"--{name}-port", str(port))]
+        return [sys.executable, "-m", "pipeline.run", "--data-dir", str(self.data_dir), "--gateway", "vmagent",
+                "--agent-interval", "1s", "--status-interval", "1",
+                "--alertmanager-config", str(self.alertmanager_config), *ports]
+
+    def start(self) -> None:
+        with open(self.output, "w") as output:
+            self.process = subprocess.Popen(self.argv(), cwd=REPO_ROOT, stdout=output, stderr=subprocess.STDOUT)
+        wait_for(lambda: "pipeline running" in self.text() or self.process.poll() is not None, timeout=120,
+                 what="the stack to start")
+        assert self.process.poll() is None, self.text()
+
+    def stop(self, signum: int) -> int:
+        self.process.send_signal(signum)
+        return self.process.wait(60)
+
+    def text(self) -> str:
+        return self.output.read_text()
+
+    def samples(self, backend) -> float:
+        result = backend.query(SAMPLES)
+        return float(result[0]["value"][1]) if result else 0.0
+
+    def leftovers(self) -> list[str]:
+        """Processes still working in the stack's data directory."""
+        found = []
+        for proc in Path("/proc").iterdir():
+            try:
+                if str(self.data_dir) in os.readlink(proc / "cwd"):
+                    found.append((proc / "cmdline").read_text().replace("\0", " "))
+            except OSError:
+                continue
+        return found
+
+
+@pytest.fixture
+def stack(tmp_path):
+    stack = Stack(tmp_path)
+    yield stack
+    if stack.process and stack.process.poll() is None:
+        stack.stop(signal.SIGKILL)
+
+
+def rule_groups(url: str) -> list:
+    return json.loads(http_get(url + "/api/v1/rules"))["data"]["groups"]
+
+
+def test_run_starts_serves_refuses_a_second_run_stops_and_keeps_its_data(stack):
+    stack.start()
+    backends = (stack.prometheus, stack.victoriametrics)
+    for backend in backends:
+        wait_for(lambda: stack.samples(backend) >= 3, timeout=60, what=f"agent data in {backend.name}")
+    wait_for(lambda: "series: prometheus 0," not in stack.text().splitlines()[-1], timeout=10,
+             what="a status line counting series")
+    if sorted((REPO_ROOT / "rules").glob("*.rules.yml")):
+        assert rule_groups(stack.prometheus.url), "Prometheus loaded no rules"
+        assert rule_groups(f"http://127.0.0.1:{stack.ports['vmalert']}"), "vmalert loaded no rules"
+
+    second = subprocess.run(stack.argv(), cwd=REPO_ROOT, capture_output=True, text=True, timeout=60)
+    assert second.returncode == 1
+    assert "already running" in second.stderr and str(stack.data_dir) in second.stderr
+
+    before = {backend.name: stack.samples(backend) for backend in backends}
+    assert stack.stop(signal.SIGINT) == 0, stack.text()
+    assert stack.text().rstrip().endswith("stopped")
+    assert stack.leftovers() == []
+    assert all(port_is_free(port) for port in stack.ports.values())
+
+    stack.start()
+    for backend in backends:
+        assert stack.samples(backend) >= before[backend.name], f"{backend.name} lost data over a restart"
+    assert stack.stop(signal.SIGTERM) == 0, stack.text()
+    assert stack.leftovers() == []
+
+
+@pytest.mark.parametrize("via", ["option", "environment"])
+def test_busy_port_names_the_port_and_how_to_change_it(stack, via):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        argv, env = stack.argv(), dict(os.environ)
+        if via == "option":
+            argv[argv.index("--vmalert-port") + 1] = str(port)
+        else:
+            del argv[argv.index("--vmalert-port"):argv.index("--vmalert-port") + 2]
+            env[env_name("vmalert-port")] = str(port)
+        done = subprocess.run(argv, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert f"port {port} (vmalert) is already in use" in done.stderr
+    assert "--vmalert-port" in done.stderr and "PIPELINE_VMALERT_PORT" in done.stderr
+    assert stack.leftovers() == []
