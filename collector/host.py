@@ -18,7 +18,8 @@ class Host:
         psutil.PROCFS_PATH = str(self.proc)
 
     def read_proc(self, relative: str) -> str:
-        return (self.proc / relative).read_text()
+        # Device and interface names are bytes to the kernel; OTLP needs valid UTF-8 in every attribute.
+        return (self.proc / relative).read_text(errors="backslashreplace")
 
     def read_sys(self, relative: str) -> str:
         return (self.root / "sys" / relative).read_text()

@@ -207,3 +207,14 @@ def test_missing_kernel_features_make_a_source_unavailable_not_failed(tmp_path, 
     (tmp_path / "proc").mkdir()
     with pytest.raises(Unavailable):
         source(Host(tmp_path), SourceOptions()).collect()
+
+
+def test_non_utf8_interface_names_become_valid_text(tmp_path):
+    (tmp_path / "proc/1/net").mkdir(parents=True)
+    header = "Inter-|\n face |\n"
+    (tmp_path / "proc/1/net/dev").write_bytes(
+        header.encode() + b"eth\xff0: " + b"1 " * 16 + b"\n")
+    points = NetworkSource(Host(tmp_path), NetworkOptions()).collect()
+    assert {p.attributes["network.interface.name"] for p in points} == {"eth\\xff0"}
+    for point in points:
+        point.attributes["network.interface.name"].encode("utf-8")
