@@ -67,8 +67,11 @@ def test_agent_grpc_export_reaches_victoriametrics_through_rotel(tmp_path):
         # The agent is ready only after an export succeeded.
         agent = GrpcAgent(free_port(), tmp_path / "agent", f"http://{HOST}:{rotel.port}", interval="1s")
         with running(agent):
-            series = wait_for(lambda: victoriametrics.series('{__name__="system_cpu_time_seconds_total"}'),
-                              what="system_cpu_time_seconds_total in VictoriaMetrics")
+            try:
+                series = wait_for(lambda: victoriametrics.series('{__name__="system_cpu_time_seconds_total"}'),
+                                  what="system_cpu_time_seconds_total in VictoriaMetrics")
+            except AssertionError as missing:
+                raise AssertionError(f"{missing}\nrotel:\n{rotel.log_tail()}\nagent:\n{agent.log_tail()}") from None
             seconds = wait_for(lambda: victoriametrics.query('sum(system_cpu_time_seconds_total{cpu_mode="user"})'),
                                what="a value for cpu_mode=user")
     assert {"user", "system", "idle"} <= {labels.get("cpu_mode") for labels in series}
