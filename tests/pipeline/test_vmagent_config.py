@@ -1,0 +1,43 @@
+"""The vmagent gateway's relabelling keeps exactly the contract's labels (the live check is test_gateway_vmagent)."""
+import json
+import re
+
+import pytest
+import yaml
+
+from collector import render
+from collector.naming import OPTIONAL_RESOURCE_LABELS, RESOURCE_LABELS
+from collector.sources import declared_metrics
+from pipeline.services import VMAGENT_CONFIG_DIR, flags_from_file
+
+RELABEL = yaml.safe_load((VMAGENT_CONFIG_DIR / "relabel.yml").read_text())
+KEEP = re.compile(next(rule["regex"] for rule in RELABEL if rule.get("action") == "labelkeep"))
+DECLARED_LABELS = sorted({label for metric in json.loads(render.sources_json(declared_metrics()))
+                          for label in metric["prometheus_labels"] + metric["prometheus_optional_labels"]})
+SDK_NOISE = ["service_name", "service_instance_id", "service_version", "telemetry_sdk_name",
+             "telemetry_sdk_language", "telemetry_sdk_version", "os_description", "host_arch",
+             "otel_scope_name", "otel_scope_version", "k8s_pod_name", "deployment_environment"]
+
+
+@pytest.mark.parametrize("label", ["__name__", *RESOURCE_LABELS, *OPTIONAL_RESOURCE_LABELS, *DECLARED_LABELS])
+def test_contract_labels_are_kept(label):
+    assert KEEP.fullmatch(label)
+
+
+@pytest.mark.parametrize("label", SDK_NOISE)
+def test_other_resource_labels_are_dropped(label):
+    assert not KEEP.fullmatch(label)
+
+
+def test_job_and_instance_come_from_the_service_attributes():
+    mapped = {rule["target_label"]: rule["source_labels"] for rule in RELABEL if "target_label" in rule}
+    assert mapped == {"job": ["service_name"], "instance": ["service_instance_id"]}
+
+
+def test_flags_fan_out_to_both_backends_with_on_disk_queues():
+    flags = flags_from_file(VMAGENT_CONFIG_DIR / "vmagent.flags")
+    assert [flag for flag in flags if flag.startswith("-remoteWrite.url=")] == [
+        "-remoteWrite.url=%{PROMETHEUS_WRITE_URL}", "-remoteWrite.url=%{VICTORIAMETRICS_WRITE_URL}"]
+    assert "-remoteWrite.tmpDataPath=%{VMAGENT_QUEUE_DIR}" in flags
+    assert "-opentelemetry.usePrometheusNaming" in flags
+    assert not any(flag.startswith("-remoteWrite.disableOnDiskQueue") for flag in flags)
