@@ -1,0 +1,143 @@
+"""deploy/compose/compose.yaml: parses, references only files of the repository, wires services together.
+
+No compose engine runs here (FACTS.md): the file is checked statically.
+"""
+
+import re
+import tomllib
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+import yaml
+
+from tests.deploy.manifests import DEPLOY, KUBERNETES, REPO
+
+COMPOSE_DIR = DEPLOY / "compose"
+COMPOSE = yaml.safe_load((COMPOSE_DIR / "compose.yaml").read_text())
+SERVICES = COMPOSE["services"]
+# The keys of the Compose specification this file may use; a misspelt key is ignored by nothing but this test.
+SERVICE_KEYS = {"build", "image", "command", "environment", "env_file", "volumes", "ports", "depends_on",
+                "restart", "pid", "uts", "read_only", "cap_drop", "security_opt", "tmpfs"}
+PINNED_IMAGE = re.compile(r"^[\w./-]+:v?\d+\.\d+\.\d+$")
+
+
+def bind_sources(service: dict) -> list[str]:
+    sources = []
+    for volume in service.get("volumes", []):
+        if isinstance(volume, dict):
+            if volume["type"] == "bind":
+                sources.append(volume["source"])
+        elif volume.split(":", 1)[0].startswith((".", "/")):
+            sources.append(volume.split(":", 1)[0])
+    return sources
+
+
+def test_the_whole_stack_is_there():
+    images = {service["image"].split(":")[0] for service in SERVICES.values()}
+    assert {"hostagent", "otel/opentelemetry-collector-contrib", "prom/prometheus", "victoriametrics/victoria-metrics",
+            "prom/alertmanager", "grafana/grafana"} <= images
+
+
+@pytest.mark.parametrize("name", SERVICES)
+def test_service_uses_only_known_keys(name):
+    assert set(SERVICES[name]) <= SERVICE_KEYS
+
+
+@pytest.mark.parametrize("name", SERVICES)
+def test_image_is_pinned(name):
+    assert PINNED_IMAGE.match(SERVICES[name]["image"]), "pin an exact version, never latest"
+
+
+@pytest.mark.parametrize("name", SERVICES)
+def test_every_bind_mount_exists_in_the_repository(name):
+    for source in bind_sources(SERVICES[name]):
+        if source == "/":
+            assert name == "agent", "only the agent sees the host's /"
+            continue
+        assert not source.startswith("/"), f"{source}: an absolute host path outside the repository"
+        path = (COMPOSE_DIR / source).resolve()
+        assert path.exists(), f"{name}: {source} does not exist"
+        assert REPO in path.parents, f"{name}: {source} is outside the repository"
+
+
+def test_env_files_and_build_context_exist():
+    for name, service in SERVICES.items():
+        if "env_file" in service:
+            assert (COMPOSE_DIR / service["env_file"]).is_file(), name
+    build = SERVICES["agent"]["build"]
+    assert (COMPOSE_DIR / build["context"] / build["dockerfile"]).is_file()
+
+
+def test_named_volumes_are_declared_and_used():
+    used = {volume.split(":", 1)[0] for service in SERVICES.values() for volume in service.get("volumes", [])
+            if isinstance(volume, str) and not volume.startswith((".", "/"))}
+    assert used == set(COMPOSE["volumes"])
+
+
+def test_dependencies_name_services():
+    for name, service in SERVICES.items():
+        assert set(service.get("depends_on", [])) <= set(SERVICES) - {name}
+
+
+def test_agent_reads_the_host_read_only():
+    agent = SERVICES["agent"]
+    [hostfs] = [v for v in agent["volumes"] if isinstance(v, dict) and v["source"] == "/"]
+    assert hostfs["read_only"] is True and hostfs["bind"]["propagation"] == "rslave"
+    assert agent["environment"]["HOSTAGENT_HOST_ROOT"] == hostfs["target"]
+    assert agent["pid"] == "host"
+    assert agent["read_only"] is True and agent["cap_drop"] == ["ALL"]
+
+
+def test_gateway_config_is_mounted_where_the_command_reads_it():
+    otelcol = SERVICES["otelcol"]
+    targets = {v.split(":")[1]: v.split(":")[0] for v in otelcol["volumes"]}
+    for arg in otelcol["command"]:
+        config = arg.removeprefix("--config=")
+        assert (COMPOSE_DIR / targets[config]).resolve() == REPO / "otel-config" / "gateway.yaml"
+
+
+def test_urls_point_at_services_and_their_ports():
+    published = {name: {int(p.rsplit(":", 2)[-1]) for p in service.get("ports", [])}
+                 for name, service in SERVICES.items()}
+    urls = [value for service in SERVICES.values() for value in service.get("environment", {}).values()
+            if str(value).startswith("http")]
+    urls += [arg.split("=", 1)[1] for service in SERVICES.values() for arg in service.get("command", [])
+             if re.match(r"^-[\w.]+=http", arg)]
+    assert urls
+    for url in urls:
+        parts = urlsplit(url)
+        assert parts.hostname in SERVICES, url
+        assert parts.port in published[parts.hostname], url
+
+
+def test_published_ports_stay_on_loopback():
+    for service in SERVICES.values():
+        for port in service.get("ports", []):
+            assert port.startswith("127.0.0.1:"), port
+
+
+def test_prometheus_receives_remote_write_and_loads_the_rules():
+    prometheus = SERVICES["prometheus"]
+    assert "--web.enable-remote-write-receiver" in prometheus["command"]
+    config = yaml.safe_load((COMPOSE_DIR / "prometheus.yml").read_text())
+    mounts = {v.split(":")[1]: v.split(":")[0] for v in prometheus["volumes"] if v.startswith(".")}
+    [rules_glob] = config["rule_files"]
+    rules_dir = COMPOSE_DIR / mounts[str(Path(rules_glob).parent)]
+    assert sorted(rules_dir.glob(Path(rules_glob).name)), "the glob matches no rule file"
+    for scrape_file in config["scrape_config_files"]:
+        assert scrape_file in mounts
+
+
+def test_image_versions_match_the_kubernetes_manifests():
+    kubernetes = {image["name"]: image["newTag"] for component in ("otelcol-gateway", "vmagent-gateway")
+                  for image in yaml.safe_load((KUBERNETES / "components" / component / "kustomization.yaml")
+                                              .read_text())["images"]}
+    compose = dict(service["image"].split(":") for service in SERVICES.values())
+    gateway = "otel/opentelemetry-collector-contrib"
+    assert compose[gateway] == kubernetes[gateway]
+    # One VictoriaMetrics release everywhere.
+    assert compose["victoriametrics/victoria-metrics"] == compose["victoriametrics/vmalert"] \
+        == kubernetes["victoriametrics/vmagent"]
+    version = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["version"]
+    assert compose["hostagent"] == version

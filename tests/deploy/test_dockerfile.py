@@ -1,0 +1,105 @@
+"""deploy/container/Dockerfile, checked statically (no Docker engine here): stages, base, user, entrypoint."""
+
+import fnmatch
+import json
+import re
+import shlex
+
+from collector.config import HealthConfig
+from tests.deploy.manifests import DEPLOY, REPO
+
+DOCKERFILE = DEPLOY / "container" / "Dockerfile"
+PINNED_PYTHON = re.compile(r"^python:3\.11\.\d+-slim-\w+$")
+
+
+def instructions() -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) pairs: comment lines dropped, continuation lines joined."""
+    lines = [line for line in DOCKERFILE.read_text().splitlines() if not line.lstrip().startswith("#")]
+    text = re.sub(r"\\\n", " ", "\n".join(lines))
+    return [(line.split(None, 1)[0].upper(), line.split(None, 1)[1].strip()) for line in text.splitlines()
+            if line.strip()]
+
+
+def stages() -> list[list[tuple[str, str]]]:
+    found = []
+    for instruction in instructions():
+        if instruction[0] == "FROM":
+            found.append([])
+        if found:
+            found[-1].append(instruction)
+    return found
+
+
+def final_stage() -> list[tuple[str, str]]:
+    return stages()[-1]
+
+
+def argument(name: str) -> str:
+    [value] = [args.split("=", 1)[1] for kind, args in instructions() if kind == "ARG" and args.startswith(name + "=")]
+    return value
+
+
+def test_is_multi_stage_on_one_pinned_slim_python_base():
+    bases = [args.split()[0] for kind, args in instructions() if kind == "FROM"]
+    assert len(bases) >= 2
+    assert set(bases) == {"${PYTHON_IMAGE}"}, "both stages on the same base keep the virtualenv's interpreter valid"
+    assert PINNED_PYTHON.match(argument("PYTHON_IMAGE"))
+
+
+def test_final_stage_runs_as_a_numeric_non_root_user():
+    [user] = [args for kind, args in final_stage() if kind == "USER"]
+    uid = user.split(":")[0]
+    assert uid.isdigit() and int(uid) != 0, "numeric, so runAsNonRoot can check it"
+
+
+def test_entrypoint_is_collector_run_in_exec_form():
+    [entrypoint] = [args for kind, args in final_stage() if kind == "ENTRYPOINT"]
+    assert json.loads(entrypoint) == ["collector", "run"]
+
+
+def test_final_stage_takes_only_the_built_runtime():
+    build_stage_name = stages()[0][0][1].split()[-1]
+    copies = [args for kind, args in final_stage() if kind in ("COPY", "ADD")]
+    assert copies and all(args.startswith(f"--from={build_stage_name} ") for args in copies)
+    runs = " ".join(args for kind, args in final_stage() if kind == "RUN")
+    assert "pip install" not in runs and "pip wheel" not in runs
+
+
+def test_build_stage_copies_files_that_exist():
+    for kind, args in stages()[0]:
+        if kind == "COPY":
+            *sources, _ = shlex.split(args)
+            for source in sources:
+                assert (REPO / source).exists(), f"COPY {source}: not in the repository"
+
+
+def test_healthcheck_asks_the_agent_default_health_endpoint():
+    [healthcheck] = [args for kind, args in final_stage() if kind == "HEALTHCHECK"]
+    assert f"http://{HealthConfig().listen}/healthz" in healthcheck
+
+
+def test_dockerignore_keeps_what_the_build_copies():
+    ignore = REPO / ".dockerignore"
+    patterns = [line.strip() for line in ignore.read_text().splitlines()
+                if line.strip() and not line.startswith("#")] if ignore.exists() else []
+    for kind, args in stages()[0]:
+        if kind == "COPY":
+            for source in shlex.split(args)[:-1]:
+                assert not _ignored(source, patterns), f"{source} is excluded by .dockerignore"
+
+
+def _ignored(path: str, patterns: list[str]) -> bool:
+    """Docker's rule, simplified: the last pattern matching the path or a parent wins; '!' re-includes."""
+    ignored = False
+    parents = [path] + [path.rsplit("/", n)[0] for n in range(1, path.count("/") + 1)]
+    for pattern in patterns:
+        negated = pattern.startswith("!")
+        if any(fnmatch.fnmatch(candidate, pattern.lstrip("!").strip("/")) for candidate in parents):
+            ignored = not negated
+    return ignored
+
+
+def test_dockerignore_rule_can_exclude():
+    assert _ignored("collector", ["*"])
+    assert not _ignored("collector", ["*", "!collector"])
+    assert not _ignored("collector", [".venv", "*.pyc", "tests"])
