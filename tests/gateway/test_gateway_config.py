@@ -36,6 +36,14 @@ def test_identity_keys_are_the_naming_contracts_resource_labels():
     assert labels == set(RESOURCE_LABELS) | set(OPTIONAL_RESOURCE_LABELS)
 
 
+def test_backend_urls_are_set_by_the_same_variables_as_for_vmagent(config):
+    """make run and deploy/ configure either gateway with the same two variables."""
+    vmagent_flags = (GATEWAY.parent / "vmagent" / "vmagent.flags").read_text()
+    for name in ("PROMETHEUS_WRITE_URL", "VICTORIAMETRICS_WRITE_URL"):
+        assert name in gateway_check.env_names(config)
+        assert f"%{{{name}}}" in vmagent_flags
+
+
 def test_env_defaults_resolve_to_the_brief_ports(config):
     receivers = config["receivers"]["otlp"]["protocols"]
     assert gateway_check.resolve(receivers["grpc"]["endpoint"]) == "0.0.0.0:4317"
