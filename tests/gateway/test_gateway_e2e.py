@@ -10,7 +10,9 @@ from contextlib import ExitStack
 
 import pytest
 
+from collector.host import Host
 from collector.naming import OPTIONAL_RESOURCE_LABELS, RESOURCE_LABELS
+from collector.resource import read_machine_id
 from pipeline.services import Agent, Prometheus, VictoriaMetrics, Vmagent
 from pipeline.testing import free_port, running, wait_for
 
@@ -50,7 +52,7 @@ def cpu_series(backend) -> set[frozenset]:
 
 
 def test_identity_labels_are_exactly_the_scheme(backends_fed_through):
-    machine_id = open("/etc/machine-id").read().strip()
+    machine_id = read_machine_id(Host())
     for backend in backends_fed_through:
         for labels in backend.series('{__name__=~"system_.+|hostagent_.+"}'):
             assert IDENTITY <= labels.keys(), f"{backend.name}: {labels}"
