@@ -102,6 +102,14 @@ def test_agent_sees_the_host(rendered, overlay):
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
+def test_agent_priority_class_is_admitted_by_a_quota(rendered, overlay):
+    priority = pod_spec(find(rendered[overlay], "DaemonSet"))["priorityClassName"]
+    [expression] = find(rendered[overlay], "ResourceQuota")["spec"]["scopeSelector"]["matchExpressions"]
+    assert expression["scopeName"] == "PriorityClass" and expression["operator"] == "In"
+    assert priority in expression["values"]
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
 def test_agent_tolerates_every_taint(rendered, overlay):
     tolerations = pod_spec(find(rendered[overlay], "DaemonSet"))["tolerations"]
     untolerated = [taint for taint in NODE_TAINTS if not tolerates(tolerations, taint)]

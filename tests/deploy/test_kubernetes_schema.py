@@ -9,7 +9,7 @@ from tests.deploy.manifests import OVERLAYS, find, pod_spec
 
 # The oldest Kubernetes the manifests support (docs/deploy.md) and the newest schema shipped offline.
 KUBERNETES_VERSIONS = ("1.30.0", "1.37.0")
-EXPECTED_KINDS = {"Namespace", "ServiceAccount", "ConfigMap", "DaemonSet", "StatefulSet", "Service",
+EXPECTED_KINDS = {"Namespace", "ServiceAccount", "ResourceQuota", "ConfigMap", "DaemonSet", "StatefulSet", "Service",
                   "PodDisruptionBudget", "NetworkPolicy"}
 
 
