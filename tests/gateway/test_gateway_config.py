@@ -9,9 +9,10 @@ import pytest
 import yaml
 
 from collector.naming import OPTIONAL_RESOURCE_LABELS, RESOURCE_LABELS
+from pipeline.services import GATEWAY_CONFIG as GATEWAY
 
 from . import gateway_check
-from .otelcol import GATEWAY_CONFIG as GATEWAY, otelcol_contrib
+from .otelcol import otelcol_contrib
 
 
 @pytest.fixture(scope="module")

@@ -16,13 +16,13 @@ from collector.resource import read_machine_id
 from pipeline.services import Agent, Prometheus, VictoriaMetrics, Vmagent
 from pipeline.testing import free_port, running, wait_for
 
-from .otelcol import Otelcol, otelcol_contrib
+from .otelcol import otelcol_contrib, otelcol_gateway
 
 IDENTITY = set(RESOURCE_LABELS) | set(OPTIONAL_RESOURCE_LABELS)
 # k8s.* identity is kept; the rest of what OTEL_RESOURCE_ATTRIBUTES adds must not become labels.
 RESOURCE_ATTRIBUTES = "k8s.node.name=node-a,k8s.cluster.name=test-cluster,deployment.environment=ci,k8s.pod.name=p"
 NOT_LABELS = ("service_", "telemetry_sdk_", "otel_scope_", "os_description", "host_arch", "deployment_", "k8s_pod_")
-GATEWAYS = {"vmagent": Vmagent, "otelcol": Otelcol}
+GATEWAYS = {"vmagent": Vmagent, "otelcol": otelcol_gateway}
 
 
 class KubernetesAgent(Agent):
