@@ -9,6 +9,7 @@ from pipeline import backends
 from pipeline.services import Otelcol
 from pipeline.testing import free_port
 
+
 def otelcol_contrib() -> Path:
     """The otelcol-contrib binary, or a skip: it is the one binary documented as unobtainable here
     (shared/FACTS.md), so this skip is allowed in CI too."""
