@@ -196,22 +196,24 @@ def test_gateway_keeps_one_replica_through_disruptions(rendered, overlay):
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
-def test_network_policy_admits_only_agents_to_the_otlp_ports(rendered, overlay):
+def test_network_policy_admits_only_agents_and_probes_from_nodes(rendered, overlay):
     manifests = rendered[overlay]
     statefulset, policy = find(manifests, "StatefulSet"), find(manifests, "NetworkPolicy")
     gateway_labels = statefulset["spec"]["template"]["metadata"]["labels"]
     agent_labels = find(manifests, "DaemonSet")["spec"]["template"]["metadata"]["labels"]
     assert policy["spec"]["podSelector"]["matchLabels"].items() <= gateway_labels.items()
     assert policy["spec"]["policyTypes"] == ["Ingress"]
-    otlp_rule = policy["spec"]["ingress"][0]
-    sources = otlp_rule["from"]
+    node_rule = policy["spec"]["ingress"][0]
+    sources = node_rule["from"]
     node_cidr = ipaddress.ip_network(sources[0]["ipBlock"]["cidr"])
     assert node_cidr.is_private, "the nodes' CIDR, not the internet"
     assert sources[1]["podSelector"]["matchLabels"].items() <= agent_labels.items()
     assert len(sources) == 2
     # A named port matches only pods that have it: vmagent has no otlp-grpc.
     named = {port["name"] for port in container(statefulset)["ports"]}
-    otlp_ports = {container_port(container(statefulset), p["port"]) for p in otlp_rule["ports"] if p["port"] in named}
+    node_ports = {container_port(container(statefulset), p["port"]) for p in node_rule["ports"] if p["port"] in named}
     service_targets = {container_port(container(statefulset), p["targetPort"])
                        for p in find(manifests, "Service")["spec"]["ports"]}
-    assert otlp_ports == service_targets, "the agents' rule opens exactly the Service's ports"
+    probed = {container_port(container(statefulset), container(statefulset)[probe]["httpGet"]["port"])
+              for probe in ("livenessProbe", "readinessProbe")}
+    assert node_ports == service_targets | probed, "the node rule opens the Service's ports and the probed one"
