@@ -1,4 +1,4 @@
-"""pytest plugin: real backends on 127.0.0.1, free ports, temporary directories (`pytest_plugins = ["pipeline.testing"]`).
+"""pytest plugin: real backends on 127.0.0.1, free ports, temporary directories (loaded by tests/conftest.py).
 
 Helpers
     require_binary(name) -> Path   the backend binary; skips the test when missing (fails it when env CI is set)

@@ -1,9 +1,16 @@
 """The vmagent gateway puts the same series, with the project's label scheme, into both backends."""
+import time
+import urllib.request
+
 import pytest
 from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
 from opentelemetry.metrics import Observation
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+from opentelemetry.proto.metrics.v1.metrics_pb2 import Gauge, Metric, NumberDataPoint, ResourceMetrics, ScopeMetrics
+from opentelemetry.proto.resource.v1 import resource_pb2
 from opentelemetry.sdk.resources import Resource
 
 from pipeline.testing import wait_for
@@ -84,3 +91,30 @@ def test_queued_data_survives_a_backend_outage(gateway_pipeline):
     prometheus.start()
     assert wait_for(lambda: prometheus.query("system_memory_usage_bytes"), timeout=60,
                     what="the queued data in Prometheus after its restart")
+
+
+def push_gauge_at(endpoint: str, name: str, timestamp: float, value: float) -> None:
+    """One gauge point with a chosen timestamp, as OTLP/HTTP protobuf (the SDK always stamps `now`)."""
+    point = NumberDataPoint(time_unix_nano=int(timestamp * 1e9), as_double=value)
+    request = ExportMetricsServiceRequest(resource_metrics=[ResourceMetrics(
+        resource=resource_pb2.Resource(attributes=[KeyValue(key=key, value=AnyValue(string_value=text))
+                                                   for key, text in RESOURCE.items()]),
+        scope_metrics=[ScopeMetrics(metrics=[Metric(name=name, unit="1", gauge=Gauge(data_points=[point]))])])])
+    post = urllib.request.Request(endpoint, data=request.SerializeToString(), method="POST",
+                                  headers={"Content-Type": "application/x-protobuf"})
+    with urllib.request.urlopen(post, timeout=10):
+        pass
+
+
+def test_late_samples_are_kept_in_both_backends(gateway_pipeline):
+    now = time.time()
+    push_gauge_at(gateway_pipeline.gateway.otlp_url, "system.cpu.utilization", now, 0.5)
+    for backend in gateway_pipeline.backends:
+        wait_for(lambda: backend.query("system_cpu_utilization_ratio"), timeout=30,
+                 what=f"the first sample in {backend.name}")
+    # Older than what Prometheus already holds for this series: only its out-of-order window keeps it.
+    push_gauge_at(gateway_pipeline.gateway.otlp_url, "system.cpu.utilization", now - 600, 0.25)
+    count = "count_over_time(system_cpu_utilization_ratio[20m])"
+    for backend in gateway_pipeline.backends:
+        wait_for(lambda: [float(sample["value"][1]) for sample in backend.query(count)] == [2.0], timeout=30,
+                 what=f"the late sample in {backend.name}")

@@ -1,6 +1,7 @@
 """`python -m pipeline.run` (make run) as a user runs it: a real stack on free ports, stopped by a signal."""
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -51,6 +52,11 @@ class Stack:
     def text(self) -> str:
         return self.output.read_text()
 
+    def status_counts(self) -> list[tuple[int, int]]:
+        """(Prometheus, VictoriaMetrics) series counts of each status line printed so far."""
+        return [(int(prometheus), int(victoriametrics)) for prometheus, victoriametrics
+                in re.findall(r"series: prometheus (\d+), victoriametrics (\d+)", self.text())]
+
     def samples(self, backend) -> float:
         result = backend.query(SAMPLES)
         return float(result[0]["value"][1]) if result else 0.0
@@ -84,8 +90,8 @@ def test_run_starts_serves_refuses_a_second_run_stops_and_keeps_its_data(stack):
     backends = (stack.prometheus, stack.victoriametrics)
     for backend in backends:
         wait_for(lambda: stack.samples(backend) >= 3, timeout=60, what=f"agent data in {backend.name}")
-    wait_for(lambda: "series: prometheus 0," not in stack.text().splitlines()[-1], timeout=10,
-             what="a status line counting series")
+    wait_for(lambda: stack.status_counts()[-1:] and 0 not in stack.status_counts()[-1], timeout=15,
+             what="a status line counting series in both backends")
     if sorted((REPO_ROOT / "rules").glob("*.rules.yml")):
         assert rule_groups(stack.prometheus.url), "Prometheus loaded no rules"
         assert rule_groups(f"http://127.0.0.1:{stack.ports['vmalert']}"), "vmalert loaded no rules"
