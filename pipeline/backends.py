@@ -205,7 +205,11 @@ def _table(cache_dir: Path) -> list[tuple[str, str, str]]:
 
 
 def main() -> int:
-    ensure()
+    try:
+        ensure()
+    except RuntimeError as failure:
+        print(f"could not fetch the backends: {failure}", file=sys.stderr)
+        return 1
     rows = _table(CACHE_DIR)
     width = max(len(name) for name, _, _ in rows)
     for name, version, where in rows:

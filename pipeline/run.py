@@ -110,6 +110,16 @@ def build(args: argparse.Namespace, gateway: str) -> list[tuple[str, Server, str
     ]
 
 
+def missing_binary_error(gateway: str) -> str | None:
+    gateway_binary = "otelcol-contrib" if gateway == "otelcol" else "vmagent"
+    for name in ("alertmanager", "victoria-metrics", "prometheus", "vmalert", gateway_binary):
+        try:
+            backends.binary(name)
+        except backends.MissingBackend as missing:
+            return str(missing)
+    return None
+
+
 def status_line(servers: dict[str, Server]) -> str:
     def attempt(read) -> str:
         try:
@@ -156,7 +166,10 @@ def watch(servers: dict[str, Server], interval: float) -> None:
         for label, server in servers.items():
             if not server.running():
                 raise ServerFailed(f"{label} stopped unexpectedly:\n{server.log_tail()}")
-        print(status_line(servers), flush=True)
+        if sys.stdout.isatty():
+            print("\r\033[K" + status_line(servers), end="", flush=True)
+        else:
+            print(status_line(servers), flush=True)
         time.sleep(interval)
 
 
@@ -169,6 +182,9 @@ def main(argv: list[str] | None = None) -> int:
     gateway = chosen_gateway(args.gateway)
     lock = hold_lock(args.data_dir)
     if lock is None:
+        return EXIT_FAILED
+    if error := missing_binary_error(gateway):
+        print(error, file=sys.stderr)
         return EXIT_FAILED
     if error := busy_port_error(args, gateway):
         print(error, file=sys.stderr)

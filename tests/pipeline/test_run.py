@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from pipeline import backends
 from pipeline.run import PORTS, env_name
 from pipeline.services import REPO_ROOT, Prometheus, VictoriaMetrics, http_get, port_is_free
 from pipeline.testing import free_port, require_binary, wait_for
@@ -129,4 +130,23 @@ def test_busy_port_names_the_port_and_how_to_change_it(stack, via):
     assert done.returncode == 2
     assert f"port {port} (vmalert) is already in use" in done.stderr
     assert "--vmalert-port" in done.stderr and "PIPELINE_VMALERT_PORT" in done.stderr
+    assert stack.leftovers() == []
+
+
+def installed(name: str) -> bool:
+    try:
+        backends.binary(name)
+    except backends.MissingBackend:
+        return False
+    return True
+
+
+@pytest.mark.skipif(installed("otelcol-contrib"), reason="needs a machine without otelcol-contrib")
+def test_a_gateway_that_is_not_installed_is_named_before_anything_starts(stack):
+    argv = stack.argv()
+    argv[argv.index("--gateway") + 1] = "otelcol"
+    done = subprocess.run(argv, cwd=REPO_ROOT, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1
+    assert "otelcol-contrib is not available" in done.stderr
+    assert "starting" not in done.stdout
     assert stack.leftovers() == []
