@@ -21,11 +21,6 @@ def rate_sum(metric: str, m: str, by: str, *extra: str) -> str:
     return f"sum by ({by}) (rate({selector(metric, m, *extra)}{RATE}))"
 
 
-def zero_filled(expr: str, anchor: str) -> str:
-    """`expr`, or 0 for the series of `anchor` it lacks (a counter that has never been incremented)."""
-    return f"{expr} or {anchor} * 0"
-
-
 def cpu_busy(m: str, by: str = "host_name", *extra: str) -> str:
     idle = rate_sum("system_cpu_time_seconds_total", m, by, 'cpu_mode="idle"', *extra)
     total = rate_sum("system_cpu_time_seconds_total", m, by, *extra)

@@ -13,25 +13,21 @@ F = e.FLEET
 BY_HOST = "host_name"
 # Everything the agents send, by name (a selector needs a name matcher that is not empty-matching).
 AGENT_SERIES = '__name__=~"system_.+|process_.+|hostagent_.+|hw_.+"'
-COUNT_WINDOW_SECONDS = 60
 
 
 def _agents() -> list[dict]:
     collections = "hostagent_source_collections_total"
     by_source = "host_name, hostagent_source"
     failure = 'hostagent_outcome="failure"'
-    backlog = f"max by (host_name) ({e.selector('hostagent_backlog_size_bytes', F)})"
     return [
         row("Agents"),
         stat("Agents reporting", f"Agents that sent data in the last {e.REPORTING_WINDOW}.", "none",
              [Target(e.hosts_reporting(F), "agents")]),
         stat("Export failures", "Failed export requests per second, all selected agents together.", "reqps",
-             [Target(f"sum({e.rate_sum('hostagent_export_requests_total', F, BY_HOST, failure)}) or vector(0)",
-                     "failures")]),
+             [Target(f"sum({e.rate_sum('hostagent_export_requests_total', F, BY_HOST, failure)})", "failures")]),
         timeseries("Source collection errors",
-                   "Failed collections per second for each agent source; 0 while a source never failed.", "cps",
-                   [Target(e.zero_filled(e.rate_sum(collections, F, by_source, 'hostagent_outcome="error"'),
-                                         e.rate_sum(collections, F, by_source)),
+                   "Failed collections per second for each agent source.", "cps",
+                   [Target(e.rate_sum(collections, F, by_source, 'hostagent_outcome="error"'),
                            "{{host_name}} {{hostagent_source}}")], width=8, height=6),
         timeseries("Source collection duration", "How long each source's last collection took.", "s",
                    [Target(f"max by ({by_source}) ({e.selector('hostagent_source_duration_seconds', F)})",
@@ -43,15 +39,16 @@ def _agents() -> list[dict]:
                    [Target(e.rate_sum("hostagent_export_data_points_total", F, "host_name, hostagent_outcome"),
                            "{{host_name}} {{hostagent_outcome}}")], width=6),
         timeseries("Backlog size", "Bytes of export requests queued by the agent while the gateway is unreachable.",
-                   "bytes", [Target(backlog, "{{host_name}}")], width=6),
+                   "bytes", [Target(f"max by (host_name) ({e.selector('hostagent_backlog_size_bytes', F)})",
+                                    "{{host_name}}")], width=6),
         timeseries("Backlog age", "Age of the oldest queued export request.", "s",
                    [Target(f"max by (host_name) ({e.selector('hostagent_backlog_age_seconds', F)})",
                            "{{host_name}}")], width=6),
         timeseries("Backlog replayed and dropped",
                    "Queued requests replayed once the gateway answered again, and requests dropped because "
-                   "the backlog was full or too old (0 while none were).", "reqps",
-                   [Target(e.zero_filled(e.rate_sum(f"hostagent_backlog_{kind}_total", F, BY_HOST), backlog),
-                           f"{{{{host_name}}}} {kind}") for kind in ("replayed", "dropped")], width=6),
+                   "the backlog was full or too old.", "reqps",
+                   [Target(e.rate_sum(f"hostagent_backlog_{kind}_total", F, BY_HOST), f"{{{{host_name}}}} {kind}")
+                    for kind in ("replayed", "dropped")], width=6),
         timeseries("Agent CPU", "CPU used by the agent process (1 = one full CPU).", "percentunit",
                    [Target(e.rate_sum("hostagent_cpu_time_seconds_total", F, BY_HOST), "{{host_name}}")],
                    width=12),
@@ -90,17 +87,16 @@ def _gateway() -> list[dict]:
 
 
 def _backends() -> list[dict]:
-    stored = (f"sum by (host_name) (count_over_time({{{AGENT_SERIES}, {F}}}[{COUNT_WINDOW_SECONDS}s])) "
-              f"/ {COUNT_WINDOW_SECONDS}")
     return [
         row("Backends"),
-        timeseries("Samples stored per host",
-                   "Samples per second of each host's telemetry stored in the selected backend (counted over "
-                   "the last minute). Switch the data source to compare the two backends.", "cps",
-                   [Target(stored, "{{host_name}}")], width=12),
+        timeseries("Series per host",
+                   "Series of each host's telemetry with a recent sample in the selected backend. Switch the "
+                   "data source to compare the two backends: they should match.", "short",
+                   [Target(f"count by (host_name) ({{{AGENT_SERIES}, {F}}})", "{{host_name}}")], width=12),
         timeseries("Backend ingestion",
                    "Samples per second appended by the backend itself, from its self-monitoring metrics "
-                   "(Prometheus' TSDB head, VictoriaMetrics' inserted rows).", "cps",
+                   "(Prometheus' TSDB head, VictoriaMetrics' inserted rows); empty unless the backends are "
+                   "scraped.", "cps",
                    [Target("sum(rate(prometheus_tsdb_head_samples_appended_total[$__rate_interval]))", "Prometheus"),
                     Target("sum(rate(vm_rows_inserted_total[$__rate_interval]))", "VictoriaMetrics")], width=12),
     ]

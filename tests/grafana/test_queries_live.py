@@ -1,0 +1,182 @@
+"""Every panel query, with its variables substituted as Grafana would, returns data from the real Prometheus
+and the real VictoriaMetrics fed by the agent through the vmagent gateway.
+
+The pipeline is `pipeline.testing`'s fed pipeline (gateway_pipeline_in + the agent + wait until both backends
+have its data), with the agent's opt-in sources switched on and Kubernetes resource attributes set, so that
+per-core CPU, connections, top processes and the cluster/node variables are proven too, plus the
+self-monitoring a deployment adds for the pipeline-health dashboard: a scraper (vmagent) that scrapes the
+gateway and both backends and writes to both. Queries whose data cannot exist in this pipeline are listed in
+OPTIONAL with the reason: they still run on both backends and must be accepted, they may come back empty.
+"""
+from __future__ import annotations
+
+import json
+import re
+import time
+import urllib.parse
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+
+from dashgen import DASHBOARDS_DIR, lint, promql
+from pipeline import backends
+from pipeline.services import HOST, Agent, Server
+from pipeline.testing import Pipeline, agent_data_in_both, free_port, gateway_pipeline_in, running, wait_for
+
+CLUSTER, NODE = "ci-cluster", "ci-node-1"
+OPT_IN_SOURCES = {"cpu": {"per_cpu": True}, "network": {"connections": True}, "top_processes": {"enabled": True}}
+# Grafana's built-in time variables, with values a dashboard showing the last hour would get.
+TIME_VALUES = {"__rate_interval": "1m", "__interval": "5s", "__range": "1h", "__range_s": "3600"}
+RANGE_SECONDS, STEP_SECONDS = 300, 5
+DATA_TIMEOUT = 45.0
+
+_NO_ALERTS = "ALERTS exist only while an alert fires (and in VictoriaMetrics only with vmalert's remote write)"
+_NO_OTELCOL = "the OpenTelemetry Collector gateway cannot run here (no build with the OTLP receiver)"
+OPTIONAL: dict[tuple[str, str, str], str] = {
+    ("fleet-overview", "Firing alerts by severity", "A"): _NO_ALERTS,
+    ("fleet-overview", "Firing alerts", "A"): _NO_ALERTS,
+    ("pipeline-health", "Gateway queue", "B"): _NO_OTELCOL,
+    ("pipeline-health", "Gateway send failures", "C"): _NO_OTELCOL,
+    ("pipeline-health", "Gateway accepted data points", "B"): _NO_OTELCOL,
+}
+
+
+class KubernetesAgent(Agent):
+    """The agent as the DaemonSet runs it: Kubernetes identity in its resource attributes."""
+
+    def environment(self):
+        attributes = f"k8s.cluster.name={CLUSTER},k8s.node.name={NODE}"
+        return {**super().environment(), "OTEL_RESOURCE_ATTRIBUTES": attributes}
+
+
+class SelfMonitoring(Server):
+    """vmagent scraping the gateway's and the backends' own /metrics into both backends."""
+
+    name = "vmagent-self-monitoring"
+
+    def __init__(self, port: int, data_dir: Path, pipeline: Pipeline):
+        super().__init__(port, data_dir)
+        self.pipeline = pipeline
+
+    def argv(self) -> list[str]:
+        targets = {"vmagent": self.pipeline.gateway, "prometheus": self.pipeline.prometheus,
+                   "victoriametrics": self.pipeline.victoriametrics}
+        config = {"scrape_configs": [
+            {"job_name": job, "scrape_interval": "1s",
+             "static_configs": [{"targets": [urllib.parse.urlsplit(server.url).netloc]}]}
+            for job, server in targets.items()]}
+        config_file = self.data_dir / "scrape.yml"
+        config_file.write_text(yaml.safe_dump(config))
+        return [str(backends.binary("vmagent")), f"-httpListenAddr={HOST}:{self.port}",
+                f"-promscrape.config={config_file}", f"-remoteWrite.tmpDataPath={self.data_dir / 'queue'}",
+                f"-remoteWrite.url={self.pipeline.prometheus.write_url}",
+                f"-remoteWrite.url={self.pipeline.victoriametrics.write_url}",
+                "-remoteWrite.forcePromProto=true,false", "-remoteWrite.flushInterval=1s", "-loggerLevel=WARN"]
+
+
+def _self_metrics_in_both(pipeline: Pipeline) -> bool:
+    return all(backend.query("vmagent_remotewrite_pending_data_bytes") for backend in pipeline.backends)
+
+
+@pytest.fixture(scope="module")
+def pipeline(tmp_path_factory) -> Iterator[Pipeline]:
+    base = tmp_path_factory.mktemp("grafana-pipeline")
+    with gateway_pipeline_in(base) as fed:
+        agent = KubernetesAgent(free_port(), base / "agent", fed.gateway.otlp_url, interval="1s",
+                                sources=OPT_IN_SOURCES)
+        with running(agent), running(SelfMonitoring(free_port(), base / "self-monitoring", fed)):
+            fed.agent = agent
+            wait_for(lambda: agent_data_in_both(fed), what="the agent's data in Prometheus and VictoriaMetrics")
+            wait_for(lambda: _self_metrics_in_both(fed), what="the gateway's own metrics in both backends")
+            yield fed
+
+
+@pytest.fixture(scope="module")
+def identity(pipeline) -> dict[str, str]:
+    """The job and host_name the agent's series carry (identical in both backends)."""
+    found = {backend.name: [r["metric"] for r in backend.query("group by (job, host_name) (system_uptime_seconds)")]
+             for backend in pipeline.backends}
+    assert found["prometheus"] == found["victoria-metrics"] and len(found["prometheus"]) == 1, found
+    return found["prometheus"][0]
+
+
+def _targets() -> Iterator[tuple[str, dict, dict]]:
+    for path in sorted(DASHBOARDS_DIR.glob("*.json")):
+        dashboard = json.loads(path.read_text())
+        for panel in lint.panels(dashboard):
+            for target in panel.get("targets", []):
+                yield dashboard, panel, target
+
+
+TARGETS = list(_targets())
+
+
+def _key(dashboard: dict, panel: dict, target: dict) -> tuple[str, str, str]:
+    return dashboard["uid"], panel["title"], target["refId"]
+
+
+def _regex_escape(value: str) -> str:
+    """A value as Grafana puts it into a PromQL regex string: regex-escaped, then backslashes doubled."""
+    return re.sub(r"([\\^$*+?.()|{}\[\]])", r"\\\\\1", value)
+
+
+def _values(dashboard: dict, identity: dict[str, str]) -> dict[str, str]:
+    """Variable values for the dashboard's defaults: All for multi-value variables, the agent's host."""
+    values = dict(TIME_VALUES)
+    for variable in dashboard["templating"]["list"]:
+        name = variable["name"]
+        if variable.get("allValue"):
+            values[name] = variable["allValue"]
+        elif variable.get("multi"):
+            values[name] = f"({_regex_escape(identity[name if name != 'host' else 'host_name'])})"
+        elif name == "host":
+            values[name] = identity["host_name"]
+    return values
+
+
+def _run(backend, target: dict, expr: str) -> list[dict]:
+    if target["instant"]:
+        return backend.query(expr)
+    end = time.time()
+    return backend.api("query_range", query=expr, start=end - RANGE_SECONDS, end=end, step=STEP_SECONDS)["result"]
+
+
+BACKENDS = ["prometheus", "victoriametrics"]
+
+
+@pytest.mark.parametrize("backend_name", BACKENDS)
+@pytest.mark.parametrize("dashboard, panel, target", TARGETS, ids=["/".join(_key(*t)) for t in TARGETS])
+def test_panel_query_returns_data(pipeline, identity, backend_name, dashboard, panel, target):
+    backend = getattr(pipeline, backend_name)
+    expr = promql.substitute(target["expr"], _values(dashboard, identity))
+    assert not promql.variables_in(expr), f"unsubstituted variables in {expr}"
+    reason = OPTIONAL.get(_key(dashboard, panel, target))
+    if reason:
+        _run(backend, target, expr)  # must still be a query the backend accepts
+        return
+    wait_for(lambda: _run(backend, target, expr), timeout=DATA_TIMEOUT,
+             what=f"data from {backend_name} for {expr}")
+
+
+def test_optional_table_names_only_existing_targets():
+    assert set(OPTIONAL) <= {_key(*t) for t in TARGETS}
+
+
+def _label_values(backend, query: str) -> list[str]:
+    match = re.fullmatch(r"label_values\((.+), (\w+)\)", query)
+    assert match, query
+    selector, label = match.groups()
+    return backend.api(f"label/{label}/values", **{"match[]": selector, "start": time.time() - 3600})
+
+
+@pytest.mark.parametrize("backend_name", BACKENDS)
+@pytest.mark.parametrize("variable, label", [("job", "job"), ("cluster", "k8s_cluster_name"),
+                                             ("node", "k8s_node_name"), ("host", "host_name")])
+def test_variable_query_lists_the_agent(pipeline, identity, backend_name, variable, label):
+    dashboard = json.loads((DASHBOARDS_DIR / "host-detail.json").read_text())
+    query = next(v for v in dashboard["templating"]["list"] if v["name"] == variable)["query"]["query"]
+    expected = {"k8s_cluster_name": CLUSTER, "k8s_node_name": NODE}.get(label) or identity[label]
+    backend = getattr(pipeline, backend_name)
+    assert _label_values(backend, promql.substitute(query, _values(dashboard, identity))) == [expected]
