@@ -121,7 +121,7 @@ class Server:
             try:
                 http_get(self.ready_url, timeout=2)
                 return
-            except (OSError, urllib.error.URLError):
+            except OSError:
                 if time.monotonic() > deadline:
                     raise ServerFailed(f"{self.name} not ready after {timeout:.0f}s:\n{self.log_tail()}")
                 time.sleep(0.2)
