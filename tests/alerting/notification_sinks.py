@@ -41,7 +41,7 @@ class HttpNotification:
 
 
 class HttpSink:
-    """Answers 200 to every POST and records the JSON body."""
+    """Answers every POST the way Slack does and records the JSON body."""
 
     def __init__(self) -> None:
         self.inbox: Inbox[HttpNotification] = Inbox()
@@ -51,9 +51,12 @@ class HttpSink:
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length", 0))
                 inbox.put(HttpNotification(self.path, json.loads(self.rfile.read(length))))
+                # Slack's webhook answers "ok" and Alertmanager checks it; every other service takes any 2xx.
                 self.send_response(200)
-                self.send_header("Content-Length", "0")
+                self.send_header("Content-Type", "text/plain")
+                self.send_header("Content-Length", "2")
                 self.end_headers()
+                self.wfile.write(b"ok")
 
             def log_message(self, *args) -> None:
                 pass
