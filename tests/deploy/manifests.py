@@ -79,3 +79,23 @@ def quantity_bytes(quantity: str) -> int:
     suffixes = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40}
     suffix = quantity[-2:]
     return int(float(quantity[:-2]) * suffixes[suffix]) if suffix in suffixes else int(quantity)
+
+
+# What the downward API gives a pod on an example node.
+FIELDS = {"spec.nodeName": "node-1", "status.podIP": "10.0.0.7"}
+
+
+def pod_environment(manifests: list[dict], workload: dict) -> dict[str, str]:
+    """The container's environment as the kubelet builds it on an example node ($(VAR) expanded)."""
+    resolved = {}
+    for name, item in env(container(workload)).items():
+        if "fieldRef" in item.get("valueFrom", {}):
+            resolved[name] = FIELDS[item["valueFrom"]["fieldRef"]["fieldPath"]]
+        elif "value" in item:
+            resolved[name] = re.sub(r"\$\((\w+)\)", lambda m: resolved.get(m.group(1), m.group(0)), item["value"])
+        else:
+            ref = item["valueFrom"]["configMapKeyRef"]
+            data = find(manifests, "ConfigMap", ref["name"])["data"]
+            assert ref["key"] in data, f"{name}: ConfigMap {ref['name']} has no key {ref['key']}"
+            resolved[name] = data[ref["key"]]
+    return resolved
