@@ -6,6 +6,8 @@ Helpers
     running(server)                context manager: start a `pipeline.services` server, stop it afterwards;
                                    a missing binary skips (or, in CI, fails) like require_binary
     wait_for(check, timeout, what) poll `check()` until it returns something truthy, return that
+    gateway_pipeline_in(dir)       context manager behind the gateway_pipeline fixture, for other scopes
+    agent_data_in_both(pipeline)   True once an export the agent counted as successful is in both backends
 
 Fixtures (function scope unless noted; every server is stopped afterwards)
     prometheus         Prometheus with the remote-write receiver            .url .write_url .query() .series()
