@@ -17,6 +17,11 @@ def selector(metric: str, m: str, *extra: str) -> str:
     return f"{metric}{{{', '.join((m, *extra))}}}"
 
 
+def per_host(metric: str, m: str) -> str:
+    """The metric's value per host (max: one agent per host, but never two series for one host)."""
+    return f"max by (host_name) ({selector(metric, m)})"
+
+
 def rate_sum(metric: str, m: str, by: str, *extra: str) -> str:
     return f"sum by ({by}) (rate({selector(metric, m, *extra)}{RATE}))"
 
@@ -28,13 +33,11 @@ def cpu_busy(m: str, by: str = "host_name", *extra: str) -> str:
 
 
 def memory_used(m: str) -> str:
-    available = f"max by (host_name) ({selector('system_memory_linux_available_bytes', m)})"
-    limit = f"max by (host_name) ({selector('system_memory_limit_bytes', m)})"
-    return f"1 - {available} / {limit}"
+    return f"1 - {per_host('system_memory_linux_available_bytes', m)} / {per_host('system_memory_limit_bytes', m)}"
 
 
 def fullest_filesystem(m: str) -> str:
-    return f"max by (host_name) ({selector('system_filesystem_utilization_ratio', m)})"
+    return per_host("system_filesystem_utilization_ratio", m)
 
 
 def network(m: str, direction: str) -> str:
@@ -46,13 +49,11 @@ def disk_io(m: str) -> str:
 
 
 def load_per_cpu(m: str) -> str:
-    load = f"max by (host_name) ({selector('system_cpu_load_average_5m', m)})"
-    cpus = f"max by (host_name) ({selector('system_cpu_logical_count', m)})"
-    return f"{load} / {cpus}"
+    return f"{per_host('system_cpu_load_average_5m', m)} / {per_host('system_cpu_logical_count', m)}"
 
 
 def uptime(m: str) -> str:
-    return f"max by (host_name) ({selector('system_uptime_seconds', m)})"
+    return per_host("system_uptime_seconds", m)
 
 
 def _present(m: str, window: str) -> str:

@@ -39,10 +39,10 @@ def _agents() -> list[dict]:
                    [Target(e.rate_sum("hostagent_export_data_points_total", F, "host_name, hostagent_outcome"),
                            "{{host_name}} {{hostagent_outcome}}")], width=6),
         timeseries("Backlog size", "Bytes of export requests queued by the agent while the gateway is unreachable.",
-                   "bytes", [Target(f"max by (host_name) ({e.selector('hostagent_backlog_size_bytes', F)})",
+                   "bytes", [Target(e.per_host("hostagent_backlog_size_bytes", F),
                                     "{{host_name}}")], width=6),
         timeseries("Backlog age", "Age of the oldest queued export request.", "s",
-                   [Target(f"max by (host_name) ({e.selector('hostagent_backlog_age_seconds', F)})",
+                   [Target(e.per_host("hostagent_backlog_age_seconds", F),
                            "{{host_name}}")], width=6),
         timeseries("Backlog replayed and dropped",
                    "Queued requests replayed once the gateway answered again, and requests dropped because "
@@ -53,7 +53,7 @@ def _agents() -> list[dict]:
                    [Target(e.rate_sum("hostagent_cpu_time_seconds_total", F, BY_HOST), "{{host_name}}")],
                    width=12),
         timeseries("Agent memory", "Resident memory of the agent process.", "bytes",
-                   [Target(f"max by (host_name) ({e.selector('hostagent_memory_usage_bytes', F)})", "{{host_name}}")],
+                   [Target(e.per_host("hostagent_memory_usage_bytes", F), "{{host_name}}")],
                    width=12),
     ]
 
