@@ -13,8 +13,7 @@ import yaml
 from collector.config import HealthConfig
 from collector.units import ByteSize
 from tests.deploy.manifests import (KUBERNETES, OTELCOL_OVERLAYS, OVERLAYS, REPO, config_map_data, container,
-                              container_port, env, find, pod_spec, quantity_bytes,
-                                    workloads)
+                                    container_port, find, pod_environment, pod_spec, quantity_bytes, workloads)
 
 OTEL_CONFIG = REPO / "otel-config"
 OTELCOL_COMPONENT = KUBERNETES / "components" / "otelcol-gateway"
