@@ -70,21 +70,22 @@ class Feeder(threading.Thread):
 
     def __init__(self, otlp_url: str, hosts: list[FakeHost]):
         super().__init__(daemon=True)
-        self.otlp_url, self.hosts = otlp_url, hosts
+        self.otlp_url = otlp_url
+        self.hosts = {host.name: host for host in hosts}
         self.stopping = threading.Event()
         self.errors: list[Exception] = []
 
     def run(self) -> None:
         while not self.stopping.wait(1.0):
-            for host in self.hosts:
+            for host in self.hosts.values():
                 try:
                     push(self.otlp_url, host.now())
                 except Exception as error:  # noqa: BLE001 - reported by the tests, not lost in a thread
                     self.errors.append(error)
 
 
-WARM_FIRING = re.compile(rf"\[FIRING:\d\] {ALERT} on e2e-warm \(warning\)")
-HOT, WARM, MUTED = FakeHost("e2e-hot", busy=0.99), FakeHost("e2e-warm", busy=0.88), FakeHost("e2e-muted", busy=0.99)
+HOT, WARM, MUTED = "e2e-hot", "e2e-warm", "e2e-muted"
+BUSY = {HOT: 0.99, WARM: 0.88, MUTED: 0.99}
 
 
 @pytest.fixture(scope="module")
@@ -108,7 +109,7 @@ def gateway(tmp_path_factory, shipped_alertmanager):
 def silence_id(amtool, shipped_alertmanager) -> str:
     done = subprocess.run(
         [amtool, "silence", "add", f"--alertmanager.url={shipped_alertmanager.url}", "--author=e2e",
-         "--comment=maintenance of e2e-muted", "--duration=1h", f"alertname={ALERT}", f"host_name={MUTED.name}"],
+         "--comment=maintenance of e2e-muted", "--duration=1h", f"alertname={ALERT}", f"host_name={MUTED}"],
         capture_output=True, text=True, timeout=30)
     assert done.returncode == 0, done.stderr
     return done.stdout.strip()
@@ -117,9 +118,10 @@ def silence_id(amtool, shipped_alertmanager) -> str:
 @pytest.fixture(scope="module")
 def feeder(gateway, silence_id):
     """The hosts' last 30 seconds, then one sample per second until the module ends."""
-    for host in (HOT, WARM, MUTED):
+    hosts = [FakeHost(name, busy) for name, busy in BUSY.items()]
+    for host in hosts:
         push(gateway.otlp_url, host.history(seconds=30, step=5))
-    feeder = Feeder(gateway.otlp_url, [HOT, WARM, MUTED])
+    feeder = Feeder(gateway.otlp_url, hosts)
     feeder.start()
     yield feeder
     feeder.stopping.set()
@@ -142,38 +144,43 @@ def wait_for_evaluators(http_sink, path: str, host: str, status: str, severity: 
     return wait_for(seen, TIMEOUT, f"{status} {severity} {ALERT} for {host} at {path} from {sorted(EVALUATORS)}")
 
 
-def wait_for_chat(http_sink, path: str, title: re.Pattern) -> dict:
+def title(status: str, host: str, severity: str) -> re.Pattern:
+    """The title of a Slack or Discord message and the subject of an email (template hostagent.title)."""
+    return re.compile(rf"\[{status}\] {ALERT} on {host} \({severity}\)")
+
+
+def wait_for_chat(http_sink, path: str, pattern: re.Pattern) -> dict:
     """The first Slack attachment or Discord embed at `path` whose title matches."""
     def seen() -> dict | None:
         for notification in http_sink.inbox.items():
             if notification.path == path:
                 message = (notification.body.get("attachments") or notification.body.get("embeds"))[0]
-                if title.fullmatch(message["title"]):
+                if pattern.fullmatch(message["title"]):
                     return message
         return None
-    return wait_for(seen, TIMEOUT, f"a message titled {title.pattern!r} at {path}")
+    return wait_for(seen, TIMEOUT, f"a message titled {pattern.pattern!r} at {path}")
 
 
 def wait_for_mail(smtp_sink, subject: re.Pattern):
-    return wait_for(lambda: smtp_sink.inbox.first(lambda mail: subject.search(mail.subject)), TIMEOUT,
+    return wait_for(lambda: smtp_sink.inbox.first(lambda mail: subject.fullmatch(mail.subject)), TIMEOUT,
                     f"an email with a subject matching {subject.pattern!r}")
 
 
 @pytest.fixture(scope="module")
 def firing(feeder, http_sink, smtp_sink):
-    return {"page": wait_for_evaluators(http_sink, "/page/webhook", HOT.name, "firing", "critical"),
-            "slack": wait_for_chat(http_sink, "/chat/slack", WARM_FIRING),
-            "discord": wait_for_chat(http_sink, "/chat/discord", WARM_FIRING),
-            "mail": wait_for_mail(smtp_sink, re.compile(rf"^\[FIRING:\d\] {ALERT} on {HOT.name} \(critical\)$"))}
+    return {"page": wait_for_evaluators(http_sink, "/page/webhook", HOT, "firing", "critical"),
+            "slack": wait_for_chat(http_sink, "/chat/slack", title("FIRING:\\d", WARM, "warning")),
+            "discord": wait_for_chat(http_sink, "/chat/discord", title("FIRING:\\d", WARM, "warning")),
+            "mail": wait_for_mail(smtp_sink, title("FIRING:\\d", HOT, "critical"))}
 
 
 def test_critical_reaches_the_pager_webhook(firing):
     notification = firing["page"][0]
     assert notification.body["receiver"] == "page"
-    assert notification.body["groupLabels"] == {"alertname": ALERT, "host_name": HOT.name}
-    alert = alerts_in(notification, HOT.name, "firing", "critical")[0]
-    assert alert["labels"]["job"] == "hostagent" and alert["labels"]["instance"] == f"{HOT.name}-id"
-    assert alert["annotations"]["summary"] == f"CPU busy on {HOT.name}"
+    assert notification.body["groupLabels"] == {"alertname": ALERT, "host_name": HOT}
+    alert = alerts_in(notification, HOT, "firing", "critical")[0]
+    assert alert["labels"]["job"] == "hostagent" and alert["labels"]["instance"] == f"{HOT}-id"
+    assert alert["annotations"]["summary"] == f"CPU busy on {HOT}"
     assert re.search(r"is 9\d(\.\d+)?% busy", alert["annotations"]["description"]), alert["annotations"]
     assert alert["annotations"]["runbook_url"] == RUNBOOK
 
@@ -182,15 +189,15 @@ def test_critical_reaches_oncall_by_email(firing):
     mail = firing["mail"]
     assert mail.recipients == ("oncall@example.org",) and mail.sender == "alertmanager@example.org"
     for body in (mail.body("plain"), mail.body("html")):
-        assert f"CPU busy on {HOT.name}" in body and RUNBOOK in body and "% busy" in body
+        assert f"CPU busy on {HOT}" in body and RUNBOOK in body and "% busy" in body
         assert "silences/new?filter=" in body
 
 
 def test_warning_reaches_slack_and_discord(firing):
     slack, discord = firing["slack"], firing["discord"]
     assert slack["color"] == "warning"
-    assert f"*CPU busy on {WARM.name}*" in slack["text"] and f"<{RUNBOOK}|runbook>" in slack["text"]
-    assert f"**CPU busy on {WARM.name}**" in discord["description"]
+    assert f"*CPU busy on {WARM}*" in slack["text"] and f"<{RUNBOOK}|runbook>" in slack["text"]
+    assert f"**CPU busy on {WARM}**" in discord["description"]
     assert f"[runbook]({RUNBOOK})" in discord["description"]
 
 
@@ -202,28 +209,30 @@ def alerts_from_every_evaluator(alertmanager, host: str, severity: str) -> list[
 
 
 def test_critical_inhibits_the_same_warning(firing, shipped_alertmanager):
-    warnings = alerts_from_every_evaluator(shipped_alertmanager, HOT.name, "warning")
+    warnings = alerts_from_every_evaluator(shipped_alertmanager, HOT, "warning")
     assert all(a["status"]["state"] == "suppressed" and a["status"]["inhibitedBy"] for a in warnings), warnings
 
 
 def test_silenced_host_is_suppressed_and_never_notified(firing, shipped_alertmanager, silence_id, http_sink,
                                                        smtp_sink):
-    muted = alerts_from_every_evaluator(shipped_alertmanager, MUTED.name, "critical")
+    muted = alerts_from_every_evaluator(shipped_alertmanager, MUTED, "critical")
     assert all(a["status"]["silencedBy"] == [silence_id] for a in muted), muted
     time.sleep(5)  # a few group intervals: a notification that escaped the silence would be here by now
-    assert not [n for n in http_sink.inbox.items() if MUTED.name in str(n.body)]
-    assert not [m for m in smtp_sink.inbox.items() if MUTED.name in m.subject]
+    assert not [n for n in http_sink.inbox.items() if MUTED in str(n.body)]
+    assert not [m for m in smtp_sink.inbox.items() if MUTED in m.subject]
 
 
 @pytest.fixture(scope="module")
-def resolved(firing, http_sink, smtp_sink):
-    HOT.busy = WARM.busy = 0.0
-    return {"page": wait_for_evaluators(http_sink, "/page/webhook", HOT.name, "resolved", "critical"),
-            "slack": wait_for_chat(http_sink, "/chat/slack", re.compile(rf"\[RESOLVED\] {ALERT} on {WARM.name} \(warning\)")),
-            "mail": wait_for_mail(smtp_sink, re.compile(rf"^\[RESOLVED\] {ALERT} on {HOT.name} \(critical\)$"))}
+def resolved(feeder, firing, http_sink, smtp_sink):
+    feeder.hosts[HOT].busy = feeder.hosts[WARM].busy = 0.0
+    return {"page": wait_for_evaluators(http_sink, "/page/webhook", HOT, "resolved", "critical"),
+            "slack": wait_for_chat(http_sink, "/chat/slack", title("RESOLVED", WARM, "warning")),
+            "discord": wait_for_chat(http_sink, "/chat/discord", title("RESOLVED", WARM, "warning")),
+            "mail": wait_for_mail(smtp_sink, title("RESOLVED", HOT, "critical"))}
 
 
 def test_resolution_reaches_every_receiver(resolved):
     assert resolved["page"][-1].body["status"] == "resolved"
     assert "resolved" in resolved["mail"].body("plain")
     assert resolved["slack"]["color"] == "good"
+    assert f"resolved {time.strftime('%Y-%m-%d', time.gmtime())}" in resolved["discord"]["description"]
