@@ -1,0 +1,1 @@
+"""`python -m bench`: what the agent costs next to its peers, and how many hosts one gateway takes (docs/benchmarks.md)."""

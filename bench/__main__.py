@@ -1,0 +1,39 @@
+"""python -m bench [--quick] [--only PART ...] [--hosts 50,100,...] [--output FILE]   (docs/benchmarks.md)"""
+
+import argparse
+import dataclasses
+import sys
+from pathlib import Path
+
+from bench import report
+from bench.suite import PARTS, QUICK, Settings, run
+
+
+def parse(argv: list[str]) -> tuple[Settings, Path | None]:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="tiny sizes: a check that everything runs (~1 min)")
+    parser.add_argument("--only", nargs="+", choices=PARTS, help="run only these parts")
+    parser.add_argument("--hosts", help="simulated-host steps, comma-separated, tried in order until one fails")
+    parser.add_argument("--interval", type=float, help="export interval of the simulated hosts, seconds")
+    parser.add_argument("--cycles", type=int, help="steady export cycles per step")
+    parser.add_argument("--cost-cycles", type=int, help="cycles measured per process for CPU and memory")
+    parser.add_argument("--output", type=Path, help="also write the Markdown results to this file")
+    args = parser.parse_args(argv)
+    overrides = {"parts": tuple(args.only) if args.only else None,
+                 "hosts": tuple(int(n) for n in args.hosts.split(",")) if args.hosts else None,
+                 "interval": args.interval, "cycles": args.cycles, "cost_cycles": args.cost_cycles}
+    base = QUICK if args.quick else Settings()
+    return dataclasses.replace(base, **{k: v for k, v in overrides.items() if v is not None}), args.output
+
+
+def main(argv: list[str] | None = None) -> int:
+    settings, output = parse(sys.argv[1:] if argv is None else argv)
+    text = report.render(run(settings, progress=lambda line: print(line, file=sys.stderr, flush=True)))
+    print(text)
+    if output:
+        output.write_text(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

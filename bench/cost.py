@@ -1,0 +1,112 @@
+"""CPU per cycle and memory of three separate processes on the same host, measured from /proc:
+
+- our agent (`collector run`, default sources) pushing OTLP/HTTP to a local sink,
+- the stock SystemMetricsInstrumentor with the SDK's OTLP/HTTP exporter, pushing to a sink of its own,
+- node_exporter (default collectors), scraped like Prometheus does (gzip).
+
+A push cycle is counted when its request reaches the sink; a scrape cycle is one GET of /metrics.
+"""
+
+import gzip
+import subprocess
+import sys
+import time
+import urllib.request
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.otlp import data_points
+from bench.procfs import cpu_seconds, memory_bytes
+from pipeline import backends
+from pipeline.services import HOST, REPO_ROOT, Agent, Server
+from pipeline.testing import free_port
+from tests.support.otlp_receiver import OtlpReceiver
+
+# The filesystem source runs every third export by default (30 s on a 10 s export): keep that ratio.
+FILESYSTEM_EVERY = 3
+WARMUP_CYCLES = 2  # imports, first reads and connection set-up are not a cycle's cost
+
+
+@dataclass(frozen=True)
+class Cost:
+    name: str
+    cpu_per_cycle: float  # seconds
+    rss: int  # bytes, at the end of the run
+    peak_rss: int  # bytes, high-water mark
+    cycles: int
+    points: int  # data points (or series) one cycle delivers
+    names: frozenset[str] | None  # OTLP metric names delivered; None for the Prometheus exposition format
+
+
+class NodeExporter(Server):
+    name = "node_exporter"
+    ready_path = "/"
+
+    def argv(self) -> list[str]:
+        return [str(backends.binary("node_exporter")), f"--web.listen-address={HOST}:{self.port}"]
+
+    def scrape(self) -> bytes:
+        request = urllib.request.Request(self.url + "/metrics", headers={"Accept-Encoding": "gzip"})
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return gzip.decompress(response.read())
+
+
+@contextmanager
+def our_agent(endpoint: str, interval: float, workdir: Path):
+    sources = {"filesystem": {"interval": f"{interval * FILESYSTEM_EVERY}s"}}
+    with Agent(free_port(), workdir / "agent", endpoint, interval=f"{interval}s", sources=sources) as agent:
+        yield agent.process.pid
+
+
+@contextmanager
+def stock_agent(endpoint: str, interval: float, workdir: Path):
+    workdir.mkdir(parents=True, exist_ok=True)
+    with open(workdir / "stock-agent.log", "wb") as log:
+        process = subprocess.Popen([sys.executable, "-m", "bench.stock_agent", endpoint, str(interval)],
+                                   cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        yield process.pid
+    finally:
+        process.terminate()
+        process.wait(30)
+
+
+def pushed_cost(name: str, contender, interval: float, cycles: int, workdir: Path) -> Cost:
+    """Run `contender(endpoint, interval, workdir)` against a fresh sink; CPU between two arrivals / cycles."""
+    sink = OtlpReceiver()
+    timeout = (WARMUP_CYCLES + cycles) * interval * 3 + 30
+    try:
+        with contender(sink.url, interval, workdir / name) as pid:
+            if not sink.wait_for(WARMUP_CYCLES, timeout):
+                raise RuntimeError(f"{name} did not export {WARMUP_CYCLES} times in {timeout:.0f}s")
+            first, before = len(sink.requests), cpu_seconds(pid)
+            if not sink.wait_for(first + cycles, timeout):
+                raise RuntimeError(f"{name} did not export {cycles} more times in {timeout:.0f}s")
+            counted, after = len(sink.requests) - first, cpu_seconds(pid)
+            memory = memory_bytes(pid)
+    finally:
+        sink.stop()
+    return Cost(name, (after - before) / counted, memory["rss"], memory["peak"], counted,
+                data_points(sink.requests[-1]), frozenset(sink.metric_names()))
+
+
+def scraped_cost(interval: float, cycles: int, workdir: Path) -> Cost:
+    with NodeExporter(free_port(), workdir / "node_exporter") as exporter:
+        for _ in range(WARMUP_CYCLES):
+            exporter.scrape()
+        before = cpu_seconds(exporter.process.pid)
+        for _ in range(cycles):
+            started = time.monotonic()
+            body = exporter.scrape()
+            time.sleep(max(0.0, interval - (time.monotonic() - started)))
+        after = cpu_seconds(exporter.process.pid)
+        memory = memory_bytes(exporter.process.pid)
+    series = sum(1 for line in body.decode().splitlines() if line and not line.startswith("#"))
+    return Cost("node_exporter", (after - before) / cycles, memory["rss"], memory["peak"], cycles, series, None)
+
+
+def measure(interval: float, cycles: int, workdir: Path) -> list[Cost]:
+    return [pushed_cost("hostagent", our_agent, interval, cycles, workdir),
+            pushed_cost("stock SystemMetricsInstrumentor", stock_agent, interval, cycles, workdir),
+            scraped_cost(interval, cycles, workdir)]

@@ -1,0 +1,108 @@
+"""The results as Markdown tables (printed, and pasted into docs/benchmarks.md)."""
+
+import os
+import platform
+import time
+
+from bench.otlp import required_names
+from bench.suite import Results
+
+MIB = 2**20
+TARGET_RSS = 40 * MIB
+TARGET_P99 = 0.050
+TARGET_HOSTS = 200
+REFERENCE = "node_exporter"
+
+
+def table(headers: list[str], rows: list[list[str]]) -> str:
+    lines = [headers, ["---"] * len(headers), *rows]
+    return "\n".join("| " + " | ".join(cells) + " |" for cells in lines)
+
+
+def machine() -> str:
+    model = next((line.split(":", 1)[1].strip() for line in _lines("/proc/cpuinfo") if line.startswith("model name")),
+                 platform.machine())
+    memory = next((int(line.split()[1]) * 1024 for line in _lines("/proc/meminfo") if line.startswith("MemTotal")), 0)
+    os_name = next((line.split("=", 1)[1].strip('"') for line in _lines("/etc/os-release")
+                    if line.startswith("PRETTY_NAME=")), platform.system())
+    load = " ".join(f"{value:.2f}" for value in os.getloadavg())
+    return (f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} · {os_name}, kernel {platform.release()} · "
+            f"{os.cpu_count()} × {model} · {memory / 2**30:.1f} GiB RAM · Python {platform.python_version()} · "
+            f"load average {load} at the end")
+
+
+def costs(results: Results) -> str:
+    reference = next((c.cpu_per_cycle for c in results.costs if c.name == REFERENCE), None)
+    required = required_names()
+    rows = [[cost.name, f"{cost.cpu_per_cycle * 1000:.1f} ms",
+             f"{cost.cpu_per_cycle / reference:.2f}" if reference else "–",
+             f"{cost.rss / MIB:.1f} MiB", f"{cost.peak_rss / MIB:.1f} MiB", str(cost.points),
+             f"{len(cost.names & required)} of {len(required)}" if cost.names is not None else "– (Prometheus names)"]
+            for cost in results.costs]
+    return table(["process", "CPU per cycle", "× node_exporter", "RSS", "peak RSS", "points per cycle",
+                  "required metrics delivered"], rows)
+
+
+def latency(results: Results) -> str:
+    found = results.latency
+    slowest = ", ".join(f"{name} {seconds * 1000:.1f} ms" for name, seconds in found.slowest_sources)
+    return table(["collections", "p50", "p99", "slowest sources (their p99)"],
+                 [[str(found.cycles), f"{found.p50 * 1000:.1f} ms", f"{found.p99 * 1000:.1f} ms", slowest]])
+
+
+def steps(results: Results) -> str:
+    rows = []
+    for step in results.steps:
+        busy = f"{max(step.busy):.1f} s of {step.interval:g} s"
+        cores = ", ".join(f"{name} {used:.2f}" for name, used in step.cores.items())
+        counted = " / ".join(f"{step.samples[name]} ({step.series[name]} series)" for name in step.samples)
+        verdict = "holds" if step.held else ("cycle overran" if not step.kept_up else "LOSS")
+        rows.append([str(step.hosts), f"{step.points_per_second:.0f}", busy, str(step.points), counted,
+                     str(step.failed_requests), cores, verdict])
+    return table(["hosts", "data points/s", "slowest steady cycle", "points sent", "samples in Prometheus / "
+                  "VictoriaMetrics", "failed requests", "CPU cores used", "result"], rows)
+
+
+def targets(results: Results) -> str:
+    rows = []
+    ours = next((c for c in results.costs if c.name == "hostagent"), None)
+    reference = next((c for c in results.costs if c.name == REFERENCE), None)
+    if ours and reference:
+        ratio = ours.cpu_per_cycle / reference.cpu_per_cycle
+        rows.append(["agent CPU per cycle ≤ node_exporter's per scrape", f"{ratio:.2f}×", _met(ratio <= 1.0)])
+    if ours:
+        rows.append(["agent RSS ≤ 40 MiB", f"{ours.rss / MIB:.1f} MiB", _met(ours.rss <= TARGET_RSS)])
+    if results.latency:
+        rows.append(["collection p99 < 50 ms", f"{results.latency.p99 * 1000:.1f} ms",
+                     _met(results.latency.p99 < TARGET_P99)])
+    if results.steps:
+        held = max((step.hosts for step in results.steps if step.held), default=0)
+        interval = results.settings.interval
+        rows.append([f"≥ {TARGET_HOSTS} hosts at a 10 s interval, zero loss", f"{held} hosts at {interval:g} s",
+                     _met(held >= TARGET_HOSTS and interval <= 10)])
+    return table(["target", "measured", "result"], rows)
+
+
+def render(results: Results) -> str:
+    sections = [f"Machine: {machine()}", "Targets:\n\n" + targets(results)]
+    if results.costs:
+        sections.append(f"Cost per cycle ({results.settings.cost_cycles} cycles, "
+                        f"{results.settings.cost_interval:g} s apart):\n\n" + costs(results))
+    if results.latency:
+        sections.append("Collection latency (every source due in every cycle):\n\n" + latency(results))
+    if results.steps:
+        sections.append(f"Simulated hosts through the vmagent gateway ({results.settings.cycles} steady cycles of "
+                        f"{results.settings.interval:g} s after one warm-up cycle):\n\n" + steps(results))
+    return "\n\n".join(sections) + "\n"
+
+
+def _met(ok: bool) -> str:
+    return "met" if ok else "**missed**"
+
+
+def _lines(path: str) -> list[str]:
+    try:
+        with open(path) as file:
+            return file.read().splitlines()
+    except OSError:
+        return []

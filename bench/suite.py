@@ -1,0 +1,54 @@
+"""One benchmark run: the settings, the three measurements in order, and what they found."""
+
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bench import cost, latency, throughput
+from bench.cost import Cost
+from bench.latency import Latency
+from bench.throughput import Step
+from pipeline.testing import gateway_pipeline_in
+
+PARTS = ("cost", "latency", "throughput")
+
+
+@dataclass(frozen=True)
+class Settings:
+    cost_interval: float = 1.0  # seconds between cycles while measuring CPU per cycle
+    cost_cycles: int = 20
+    latency_cycles: int = 300
+    hosts: tuple[int, ...] = (50, 100, 200, 400, 800, 1600)  # simulated-host steps, tried in order
+    interval: float = 10.0  # export interval of the simulated hosts
+    cycles: int = 3  # export cycles per step
+    parts: tuple[str, ...] = PARTS
+
+
+QUICK = Settings(cost_interval=0.5, cost_cycles=4, latency_cycles=20, hosts=(5, 10), interval=2.0, cycles=2)
+
+
+@dataclass
+class Results:
+    settings: Settings
+    costs: list[Cost] = field(default_factory=list)
+    latency: Latency | None = None
+    steps: list[Step] = field(default_factory=list)
+
+
+def run(settings: Settings, progress=print) -> Results:
+    results = Results(settings)
+    with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
+        workdir = Path(tmp)
+        if "cost" in settings.parts:
+            progress(f"cost: three processes, {settings.cost_cycles} cycles each, {settings.cost_interval}s apart")
+            results.costs = cost.measure(settings.cost_interval, settings.cost_cycles, workdir)
+        if "latency" in settings.parts:
+            progress(f"latency: {settings.latency_cycles} collections in this process")
+            results.latency = latency.measure(settings.latency_cycles)
+        if "throughput" in settings.parts:
+            progress(f"throughput: steps {settings.hosts}, {settings.cycles} cycles of {settings.interval}s each")
+            with gateway_pipeline_in(workdir / "pipeline") as pipeline:
+                results.steps = throughput.find_capacity(
+                    pipeline, list(settings.hosts), settings.interval, settings.cycles,
+                    on_step=lambda step: progress(f"  {step.hosts} hosts: {'holds' if step.held else 'fails'}"))
+    return results

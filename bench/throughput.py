@@ -1,0 +1,184 @@
+"""K simulated hosts through the vmagent gateway into Prometheus and VictoriaMetrics, counted at both ends.
+
+Every simulated host is the agent's own code path with an identity of its own: an SDK MeterProvider with a
+distinct Resource (host.name, host.id, service.instance.id), the agent's observable instruments, the agent's
+OtlpExporter (backlog included) and HTTP transport. To spend the CPU on the pipeline rather than on reading
+/proc K times, all hosts observe one shared Collection, refreshed once per cycle.
+
+A step holds when the work of every steady cycle (after one warm-up cycle) fits in the export interval and
+both backends hold exactly as many samples for that step as the exporters were handed data points.
+"""
+
+import math
+import os
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
+from opentelemetry.sdk.resources import Resource
+
+from bench.procfs import cpu_seconds
+from collector import __version__
+from collector.agent import build_collection
+from collector.backlog import Backlog
+from collector.collection import Collection
+from collector.config import Config, load
+from collector.exporter import OtlpExporter
+from collector.host import Host
+from collector.instruments import register
+from collector.resource import build_resource
+from collector.telemetry import AgentTelemetry
+from collector.transport import build_transport
+from pipeline.services import PromApi
+from pipeline.testing import Pipeline
+
+WARMUP_CYCLES = 1  # not judged for keeping up (first connections, first aggregations), but counted for loss
+EXPORT_WORKERS = 4  # hosts exporting at the same moment; the rest wait their turn within the cycle
+SETTLE_SECONDS = 60  # how long the backends may take to show the last cycle after it was sent
+
+
+class SimulatedHost:
+    def __init__(self, config: Config, collection: Collection, resource: Resource):
+        self.telemetry = AgentTelemetry(backlog=Backlog(None, config.backlog.max_bytes, config.backlog.max_age))
+        exporter = OtlpExporter(build_transport(config.exporter), self.telemetry.backlog, self.telemetry,
+                                replay_budget=config.exporter.interval / 2)
+        # An infinite interval: no timer thread; the benchmark's loop decides when each host collects.
+        self.reader = PeriodicExportingMetricReader(exporter, export_interval_millis=math.inf)
+        self.provider = MeterProvider(resource=resource, metric_readers=[self.reader], shutdown_on_exit=False)
+        specs = [spec for source in collection.sources for spec in source.metrics]
+        register(self.provider.get_meter("hostagent", __version__), specs, collection)
+
+    def export(self) -> None:
+        self.reader.collect()
+
+    @property
+    def handed_points(self) -> int:
+        return sum(self.telemetry.exported_points.values())
+
+    @property
+    def failed_requests(self) -> int:
+        return self.telemetry.export_requests["failure"]
+
+
+@dataclass
+class Step:
+    hosts: int
+    interval: float
+    busy: list[float] = field(default_factory=list)  # seconds of work in each steady cycle
+    cores: dict[str, float] = field(default_factory=dict)  # process → CPU cores it used in the steady cycles
+    points: int = 0  # data points handed to the exporters, warm-up cycle included
+    failed_requests: int = 0
+    samples: dict[str, int] = field(default_factory=dict)  # backend → samples counted for this step
+    series: dict[str, int] = field(default_factory=dict)  # backend → series counted for this step
+
+    @property
+    def points_per_second(self) -> float:
+        return self.points / ((len(self.busy) + WARMUP_CYCLES) * self.interval)
+
+    @property
+    def kept_up(self) -> bool:
+        return max(self.busy) <= self.interval
+
+    @property
+    def lossless(self) -> bool:
+        return self.failed_requests == 0 and all(count == self.points for count in self.samples.values())
+
+    @property
+    def held(self) -> bool:
+        return self.kept_up and self.lossless
+
+
+def identities(job: str, count: int) -> list[Resource]:
+    base = build_resource(Host("/"), environ={})
+    resources = []
+    for index in range(count):
+        name = f"{job}-host-{index:04d}"
+        resources.append(base.merge(Resource({
+            "service.name": job, "host.name": name,
+            "host.id": uuid.uuid5(uuid.NAMESPACE_DNS, name).hex,
+            "service.instance.id": str(uuid.uuid5(uuid.NAMESPACE_URL, name))})))
+    return resources
+
+
+def run_step(pipeline: Pipeline, hosts: int, interval: float, cycles: int) -> Step:
+    job = f"bench-k{hosts}"
+    config = load(None, environ={"OTEL_EXPORTER_OTLP_METRICS_ENDPOINT": pipeline.gateway.otlp_url,
+                                 "OTEL_METRIC_EXPORT_INTERVAL": str(int(interval * 1000))})
+    telemetry = AgentTelemetry(backlog=Backlog(None, config.backlog.max_bytes, config.backlog.max_age))
+    collection = build_collection(config, Host(config.host_root), telemetry)
+    simulated = [SimulatedHost(config, collection, resource) for resource in identities(job, hosts)]
+    step, started = Step(hosts, interval), time.time()
+    drive(step, collection, simulated, cycles, pids(pipeline))
+    for host in simulated:
+        host.provider.shutdown()
+    step.points = sum(host.handed_points for host in simulated)
+    step.failed_requests = sum(host.failed_requests for host in simulated)
+    window = math.ceil(time.time() - started) + SETTLE_SECONDS
+    for backend in pipeline.backends:
+        step.samples[backend.name] = settled_count(backend, job, window, step.points)
+        step.series[backend.name] = int(scalar(backend, f'count(last_over_time({{job="{job}"}}[{window}s]))'))
+    return step
+
+
+def drive(step: Step, collection: Collection, simulated: list[SimulatedHost], cycles: int,
+          processes: dict[str, int]) -> None:
+    """One warm-up cycle (first connections, first aggregations), then `cycles` steady ones, unless one
+    of them overruns the interval: the step has failed then, and more cycles would only take longer."""
+    with ThreadPoolExecutor(EXPORT_WORKERS) as pool:
+        for cycle in range(WARMUP_CYCLES + cycles):
+            if cycle == WARMUP_CYCLES:
+                steady_since, cpu_before = time.monotonic(), {name: cpu_seconds(pid) for name, pid in processes.items()}
+            cycle_started = time.monotonic()
+            collection.refresh()
+            list(pool.map(SimulatedHost.export, simulated))
+            busy = time.monotonic() - cycle_started
+            if cycle >= WARMUP_CYCLES:
+                step.busy.append(busy)
+                if busy > step.interval or len(step.busy) == cycles:
+                    break
+            time.sleep(max(0.0, step.interval - busy))
+    elapsed = time.monotonic() - steady_since
+    step.cores = {name: (cpu_seconds(pid) - cpu_before[name]) / elapsed for name, pid in processes.items()}
+
+
+def pids(pipeline: Pipeline) -> dict[str, int]:
+    servers = (pipeline.gateway, *pipeline.backends)
+    return {"simulator": os.getpid(), **{server.name: server.process.pid for server in servers}}
+
+
+def settled_count(backend: PromApi, job: str, window: int, expected: int) -> int:
+    """Samples of `job` in the last `window` seconds, once they reach `expected` or stop changing."""
+    deadline, last, unchanged_since = time.monotonic() + SETTLE_SECONDS, -1, time.monotonic()
+    while True:
+        count = count_samples(backend, job, window)
+        now = time.monotonic()
+        if count != last:
+            last, unchanged_since = count, now
+        if count == expected or now > deadline or now - unchanged_since > 10:
+            return count
+        time.sleep(1)
+
+
+def count_samples(backend: PromApi, job: str, window: int) -> int:
+    # One metric name at a time: count_over_time drops the name, and series that differ only by it would collide.
+    names = backend.api("label/__name__/values", **{"match[]": f'{{job="{job}"}}', "start": time.time() - window})
+    return sum(int(scalar(backend, f'sum(count_over_time({name}{{job="{job}"}}[{window}s]))')) for name in names)
+
+
+def scalar(backend: PromApi, expr: str) -> float:
+    result = backend.query(expr)
+    return float(result[0]["value"][1]) if result else 0.0
+
+
+def find_capacity(pipeline: Pipeline, steps: list[int], interval: float, cycles: int, on_step=print) -> list[Step]:
+    """Run the steps in order; stop after the first that does not hold."""
+    done = []
+    for hosts in steps:
+        done.append(run_step(pipeline, hosts, interval, cycles))
+        on_step(done[-1])
+        if not done[-1].held:
+            break
+    return done

@@ -1,0 +1,57 @@
+"""The benchmark's code paths with minimal sizes: every part runs and every figure is computed.
+
+What the figures are is the benchmark's business (`make bench`, docs/benchmarks.md), never asserted here."""
+
+import dataclasses
+import math
+
+from bench.__main__ import parse
+from bench.latency import percentile
+from bench.otlp import required_names
+from bench.report import render
+from bench.suite import QUICK, run
+from pipeline.testing import require_binary
+
+
+def test_percentile_is_the_nearest_rank():
+    assert percentile([4, 1, 3, 2], 0.5) == 2
+    assert percentile(list(range(1, 101)), 0.99) == 99
+    assert percentile([7], 0.99) == 7
+    assert math.isnan(percentile([], 0.5))
+
+
+def test_command_line_overrides_the_preset():
+    settings, output = parse(["--quick", "--hosts", "3,6", "--only", "throughput", "--output", "x.md"])
+    assert (settings.hosts, settings.parts, settings.interval, str(output)) == ((3, 6), ("throughput",),
+                                                                                 QUICK.interval, "x.md")
+
+
+def test_minimal_run_computes_every_figure():
+    for name in ("node_exporter", "vmagent", "prometheus", "victoria-metrics"):
+        require_binary(name)
+    settings = dataclasses.replace(QUICK, cost_interval=0.3, cost_cycles=2, latency_cycles=3, hosts=(2,),
+                                   interval=1.0, cycles=1)
+    results = run(settings, progress=lambda line: None)
+
+    ours, stock, node_exporter = results.costs
+    assert [ours.name, node_exporter.name] == ["hostagent", "node_exporter"]
+    for cost in results.costs:
+        assert cost.cycles >= settings.cost_cycles and cost.rss > 0 and cost.points > 0
+        assert math.isfinite(cost.cpu_per_cycle)
+    assert ours.names >= required_names()
+    assert len(stock.names & required_names()) < len(required_names())
+    assert node_exporter.names is None
+
+    assert results.latency.cycles == 3 and results.latency.p50 <= results.latency.p99
+    assert len(results.latency.slowest_sources) == 3
+
+    [step] = results.steps
+    assert step.points > 0 and step.failed_requests == 0
+    assert step.samples == {"prometheus": step.points, "victoria-metrics": step.points}  # counted, not assumed
+    assert step.series["prometheus"] == step.series["victoria-metrics"] > 0
+    assert set(step.cores) == {"simulator", "vmagent", "prometheus", "victoria-metrics"}
+
+    text = render(results)
+    for row in ("| hostagent |", "| stock SystemMetricsInstrumentor |", "| node_exporter |", "| 2 |",
+                "| collection p99 < 50 ms |"):
+        assert row in text
