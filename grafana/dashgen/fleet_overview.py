@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from . import exprs as e
 from .builder import Column, Target, dashboard, row, stat, table, top_hosts
-from .thresholds import CPU, DISK, MEMORY
+from .thresholds import CPU, DISK, LOAD_PER_CPU, MEMORY
 from .variables import host_variables
 
 F = e.FLEET
@@ -47,7 +47,7 @@ def _hosts_table() -> dict:
             Column("CPU", e.cpu_busy(F), "percentunit", CPU),
             Column("Memory", e.memory_used(F), "percentunit", MEMORY),
             Column("Fullest filesystem", e.fullest_filesystem(F), "percentunit", DISK),
-            Column("Load (5m) per CPU", e.load_per_cpu(F), "short", steps=(("green", None), ("orange", 1), ("red", 2))),
+            Column("Load (5m) per CPU", e.load_per_cpu(F), "short", steps=(("green", None), ("orange", LOAD_PER_CPU))),
             Column("Disk I/O", e.disk_io(F), "Bps"),
             Column("Network in", e.network(F, "receive"), "Bps"),
             Column("Network out", e.network(F, "transmit"), "Bps"),

@@ -10,12 +10,16 @@ from .builder import Thresholds
 RULES_THRESHOLDS = Path(__file__).resolve().parents[2] / "rules" / "thresholds.yml"
 
 
-def alert_thresholds(alert: str, path: Path = RULES_THRESHOLDS) -> Thresholds:
-    severities = yaml.safe_load(path.read_text())["alerts"][alert]
-    return Thresholds(severities["warning"]["threshold"], severities["critical"]["threshold"])
+def alert_threshold(alert: str, severity: str, path: Path = RULES_THRESHOLDS) -> float:
+    return yaml.safe_load(path.read_text())["alerts"][alert][severity]["threshold"]
+
+
+def alert_thresholds(alert: str) -> Thresholds:
+    return Thresholds(alert_threshold(alert, "warning"), alert_threshold(alert, "critical"))
 
 
 CPU = alert_thresholds("HostCpuBusy")
 MEMORY = alert_thresholds("HostMemoryUsage")
 DISK = alert_thresholds("HostFilesystemUsage")
 INODES = alert_thresholds("HostInodesUsage")
+LOAD_PER_CPU = alert_threshold("HostCpuSaturated", "warning")

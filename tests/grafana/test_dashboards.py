@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from dashgen import BUILDERS, DASHBOARDS_DIR, lint, render
-from dashgen.thresholds import RULES_THRESHOLDS, alert_thresholds
+from dashgen.thresholds import RULES_THRESHOLDS, alert_threshold, alert_thresholds
 
 REPO = Path(__file__).resolve().parents[2]
 UIDS = ["fleet-overview", "host-detail", "pipeline-health"]
@@ -92,17 +92,17 @@ def test_threshold_lines_are_the_alert_thresholds(uid, title, alert):
     assert panel["fieldConfig"]["defaults"]["custom"]["thresholdsStyle"]["mode"] != "off"
 
 
-@pytest.mark.parametrize("title, column, alert", [
-    ("Hosts", "CPU", "HostCpuBusy"),
-    ("Hosts", "Memory", "HostMemoryUsage"),
-    ("Hosts", "Fullest filesystem", "HostFilesystemUsage"),
+@pytest.mark.parametrize("column, expected", [
+    ("CPU", [alert_threshold("HostCpuBusy", s) for s in ("warning", "critical")]),
+    ("Memory", [alert_threshold("HostMemoryUsage", s) for s in ("warning", "critical")]),
+    ("Fullest filesystem", [alert_threshold("HostFilesystemUsage", s) for s in ("warning", "critical")]),
+    ("Load (5m) per CPU", [alert_threshold("HostCpuSaturated", "warning")]),
 ])
-def test_fleet_table_colours_cells_at_the_alert_thresholds(title, column, alert):
-    override = next(o for o in _panel("fleet-overview", title)["fieldConfig"]["overrides"]
+def test_fleet_table_colours_cells_at_the_alert_thresholds(column, expected):
+    override = next(o for o in _panel("fleet-overview", "Hosts")["fieldConfig"]["overrides"]
                     if o["matcher"]["options"] == column)
     steps = next(p["value"]["steps"] for p in override["properties"] if p["id"] == "thresholds")
-    expected = alert_thresholds(alert)
-    assert [s["value"] for s in steps[1:]] == [expected.warning, expected.critical]
+    assert [s["value"] for s in steps[1:]] == expected
 
 
 def test_thresholds_come_from_the_rules_file():
