@@ -78,14 +78,23 @@ def test_healthcheck_asks_the_agent_default_health_endpoint():
     assert f"http://{HealthConfig().listen}/healthz" in healthcheck
 
 
-def test_dockerignore_keeps_what_the_build_copies():
-    ignore = REPO / ".dockerignore"
-    patterns = [line.strip() for line in ignore.read_text().splitlines()
-                if line.strip() and not line.startswith("#")] if ignore.exists() else []
-    for kind, args in stages()[0]:
-        if kind == "COPY":
-            for source in shlex.split(args)[:-1]:
-                assert not _ignored(source, patterns), f"{source} is excluded by .dockerignore"
+def dockerignore_patterns(text: str) -> list[str]:
+    return [line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#")]
+
+
+def documented_dockerignore() -> str:
+    [block] = re.findall(r"```dockerignore\n(.*?)```", (REPO / "docs" / "deploy.md").read_text(), re.DOTALL)
+    return block
+
+
+def test_dockerignore_keeps_what_the_build_copies_and_drops_the_rest():
+    """The documented .dockerignore, and the repository's once it exists."""
+    real = REPO / ".dockerignore"
+    for text in [documented_dockerignore(), *([real.read_text()] if real.exists() else [])]:
+        patterns = dockerignore_patterns(text)
+        copied = [path for kind, args in stages()[0] if kind == "COPY" for path in shlex.split(args)[:-1]]
+        assert copied and not [path for path in copied if _ignored(path, patterns)]
+        assert all(_ignored(path, patterns) for path in (".venv", ".cache/backends", ".git", "tests"))
 
 
 def _ignored(path: str, patterns: list[str]) -> bool:
@@ -103,3 +112,4 @@ def test_dockerignore_rule_can_exclude():
     assert _ignored("collector", ["*"])
     assert not _ignored("collector", ["*", "!collector"])
     assert not _ignored("collector", [".venv", "*.pyc", "tests"])
+    assert _ignored("collector/__pycache__", ["**/__pycache__"])

@@ -5,7 +5,7 @@ import copy
 import kubernetes_validate
 import pytest
 
-from tests.deploy.manifests import OVERLAYS, find, pod_spec
+from tests.deploy.manifests import KUBERNETES, OVERLAYS, find, pod_spec, render
 
 # The oldest Kubernetes the manifests support (docs/deploy.md) and the newest schema shipped offline.
 KUBERNETES_VERSIONS = ("1.30.0", "1.37.0")
@@ -15,6 +15,10 @@ EXPECTED_KINDS = {"Namespace", "ServiceAccount", "ResourceQuota", "ConfigMap", "
 
 def test_the_four_overlays_exist():
     assert set(OVERLAYS) == {"both", "prometheus", "victoriametrics", "vmagent"}
+
+
+def test_the_default_is_the_both_overlay(rendered):
+    assert render(KUBERNETES) == rendered["both"]
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
