@@ -9,23 +9,34 @@ and it resolves rule files from its working directory (the copies name them by a
 """
 from __future__ import annotations
 
+import fcntl
+import os
 import subprocess
 import sys
 import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import yaml
 
 from pipeline.backends import binary
+from pipeline.services import port_is_free
 from rules.build import load_thresholds, substitute
 
+# vmalert-tool 1.112 serves its embedded VictoriaMetrics on :8880, a fixed address (vmalert's default
+# port), and keeps its data under $TMPDIR/vmalert-unittest: runs are serialised and get their own TMPDIR.
+VMALERT_TOOL_PORT = 8880
+VMALERT_TOOL_LOCK = Path(tempfile.gettempdir()) / "hostagent-vmalert-tool.lock"
 RULES_DIR = Path(__file__).resolve().parent
 RULE_FILES = sorted(RULES_DIR.glob("*.rules.yml"))
 TEST_FILES = sorted((RULES_DIR / "tests").glob("*.test.yml"))
 
 
-def run(argv: list, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([str(arg) for arg in argv], cwd=cwd, capture_output=True, text=True, timeout=600)
+def run(argv: list, cwd: Path | None = None, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([str(arg) for arg in argv], cwd=cwd, env=env, capture_output=True, text=True,
+                          timeout=600)
 
 
 def promtool_check(rule_files: list[Path] = RULE_FILES) -> subprocess.CompletedProcess:
@@ -51,11 +62,26 @@ def promtool_test(test_file: Path, work_dir: Path) -> subprocess.CompletedProces
     return run([binary("promtool"), "test", "rules", rendered], cwd=work_dir)
 
 
+@contextmanager
+def vmalert_tool_slot(timeout: float = 120.0) -> Iterator[None]:
+    """Hold the machine-wide lock for vmalert-tool and wait until nothing else listens on its port."""
+    with open(VMALERT_TOOL_LOCK, "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        deadline = time.monotonic() + timeout
+        while not port_is_free(VMALERT_TOOL_PORT, "0.0.0.0"):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"vmalert-tool needs port {VMALERT_TOOL_PORT} (fixed in vmalert-tool), and "
+                                   "another process listens there: stop it (e.g. the `make run` stack's vmalert)")
+            time.sleep(1)
+        yield
+
+
 def vmalert_test(test_file: Path, work_dir: Path) -> subprocess.CompletedProcess:
     # Alerts get no `alertgroup` label, as in Prometheus, so the expected labels are the same.
     rendered = render_test(test_file, work_dir, "metricsql_expr_test")
-    return run([binary("vmalert-tool"), "unittest", "--disableAlertgroupLabel", "--files", rendered],
-               cwd=work_dir)
+    with vmalert_tool_slot():
+        return run([binary("vmalert-tool"), "unittest", "--disableAlertgroupLabel", "--files", rendered],
+                   cwd=work_dir, env={**os.environ, "TMPDIR": str(work_dir)})
 
 
 def main() -> int:
