@@ -7,11 +7,11 @@ from pathlib import Path
 
 import yaml
 
-from .am_localconfig import local_config
-from .notification_sinks import HttpSink, SmtpSink
-from pipeline.backends import binary
 from pipeline.services import Alertmanager
 from pipeline.testing import free_port, running
+
+from .am_localconfig import local_config
+from .notification_sinks import HttpSink, SmtpSink
 
 
 @contextmanager
@@ -20,14 +20,5 @@ def shipped_alertmanager_in(data_dir: Path, http_sink: HttpSink, smtp_sink: Smtp
     data_dir.mkdir(parents=True, exist_ok=True)
     config_file = data_dir / "alertmanager.yml"
     config_file.write_text(yaml.safe_dump(local_config(http_sink.url, smtp_sink.hostport), sort_keys=False))
-    with running(_DebianAlertmanager(free_port(), data_dir, config_file)) as server:
+    with running(Alertmanager(free_port(), data_dir, config_file)) as server:
         yield server
-
-
-class _DebianAlertmanager(Alertmanager):
-    # Provisional: Debian's build reads /usr/share/prometheus/alertmanager/default.tmpl, absent when the
-    # package is only unpacked into .cache; overlay the cached /usr/share in a private mount namespace.
-    def argv(self) -> list[str]:
-        share = binary("alertmanager").parent.parent / "share"
-        script = f'mount -t overlay overlay -o lowerdir={share}:/usr/share /usr/share && exec "$@"'
-        return ["unshare", "--mount", "sh", "-c", script, "alertmanager", *super().argv()]
