@@ -82,15 +82,27 @@ def test_values_identical_in_both_backends(gateway_pipeline, expr, value):
         assert [float(sample["value"][1]) for sample in result] == [value]
 
 
-def test_queued_data_survives_a_backend_outage(gateway_pipeline):
-    prometheus = gateway_pipeline.prometheus
-    prometheus.stop()
-    export_once(gateway_pipeline.gateway.otlp_url)
-    wait_for(lambda: gateway_pipeline.victoriametrics.query("system_memory_usage_bytes"), timeout=30,
+def export_while_prometheus_is_down(pipeline) -> None:
+    pipeline.prometheus.stop()
+    export_once(pipeline.gateway.otlp_url)
+    wait_for(lambda: pipeline.victoriametrics.query("system_memory_usage_bytes"), timeout=30,
              what="data in VictoriaMetrics while Prometheus is down")
-    prometheus.start()
-    assert wait_for(lambda: prometheus.query("system_memory_usage_bytes"), timeout=60,
+
+
+def test_queued_data_survives_a_backend_outage(gateway_pipeline):
+    export_while_prometheus_is_down(gateway_pipeline)
+    gateway_pipeline.prometheus.start()
+    assert wait_for(lambda: gateway_pipeline.prometheus.query("system_memory_usage_bytes"), timeout=60,
                     what="the queued data in Prometheus after its restart")
+
+
+def test_queued_data_survives_a_gateway_restart(gateway_pipeline):
+    export_while_prometheus_is_down(gateway_pipeline)
+    gateway_pipeline.gateway.stop()
+    gateway_pipeline.gateway.start()
+    gateway_pipeline.prometheus.start()
+    assert wait_for(lambda: gateway_pipeline.prometheus.query("system_memory_usage_bytes"), timeout=60,
+                    what="data queued on disk before the gateway's restart, in Prometheus")
 
 
 def push_gauge_at(endpoint: str, name: str, timestamp: float, value: float) -> None:
