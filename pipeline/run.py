@@ -183,6 +183,11 @@ def main(argv: list[str] | None = None) -> int:
     lock = hold_lock(args.data_dir)
     if lock is None:
         return EXIT_FAILED
+    try:
+        backends.ensure()
+    except RuntimeError as failure:
+        print(f"could not fetch the backends: {failure}", file=sys.stderr)
+        return EXIT_FAILED
     if error := missing_binary_error(gateway):
         print(error, file=sys.stderr)
         return EXIT_FAILED
