@@ -46,10 +46,10 @@ class AgentSource(Source):
             points.append(Point("hostagent.export.requests", self.telemetry.export_requests[outcome], labels))
         backlog = self.telemetry.backlog
         points += [
-            Point("hostagent.backlog.size", backlog.size_bytes if backlog else 0),
-            Point("hostagent.backlog.age", backlog.age() if backlog else 0.0),
-            Point("hostagent.backlog.replayed", backlog.replayed if backlog else 0),
-            Point("hostagent.backlog.dropped", backlog.dropped if backlog else 0),
+            Point("hostagent.backlog.size", backlog.size_bytes if backlog is not None else 0),
+            Point("hostagent.backlog.age", backlog.age() if backlog is not None else 0.0),
+            Point("hostagent.backlog.replayed", backlog.replayed if backlog is not None else 0),
+            Point("hostagent.backlog.dropped", backlog.dropped if backlog is not None else 0),
         ]
         times = os.times()
         points.append(Point("hostagent.cpu.time", times.user + times.system))
