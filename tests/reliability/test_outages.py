@@ -1,0 +1,109 @@
+"""Outages with the real pipeline (agent → vmagent gateway → Prometheus + VictoriaMetrics): nothing is lost.
+
+Every test counts raw samples of the agent's `system_uptime_seconds` (one per export cycle). Each cycle's
+request also carries the agent's export counters, so the last sample tells how many cycles came before it.
+"""
+import time
+
+import pytest
+
+from pipeline.testing import agent_data_in_both, running, wait_for
+from tests.reliability.agent_process import AgentProcess
+from tests.reliability.backends import last_value, prometheus_out_of_order_window, sample_times
+from tests.reliability.otlp import read_backlog_file, times_ms
+
+UPTIME = "system_uptime_seconds"
+OUTAGE_CYCLES = 4
+
+
+@pytest.fixture
+def agent(gateway_pipeline, tmp_path):
+    with running(AgentProcess(tmp_path / "agent", gateway_pipeline.gateway.otlp_url)) as process:
+        wait_for(lambda: agent_data_in_both(gateway_pipeline), what="the agent's first export in both backends")
+        yield process
+
+
+def outage_samples(agent: AgentProcess) -> set[int]:
+    """Timestamps of the samples the agent is holding in its backlog right now."""
+    return times_ms((read_backlog_file(path) for path in agent.backlog_files()), "system.uptime")
+
+
+def wait_for_backlog(agent: AgentProcess, count: int) -> set[int]:
+    wait_for(lambda: len(agent.backlog_files()) >= count, timeout=30, what=f"{count} requests in the backlog")
+    return outage_samples(agent)
+
+
+def every_cycle_stored(backend, expected: set[int]) -> list[int] | None:
+    """The samples, once those of the outage are in and their number equals the cycles the agent counted
+    before the latest one (a gap anywhere would make it smaller), and that sample has seen the replay."""
+    samples = sample_times(backend, UPTIME)
+    exports = last_value(backend, "hostagent_export_requests_total")
+    failures = last_value(backend, 'hostagent_export_requests_total{hostagent_outcome="failure"}')
+    replayed = last_value(backend, "hostagent_backlog_replayed_total")
+    settled = expected <= set(samples) and exports is not None and len(samples) == exports + 1 \
+        and replayed >= failures
+    return samples if settled else None
+
+
+def assert_nothing_lost(pipeline, expected: set[int]) -> None:
+    """Every cycle in both backends, the same samples in each (a duplicate in either would differ)."""
+    assert expected, "the outage left nothing to check"
+
+    def complete():
+        stored = [every_cycle_stored(backend, expected) for backend in pipeline.backends]
+        return stored if all(stored) and stored[0] == stored[1] else None
+    wait_for(complete, timeout=90, what="every export cycle, the same samples, in Prometheus and VictoriaMetrics")
+
+
+def test_prometheus_accepts_a_late_replay_behind_newer_samples(prometheus):
+    # vmagent sends on several shards, so replayed samples can reach Prometheus after newer ones.
+    assert prometheus_out_of_order_window(prometheus) == "30m"
+
+
+def test_a_gateway_outage_loses_no_sample_in_either_backend(gateway_pipeline, agent):
+    gateway_pipeline.gateway.stop()
+    held = wait_for_backlog(agent, OUTAGE_CYCLES)
+    gateway_pipeline.gateway.start()
+    wait_for(lambda: not agent.backlog_files(), timeout=30, what="the backlog replayed")
+    agent.stop()  # SIGTERM: a final export, then the sample count is final
+    assert_nothing_lost(gateway_pipeline, held)
+    for backend in gateway_pipeline.backends:
+        failures = last_value(backend, 'hostagent_export_requests_total{hostagent_outcome="failure"}')
+        assert failures >= OUTAGE_CYCLES
+        assert last_value(backend, "hostagent_backlog_dropped_total") == 0
+
+
+def test_one_backend_down_holds_back_neither_backend_and_loses_nothing(gateway_pipeline, agent):
+    prometheus, victoriametrics = gateway_pipeline.backends
+    victoriametrics.stop()
+    stopped = time.time() * 1000
+
+    def prometheus_keeps_receiving():
+        return len([t for t in sample_times(prometheus, UPTIME) if t > stopped]) >= OUTAGE_CYCLES
+    wait_for(prometheus_keeps_receiving, timeout=60, what="new samples in Prometheus while VictoriaMetrics is down")
+    victoriametrics.start()  # same port, same storage: vmagent's queue for it drains
+    restarted = time.time() * 1000
+    agent.stop()
+    during_outage = {t for t in sample_times(prometheus, UPTIME) if stopped < t < restarted}
+    assert_nothing_lost(gateway_pipeline, during_outage)
+    assert not agent.backlog_files()
+    for backend in gateway_pipeline.backends:  # the gateway took every request: the agent never noticed
+        assert last_value(backend, 'hostagent_export_requests_total{hostagent_outcome="failure"}') == 0
+
+
+def test_the_backlog_of_a_killed_agent_is_replayed_after_its_restart(gateway_pipeline, agent):
+    gateway_pipeline.gateway.stop()
+    held = wait_for_backlog(agent, OUTAGE_CYCLES)
+    agent.kill()
+    held |= outage_samples(agent)
+    killed_with = len(agent.backlog_files())
+    agent.start()
+    assert f"backlog: {killed_with} requests" in agent.log()
+    wait_for_backlog(agent, killed_with + 2)  # the restarted agent queues behind the old requests
+    gateway_pipeline.gateway.start()
+    wait_for(lambda: not agent.backlog_files(), timeout=30, what="the backlog replayed")
+    agent.stop()
+    for backend in gateway_pipeline.backends:
+        stored = set(wait_for(lambda: sample_times(backend, UPTIME) if held <= set(sample_times(backend, UPTIME))
+                              else None, timeout=90, what=f"the killed agent's backlog in {backend.name}"))
+        assert held <= stored
