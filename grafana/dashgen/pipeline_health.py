@@ -70,10 +70,11 @@ def _gateway() -> list[dict]:
                    overrides=[{"matcher": {"id": "byFrameRefID", "options": "B"},
                                "properties": [{"id": "unit", "value": "short"}]}], width=8),
         timeseries("Gateway send failures",
-                   "Failed sends to the backends per second: vmagent's remote-write errors and dropped "
-                   "packets, or the Collector's failed metric points.", "cps",
-                   [Target("sum by (url) (rate(vmagent_remotewrite_errors_total[$__rate_interval]))",
-                           "vmagent errors {{url}}"),
+                   "Failed sends to the backends per second: vmagent's remote-write retries and dropped "
+                   "packets (what the VmagentRemoteWriteFailing alert counts), or the Collector's failed "
+                   "metric points.", "cps",
+                   [Target("sum by (url) (rate(vmagent_remotewrite_retries_count_total[$__rate_interval]))",
+                           "vmagent retries {{url}}"),
                     Target("sum by (url) (rate(vmagent_remotewrite_packets_dropped_total[$__rate_interval]))",
                            "vmagent dropped {{url}}"),
                     Target(f"{by_exporter} (rate(otelcol_exporter_send_failed_metric_points_total[$__rate_interval]))",

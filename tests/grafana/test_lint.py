@@ -154,5 +154,5 @@ def test_rate_interval_allowed_outside_rate():
 
 def test_gateway_and_backend_metrics_need_no_host_matcher():
     dashboard = _load("pipeline-health.json")
-    _set_expr("sum(rate(vmagent_remotewrite_errors_total[$__rate_interval]))")(dashboard)
+    _set_expr("sum(rate(vmagent_remotewrite_retries_count_total[$__rate_interval]))")(dashboard)
     assert not {"target-job-rule", "target-host-rule"} & _rules(dashboard)
