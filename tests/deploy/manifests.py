@@ -14,6 +14,7 @@ DEPLOY = REPO / "deploy"
 KUBERNETES = DEPLOY / "kubernetes"
 OVERLAYS = sorted(path.name for path in (KUBERNETES / "overlays").iterdir() if path.is_dir())
 OTELCOL_OVERLAYS = ("both", "prometheus", "victoriametrics")
+PLACEHOLDER = re.compile(r"\$\{env:([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
 def require_tool(name: str, how: str) -> str:
@@ -99,3 +100,12 @@ def pod_environment(manifests: list[dict], workload: dict) -> dict[str, str]:
             assert ref["key"] in data, f"{name}: ConfigMap {ref['name']} has no key {ref['key']}"
             resolved[name] = data[ref["key"]]
     return resolved
+
+
+def expand(config: dict, environment: dict[str, str]) -> dict:
+    """A collector config with its ${env:NAME:-default} placeholders filled from environment."""
+    def one(match):
+        name, default = match.groups()
+        assert name in environment or default is not None, f"${{env:{name}}} is set nowhere"
+        return environment.get(name, default)
+    return yaml.safe_load(PLACEHOLDER.sub(one, yaml.safe_dump(config)))

@@ -4,6 +4,8 @@ No compose engine runs here (FACTS.md): the file is checked statically.
 """
 
 import re
+import subprocess
+import sys
 import tomllib
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -11,9 +13,10 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
-from tests.deploy.manifests import DEPLOY, KUBERNETES, REPO
+from tests.deploy.manifests import DEPLOY, KUBERNETES, REPO, expand
 
 COMPOSE_DIR = DEPLOY / "compose"
+COLLECTOR = Path(sys.executable).with_name("collector")
 COMPOSE = yaml.safe_load((COMPOSE_DIR / "compose.yaml").read_text())
 SERVICES = COMPOSE["services"]
 # The keys of the Compose specification this file may use; a misspelt key is ignored by nothing but this test.
@@ -141,3 +144,18 @@ def test_image_versions_match_the_kubernetes_manifests():
         == kubernetes["victoriametrics/vmagent"]
     version = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["version"]
     assert compose["hostagent"] == version
+
+
+def test_gateway_neither_listens_on_nor_writes_to_loopback():
+    otelcol = SERVICES["otelcol"]
+    config = yaml.safe_load((REPO / "otel-config" / "gateway.yaml").read_text())
+    text = yaml.safe_dump(expand(config, otelcol["environment"]))
+    assert "127.0.0.1" not in text and "localhost" not in text
+
+
+def test_agent_environment_passes_check_config(tmp_path):
+    environment = {**SERVICES["agent"]["environment"], "HOSTAGENT_HOST_ROOT": str(tmp_path)}
+    result = subprocess.run([str(COLLECTOR), "check-config"], capture_output=True, text=True, timeout=60,
+                            env={"PATH": "/usr/bin:/bin", **environment})
+    assert result.returncode == 0, result.stderr
+    assert environment["OTEL_EXPORTER_OTLP_METRICS_ENDPOINT"] in result.stdout

@@ -13,13 +13,13 @@ import yaml
 from collector.config import HealthConfig
 from collector.units import ByteSize
 from tests.deploy.manifests import (KUBERNETES, OTELCOL_OVERLAYS, OVERLAYS, REPO, config_map_data, container,
-                                    container_port, find, pod_environment, pod_spec, quantity_bytes, workloads)
+                                    container_port, expand, find, pod_environment, pod_spec, quantity_bytes,
+                                    workloads)
 
 OTEL_CONFIG = REPO / "otel-config"
 OTELCOL_COMPONENT = KUBERNETES / "components" / "otelcol-gateway"
 VMAGENT_COMPONENT = KUBERNETES / "components" / "vmagent-gateway"
 COLLECTOR = Path(sys.executable).with_name("collector")
-PLACEHOLDER = re.compile(r"\$\{env:([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 EXPECTED_EXPORTERS = {
     "both": {"prometheusremotewrite/prometheus", "prometheusremotewrite/victoriametrics"},
     "prometheus": {"prometheusremotewrite/prometheus"},
@@ -34,14 +34,6 @@ def merge(base, override):
     return override
 
 
-def expand(text: str, environment: dict[str, str]) -> str:
-    def one(match):
-        name, default = match.groups()
-        assert name in environment or default is not None, f"${{env:{name}}} is set nowhere"
-        return environment.get(name, default)
-    return PLACEHOLDER.sub(one, text)
-
-
 def otelcol_config(manifests: list[dict]) -> dict:
     """What the gateway container runs: its --config files merged, env placeholders expanded."""
     statefulset = find(manifests, "StatefulSet")
@@ -53,7 +45,7 @@ def otelcol_config(manifests: list[dict]) -> dict:
         path = Path(arg.removeprefix("--config="))
         assert str(path.parent) == config_mount["mountPath"], f"{arg} is not in the mounted ConfigMap"
         merged = merge(merged, yaml.safe_load(data[path.name]))
-    return yaml.safe_load(expand(yaml.safe_dump(merged), pod_environment(manifests, statefulset)))
+    return expand(merged, pod_environment(manifests, statefulset))
 
 
 def port_of(address: str) -> int:
