@@ -177,27 +177,23 @@ def raise_stop(signum, frame):
     raise Stop()
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    gateway = chosen_gateway(args.gateway)
-    lock = hold_lock(args.data_dir)
-    if lock is None:
-        return EXIT_FAILED
+def preflight(args: argparse.Namespace, gateway: str) -> tuple[int, str] | None:
+    """(exit code, message) when the stack cannot start; checked before anything starts."""
     try:
         backends.ensure()
     except RuntimeError as failure:
-        print(f"could not fetch the backends: {failure}", file=sys.stderr)
-        return EXIT_FAILED
+        return EXIT_FAILED, f"could not fetch the backends: {failure}"
     if error := missing_binary_error(gateway):
-        print(error, file=sys.stderr)
-        return EXIT_FAILED
+        return EXIT_FAILED, error
     if error := busy_port_error(args, gateway):
-        print(error, file=sys.stderr)
-        return EXIT_USAGE
+        return EXIT_USAGE, error
+    return None
+
+
+def serve(planned: list[tuple[str, Server, str]], args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, raise_stop)
-    planned = build(args, gateway)
     width = max(len(label) for label, _, _ in planned)
-    with lock, ExitStack() as running:
+    with ExitStack() as running:
         try:
             for label, server, _ in planned:
                 print(f"starting {label} …", flush=True)
@@ -217,6 +213,20 @@ def main(argv: list[str] | None = None) -> int:
             signal.signal(signal.SIGTERM, signal.SIG_IGN)
     print("stopped", flush=True)
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    gateway = chosen_gateway(args.gateway)
+    lock = hold_lock(args.data_dir)
+    if lock is None:
+        return EXIT_FAILED
+    with lock:
+        if problem := preflight(args, gateway):
+            code, message = problem
+            print(message, file=sys.stderr)
+            return code
+        return serve(build(args, gateway), args)
 
 
 if __name__ == "__main__":
