@@ -28,6 +28,7 @@ THRESHOLDS = RULES_DIR / "thresholds.yml"
 SEVERITIES = ("info", "warning", "critical")
 DASHBOARDS = ("host-detail", "fleet-overview", "pipeline-health")
 HOST_VARIABLE = "?var-host={{ $labels.host_name }}"
+ALERT_KEYS = {"alert", "expr", "labels", "annotations", "dashboard"}
 PLACEHOLDER = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?:\|([a-z]+))?\}")
 DURATION = re.compile(r"(\d+)([smhdw])")
 SECONDS_PER = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -84,6 +85,10 @@ def links(settings: Mapping[str, str], alert: str, dashboard: str) -> dict[str, 
 def render_alert(template: dict, thresholds: Mapping[str, dict], settings: Mapping[str, str],
                  variables: Mapping[str, Any]) -> list[dict]:
     name = template["alert"]
+    unknown_keys = set(template) - ALERT_KEYS
+    if unknown_keys or "dashboard" not in template:
+        raise TemplateError(f"{name}: template keys are {sorted(ALERT_KEYS)} (dashboard required), "
+                            f"not {sorted(unknown_keys)}")
     levels = thresholds.get(name)
     if not levels:
         raise TemplateError(f"{name}: no entry in {THRESHOLDS.name}")
@@ -146,9 +151,10 @@ def render_all(source_dir: Path = SOURCE_DIR, thresholds_path: Path = THRESHOLDS
     return outputs
 
 
-def stale(rules_dir: Path = RULES_DIR) -> list[str]:
+def stale(rules_dir: Path = RULES_DIR, source_dir: Path = SOURCE_DIR,
+          thresholds_path: Path = THRESHOLDS) -> list[str]:
     """Rule files that differ from their rendering, and rendered-looking files with no template."""
-    rendered = render_all()
+    rendered = render_all(source_dir, thresholds_path)
     orphans = {path.name for path in rules_dir.glob("*.rules.yml")} - set(rendered)
     return sorted(orphans | {name for name, text in rendered.items()
                              if not (rules_dir / name).is_file() or (rules_dir / name).read_text() != text})
