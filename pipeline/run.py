@@ -45,7 +45,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
     def option(name: str, default, **kwargs):
         parser.add_argument(f"--{name}", default=os.environ.get(env_name(name), default),
-                            help=f"{kwargs.pop('help', '')} (env {env_name(name)})", **kwargs)
+                            help=f"{kwargs.pop('help', '')} (env {env_name(name)})".lstrip(), **kwargs)
 
     for name, default in PORTS.items():
         option(f"{name}-port", default, type=int, metavar="PORT")
