@@ -217,7 +217,7 @@ def dashboard(uid: str, title: str, description: str, variables: list[dict], pan
         "title": title,
         "description": description,
         "tags": [TAG],
-        "editable": True,
+        "editable": False,
         "graphTooltip": 1,
         "timezone": "browser",
         "refresh": "30s",

@@ -10,6 +10,9 @@ Rules (dashboard-linter's names where it has one):
   template-label-promql-rule     query variables are label_values/label_names/query_result of valid PromQL
   template-on-time-change-reload query variables refresh on time-range change
   template-datasource-use-rule   query variables use the templated datasource
+  template-unused-rule           every query variable is used by a target (or by another variable's query,
+                                 which dashboard-linter does not count: cluster and node narrow the host list)
+  uneditable-dashboard-rule      dashboards are not editable (they are provisioned from files)
   panel-datasource-rule          panels and their targets use the templated datasource
   panel-title-description-rule   every panel has a title and a description
   panel-units-rule               every panel has a valid unit (overrides' units too)
@@ -160,6 +163,19 @@ def template_datasource_use_rule(d: dict) -> Iterator[Problem]:
                           "must query the templated datasource")
 
 
+def template_unused_rule(d: dict) -> Iterator[Problem]:
+    used = {name for _, target in _targets(d) for name in promql.variables_in(target.get("expr", ""))}
+    used |= {name for v in _variables(d) for name in promql.variables_in(_variable_query(v)) if name != v["name"]}
+    for v in _variables(d):
+        if v.get("type") == "query" and v["name"] not in used:
+            yield Problem("template-unused-rule", f"variable {v['name']}", "not used by any query")
+
+
+def uneditable_dashboard_rule(d: dict) -> Iterator[Problem]:
+    if d.get("editable", True):
+        yield Problem("uneditable-dashboard-rule", "dashboard", "is editable; set editable: false")
+
+
 def uniqueness_rule(d: dict) -> Iterator[Problem]:
     if not UID.match(str(d.get("uid", ""))):
         yield Problem("uniqueness-rule", "dashboard", f"uid {d.get('uid')!r} missing or not a valid Grafana uid")
@@ -291,6 +307,8 @@ RULES: list[Callable[[dict], Iterator[Problem]]] = [
     template_label_promql_rule,
     template_on_time_change_reload,
     template_datasource_use_rule,
+    template_unused_rule,
+    uneditable_dashboard_rule,
     uniqueness_rule,
     no_hardcoded_datasource_rule,
     panel_datasource_rule,

@@ -95,6 +95,12 @@ def _drop_targets(d):
     _first(d, "stat")["targets"] = []
 
 
+def _unused_variable(d):
+    d["templating"]["list"].append({"name": "zone", "type": "query", "refresh": 2,
+                                    "datasource": {"type": "prometheus", "uid": "${datasource}"},
+                                    "query": {"query": "label_values(system_uptime_seconds, zone)"}})
+
+
 def _bad_uid(d):
     d["uid"] = "host detail with spaces"
 
@@ -107,6 +113,8 @@ BROKEN = {
     "template-label-promql-rule": _variable("host", "query", {"query": "label_values(system_uptime_seconds{, host_name)"}),
     "template-on-time-change-reload": _variable("host", "refresh", 1),
     "template-datasource-use-rule": _variable("host", "datasource", {"type": "prometheus", "uid": "victoriametrics"}),
+    "template-unused-rule": _unused_variable,
+    "uneditable-dashboard-rule": lambda d: d.update(editable=True),
     "uniqueness-rule": _duplicate_panel_id,
     "no-hardcoded-datasource-rule": _hardcode_target_datasource,
     "panel-datasource-rule": _set_panel("datasource", {"type": "prometheus", "uid": "prometheus"}),
