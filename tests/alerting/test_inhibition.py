@@ -109,12 +109,16 @@ def test_inhibition_names_alerts_the_rules_define():
     assert named <= set(thresholds), f"inhibition names alerts the rules do not define: {named - set(thresholds)}"
 
 
-def test_alerts_are_grouped_by_alert_and_host(shipped_alertmanager):
-    post_alerts(shipped_alertmanager.url, [alert("HostDiskBusy", "warning", host) for host in ("g1", "g2")])
+@pytest.mark.parametrize("alertname, severity, expected_groups", [
+    ("HostDiskBusy", "warning", [{"alertname": "HostDiskBusy", "host_name": "g1"},
+                                 {"alertname": "HostDiskBusy", "host_name": "g2"}]),
+    ("HostNetworkAnomaly", "info", [{"alertname": "HostNetworkAnomaly"}]),  # the digest spans hosts
+])
+def test_alerts_are_grouped(shipped_alertmanager, alertname, severity, expected_groups):
+    post_alerts(shipped_alertmanager.url, [alert(alertname, severity, host) for host in ("g1", "g2")])
 
     def groups() -> list[dict]:
-        return [g["labels"] for g in get(shipped_alertmanager.url, "alerts/groups", alertname="HostDiskBusy")]
+        return get(shipped_alertmanager.url, "alerts/groups", alertname=alertname)
 
-    wait_for(lambda: len(groups()) >= 2, timeout=10, what="the alert groups")
-    assert sorted(groups(), key=str) == [{"alertname": "HostDiskBusy", "host_name": "g1"},
-                                       {"alertname": "HostDiskBusy", "host_name": "g2"}]
+    wait_for(lambda: sum(len(g["alerts"]) for g in groups()) == 2, timeout=10, what=f"both {alertname} alerts grouped")
+    assert sorted((g["labels"] for g in groups()), key=str) == expected_groups
