@@ -6,7 +6,7 @@ import subprocess
 
 import pytest
 
-from .am_localconfig import ALERTMANAGER_DIR, ALERTMANAGER_YML, load
+from .am_localconfig import ALERTMANAGER_DIR, ALERTMANAGER_YML, REPO_ROOT, load
 
 CPU = {"alertname": "HostCpuBusy", "host_name": "web-1", "job": "hostagent", "instance": "i-1"}
 
@@ -27,6 +27,8 @@ MISROUTES = [
     ("info stays out of chat", {**CPU, "severity": "info"}, "chat"),
     ("severity matching is exact", {**CPU, "severity": "Critical"}, "page"),
 ]
+SECRETS_DIR = "/etc/alertmanager/secrets/"
+DOCS = REPO_ROOT / "docs" / "alerting.md"
 EQUALITY_MATCHER = re.compile(r'^(\w+)="([^"]*)"$')
 
 
@@ -45,13 +47,33 @@ def test_check_config_passes(amtool):
     assert f"{len(config['inhibit_rules'])} inhibit rules" in done.stdout
 
 
+def secret_files(node) -> list[str]:
+    """Every `*_file` value anywhere in the config."""
+    if isinstance(node, list):
+        return [path for item in node for path in secret_files(item)]
+    if not isinstance(node, dict):
+        return []
+    own = [value for key, value in node.items() if key.endswith("_file")]
+    return own + [path for value in node.values() for path in secret_files(value)]
+
+
 def test_no_secret_is_inline():
-    for receiver in load()["receivers"]:
+    config = load()
+    for receiver in config["receivers"]:
         for kind, integrations in receiver.items():
             for entry in integrations if kind != "name" else []:
                 inline = {"url", "api_url", "webhook_url", "auth_password"} & set(entry)
                 assert not inline, f"{receiver['name']}/{kind} has inline secret fields {inline}"
-    assert not {"smtp_auth_password", "slack_api_url"} & set(load()["global"])
+    assert not {"smtp_auth_password", "slack_api_url"} & set(config["global"])
+
+
+def test_every_secret_file_is_documented():
+    files = secret_files(load())
+    assert files
+    documented = DOCS.read_text()
+    for path in files:
+        assert path.startswith(SECRETS_DIR), path
+        assert f"`{path}`" in documented, f"{path} is missing from {DOCS.name}"
 
 
 @pytest.mark.parametrize("case, labels, receiver", ROUTES, ids=[c[0] for c in ROUTES])
