@@ -1,5 +1,6 @@
 """The manifests agree with the gateway configs and the agent: ports, paths, endpoints, files, sizes."""
 
+import os
 import re
 import subprocess
 import sys
@@ -14,7 +15,7 @@ from collector.config import HealthConfig
 from collector.units import ByteSize
 from tests.deploy.manifests import (KUBERNETES, OTELCOL_OVERLAYS, OVERLAYS, REPO, config_map_data, container,
                                     container_port, expand, find, pod_environment, pod_spec, quantity_bytes,
-                                    workloads)
+                                    render, workloads)
 
 OTEL_CONFIG = REPO / "otel-config"
 OTELCOL_COMPONENT = KUBERNETES / "components" / "otelcol-gateway"
@@ -207,3 +208,27 @@ def test_agent_image_tag_is_the_package_version(rendered):
     version = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["version"]
     for overlay, manifests in rendered.items():
         assert container(find(manifests, "DaemonSet"))["image"] == f"hostagent:{version}", overlay
+
+
+def test_the_documented_site_overlay_takes_effect(tmp_path):
+    [example] = re.findall(r"```yaml\n(# deploy/kubernetes/overlays/mycluster/kustomization.yaml\n.*?)```",
+                           (REPO / "docs" / "deploy.md").read_text(), re.DOTALL)
+    kustomization = yaml.safe_load(example)
+    # The same overlay, in a temporary folder: its paths re-pointed from overlays/mycluster to there.
+    documented_home, site = KUBERNETES / "overlays" / "mycluster", tmp_path / "mycluster"
+    site.mkdir()
+    for field in ("resources", "components"):
+        kustomization[field] = [os.path.relpath((documented_home / path).resolve(), site)
+                                for path in kustomization[field]]
+    (site / "kustomization.yaml").write_text(yaml.safe_dump(kustomization))
+    manifests = render(site)
+    settings = kustomization["configMapGenerator"][0]["literals"]
+    expected = dict(literal.split("=", 1) for literal in settings)
+    policy = find(manifests, "NetworkPolicy")
+    assert policy["spec"]["ingress"][0]["from"][0]["ipBlock"]["cidr"] == expected["NODE_CIDR"]
+    agent_env = pod_environment(manifests, find(manifests, "DaemonSet"))
+    assert f"k8s.cluster.name={expected['CLUSTER_NAME']}" in agent_env["OTEL_RESOURCE_ATTRIBUTES"]
+    gateway_env = pod_environment(manifests, find(manifests, "StatefulSet"))
+    assert gateway_env["PROMETHEUS_WRITE_URL"] == expected["PROMETHEUS_WRITE_URL"]
+    image = kustomization["images"][0]
+    assert container(find(manifests, "DaemonSet"))["image"] == f"{image['newName']}:{image['newTag']}"

@@ -217,3 +217,12 @@ def test_network_policy_admits_only_agents_and_probes_from_nodes(rendered, overl
     probed = {container_port(container(statefulset), container(statefulset)[probe]["httpGet"]["port"])
               for probe in ("livenessProbe", "readinessProbe")}
     assert node_ports == service_targets | probed, "the node rule opens the Service's ports and the probed one"
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_gateway_metrics_are_announced_on_the_port_the_policy_opens_to_monitoring(rendered, overlay):
+    statefulset = find(rendered[overlay], "StatefulSet")
+    annotations = statefulset["spec"]["template"]["metadata"]["annotations"]
+    [monitoring_rule] = find(rendered[overlay], "NetworkPolicy")["spec"]["ingress"][1:]
+    [port] = [container_port(container(statefulset), p["port"]) for p in monitoring_rule["ports"]]
+    assert annotations["prometheus.io/scrape"] == "true" and int(annotations["prometheus.io/port"]) == port
