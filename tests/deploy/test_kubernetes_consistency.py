@@ -232,3 +232,10 @@ def test_the_documented_site_overlay_takes_effect(tmp_path):
     assert gateway_env["PROMETHEUS_WRITE_URL"] == expected["PROMETHEUS_WRITE_URL"]
     image = kustomization["images"][0]
     assert container(find(manifests, "DaemonSet"))["image"] == f"{image['newName']}:{image['newTag']}"
+
+
+def test_the_documented_settings_are_the_defaults():
+    table_row = re.compile(r"^\| `([A-Z_]+)` \| [^|]+ \| `([^`]+)` \|$", re.MULTILINE)
+    rows = table_row.findall((REPO / "docs" / "deploy.md").read_text())
+    defaults = dict(line.split("=", 1) for line in (KUBERNETES / "base" / "settings.env").read_text().splitlines())
+    assert dict(rows) == defaults
