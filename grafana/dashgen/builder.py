@@ -226,7 +226,8 @@ def dashboard(uid: str, title: str, description: str, variables: list[dict], pan
         "schemaVersion": SCHEMA_VERSION,
         "version": 1,
         "links": [{"type": "dashboards", "tags": [TAG], "asDropdown": False, "title": "Host telemetry",
-                   "includeVars": False, "keepTime": True, "icon": "external link", "targetBlank": False}],
+                   "includeVars": False, "keepTime": True, "icon": "external link", "targetBlank": False,
+                   "tooltip": "The other host-telemetry dashboards"}],
         "templating": {"list": variables},
         "panels": _layout(panels),
     }
