@@ -31,6 +31,16 @@ def load(path: Path = ALERTMANAGER_YML) -> dict:
     return yaml.safe_load(path.read_text())
 
 
+def secret_files(node) -> list[str]:
+    """Every `*_file` value anywhere in the config."""
+    if isinstance(node, list):
+        return [path for item in node for path in secret_files(item)]
+    if not isinstance(node, dict):
+        return []
+    own = [value for key, value in node.items() if key.endswith("_file")]
+    return own + [path for value in node.values() for path in secret_files(value)]
+
+
 def local_config(http_base: str, smtp_hostport: str, source: dict | None = None) -> dict:
     """The real config with every notification sent to local sinks and short timers."""
     config = copy.deepcopy(source or load())

@@ -6,7 +6,7 @@ import subprocess
 
 import pytest
 
-from .am_localconfig import ALERTMANAGER_DIR, ALERTMANAGER_YML, REPO_ROOT, load
+from .am_localconfig import ALERTMANAGER_DIR, ALERTMANAGER_YML, REPO_ROOT, load, secret_files
 
 CPU = {"alertname": "HostCpuBusy", "host_name": "web-1", "job": "hostagent", "instance": "i-1"}
 
@@ -15,7 +15,7 @@ ROUTES = [
     ("critical pages", {**CPU, "severity": "critical"}, "page"),
     ("warning goes to chat", {**CPU, "severity": "warning"}, "chat"),
     ("info goes to the digest", {**CPU, "severity": "info"}, "info"),
-    ("pipeline-wide critical pages", {"alertname": "BackendNotIngesting", "severity": "critical"}, "page"),
+    ("pipeline-wide critical pages", {"alertname": "TelemetryIngestionStopped", "severity": "critical"}, "page"),
     ("no severity falls back to chat", {"alertname": "Unclassified", "host_name": "web-1"}, "chat"),
     ("unknown severity falls back to chat", {**CPU, "severity": "page"}, "chat"),
 ]
@@ -45,16 +45,6 @@ def test_check_config_passes(amtool):
     config = load()
     assert f"{len(config['receivers'])} receivers" in done.stdout
     assert f"{len(config['inhibit_rules'])} inhibit rules" in done.stdout
-
-
-def secret_files(node) -> list[str]:
-    """Every `*_file` value anywhere in the config."""
-    if isinstance(node, list):
-        return [path for item in node for path in secret_files(item)]
-    if not isinstance(node, dict):
-        return []
-    own = [value for key, value in node.items() if key.endswith("_file")]
-    return own + [path for value in node.values() for path in secret_files(value)]
 
 
 def test_no_secret_is_inline():
