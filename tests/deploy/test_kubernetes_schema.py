@@ -51,3 +51,10 @@ def test_every_namespaced_object_is_in_the_overlay_namespace(rendered):
         stray = [f"{m['kind']}/{m['metadata']['name']}" for m in manifests
                  if m["kind"] != "Namespace" and m["metadata"].get("namespace") != namespace]
         assert not stray, f"{overlay}: not in namespace {namespace}: {stray}"
+
+
+def test_every_object_is_labelled_part_of_hostagent(rendered):
+    for overlay, manifests in rendered.items():
+        unlabelled = [f"{m['kind']}/{m['metadata']['name']}" for m in manifests
+                      if m["metadata"].get("labels", {}).get("app.kubernetes.io/part-of") != "hostagent"]
+        assert not unlabelled, f"{overlay}: {unlabelled}"
