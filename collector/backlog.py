@@ -3,6 +3,7 @@ is back, then replayed oldest first. Bounded by total size and by age: beyond ei
 and are counted as dropped. Files are named by creation time, so the order survives a restart or SIGKILL.
 """
 
+import contextlib
 import itertools
 import logging
 import os
@@ -15,6 +16,7 @@ from collector.problems import ProblemLog
 
 log = logging.getLogger(__name__)
 SUFFIX = ".otlp"
+PARTIAL = ".tmp"  # a request being written; renamed to its final name once complete
 
 
 @dataclass
@@ -42,6 +44,8 @@ class Backlog:
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
             names = sorted(p.name for p in self.directory.glob(f"*{SUFFIX}"))
+            for partial in self.directory.glob(f".*{SUFFIX}{PARTIAL}"):  # cut short by a crash
+                partial.unlink()
         except OSError as error:
             self.problems.report("backlog", f"cannot use {self.directory}: {error.strerror}")
             return
@@ -65,12 +69,14 @@ class Backlog:
         created = self.clock()
         entry = Entry(f"{int(created * 1e9):020d}-{next(self._sequence):06d}{SUFFIX}", created, len(body))
         if self.directory:
+            temporary = self.directory / f".{entry.name}{PARTIAL}"
             try:
-                temporary = self.directory / f".{entry.name}.tmp"
                 temporary.write_bytes(body)
                 temporary.rename(self.directory / entry.name)  # a crash never leaves half a request
                 self.problems.report("backlog", None)
             except OSError as error:
+                with contextlib.suppress(OSError):  # a full disk leaves half a request: give its space back
+                    temporary.unlink()
                 self.problems.report("backlog", f"cannot write to {self.directory} ({error.strerror}): "
                                                 f"undelivered data is dropped and counted")
                 self.dropped += 1
