@@ -13,12 +13,12 @@ from tests.reliability.otlp import decode
 
 class Endpoint:
     def __init__(self, status: int = 200, content_type: str = "application/x-protobuf", body: bytes = b"",
-                 delay: float = 0.0, tls: ssl.SSLContext | None = None):
+                 delay: float = 0.0, tls: ssl.SSLContext | None = None, port: int = 0):
         self.status, self.content_type, self.body, self.delay = status, content_type, body, delay
         self.requests = []
         self.headers = []
         self.lock = threading.Lock()
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), self._handler())
         self.server.daemon_threads = True
         self.server.handle_error = lambda *_: None  # failed TLS handshakes are the point of some tests
         if tls:
