@@ -2,6 +2,7 @@
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tomllib
@@ -75,8 +76,7 @@ def test_vmagent_args_are_the_flags_file(rendered):
     lines = (OTEL_CONFIG / "vmagent" / "vmagent.flags").read_text().splitlines()
     flags = [line.strip() for line in lines if line.strip() and not line.startswith("#")]
     args = container(find(rendered["vmagent"], "StatefulSet"))["args"]
-    assert args == flags, "copy the flags into components/vmagent-gateway/statefulset.yaml:\n" + "\n".join(
-        f"            - {flag}" for flag in flags)
+    assert args == flags, "run deploy/kubernetes/sync-configs"
 
 
 @pytest.mark.parametrize("overlay", OTELCOL_OVERLAYS)
@@ -239,3 +239,20 @@ def test_the_documented_settings_are_the_defaults():
     rows = table_row.findall((REPO / "docs" / "deploy.md").read_text())
     defaults = dict(line.split("=", 1) for line in (KUBERNETES / "base" / "settings.env").read_text().splitlines())
     assert dict(rows) == defaults
+
+
+def test_sync_configs_brings_every_copy_up_to_date(tmp_path):
+    copy = tmp_path / "deploy" / "kubernetes"
+    shutil.copytree(KUBERNETES, copy)
+    shutil.copytree(OTEL_CONFIG, tmp_path / "otel-config")
+    (tmp_path / "otel-config" / "gateway.yaml").write_text("# edited\n")
+    (tmp_path / "otel-config" / "vmagent" / "relabel.yml").write_text("# edited\n")
+    flags = tmp_path / "otel-config" / "vmagent" / "vmagent.flags"
+    flags.write_text(flags.read_text() + "-remoteWrite.showURL\n")
+    subprocess.run([sys.executable, str(copy / "sync-configs")], check=True, timeout=60)
+    assert (copy / "components" / "otelcol-gateway" / "gateway.yaml").read_text() == "# edited\n"
+    assert (copy / "components" / "vmagent-gateway" / "relabel.yml").read_text() == "# edited\n"
+    statefulset = yaml.safe_load((copy / "components" / "vmagent-gateway" / "statefulset.yaml").read_text())
+    assert container(statefulset)["args"][-1] == "-remoteWrite.showURL"
+    assert container(statefulset)["args"][:-1] == container(find(render(KUBERNETES / "overlays" / "vmagent"),
+                                                                   "StatefulSet"))["args"]
