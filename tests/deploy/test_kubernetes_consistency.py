@@ -14,6 +14,7 @@ import yaml
 
 from collector.config import HealthConfig
 from collector.units import ByteSize
+from pipeline.services import flags_from_file
 from tests.deploy.manifests import (KUBERNETES, OTELCOL_OVERLAYS, OVERLAYS, REPO, config_map_data, container,
                                     container_port, expand, find, pod_environment, pod_spec, quantity_bytes,
                                     render, workloads)
@@ -73,8 +74,8 @@ def test_vmagent_relabel_config_is_a_copy_of_otel_config():
 
 
 def test_vmagent_args_are_the_flags_file(rendered):
-    lines = (OTEL_CONFIG / "vmagent" / "vmagent.flags").read_text().splitlines()
-    flags = [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+    # The flags exactly as `make run` passes them to vmagent.
+    flags = flags_from_file(OTEL_CONFIG / "vmagent" / "vmagent.flags")
     args = container(find(rendered["vmagent"], "StatefulSet"))["args"]
     assert args == flags, "run deploy/kubernetes/sync-configs"
 
