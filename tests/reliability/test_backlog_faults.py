@@ -17,7 +17,7 @@ from pipeline.testing import agent_data_in_both, running, wait_for
 from tests.reliability.agent_process import BACKLOG_SUFFIX, AgentProcess
 from tests.reliability.backends import last_value
 from tests.reliability.endpoint import Endpoint
-from tests.reliability.otlp import latest
+from tests.reliability.otlp import latest, points
 
 FAILURES = 'hostagent_export_requests_total{hostagent_outcome="failure"}'
 DROPPED = "hostagent_backlog_dropped_total"
@@ -113,3 +113,21 @@ def test_a_full_backlog_disk_keeps_what_fits_drops_the_rest_and_cleans_up(gatewa
     assert leftovers == [], "half-written requests left on the full disk"
     assert counts["replayed"] >= 2 and counts["dropped"] >= 1
     assert log.count("No space left on device") == 1, log
+
+
+def test_a_gateway_slower_than_the_timeout_leaves_memory_and_the_backlog_bounded(tmp_path):
+    max_bytes = 64 * 1024  # about four requests: the size bound is hit within a few cycles
+    with Endpoint(delay=3) as slow:  # answers 3 s late, after the agent's 1 s timeout
+        options = {"exporter": {"timeout": "1s"}, "backlog": {"directory": None, "max_bytes": max_bytes}}
+        with running(AgentProcess(tmp_path / "agent", slow.url(), options)) as agent:
+            wait_for(lambda: len(slow.received()) >= 3, what="the first requests")
+            start = agent.rss_kib()
+            wait_for(lambda: len(slow.received()) >= 30, timeout=180, what="30 timed-out requests")
+            end = agent.rss_kib()
+            assert agent.running()
+        received = slow.received()
+    assert end - start < 20 * 1024, f"RSS grew from {start} KiB to {end} KiB"
+    sizes = [value for _, _, value in points(received, "hostagent.backlog.size")]
+    assert 0 < max(sizes) <= max_bytes
+    assert latest(received, "hostagent.backlog.dropped") > 0, "the size bound was never reached"
+    assert latest(received, "hostagent.export.requests", hostagent_outcome="success") == 0
