@@ -1,0 +1,123 @@
+"""rules.build: templates plus thresholds give rule files; mistakes in either are errors, not silent output."""
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+import yaml
+
+from rules import build
+
+THRESHOLDS = """
+links: {runbooks: "https://runbooks.test/", grafana: "http://grafana.test"}
+alerts:
+  DiskBusy:
+    warning: {threshold: 0.8, for: 5m, keep_firing_for: 2m}
+    critical: {threshold: 0.9, for: 1m}
+"""
+TEMPLATE = """
+groups:
+  - name: disk-${window}
+    each: [{window: 5m}, {window: 1h}]
+    rules:
+      - record: host_name:disk:rate${window}
+        expr: rate(disk_seconds_total[${window}])
+  - name: alerts
+    rules:
+      - alert: DiskBusy
+        dashboard: host-detail
+        expr: host_name:disk:rate5m > ${threshold}
+        annotations:
+          summary: 'Disk busy on {{ $labels.host_name }}'
+          description: '{{ $value | humanizePercentage }}, ${severity} above ${threshold|percent}'
+"""
+
+
+def write_sources(tmp_path: Path, template: str = TEMPLATE, thresholds: str = THRESHOLDS) -> tuple[Path, Path]:
+    source_dir = tmp_path / "src"
+    source_dir.mkdir()
+    (source_dir / "disk.yml").write_text(textwrap.dedent(template))
+    (tmp_path / "thresholds.yml").write_text(textwrap.dedent(thresholds))
+    return source_dir, tmp_path / "thresholds.yml"
+
+
+def rendered_groups(tmp_path: Path, **sources: str) -> list[dict]:
+    outputs = build.render_all(*write_sources(tmp_path, **sources))
+    return yaml.safe_load(outputs["disk.rules.yml"])["groups"]
+
+
+def test_a_group_with_each_is_rendered_once_per_entry(tmp_path):
+    groups = rendered_groups(tmp_path)
+    assert [(g["name"], g["rules"][0]["record"], g["rules"][0]["expr"]) for g in groups[:2]] == [
+        ("disk-5m", "host_name:disk:rate5m", "rate(disk_seconds_total[5m])"),
+        ("disk-1h", "host_name:disk:rate1h", "rate(disk_seconds_total[1h])")]
+
+
+def test_an_alert_gets_one_rule_per_severity_with_timing_labels_and_links(tmp_path):
+    warning, critical = rendered_groups(tmp_path)[2]["rules"]
+    assert warning == {
+        "alert": "DiskBusy", "expr": "host_name:disk:rate5m > 0.8", "for": "5m", "keep_firing_for": "2m",
+        "labels": {"severity": "warning"},
+        "annotations": {"summary": "Disk busy on {{ $labels.host_name }}",
+                        "description": "{{ $value | humanizePercentage }}, warning above 80%",
+                        "runbook_url": "https://runbooks.test/DiskBusy.md",
+                        "dashboard_url": "http://grafana.test/d/host-detail?var-host={{ $labels.host_name }}"}}
+    assert (critical["expr"], critical["for"], critical["labels"]) == (
+        "host_name:disk:rate5m > 0.9", "1m", {"severity": "critical"})
+    assert "keep_firing_for" not in critical
+
+
+def test_go_template_dollars_are_left_alone():
+    assert build.substitute("{{ $value }} ${x}", {"x": 1}, "t") == "{{ $value }} 1"
+
+
+@pytest.mark.parametrize("text, message", [
+    ("${nope}", "unknown placeholder"),
+    ("${x|bogus}", "unknown format"),
+])
+def test_bad_placeholders_are_errors(text, message):
+    with pytest.raises(build.TemplateError, match=message):
+        build.substitute(text, {"x": 1}, "t")
+
+
+@pytest.mark.parametrize("duration, seconds", [("30s", 30), ("4h", 14400), ("1d", 86400), ("1h30m", 5400)])
+def test_seconds(duration, seconds):
+    assert build.seconds(duration) == seconds
+
+
+def test_a_malformed_duration_is_an_error():
+    with pytest.raises(build.TemplateError):
+        build.seconds("4 hours")
+
+
+def test_thresholds_for_an_alert_no_template_defines_are_an_error(tmp_path):
+    extra = THRESHOLDS + "  Forgotten:\n    warning: {threshold: 1, for: 1m}\n"
+    with pytest.raises(build.TemplateError, match="Forgotten"):
+        build.render_all(*write_sources(tmp_path, thresholds=extra))
+
+
+def test_an_alert_without_thresholds_is_an_error(tmp_path):
+    with pytest.raises(build.TemplateError, match="no entry"):
+        build.render_all(*write_sources(tmp_path, template=TEMPLATE.replace("alert: DiskBusy", "alert: Other")))
+
+
+def test_an_unknown_severity_is_an_error(tmp_path):
+    with pytest.raises(build.TemplateError, match="unknown severities"):
+        build.render_all(*write_sources(tmp_path, thresholds=THRESHOLDS.replace("critical:", "page:")))
+
+
+def test_an_unknown_dashboard_is_an_error(tmp_path):
+    with pytest.raises(build.TemplateError, match="unknown dashboard"):
+        build.render_all(*write_sources(tmp_path, template=TEMPLATE.replace("host-detail", "nowhere")))
+
+
+def test_stale_names_edited_missing_and_orphaned_rule_files(tmp_path):
+    source_dir, thresholds = write_sources(tmp_path)
+    rules_dir = tmp_path / "rules"
+    rules_dir.mkdir()
+    assert build.stale(rules_dir, source_dir, thresholds) == ["disk.rules.yml"]
+    (rules_dir / "disk.rules.yml").write_text(build.render_all(source_dir, thresholds)["disk.rules.yml"])
+    assert build.stale(rules_dir, source_dir, thresholds) == []
+    (rules_dir / "old.rules.yml").write_text("groups: []\n")
+    assert build.stale(rules_dir, source_dir, thresholds) == ["old.rules.yml"]
