@@ -1,13 +1,14 @@
 """deploy/systemd: the unit verifies with systemd-analyze, is hardened, and its environment file is valid."""
 
-import re
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from collector.cli import EXIT_CONFIG
 from tests.deploy.manifests import DEPLOY, require_tool
 
 UNIT = DEPLOY / "systemd" / "hostagent.service"
@@ -18,6 +19,7 @@ EXPOSURE_THRESHOLD = 20
 HARDENING = {
     "NoNewPrivileges": "yes", "ProtectSystem": "strict", "ProtectHome": "read-only", "PrivateTmp": "yes",
     "DynamicUser": "yes", "CapabilityBoundingSet": "", "StateDirectory": "hostagent",
+    "RestartPreventExitStatus": str(EXIT_CONFIG),
 }
 
 
