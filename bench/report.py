@@ -53,14 +53,14 @@ def latency(results: Results) -> str:
 def steps(results: Results) -> str:
     rows = []
     for step in results.steps:
-        busy = f"{max(step.busy):.1f} s of {step.interval:g} s"
         cores = ", ".join(f"{name} {used:.2f}" for name, used in step.cores.items())
         counted = " / ".join(f"{step.samples[name]} ({step.series[name]} series)" for name in step.samples)
-        verdict = "holds" if step.held else ("cycle overran" if not step.kept_up else "LOSS")
-        rows.append([str(step.hosts), f"{step.points_per_second:.0f}", busy, str(step.points), counted,
-                     str(step.failed_requests), cores, verdict])
-    return table(["hosts", "data points/s", "slowest steady cycle", "points sent", "samples in Prometheus / "
-                  "VictoriaMetrics", "failed requests", "CPU cores used", "result"], rows)
+        verdict = "holds" if step.held else ("cycle overran" if not step.kept_up else "**LOSS**")
+        rows.append([str(step.hosts), f"{step.points_per_second:.0f}", f"{max(step.busy):.1f} s", str(step.points),
+                     counted, str(step.failed_requests), f"{step.cpu_per_export * 1000:.1f} ms", cores, verdict])
+    return table(["hosts", "data points/s", "slowest steady cycle", "points sent",
+                  "samples (series) in Prometheus / VictoriaMetrics", "failed requests",
+                  "simulator CPU per host export", "CPU cores used", "result"], rows)
 
 
 def targets(results: Results) -> str:

@@ -68,7 +68,8 @@ class Step:
     hosts: int
     interval: float
     busy: list[float] = field(default_factory=list)  # seconds of work in each steady cycle
-    cores: dict[str, float] = field(default_factory=dict)  # process → CPU cores it used in the steady cycles
+    elapsed: float = 0.0  # seconds from the first steady cycle to the end of the last
+    cpu: dict[str, float] = field(default_factory=dict)  # process → CPU seconds it used in the steady cycles
     points: int = 0  # data points handed to the exporters, warm-up cycle included
     failed_requests: int = 0
     samples: dict[str, int] = field(default_factory=dict)  # backend → samples counted for this step
@@ -79,8 +80,17 @@ class Step:
         return self.points / ((len(self.busy) + WARMUP_CYCLES) * self.interval)
 
     @property
+    def cores(self) -> dict[str, float]:
+        return {name: seconds / self.elapsed for name, seconds in self.cpu.items()}
+
+    @property
+    def cpu_per_export(self) -> float:
+        """CPU seconds the simulator spent per host and cycle: collecting, encoding, compressing, sending."""
+        return self.cpu["simulator"] / (len(self.busy) * self.hosts)
+
+    @property
     def kept_up(self) -> bool:
-        return max(self.busy) <= self.interval
+        return all(busy <= self.interval for busy in self.busy)
 
     @property
     def lossless(self) -> bool:
@@ -88,7 +98,7 @@ class Step:
 
     @property
     def held(self) -> bool:
-        return self.kept_up and self.lossless
+        return bool(self.busy) and self.kept_up and self.lossless
 
 
 def identities(job: str, count: int) -> list[Resource]:
@@ -128,20 +138,24 @@ def drive(step: Step, collection: Collection, simulated: list[SimulatedHost], cy
     """One warm-up cycle (first connections, first aggregations), then `cycles` steady ones, unless one
     of them overruns the interval: the step has failed then, and more cycles would only take longer."""
     with ThreadPoolExecutor(EXPORT_WORKERS) as pool:
-        for cycle in range(WARMUP_CYCLES + cycles):
-            if cycle == WARMUP_CYCLES:
-                steady_since, cpu_before = time.monotonic(), {name: cpu_seconds(pid) for name, pid in processes.items()}
-            cycle_started = time.monotonic()
-            collection.refresh()
-            list(pool.map(SimulatedHost.export, simulated))
-            busy = time.monotonic() - cycle_started
-            if cycle >= WARMUP_CYCLES:
-                step.busy.append(busy)
-                if busy > step.interval or len(step.busy) == cycles:
-                    break
-            time.sleep(max(0.0, step.interval - busy))
-    elapsed = time.monotonic() - steady_since
-    step.cores = {name: (cpu_seconds(pid) - cpu_before[name]) / elapsed for name, pid in processes.items()}
+        for _ in range(WARMUP_CYCLES):
+            time.sleep(max(0.0, step.interval - export_all(collection, simulated, pool)))
+        steady_since, cpu_before = time.monotonic(), {name: cpu_seconds(pid) for name, pid in processes.items()}
+        while len(step.busy) < cycles and step.kept_up:
+            step.busy.append(export_all(collection, simulated, pool))
+            if len(step.busy) < cycles and step.kept_up:
+                time.sleep(max(0.0, step.interval - step.busy[-1]))
+        # Inside the pool's lifetime: the CPU time of its threads is gone once they exit.
+        step.elapsed = time.monotonic() - steady_since
+        step.cpu = {name: cpu_seconds(pid) - cpu_before[name] for name, pid in processes.items()}
+
+
+def export_all(collection: Collection, simulated: list[SimulatedHost], pool: ThreadPoolExecutor) -> float:
+    """One cycle: a collection, then every host exports; returns the seconds it took."""
+    started = time.monotonic()
+    collection.refresh()
+    list(pool.map(SimulatedHost.export, simulated))
+    return time.monotonic() - started
 
 
 def pids(pipeline: Pipeline) -> dict[str, int]:
