@@ -16,6 +16,7 @@ from rules import build, check
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 RUNBOOKS = REPO_ROOT / "docs" / "runbooks"
+RULES_DOC = REPO_ROOT / "docs" / "alerting-rules.md"
 RUNBOOK_SECTIONS = ("## Meaning", "## Impact", "## Diagnosis", "## Remediation")
 RESOURCE_LABELS = {"job", "instance", "host_name", "host_id", "os_type", "k8s_node_name", "k8s_cluster_name"}
 # Self-telemetry of the OpenTelemetry Collector gateway (internal metrics in Prometheus exposition, counters
@@ -87,6 +88,13 @@ def test_runbooks_are_exactly_one_per_alert_with_every_section():
         text = path.read_text()
         missing = [section for section in RUNBOOK_SECTIONS if section not in text]
         assert not missing, f"{path.name} lacks {missing}"
+
+
+def test_the_rules_document_names_every_alert_and_recording():
+    text = RULES_DOC.read_text()
+    # The 1h recordings are documented with their 5m twins.
+    names = {alert["alert"] for alert in ALERTS} | {name.replace("1h", "5m") for name in RECORDED}
+    assert {name for name in names if name not in text} == set()
 
 
 def unit_tests() -> list[dict]:
