@@ -4,11 +4,15 @@ import fnmatch
 import json
 import re
 import shlex
+import subprocess
+import sys
+from pathlib import Path
 
 from collector.config import HealthConfig
 from tests.deploy.manifests import DEPLOY, REPO
 
 DOCKERFILE = DEPLOY / "container" / "Dockerfile"
+HADOLINT = Path(sys.executable).with_name("hadolint")
 PINNED_PYTHON = re.compile(r"^python:3\.11\.\d+-slim-\w+$")
 
 
@@ -113,3 +117,20 @@ def test_dockerignore_rule_can_exclude():
     assert not _ignored("collector", ["*", "!collector"])
     assert not _ignored("collector", [".venv", "*.pyc", "tests"])
     assert _ignored("collector/__pycache__", ["**/__pycache__"])
+
+
+def hadolint(text: str, tmp_path) -> subprocess.CompletedProcess:
+    dockerfile = tmp_path / "Dockerfile"
+    dockerfile.write_text(text)
+    return subprocess.run([str(HADOLINT), "--no-color", "--failure-threshold", "style", str(dockerfile)],
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_hadolint_finds_nothing(tmp_path):
+    result = hadolint(DOCKERFILE.read_text(), tmp_path)
+    assert result.returncode == 0, result.stdout
+
+
+def test_hadolint_flags_a_root_user(tmp_path):
+    result = hadolint(DOCKERFILE.read_text().replace("USER 10001:10001", "USER root"), tmp_path)
+    assert result.returncode != 0 and "DL3002" in result.stdout
