@@ -37,6 +37,8 @@ class OtlpExporter(MetricExporter):
         outcome = Outcome.RETRY if not self._replay() else self._send(body)
         if outcome is Outcome.RETRY:
             self.backlog.push(body)
+        elif outcome is Outcome.REJECTED:  # refused for good: dropped, as a refused replay is
+            self.backlog.dropped += 1
         result = "success" if outcome is Outcome.SENT else "failure"
         self.telemetry.export_requests[result] += 1
         self.telemetry.exported_points[result] += points
@@ -64,7 +66,7 @@ class OtlpExporter(MetricExporter):
         elif outcome is Outcome.RETRY:
             self.problems.report("export", f"{reason}; keeping data in the backlog")
         else:
-            log.error("export rejected by the gateway, dropping the request: %s", reason)
+            self.problems.report("export", f"rejected by the gateway, dropping the request: {reason}", logging.ERROR)
         return outcome
 
     def force_flush(self, timeout_millis: float = 10_000) -> bool:
