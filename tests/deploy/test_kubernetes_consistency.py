@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
-from collector.config import HealthConfig
+from collector.config import ExporterConfig, HealthConfig
 from collector.units import ByteSize
 from pipeline.services import flags_from_file
 from tests.deploy.manifests import (KUBERNETES, OTELCOL_OVERLAYS, OVERLAYS, REPO, config_map_data, container,
@@ -157,8 +157,12 @@ def test_agent_sends_to_the_gateway_receiver(rendered, overlay):
     endpoint = pod_environment(manifests, find(manifests, "DaemonSet"))["OTEL_EXPORTER_OTLP_METRICS_ENDPOINT"]
     gateway = container(find(manifests, "StatefulSet"))
     assert service_port_for(manifests, endpoint) == container_port(gateway, "otlp-http")
-    expected_path = "/opentelemetry/v1/metrics" if gateway["name"] == "vmagent" else "/v1/metrics"
-    assert urlsplit(endpoint).path == expected_path
+    # otelcol: where the agent sends by default (OTLP/HTTP on 4318, /v1/metrics); vmagent: its OTLP path.
+    default = urlsplit(ExporterConfig().url)
+    if gateway["name"] == "vmagent":
+        assert urlsplit(endpoint).path == "/opentelemetry/v1/metrics"
+    else:
+        assert (urlsplit(endpoint).port, urlsplit(endpoint).path) == (default.port, default.path)
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
