@@ -4,8 +4,8 @@
 
 The unit tests are written once, in promtool's format (rules/tests/*.test.yml), with `${runbooks}`
 and `${grafana}` standing for the link bases of rules/thresholds.yml. Each tool gets a rendered copy:
-vmalert-tool reads the same format except that expression tests are called `metricsql_expr_test`,
-and it resolves rule files from its working directory (the copies name them by absolute path).
+vmalert-tool reads the same format except that expression tests are called `metricsql_expr_test`;
+both tools resolve rule files relative to the test file, so the copies name them by absolute path.
 """
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from pathlib import Path
 
 import yaml
 
-from pipeline.backends import binary
+from pipeline.backends import MissingBackend, binary
 from pipeline.services import port_is_free
 from rules.build import load_thresholds, substitute
 
@@ -85,6 +85,11 @@ def vmalert_test(test_file: Path, work_dir: Path) -> subprocess.CompletedProcess
 
 
 def main() -> int:
+    try:
+        binary("promtool"), binary("vmalert-tool")
+    except MissingBackend as missing:
+        print(missing, file=sys.stderr)
+        return 2
     results = [("promtool check rules", promtool_check())]
     with tempfile.TemporaryDirectory(prefix="rules-check-") as work_dir:
         for test_file in TEST_FILES:
