@@ -86,7 +86,8 @@ def vmalert_test(test_file: Path, work_dir: Path) -> subprocess.CompletedProcess
 
 def main() -> int:
     try:
-        binary("promtool"), binary("vmalert-tool")
+        for name in ("promtool", "vmalert-tool"):
+            binary(name)
     except MissingBackend as missing:
         print(missing, file=sys.stderr)
         return 2
