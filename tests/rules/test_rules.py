@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import promql_parser
@@ -24,6 +25,7 @@ RESOURCE_LABELS = {"job", "instance", "host_name", "host_id", "os_type", "k8s_no
 OTELCOL_METRICS = {"otelcol_exporter_send_failed_metric_points_total", "otelcol_exporter_sent_metric_points_total",
                    "otelcol_exporter_queue_size", "otelcol_exporter_queue_capacity"}
 DEAD_WRITE_URL = "http://127.0.0.1:1/api/v1/write"
+EXPORT_INTERVAL = timedelta(seconds=10)  # the agent's default
 
 RULES = [rule for path in check.RULE_FILES for group in yaml.safe_load(path.read_text())["groups"]
          for rule in group["rules"]]
@@ -115,18 +117,23 @@ def test_every_recording_rule_is_checked_by_an_expression_test():
     assert {name for name in RECORDED if name not in exprs} == set()
 
 
-def selectors(expr: str) -> list[promql_parser.VectorSelector]:
+def nodes(expr: str, kind: type) -> list:
     found = []
-    promql_parser.walk(promql_parser.parse(expr),
-                       lambda node: found.append(node) if isinstance(node, promql_parser.VectorSelector) else None)
+    promql_parser.walk(promql_parser.parse(expr), lambda node: found.append(node) if isinstance(node, kind) else None)
     return found
+
+
+def test_every_range_window_spans_at_least_four_exports():
+    short = {(rule.get("record") or rule["alert"], str(matrix.range)) for rule in RULES
+             for matrix in nodes(rule["expr"], promql_parser.MatrixSelector) if matrix.range < 4 * EXPORT_INTERVAL}
+    assert short == set()
 
 
 def selected_names() -> dict[str, set[str]]:
     """{metric name: label names matched on it} over every rule expression."""
     names: dict[str, set[str]] = {}
     for rule in RULES:
-        for selector in selectors(rule["expr"]):
+        for selector in nodes(rule["expr"], promql_parser.VectorSelector):
             names.setdefault(selector.name, set()).update(m.name for m in selector.matchers.matchers)
     return names
 
