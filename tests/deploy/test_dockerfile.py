@@ -9,33 +9,11 @@ import sys
 from pathlib import Path
 
 from collector.config import HealthConfig
-from tests.deploy.manifests import DEPLOY, REPO
+from tests.deploy.dockerfile import DOCKERFILE, final_stage, instructions, stages
+from tests.deploy.manifests import REPO
 
-DOCKERFILE = DEPLOY / "container" / "Dockerfile"
 HADOLINT = Path(sys.executable).with_name("hadolint")
 PINNED_PYTHON = re.compile(r"^python:3\.11\.\d+-slim-\w+$")
-
-
-def instructions() -> list[tuple[str, str]]:
-    """(INSTRUCTION, arguments) pairs: comment lines dropped, continuation lines joined."""
-    lines = [line for line in DOCKERFILE.read_text().splitlines() if not line.lstrip().startswith("#")]
-    text = re.sub(r"\\\n", " ", "\n".join(lines))
-    return [(line.split(None, 1)[0].upper(), line.split(None, 1)[1].strip()) for line in text.splitlines()
-            if line.strip()]
-
-
-def stages() -> list[list[tuple[str, str]]]:
-    found = []
-    for instruction in instructions():
-        if instruction[0] == "FROM":
-            found.append([])
-        if found:
-            found[-1].append(instruction)
-    return found
-
-
-def final_stage() -> list[tuple[str, str]]:
-    return stages()[-1]
 
 
 def argument(name: str) -> str:

@@ -11,8 +11,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 from pipeline.services import Server, http_get
 from pipeline.testing import free_port, require_binary, running, wait_for
+from tests.deploy.dockerfile import final_stage
 from tests.deploy.manifests import FIELDS, container, find, pod_environment, pod_spec
-from tests.deploy.test_dockerfile import final_stage
 
 COLLECTOR = Path(sys.executable).with_name("collector")
 IDENTITY = {"__name__", "job", "instance", "host_name", "host_id", "os_type", "k8s_node_name", "k8s_cluster_name"}
