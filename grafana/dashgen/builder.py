@@ -165,7 +165,7 @@ def table(title: str, description: str, key: list[str], columns: list[Column], *
                           "properties": [{"id": "links", "value": [HOST_LINK]}]})
     defaults = {"custom": {"align": "auto", "cellOptions": {"type": "auto"}, "filterable": True},
                 "thresholds": _threshold_config(None)}
-    options = {"showHeader": True, "cellHeight": "sm", "footer": {"show": False, "reducer": ["sum"]}}
+    options = {"showHeader": True, "cellHeight": "sm"}
     targets = _targets([Target(c.expr, c.name) for c in columns], True, True)
     return _panel("table", title, description, "none", targets, width, height, defaults, options,
                   overrides=overrides, transformations=transformations)
@@ -173,7 +173,7 @@ def table(title: str, description: str, key: list[str], columns: list[Column], *
 
 def datasource_variable() -> dict:
     return {"name": "datasource", "label": "Data source", "type": "datasource", "query": "prometheus",
-            "current": {}, "options": [], "regex": "", "hide": 0, "refresh": 1,
+            "options": [], "regex": "", "hide": 0, "refresh": 1,
             "includeAll": False, "multi": False}
 
 
@@ -182,10 +182,10 @@ def query_variable(name: str, label: str, query: str, *, multi: bool = False,
     variable = {
         "name": name, "label": label, "type": "query", "datasource": DATASOURCE,
         "query": {"qryType": 1, "query": query, "refId": "PrometheusVariableQueryEditor-VariableQuery"},
-        "definition": query, "refresh": 2, "sort": 1, "regex": "", "hide": 0,
-        "multi": multi, "includeAll": include_all, "options": [],
-        "current": {"text": ["All"], "value": ["$__all"]} if include_all else {},
+        "refresh": 2, "sort": 1, "regex": "", "hide": 0, "multi": multi, "includeAll": include_all, "options": [],
     }
+    if include_all:
+        variable["current"] = {"text": ["All"], "value": ["$__all"]}
     if all_value is not None:
         variable["allValue"] = all_value
     return variable
