@@ -53,8 +53,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     option("gateway", "auto", choices=("auto", "vmagent", "otelcol"),
            help="auto: otelcol-contrib when it is on PATH, else vmagent")
     option("agent-interval", "10s", help="the agent's export interval")
-    option("alertmanager-config", ALERTMANAGER_CONFIG if ALERTMANAGER_CONFIG.is_file() else None, type=Path,
-           help="Alertmanager configuration; a minimal built-in one when absent")
+    # The repository's alertmanager.yml notifies real mail and chat services once its secrets are set: opt in.
+    option("alertmanager-config", None, type=Path,
+           help=f"Alertmanager configuration, e.g. {ALERTMANAGER_CONFIG.relative_to(REPO_ROOT)} with its secrets "
+                "in place; default: a built-in one that notifies nobody")
     option("rules-dir", RULES_DIR, type=Path, help="Prometheus and vmalert load its *.rules.yml")
     option("status-interval", 5.0, type=float, help="seconds between status lines")
     return parser.parse_args(argv)

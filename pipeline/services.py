@@ -181,7 +181,7 @@ class Prometheus(Server, PromApi):
     ready_path = "/-/ready"
 
     def __init__(self, port: int, data_dir: Path, rule_files: Iterable[Path] = (),
-                 alertmanager_url: str | None = None, out_of_order_window: str = "30m",
+                 alertmanager_url: str | None = None, out_of_order_window: str = "2h",
                  evaluation_interval: str = "15s"):
         super().__init__(port, data_dir)
         self.rule_files = [Path(path).resolve() for path in rule_files]
