@@ -6,6 +6,7 @@ Precedence, highest first: ``HOSTAGENT_<SECTION>__<KEY>`` environment variables,
 
 import os
 import re
+import ssl
 import types
 import typing
 from dataclasses import MISSING, dataclass, field, fields, is_dataclass
@@ -19,6 +20,8 @@ from collector.units import ByteSize, Duration
 
 ENV_PREFIX = "HOSTAGENT_"
 FILE = {"file": True}
+PEM_CERTIFICATE = {"file": True, "pem": "certificate"}
+PEM_KEY = {"file": True, "pem": "private key"}
 
 
 class ConfigError(Exception):
@@ -37,9 +40,9 @@ class ExporterConfig:
     headers_file: str | None = field(default=None, metadata=FILE)
     # Plaintext gRPC, or HTTPS without verifying the gateway's certificate: only when asked for.
     insecure: bool = False
-    certificate: str | None = field(default=None, metadata=FILE)
-    client_certificate: str | None = field(default=None, metadata=FILE)
-    client_key: str | None = field(default=None, metadata=FILE)
+    certificate: str | None = field(default=None, metadata=PEM_CERTIFICATE)
+    client_certificate: str | None = field(default=None, metadata=PEM_CERTIFICATE)
+    client_key: str | None = field(default=None, metadata=PEM_KEY)
 
     @property
     def url(self) -> str:
@@ -155,6 +158,8 @@ def _check(value, metadata, path):
         raise _Invalid(path, f"expected host:port such as 127.0.0.1:13134, got {_show(value)}")
     if metadata.get("file") and not Path(value).is_file():
         raise _Invalid(path, f"file {value} does not exist or is not a regular file")
+    if "pem" in metadata and (problem := _pem_problem(value, metadata["pem"])):
+        raise _Invalid(path, f"file {value} {problem}")
     if metadata.get("directory") and not Path(value).is_dir():
         raise _Invalid(path, f"directory {value} does not exist")
     for pattern in value if metadata.get("regex") else ():
@@ -162,6 +167,21 @@ def _check(value, metadata, path):
             re.compile(pattern)
         except re.error as error:
             raise _Invalid(path, f"invalid regular expression {pattern!r}: {error}") from None
+
+
+def _pem_problem(path: str, kind: str) -> str | None:
+    """Why `path` cannot serve as a PEM certificate or private key; checked here so that a bad file is an error
+    at start, not a failed TLS handshake at every export."""
+    try:
+        if kind == "certificate":
+            ssl.create_default_context(cafile=path)  # parses every certificate in the file
+        elif not re.search(rb"-----BEGIN [A-Z ]*PRIVATE KEY-----", Path(path).read_bytes()):
+            return "holds no PEM private key"
+    except ssl.SSLError as error:
+        return f"holds no valid PEM certificate ({error.reason or error})"
+    except OSError as error:
+        return f"cannot be read: {error.strerror}"
+    return None
 
 
 def _strict(kind, expected):
