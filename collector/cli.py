@@ -10,11 +10,11 @@ from collections import defaultdict
 import click
 
 from collector import __version__, render
-from collector.config import Config, ConfigError, load
+from collector.config import CONFIG_FILE_VARIABLE, Config, ConfigError, load
 from collector.sources import declared_metrics
 
 EXIT_CONFIG = 2
-config_option = click.option("--config", "config_path", type=click.Path(dir_okay=False), envvar="HOSTAGENT_CONFIG",
+config_option = click.option("--config", "config_path", type=click.Path(dir_okay=False), envvar=CONFIG_FILE_VARIABLE,
                              help="YAML configuration file (env HOSTAGENT_CONFIG). Every option has a default.")
 
 

@@ -19,6 +19,7 @@ from collector.sources import SOURCES
 from collector.units import ByteSize, Duration
 
 ENV_PREFIX = "HOSTAGENT_"
+CONFIG_FILE_VARIABLE = "HOSTAGENT_CONFIG"  # names the file itself (collector --config), not an option
 FILE = {"file": True}
 PEM_CERTIFICATE = {"file": True, "pem": "certificate"}
 PEM_KEY = {"file": True, "pem": "private key"}
@@ -232,7 +233,7 @@ def _set(raw: dict, key_path: tuple[str, ...], value) -> None:
 
 def _agent_overrides(environ):
     for variable, text in sorted(environ.items()):
-        if variable.startswith(ENV_PREFIX):
+        if variable.startswith(ENV_PREFIX) and variable != CONFIG_FILE_VARIABLE:
             key_path = tuple(variable[len(ENV_PREFIX):].lower().split("__"))
             try:
                 value = yaml.safe_load(text) if text else None

@@ -109,6 +109,11 @@ def test_agent_variables_override_otel_variables_and_the_file(tmp_path):
     assert config.exporter.interval == 7
 
 
+def test_the_config_file_variable_is_not_taken_for_an_option(tmp_path):
+    path = write(tmp_path, "log_level: debug\n")
+    assert load(path, environ={"HOSTAGENT_CONFIG": str(path)}).log_level == "debug"
+
+
 def test_a_bad_environment_variable_is_named_instead_of_the_file(tmp_path):
     with pytest.raises(ConfigError, match=r"^environment variable HOSTAGENT_SOURCES__CPU__PER_CPU: "
                                           r"sources.cpu.per_cpu: expected true or false"):
