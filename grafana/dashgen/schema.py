@@ -13,6 +13,7 @@ import json
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
@@ -70,17 +71,15 @@ def check(paths: list[Path]) -> list[str]:
     node = shutil.which("node")
     if not (node and TSC.is_file()):
         raise SchemaUnavailable("node or the schema packages are missing: run `python -m dashgen.schema install`")
-    work = CACHE / "check"
-    shutil.rmtree(work, ignore_errors=True)
-    work.mkdir()
-    modules = []
-    for path in paths:
-        module = work / f"{path.stem}.ts"
-        module.write_text(_module(json.loads(path.read_text())))
-        modules.append(module)
-    result = subprocess.run([node, str(TSC), "--noEmit", "--strict", "--module", "nodenext",
-                             "--moduleResolution", "nodenext", "--target", "es2022", *(m.name for m in modules)],
-                            cwd=work, capture_output=True, text=True)
+    # Beside node_modules, so that the modules resolve the packages; one directory per run.
+    with tempfile.TemporaryDirectory(dir=CACHE, prefix="check-") as work:
+        names = []
+        for path in paths:
+            (Path(work) / f"{path.stem}.ts").write_text(_module(json.loads(path.read_text())))
+            names.append(f"{path.stem}.ts")
+        result = subprocess.run([node, str(TSC), "--noEmit", "--strict", "--module", "nodenext",
+                                 "--moduleResolution", "nodenext", "--target", "es2022", *names],
+                                cwd=work, capture_output=True, text=True)
     if result.returncode and not result.stdout.strip():
         raise RuntimeError(f"tsc failed: {result.stderr}")
     return [line for line in result.stdout.splitlines() if line.strip()]
