@@ -5,8 +5,10 @@ The pipeline is `pipeline.testing`'s fed pipeline (gateway_pipeline_in + the age
 have its data), with the agent's opt-in sources switched on and Kubernetes resource attributes set, so that
 per-core CPU, connections, top processes and the cluster/node variables are proven too, plus the
 self-monitoring a deployment adds for the pipeline-health dashboard: a scraper (vmagent) that scrapes the
-gateway and both backends and writes to both. Queries whose data cannot exist in this pipeline are listed in
-OPTIONAL with the reason: they still run on both backends and must be accepted, they may come back empty.
+gateway and both backends and writes to both, and a rule evaluator (vmalert, one per backend) with an alert
+that fires at once, so that ALERTS and ALERTS_FOR_STATE exist. Queries whose data cannot exist in this
+pipeline are listed in OPTIONAL with the reason: they still run on both backends and must be accepted, they
+may come back empty.
 """
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ import re
 import time
 import urllib.parse
 from collections.abc import Iterator
+from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
@@ -22,7 +25,7 @@ import yaml
 
 from dashgen import DASHBOARDS_DIR, lint, promql
 from pipeline import backends
-from pipeline.services import HOST, Agent, Server
+from pipeline.services import HOST, Agent, Server, Vmalert
 from pipeline.testing import Pipeline, agent_data_in_both, free_port, gateway_pipeline_in, running, wait_for
 
 CLUSTER, NODE = "ci-cluster", "ci-node-1"
@@ -32,11 +35,8 @@ TIME_VALUES = {"__rate_interval": "1m", "__interval": "5s", "__range": "1h", "__
 RANGE_SECONDS, STEP_SECONDS = 300, 5
 DATA_TIMEOUT = 45.0
 
-_NO_ALERTS = "ALERTS exist only while an alert fires (and in VictoriaMetrics only with vmalert's remote write)"
 _NO_OTELCOL = "the OpenTelemetry Collector gateway cannot run here (no build with the OTLP receiver)"
 OPTIONAL: dict[tuple[str, str, str], str] = {
-    ("fleet-overview", "Firing alerts by severity", "A"): _NO_ALERTS,
-    ("fleet-overview", "Firing alerts", "A"): _NO_ALERTS,
     ("pipeline-health", "Gateway queue", "B"): _NO_OTELCOL,
     ("pipeline-health", "Gateway send failures", "C"): _NO_OTELCOL,
     ("pipeline-health", "Gateway accepted data points", "B"): _NO_OTELCOL,
@@ -89,16 +89,35 @@ def _self_metrics_in_both(pipeline: Pipeline) -> bool:
     return all(backend.query("vmagent_remotewrite_pending_data_bytes") for backend in pipeline.backends)
 
 
+# Fires for every host as soon as it reports, so the dashboards' alert panels have something to show.
+ALERT_RULES = {"groups": [{"name": "dashboards-live-test", "interval": "1s", "rules": [
+    {"alert": "DashboardsLiveTest", "expr": "max by (job, instance, host_name) (system_uptime_seconds) > 0",
+     "labels": {"severity": "warning"}}]}]}
+
+
+def _alerts_in_both(pipeline: Pipeline) -> bool:
+    return all(backend.query('ALERTS{alertstate="firing"}') and backend.query("ALERTS_FOR_STATE")
+               for backend in pipeline.backends)
+
+
 @pytest.fixture(scope="module")
 def pipeline(tmp_path_factory) -> Iterator[Pipeline]:
     base = tmp_path_factory.mktemp("grafana-pipeline")
     with gateway_pipeline_in(base) as fed:
         agent = KubernetesAgent(free_port(), base / "agent", fed.gateway.otlp_url, interval="1s",
                                 sources=OPT_IN_SOURCES)
-        with running(agent), running(SelfMonitoring(free_port(), base / "self-monitoring", fed)):
+        rules = base / "alerts.yml"
+        rules.write_text(yaml.safe_dump(ALERT_RULES))
+        with ExitStack() as stack:
+            stack.enter_context(running(agent))
+            stack.enter_context(running(SelfMonitoring(free_port(), base / "self-monitoring", fed)))
+            for backend in fed.backends:
+                stack.enter_context(running(Vmalert(free_port(), base / f"vmalert-{backend.name}", backend.url,
+                                                    rule_files=[rules], evaluation_interval="1s")))
             fed.agent = agent
             wait_for(lambda: agent_data_in_both(fed), what="the agent's data in Prometheus and VictoriaMetrics")
             wait_for(lambda: _self_metrics_in_both(fed), what="the gateway's own metrics in both backends")
+            wait_for(lambda: _alerts_in_both(fed), what="ALERTS in both backends")
             yield fed
 
 
