@@ -10,7 +10,8 @@ Templates are Prometheus rule files plus three conventions:
 - an alert gets one rule per severity listed under its name in thresholds.yml; that entry's keys
   (`threshold`, `horizon`, ...) become variables, `for`/`keep_firing_for` and the `severity` label
   are set from it, and `runbook_url`/`dashboard_url` are added from `links` and the alert's
-  `dashboard:` (a Grafana dashboard uid; `host-detail` links to the alert's host).
+  `dashboard:` (a Grafana dashboard uid), selecting the alert's host on `host-detail` and wherever
+  the template says `per_host: true`.
 """
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ THRESHOLDS = RULES_DIR / "thresholds.yml"
 SEVERITIES = ("info", "warning", "critical")
 DASHBOARDS = ("host-detail", "fleet-overview", "pipeline-health")
 HOST_VARIABLE = "?var-host={{ $labels.host_name }}"
-ALERT_KEYS = {"alert", "expr", "labels", "annotations", "dashboard"}
+ALERT_KEYS = {"alert", "expr", "labels", "annotations", "dashboard", "per_host"}
 PLACEHOLDER = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?:\|([a-z]+))?\}")
 DURATION = re.compile(r"(\d+)([smhdw])")
 SECONDS_PER = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -74,10 +75,10 @@ def fill(node: Any, variables: Mapping[str, Any], where: str) -> Any:
     return node
 
 
-def links(settings: Mapping[str, str], alert: str, dashboard: str) -> dict[str, str]:
+def links(settings: Mapping[str, str], alert: str, dashboard: str, per_host: bool) -> dict[str, str]:
     if dashboard not in DASHBOARDS:
         raise TemplateError(f"{alert}: unknown dashboard {dashboard!r} (one of {', '.join(DASHBOARDS)})")
-    query = HOST_VARIABLE if dashboard == "host-detail" else ""
+    query = HOST_VARIABLE if per_host or dashboard == "host-detail" else ""
     return {"runbook_url": f"{settings['runbooks'].rstrip('/')}/{alert}.md",
             "dashboard_url": f"{settings['grafana'].rstrip('/')}/d/{dashboard}{query}"}
 
@@ -105,7 +106,8 @@ def render_alert(template: dict, thresholds: Mapping[str, dict], settings: Mappi
             "expr": filled["expr"],
             **{key: level[key] for key in ("for", "keep_firing_for") if key in level},
             "labels": {**filled.get("labels", {}), "severity": severity},
-            "annotations": {**filled["annotations"], **links(settings, name, template["dashboard"])},
+            "annotations": {**filled["annotations"], **links(settings, name, template["dashboard"],
+                                                                 template.get("per_host", False))},
         })
     return rules
 
