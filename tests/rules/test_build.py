@@ -121,3 +121,16 @@ def test_stale_names_edited_missing_and_orphaned_rule_files(tmp_path):
     assert build.stale(rules_dir, source_dir, thresholds) == []
     (rules_dir / "old.rules.yml").write_text("groups: []\n")
     assert build.stale(rules_dir, source_dir, thresholds) == ["old.rules.yml"]
+
+
+def test_per_host_selects_the_host_on_any_dashboard(tmp_path):
+    template = TEMPLATE.replace("dashboard: host-detail", "dashboard: pipeline-health\n        per_host: true")
+    warning, _ = rendered_groups(tmp_path, template=template)[2]["rules"]
+    assert warning["annotations"]["dashboard_url"] == \
+        "http://grafana.test/d/pipeline-health?var-host={{ $labels.host_name }}"
+
+
+def test_an_unknown_template_key_is_an_error(tmp_path):
+    with pytest.raises(build.TemplateError, match="template keys"):
+        build.render_all(*write_sources(tmp_path, template=TEMPLATE.replace("dashboard: host-detail",
+                                                                           "dashboard: host-detail\n        fro: 5m")))
