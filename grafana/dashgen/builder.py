@@ -152,8 +152,10 @@ def table(title: str, description: str, key: list[str], columns: list[Column], *
           width: int = 24, height: int = 10) -> dict:
     """A table with one row per value of the `key` labels and one column per instant query."""
     names = key_names or {}
-    rename = {f"Value #{chr(ord('A') + i)}": c.name for i, c in enumerate(columns)} | names
-    order = {name: i for i, name in enumerate(key + [f"Value #{chr(ord('A') + i)}" for i in range(len(columns))])}
+    # Grafana names the value field of query A "Value #A", or just "Value" when the panel has one query.
+    values = [f"Value #{chr(ord('A') + i)}" for i in range(len(columns))] if len(columns) > 1 else ["Value"]
+    rename = {value: c.name for value, c in zip(values, columns)} | names
+    order = {name: i for i, name in enumerate(key + values)}
     transformations = [
         {"id": "merge", "options": {}},
         {"id": "organize", "options": {"excludeByName": {"Time": True}, "indexByName": order,
