@@ -106,9 +106,17 @@ def timeseries(title: str, description: str, unit: str, targets: list[Target], *
                   width, height, defaults, options, overrides=overrides or [])
 
 
+def fixed_colours(colours: dict[str, str]) -> list[dict]:
+    """Overrides giving each named series (by legend) a fixed colour."""
+    return [{"matcher": {"id": "byName", "options": name},
+             "properties": [{"id": "color", "value": {"mode": "fixed", "fixedColor": colour}}]}
+            for name, colour in colours.items()]
+
+
 def stat(title: str, description: str, unit: str, targets: list[Target], *,
          thresholds: Thresholds | None = None, mappings: list[dict] | None = None,
-         no_value: str | None = None, width: int = 4, height: int = 4) -> dict:
+         no_value: str | None = None, overrides: list[dict] | None = None,
+         width: int = 4, height: int = 4) -> dict:
     defaults = {"thresholds": _threshold_config(thresholds), "mappings": mappings or [],
                 "color": {"mode": "thresholds"}}
     if no_value is not None:
@@ -117,7 +125,7 @@ def stat(title: str, description: str, unit: str, targets: list[Target], *,
                "colorMode": "background" if thresholds else "value", "graphMode": "none",
                "textMode": "auto", "justifyMode": "auto", "orientation": "auto"}
     return _panel("stat", title, description, unit, _targets(targets, True, False),
-                  width, height, defaults, options)
+                  width, height, defaults, options, overrides=overrides or [])
 
 
 def top_hosts(title: str, description: str, unit: str, expr: str, *,

@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 from . import exprs as e
-from .builder import Column, Target, dashboard, row, stat, table, top_hosts
+from .builder import Column, Target, dashboard, fixed_colours, row, stat, table, top_hosts
 from .thresholds import CPU, DISK, LOAD_PER_CPU, MEMORY
 from .variables import host_variables
 
 F = e.FLEET
+SEVERITY_COLOURS = {"critical": "red", "warning": "orange", "info": "blue"}
 
 
 def _summary() -> list[dict]:
@@ -22,7 +23,7 @@ def _summary() -> list[dict]:
              "Alerts in state firing, counted per severity label (the ALERTS series written by the rule "
              "evaluator). Empty when nothing fires.", "none",
              [Target('count by (severity) (ALERTS{alertstate="firing"})', "{{severity}}")],
-             no_value="none firing", width=6),
+             no_value="none firing", overrides=fixed_colours(SEVERITY_COLOURS), width=6),
         table("Firing alerts", "Each firing alert with its host; the host links to the host-detail dashboard.",
               ["alertname", "host_name", "severity"],
               [Column("Active since",
