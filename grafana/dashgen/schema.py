@@ -44,7 +44,16 @@ class SchemaUnavailable(RuntimeError):
     pass
 
 
+def _installed(package: str) -> bool:
+    name, version = package.rsplit("@", 1)
+    manifest = CACHE / "node_modules" / name / "package.json"
+    return manifest.is_file() and json.loads(manifest.read_text()).get("version") == version
+
+
 def install() -> None:
+    """npm-install PACKAGES into CACHE, unless those versions are there already."""
+    if all(map(_installed, PACKAGES)):
+        return
     npm = shutil.which("npm")
     if not npm:
         raise SchemaUnavailable("npm is not installed")
