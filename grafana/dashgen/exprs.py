@@ -5,12 +5,13 @@
 """
 from __future__ import annotations
 
+from .thresholds import SILENCE
+
 FLEET = 'job=~"$job", host_name=~"$host"'
 ONE_HOST = 'job=~"$job", host_name="$host"'
 RATE = "[$__rate_interval]"
-# A host is "reporting" when it sent anything in this window: several 10 s export intervals,
-# so one failed export does not flip it.
-REPORTING_WINDOW = "2m"
+# A host is "reporting" when it sent anything in this window (the HostStoppedReporting alert's).
+REPORTING_WINDOW = SILENCE
 
 
 def selector(metric: str, m: str, *extra: str) -> str:

@@ -10,8 +10,8 @@ from .builder import Thresholds
 RULES_THRESHOLDS = Path(__file__).resolve().parents[2] / "rules" / "thresholds.yml"
 
 
-def alert_threshold(alert: str, severity: str, path: Path = RULES_THRESHOLDS) -> float:
-    return yaml.safe_load(path.read_text())["alerts"][alert][severity]["threshold"]
+def alert_threshold(alert: str, severity: str, key: str = "threshold", path: Path = RULES_THRESHOLDS):
+    return yaml.safe_load(path.read_text())["alerts"][alert][severity][key]
 
 
 def alert_thresholds(alert: str) -> Thresholds:
@@ -23,3 +23,5 @@ MEMORY = alert_thresholds("HostMemoryUsage")
 DISK = alert_thresholds("HostFilesystemUsage")
 INODES = alert_thresholds("HostInodesUsage")
 LOAD_PER_CPU = alert_threshold("HostCpuSaturated", "warning")
+# A host counts as not reporting after the silence that HostStoppedReporting waits for.
+SILENCE = alert_threshold("HostStoppedReporting", "critical", "silent")
