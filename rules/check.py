@@ -1,6 +1,6 @@
 """Check the rule files and run their unit tests on both backends' rule engines.
 
-    python -m rules.check        promtool check rules, promtool test rules, vmalert-tool unittest
+    python -m rules.check        promtool check rules, vmalert -dryRun, promtool test rules, vmalert-tool unittest
 
 The unit tests are written once, in promtool's format (rules/tests/*.test.yml), with `${runbooks}`
 and `${grafana}` standing for the link bases of rules/thresholds.yml. Each tool gets a rendered copy:
@@ -41,6 +41,10 @@ def run(argv: list, cwd: Path | None = None, env: dict | None = None) -> subproc
 
 def promtool_check(rule_files: list[Path] = RULE_FILES) -> subprocess.CompletedProcess:
     return run([binary("promtool"), "check", "rules", *rule_files])
+
+
+def vmalert_check(rule_files: list[Path] = RULE_FILES) -> subprocess.CompletedProcess:
+    return run([binary("vmalert"), "-dryRun", "-loggerLevel=ERROR", *(f"-rule={path}" for path in rule_files)])
 
 
 def render_test(test_file: Path, out_dir: Path, expr_key: str) -> Path:
@@ -86,12 +90,12 @@ def vmalert_test(test_file: Path, work_dir: Path) -> subprocess.CompletedProcess
 
 def main() -> int:
     try:
-        for name in ("promtool", "vmalert-tool"):
+        for name in ("promtool", "vmalert", "vmalert-tool"):
             binary(name)
     except MissingBackend as missing:
         print(missing, file=sys.stderr)
         return 2
-    results = [("promtool check rules", promtool_check())]
+    results = [("promtool check rules", promtool_check()), ("vmalert -dryRun", vmalert_check())]
     with tempfile.TemporaryDirectory(prefix="rules-check-") as work_dir:
         for test_file in TEST_FILES:
             for tool, test in (("promtool test rules", promtool_test), ("vmalert-tool unittest", vmalert_test)):

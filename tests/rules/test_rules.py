@@ -38,9 +38,13 @@ def test_committed_rule_files_are_rendered_from_templates_and_thresholds():
     assert build.stale() == [], "run `python -m rules.build` and commit rules/*.rules.yml"
 
 
-def test_promtool_accepts_the_rule_files():
-    require_binary("promtool")
-    result = check.promtool_check()
+@pytest.mark.parametrize("tool, validate", [("promtool", check.promtool_check), ("vmalert", check.vmalert_check)])
+def test_the_rule_files_are_valid_and_a_broken_one_is_not(tool, validate, tmp_path):
+    require_binary(tool)
+    broken = tmp_path / "broken.rules.yml"
+    broken.write_text("groups: [{name: g, rules: [{alert: A, expr: 'rate(x[5m]) >'}]}]\n")
+    assert validate([broken]).returncode != 0, f"{tool} accepted a broken rule file"
+    result = validate()
     assert result.returncode == 0, result.stdout + result.stderr
 
 
