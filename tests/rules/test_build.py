@@ -134,3 +134,10 @@ def test_an_unknown_template_key_is_an_error(tmp_path):
     with pytest.raises(build.TemplateError, match="template keys"):
         build.render_all(*write_sources(tmp_path, template=TEMPLATE.replace("dashboard: host-detail",
                                                                            "dashboard: host-detail\n        fro: 5m")))
+
+
+def test_check_mode_passes_on_the_committed_rules_and_writes_nothing(capsys):
+    before = {path: path.read_text() for path in build.RULES_DIR.glob("*.rules.yml")}
+    assert build.main(["--check"]) == 0
+    assert {path: path.read_text() for path in build.RULES_DIR.glob("*.rules.yml")} == before
+    assert capsys.readouterr().err == ""
