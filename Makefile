@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: test run backends docs bench venv clean
+.PHONY: test run backends grafana-schema docs dashboards bench venv clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,7 +19,11 @@ venv: $(VENV)/.installed
 backends: venv
 	$(PY) -m pipeline.backends
 
-test: venv backends
+# Grafana's dashboard schema (@grafana/schema + TypeScript, from the npm registry) for the dashboard type-check.
+grafana-schema: venv
+	PYTHONPATH=grafana $(PY) -m dashgen.schema install
+
+test: venv backends grafana-schema
 	$(PY) -m pytest
 
 run: venv backends
@@ -29,6 +33,12 @@ run: venv backends
 docs: venv
 	$(VENV)/bin/collector sources --format markdown > docs/metrics.md
 	$(VENV)/bin/collector sources --format naming > docs/naming.md
+
+# Regenerate grafana/dashboards/*.json from grafana/dashgen/, then lint and type-check them.
+dashboards: grafana-schema
+	cd grafana && ../$(PY) -m dashgen
+	PYTHONPATH=grafana $(PY) -m dashgen.lint grafana/dashboards/*.json
+	PYTHONPATH=grafana $(PY) -m dashgen.schema grafana/dashboards/*.json
 
 bench: venv backends
 	$(PY) -m bench
