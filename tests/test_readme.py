@@ -1,11 +1,15 @@
 """Every `collector` command shown in the README works as shown."""
 
 import os
-import re
 import shlex
+import shutil
 import signal
 import subprocess
+import sys
 from pathlib import Path
+
+import pytest
+import yaml
 
 from tests.support.otlp_receiver import OtlpReceiver, free_port
 
@@ -36,3 +40,21 @@ def test_every_readme_command_exits_0():
                 assert result.stdout.strip(), command
     finally:
         receiver.stop()
+
+
+def test_the_pipeline_options_the_readme_points_to():
+    result = subprocess.run([sys.executable, "-m", "pipeline.run", "--help"], cwd=ROOT, capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode == 0 and "PIPELINE_PROMETHEUS_PORT" in result.stdout
+
+
+def test_kubectl_apply_k_deploy_kubernetes_renders_the_agent_and_a_gateway():
+    kubectl = shutil.which("kubectl")
+    if not kubectl:
+        pytest.fail("kubectl is needed (it is on the machine image)") if os.environ.get("CI") else \
+            pytest.skip("kubectl is not on PATH")
+    rendered = subprocess.run([kubectl, "kustomize", "deploy/kubernetes"], cwd=ROOT, capture_output=True,
+                              text=True, check=True).stdout
+    kinds = {(d["kind"], d["metadata"]["name"]) for d in yaml.safe_load_all(rendered) if d}
+    assert ("DaemonSet", "hostagent") in kinds
+    assert any(kind == "StatefulSet" for kind, _ in kinds)
