@@ -34,15 +34,14 @@ class HttpTransport:
         if self.compress:
             self.session.headers["Content-Encoding"] = config.compression
         # Verification is on unless `insecure: true` asks otherwise; `certificate` replaces the system CAs.
-        self.session.verify = False if config.insecure else (config.certificate or True)
-        if config.client_certificate:
-            self.session.cert = (config.client_certificate, config.client_key) if config.client_key \
-                else config.client_certificate
+        # Given with each request: requests lets REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE override the session's.
+        client = (config.client_certificate, config.client_key) if config.client_key else config.client_certificate
+        self.tls = {"verify": False if config.insecure else (config.certificate or True), "cert": client}
 
     def send(self, body: bytes) -> tuple[Outcome, str]:
         try:
             response = self.session.post(self.url, data=self.compress(body) if self.compress else body,
-                                         timeout=self.timeout)
+                                         timeout=self.timeout, **self.tls)
         except requests.RequestException as error:
             return Outcome.RETRY, f"{type(error).__name__}: {error}"
         if response.ok:
