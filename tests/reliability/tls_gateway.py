@@ -1,0 +1,41 @@
+"""The vmagent gateway serving OTLP over HTTPS (`-tls`), with a certificate from the test's CA.
+
+This vmagent (the open-source build) has no `-mtls`: client certificates are enterprise-only, so mTLS is tested
+against `Endpoint` with a TLS context that requires them."""
+from __future__ import annotations
+
+import ssl
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from pipeline.services import HOST, ServerFailed, Vmagent
+from pipeline.testing import wait_for
+from tests.reliability.tls import KeyPair
+
+
+class TlsVmagent(Vmagent):
+    def __init__(self, port: int, data_dir: Path, write_url: str, server: KeyPair, ca_bundle: Path):
+        super().__init__(port, data_dir, write_url, write_url)
+        self.server, self.ca_bundle = server, ca_bundle
+
+    @property
+    def url(self) -> str:
+        return f"https://{HOST}:{self.port}"
+
+    def argv(self) -> list[str]:
+        return [*super().argv(), "-tls", f"-tlsCertFile={self.server.certificate}",
+                f"-tlsKeyFile={self.server.key}"]
+
+    def wait_ready(self, timeout: float) -> None:
+        context = ssl.create_default_context(cafile=self.ca_bundle)
+
+        def answers() -> bool:
+            if self.process.poll() is not None:
+                raise ServerFailed(f"{self.name} exited with {self.process.returncode}:\n{self.log_tail()}")
+            try:
+                urllib.request.urlopen(self.ready_url, context=context, timeout=2).close()
+                return True
+            except (OSError, urllib.error.URLError):
+                return False
+        wait_for(answers, timeout, what=f"{self.name} over TLS")
