@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: test run backends grafana-schema docs dashboards bench venv clean
+.PHONY: test run backends grafana-schema docs dashboards rules bench venv clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,12 @@ dashboards: grafana-schema
 	cd grafana && ../$(PY) -m dashgen
 	PYTHONPATH=grafana $(PY) -m dashgen.lint grafana/dashboards/*.json
 	PYTHONPATH=grafana $(PY) -m dashgen.schema grafana/dashboards/*.json
+
+# Re-render rules/*.rules.yml from rules/src/ and rules/thresholds.yml, then check and unit-test them on
+# promtool and vmalert-tool (docs/alerting-rules.md).
+rules: venv backends
+	$(PY) -m rules.build
+	$(PY) -m rules.check
 
 bench: venv backends
 	$(PY) -m bench
