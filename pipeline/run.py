@@ -99,7 +99,10 @@ def build(args: argparse.Namespace, gateway: str) -> list[tuple[str, Server, str
                                  health_port=args.otelcol_health_port, telemetry_port=args.otelcol_telemetry_port)
         gateway_note = f"OTLP/HTTP in; OTLP/gRPC at {HOST}:{args.otlp_grpc_port}"
     else:
-        gateway_server = Vmagent(args.vmagent_port, data / "vmagent", prometheus.write_url, victoriametrics.write_url)
+        components = {"prometheus": prometheus, "victoriametrics": victoriametrics, "vmalert": vmalert,
+                      "alertmanager": alertmanager}
+        gateway_server = Vmagent(args.vmagent_port, data / "vmagent", prometheus.write_url, victoriametrics.write_url,
+                                 scrape_targets={job: server.address for job, server in components.items()})
         gateway_note = "OTLP/HTTP in"
     agent = Agent(args.agent_health_port, data / "agent", gateway_server.otlp_url, interval=args.agent_interval)
     return [

@@ -76,8 +76,12 @@ class Server:
         self.process: subprocess.Popen | None = None
 
     @property
+    def address(self) -> str:
+        return f"{HOST}:{self.port}"
+
+    @property
     def url(self) -> str:
-        return f"http://{HOST}:{self.port}"
+        return f"http://{self.address}"
 
     @property
     def ready_url(self) -> str:
@@ -243,28 +247,36 @@ class VictoriaMetrics(Server, PromApi):
 
 
 class Vmagent(Server):
-    """The vmagent gateway: OTLP/HTTP in, relabelled, fanned out to Prometheus and VictoriaMetrics.
+    """The vmagent gateway: OTLP/HTTP in, relabelled, fanned out to Prometheus and VictoriaMetrics; it also
+    scrapes itself and the pipeline's components named in `scrape_targets` (job -> host:port) into both.
 
     Its flags live in otel-config/vmagent/vmagent.flags, with %{VAR} placeholders that vmagent fills
     from the environment given here."""
 
     name = "vmagent"
+    SCRAPED_JOBS = ("vmagent", "prometheus", "victoriametrics", "vmalert", "alertmanager")
 
     def __init__(self, port: int, data_dir: Path, prometheus_write_url: str, victoriametrics_write_url: str,
-                 config_dir: Path = VMAGENT_CONFIG_DIR):
+                 scrape_targets: Mapping[str, str] | None = None, config_dir: Path = VMAGENT_CONFIG_DIR):
         super().__init__(port, data_dir)
         self.config_dir = Path(config_dir)
         self.write_urls = {"PROMETHEUS_WRITE_URL": prometheus_write_url,
                            "VICTORIAMETRICS_WRITE_URL": victoriametrics_write_url}
+        self.scrape_targets = {"vmagent": self.address, **(scrape_targets or {})}
+        if unknown := set(self.scrape_targets) - set(self.SCRAPED_JOBS):
+            raise ValueError(f"vmagent scrapes no job {sorted(unknown)}: only {', '.join(self.SCRAPED_JOBS)}")
 
     def argv(self) -> list[str]:
         return [str(backends.binary("vmagent")), *flags_from_file(self.config_dir / "vmagent.flags")]
 
     def environment(self) -> Mapping[str, str]:
-        return {"VMAGENT_LISTEN": f"{HOST}:{self.port}",
+        # scrape.yml needs every variable set: an empty one is a job without targets.
+        targets = {f"{job.upper()}_SCRAPE_TARGETS": self.scrape_targets.get(job, "") for job in self.SCRAPED_JOBS}
+        return {"VMAGENT_LISTEN": self.address,
                 "VMAGENT_QUEUE_DIR": str(self.data_dir / "queues"),
                 "VMAGENT_RELABEL_CONFIG": str(self.config_dir / "relabel.yml"),
-                **self.write_urls}
+                "VMAGENT_SCRAPE_CONFIG": str(self.config_dir / "scrape.yml"),
+                **self.write_urls, **targets}
 
     @property
     def otlp_url(self) -> str:

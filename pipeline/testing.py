@@ -6,7 +6,8 @@ Helpers
     running(server)                context manager: start a `pipeline.services` server, stop it afterwards;
                                    a missing binary skips (or, in CI, fails) like require_binary
     wait_for(check, timeout, what) poll `check()` until it returns something truthy, return that
-    gateway_pipeline_in(dir)       context manager behind the gateway_pipeline fixture, for other scopes
+    gateway_pipeline_in(dir)       context manager behind the gateway_pipeline fixture, for other scopes; the
+                                   gateway scrapes itself, both backends and any other `scrape_targets`
     agent_data_in_both(pipeline)   True once an export the agent counted as successful is in both backends
 
 Fixtures (function scope unless noted; every server is stopped afterwards)
@@ -14,7 +15,8 @@ Fixtures (function scope unless noted; every server is stopped afterwards)
     victoriametrics    VictoriaMetrics with Prometheus naming for OTLP      .url .write_url .otlp_url .query() .series()
     alertmanager       Alertmanager with a minimal config (one receiver)    .url .alerts()
     vmalert            vmalert without rules, reading `victoriametrics`, notifying `alertmanager`
-    gateway_pipeline   Pipeline(prometheus, victoriametrics, gateway): the vmagent gateway (.otlp_url) feeding both
+    gateway_pipeline   Pipeline(prometheus, victoriametrics, gateway): the vmagent gateway (.otlp_url) feeding both,
+                       with the three's own metrics (job vmagent, prometheus, victoriametrics) in both too
     fed_pipeline       (module scope) gateway_pipeline plus `.agent`, the real agent exporting every second;
                        yields once the agent's data is queryable in both backends
 
@@ -26,7 +28,7 @@ from __future__ import annotations
 import os
 import socket
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -92,11 +94,14 @@ def wait_for(check: Callable[[], T], timeout: float = 60.0, what: str = "conditi
 
 
 @contextmanager
-def gateway_pipeline_in(base: Path) -> Iterator[Pipeline]:
+def gateway_pipeline_in(base: Path, scrape_targets: Mapping[str, str] | None = None) -> Iterator[Pipeline]:
     with ExitStack() as stack:
         vm = stack.enter_context(running(VictoriaMetrics(free_port(), base / "victoria-metrics")))
         prom = stack.enter_context(running(Prometheus(free_port(), base / "prometheus")))
-        gateway = stack.enter_context(running(Vmagent(free_port(), base / "vmagent", prom.write_url, vm.write_url)))
+        # As in `make run`, the gateway scrapes itself and both backends into both.
+        targets = {"prometheus": prom.address, "victoriametrics": vm.address, **(scrape_targets or {})}
+        gateway = stack.enter_context(running(Vmagent(free_port(), base / "vmagent", prom.write_url, vm.write_url,
+                                                      scrape_targets=targets)))
         yield Pipeline(prom, vm, gateway)
 
 

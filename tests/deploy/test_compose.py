@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
+from pipeline.testing import require_binary
 from tests.deploy.manifests import DEPLOY, KUBERNETES, REPO, expand
 
 COMPOSE_DIR = DEPLOY / "compose"
@@ -130,6 +131,20 @@ def test_prometheus_receives_remote_write_and_loads_the_rules():
     assert sorted(rules_dir.glob(Path(rules_glob).name)), "the glob matches no rule file"
     for scrape_file in config["scrape_config_files"]:
         assert scrape_file in mounts
+
+
+def test_both_backends_scrape_every_pipeline_component(tmp_path):
+    scrape = COMPOSE_DIR / "scrape.yml"
+    targets = [target for job in yaml.safe_load(scrape.read_text())["scrape_configs"]
+               for group in job["static_configs"] for target in group["targets"]]
+    assert {target.split(":")[0] for target in targets} == {"otelcol", "prometheus", "victoriametrics", "vmalert",
+                                                            "alertmanager"}
+    prometheus_config = tmp_path / "prometheus.yml"
+    prometheus_config.write_text(yaml.safe_dump({"scrape_config_files": [str(scrape)]}))
+    for check in ([str(require_binary("promtool")), "check", "config", str(prometheus_config)],
+                  [str(require_binary("victoria-metrics")), f"-promscrape.config={scrape}", "-dryRun"]):
+        result = subprocess.run(check, capture_output=True, text=True, timeout=60)
+        assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_image_versions_match_the_kubernetes_manifests():

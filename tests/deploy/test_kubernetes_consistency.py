@@ -68,9 +68,11 @@ def test_otelcol_gateway_config_is_a_copy_of_otel_config():
         "run deploy/kubernetes/sync-configs"
 
 
-def test_vmagent_relabel_config_is_a_copy_of_otel_config():
-    assert (VMAGENT_COMPONENT / "relabel.yml").read_text() == (OTEL_CONFIG / "vmagent" / "relabel.yml").read_text(), \
+@pytest.mark.parametrize("name", ["relabel.yml", "scrape.yml"])
+def test_vmagent_config_file_is_a_copy_of_otel_config(rendered, name):
+    assert (VMAGENT_COMPONENT / name).read_text() == (OTEL_CONFIG / "vmagent" / name).read_text(), \
         "run deploy/kubernetes/sync-configs"
+    assert name in config_map_data(rendered["vmagent"], "hostagent-vmagent-config")
 
 
 def test_vmagent_args_are_the_flags_file(rendered):

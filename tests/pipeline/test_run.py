@@ -12,7 +12,7 @@ import pytest
 
 from pipeline import backends
 from pipeline.run import PORTS, env_name
-from pipeline.services import REPO_ROOT, Prometheus, VictoriaMetrics, http_get, port_is_free
+from pipeline.services import REPO_ROOT, Prometheus, VictoriaMetrics, Vmagent, http_get, port_is_free
 from pipeline.testing import free_port, require_binary, wait_for
 
 MINIMAL_ALERTMANAGER = "route: {receiver: local}\nreceivers: [{name: local}]\n"
@@ -82,6 +82,11 @@ def stack(tmp_path):
         stack.stop(signal.SIGKILL)
 
 
+def scraped_jobs(backend) -> set[str]:
+    """The jobs the gateway scraped successfully, as the backend saw it."""
+    return {sample["metric"]["job"] for sample in backend.query("up == 1")}
+
+
 def rule_groups(url: str) -> list:
     return json.loads(http_get(url + "/api/v1/rules"))["data"]["groups"]
 
@@ -93,6 +98,9 @@ def test_run_starts_serves_refuses_a_second_run_stops_and_keeps_its_data(stack):
         wait_for(lambda: stack.samples(backend) >= 3, timeout=60, what=f"agent data in {backend.name}")
     wait_for(lambda: stack.status_counts()[-1:] and 0 not in stack.status_counts()[-1], timeout=15,
              what="a status line counting series in both backends")
+    for backend in backends:
+        wait_for(lambda: scraped_jobs(backend) == set(Vmagent.SCRAPED_JOBS), timeout=45,
+                 what=f"every pipeline component scraped into {backend.name}")
     if sorted((REPO_ROOT / "rules").glob("*.rules.yml")):
         assert rule_groups(stack.prometheus.url), "Prometheus loaded no rules"
         assert rule_groups(f"http://127.0.0.1:{stack.ports['vmalert']}"), "vmalert loaded no rules"

@@ -1,4 +1,6 @@
-"""The vmagent gateway's relabelling keeps exactly the contract's labels (the live check is test_gateway_vmagent)."""
+"""The vmagent gateway's relabelling keeps exactly the contract's labels on OTLP series and leaves scraped series
+alone; its config files use only the variables pipeline.services sets (live checks: test_gateway_vmagent,
+test_self_monitoring)."""
 import json
 import re
 
@@ -8,9 +10,11 @@ import yaml
 from collector import render
 from collector.naming import OPTIONAL_RESOURCE_LABELS, RESOURCE_LABELS
 from collector.sources import declared_metrics
-from pipeline.services import VMAGENT_CONFIG_DIR, flags_from_file
+from pipeline.services import VMAGENT_CONFIG_DIR, Vmagent, flags_from_file
 
 RELABEL = yaml.safe_load((VMAGENT_CONFIG_DIR / "relabel.yml").read_text())
+# An OTLP series carries its resource attributes as labels; a scraped one never has service_name.
+OTLP_SERIES = '{service_name!=""}'
 KEEP = re.compile(next(rule["regex"] for rule in RELABEL if rule.get("action") == "labelkeep"))
 DECLARED_LABELS = sorted({label for metric in json.loads(render.sources_json(declared_metrics()))
                           for label in metric["prometheus_labels"] + metric["prometheus_optional_labels"]})
@@ -41,3 +45,25 @@ def test_flags_fan_out_to_both_backends_with_on_disk_queues():
     assert "-remoteWrite.tmpDataPath=%{VMAGENT_QUEUE_DIR}" in flags
     assert "-opentelemetry.usePrometheusNaming" in flags
     assert not any(flag.startswith("-remoteWrite.disableOnDiskQueue") for flag in flags)
+
+
+def test_every_relabel_rule_touches_only_otlp_series():
+    assert [rule.get("if") for rule in RELABEL] == [OTLP_SERIES] * len(RELABEL)
+
+
+def test_the_gateway_scrapes_every_pipeline_component():
+    scrape = (VMAGENT_CONFIG_DIR / "scrape.yml").read_text()
+    jobs = [job["job_name"] for job in yaml.safe_load(re.sub(r"%\{\w+\}", "", scrape))["scrape_configs"]]
+    assert jobs == list(Vmagent.SCRAPED_JOBS)
+    assert "-promscrape.config=%{VMAGENT_SCRAPE_CONFIG}" in flags_from_file(VMAGENT_CONFIG_DIR / "vmagent.flags")
+
+
+@pytest.mark.parametrize("text", [
+    "\n".join(flags_from_file(VMAGENT_CONFIG_DIR / "vmagent.flags")),
+    # vmagent refuses to start on a placeholder whose variable is unset, even one in a comment of these files.
+    (VMAGENT_CONFIG_DIR / "relabel.yml").read_text(),
+    (VMAGENT_CONFIG_DIR / "scrape.yml").read_text(),
+], ids=["vmagent.flags", "relabel.yml", "scrape.yml"])
+def test_placeholders_are_the_variables_the_pipeline_sets(text):
+    placeholders = set(re.findall(r"%\{(\w+)\}", text))
+    assert placeholders <= set(Vmagent(0, VMAGENT_CONFIG_DIR, "http://p", "http://v").environment())

@@ -1,0 +1,80 @@
+"""The vmagent gateway scrapes the pipeline's own components into both backends (otel-config/vmagent/scrape.yml),
+beside the agent's OTLP data, and its relabelling rewrites only the OTLP series."""
+from collections.abc import Iterator
+
+import pytest
+
+from collector.naming import RESOURCE_LABELS
+from pipeline.services import HOST, Agent, Alertmanager, Vmagent, Vmalert
+from pipeline.testing import AGENT_INTERVAL, Pipeline, agent_data_in_both, free_port, gateway_pipeline_in, running, \
+    wait_for
+
+# One metric per component that rules/pipeline.rules.yml or the pipeline-health dashboard reads (or, for vmalert
+# and Alertmanager, that every build exposes), with labels the OTLP relabelling would have dropped.
+COMPONENT_METRICS = {
+    "vmagent": ("vmagent_remotewrite_requests_total", {"url", "status_code"}),
+    "prometheus": ("prometheus_tsdb_head_samples_appended_total", {"type"}),
+    "victoriametrics": ("vm_rows_inserted_total", {"type"}),
+    "vmalert": ("vmalert_config_last_reload_successful", set()),
+    "alertmanager": ("alertmanager_config_last_reload_successful", set()),
+}
+SCRAPED = '{job=~"%s"}' % "|".join(Vmagent.SCRAPED_JOBS)
+NOT_SCRAPED = '{__name__=~".+", job!~"%s"}' % "|".join(Vmagent.SCRAPED_JOBS)
+OTLP_NOISE = {"service_name", "service_instance_id", "telemetry_sdk_name", "telemetry_sdk_language",
+              "telemetry_sdk_version", "os_description", "host_arch", "otel_scope_name", "otel_scope_version"}
+
+
+@pytest.fixture(scope="module")
+def monitored(tmp_path_factory) -> Iterator[tuple[Pipeline, dict[str, str]]]:
+    """The fed pipeline plus vmalert and Alertmanager, all scraped by the gateway; yields it and job -> address
+    once every component's metric is in both backends."""
+    base = tmp_path_factory.mktemp("self-monitoring")
+    vmalert_port = free_port()
+    with running(Alertmanager(free_port(), base / "alertmanager")) as alertmanager, \
+            gateway_pipeline_in(base, {"alertmanager": alertmanager.address,
+                                       "vmalert": f"{HOST}:{vmalert_port}"}) as pipeline, \
+            running(Vmalert(vmalert_port, base / "vmalert", pipeline.victoriametrics.url,
+                            notifier_url=alertmanager.url)), \
+            running(Agent(free_port(), base / "agent", pipeline.gateway.otlp_url, interval=AGENT_INTERVAL)):
+        addresses = pipeline.gateway.scrape_targets
+        wait_for(lambda: agent_data_in_both(pipeline), what="the agent's data in both backends")
+        for job, (metric, _) in COMPONENT_METRICS.items():
+            expr = f'{metric}{{job="{job}"}}'
+            for backend in pipeline.backends:
+                # Scrapes are spread over scrape.yml's 10 s interval, the first one included.
+                wait_for(lambda: backend.query(expr), timeout=45, what=f"{expr} in {backend.name}")
+        yield pipeline, addresses
+
+
+@pytest.mark.parametrize("job", COMPONENT_METRICS)
+def test_component_metrics_keep_their_scrape_labels_in_both_backends(monitored, job):
+    pipeline, addresses = monitored
+    metric, own_labels = COMPONENT_METRICS[job]
+    for backend in pipeline.backends:
+        for sample in backend.query(f'{metric}{{job="{job}"}}'):
+            labels = sample["metric"]
+            assert labels["instance"] == addresses[job], f"{backend.name}: {labels}"
+            assert own_labels <= set(labels), f"{backend.name}: {metric} lost {own_labels - set(labels)}"
+
+
+def test_scraped_series_identical_in_both_backends(monitored):
+    pipeline, _ = monitored
+
+    def same() -> bool:
+        # VictoriaMetrics does not store NaN samples (a summary's quantiles before any observation), Prometheus does.
+        prometheus, victoriametrics = ({frozenset(sample["metric"].items()) for sample in backend.query(SCRAPED)
+                                        if sample["value"][1] != "NaN"} for backend in pipeline.backends)
+        return prometheus == victoriametrics
+    # New series appear while the components warm up: both backends must agree once a scrape has reached both.
+    wait_for(same, timeout=45, what="the same scraped series in both backends")
+
+
+def test_otlp_series_carry_exactly_the_identity_labels(monitored):
+    pipeline, _ = monitored
+    for backend in pipeline.backends:
+        otlp = backend.series(NOT_SCRAPED)
+        assert otlp, backend.name
+        for labels in otlp:
+            assert labels["job"] == "hostagent", f"{backend.name}: {labels}"
+            assert set(RESOURCE_LABELS) <= set(labels), f"{backend.name}: {labels}"
+            assert not set(labels) & OTLP_NOISE, f"{backend.name}: {labels}"
