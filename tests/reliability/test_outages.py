@@ -34,24 +34,25 @@ def wait_for_backlog(agent: AgentProcess, count: int) -> set[int]:
     return outage_samples(agent)
 
 
-def every_cycle_stored(backend, expected: set[int]) -> list[int] | None:
-    """The samples, once those of the outage are in and their number equals the cycles the agent counted
-    before the latest one (a gap anywhere would make it smaller), and that sample has seen the replay."""
+def every_cycle_stored(backend, expected: set[int], after: float) -> list[int] | None:
+    """The samples, once those of the outage are in, the latest is newer than `after` (ms) and has seen the
+    replay, and their number equals the cycles the agent counted before that one: a gap anywhere before it
+    would make the number smaller."""
     samples = sample_times(backend, UPTIME)
     exports = last_value(backend, "hostagent_export_requests_total")
     failures = last_value(backend, 'hostagent_export_requests_total{hostagent_outcome="failure"}')
     replayed = last_value(backend, "hostagent_backlog_replayed_total")
-    settled = expected <= set(samples) and exports is not None and len(samples) == exports + 1 \
-        and replayed >= failures
+    settled = expected <= set(samples) and samples and samples[-1] > after and exports is not None \
+        and len(samples) == exports + 1 and replayed >= failures
     return samples if settled else None
 
 
-def assert_nothing_lost(pipeline, expected: set[int]) -> None:
+def assert_nothing_lost(pipeline, expected: set[int], after: float) -> None:
     """Every cycle in both backends, the same samples in each (a duplicate in either would differ)."""
     assert expected, "the outage left nothing to check"
 
     def complete():
-        stored = [every_cycle_stored(backend, expected) for backend in pipeline.backends]
+        stored = [every_cycle_stored(backend, expected, after) for backend in pipeline.backends]
         return stored if all(stored) and stored[0] == stored[1] else None
     wait_for(complete, timeout=90, what="every export cycle, the same samples, in Prometheus and VictoriaMetrics")
 
@@ -66,9 +67,10 @@ def test_a_gateway_outage_loses_no_sample_in_either_backend(gateway_pipeline, ag
     gateway_pipeline.gateway.stop()
     held = wait_for_backlog(agent, OUTAGE_CYCLES)
     gateway_pipeline.gateway.start()
+    recovered = time.time() * 1000
     wait_for(lambda: not agent.backlog_files(), timeout=30, what="the backlog replayed")
     agent.stop()  # SIGTERM: a final export, then the sample count is final
-    assert_nothing_lost(gateway_pipeline, held)
+    assert_nothing_lost(gateway_pipeline, held, after=recovered)
     for backend in gateway_pipeline.backends:
         failures = last_value(backend, 'hostagent_export_requests_total{hostagent_outcome="failure"}')
         assert failures >= OUTAGE_CYCLES
@@ -87,7 +89,7 @@ def test_one_backend_down_holds_back_neither_backend_and_loses_nothing(gateway_p
     restarted = time.time() * 1000
     agent.stop()
     during_outage = {t for t in sample_times(prometheus, UPTIME) if stopped < t < restarted}
-    assert_nothing_lost(gateway_pipeline, during_outage)
+    assert_nothing_lost(gateway_pipeline, during_outage, after=restarted)
     assert not agent.backlog_files()
     for backend in gateway_pipeline.backends:  # the gateway took every request: the agent never noticed
         assert last_value(backend, 'hostagent_export_requests_total{hostagent_outcome="failure"}') == 0
