@@ -12,6 +12,7 @@ from pipeline.services import VictoriaMetrics
 from pipeline.testing import free_port, running, wait_for
 from tests.reliability.agent_process import AgentProcess
 from tests.reliability.endpoint import Endpoint
+from tests.reliability.grpc_endpoint import GrpcTlsEndpoint
 from tests.reliability.tls import CertificateAuthority
 from tests.reliability.tls_gateway import TlsVmagent
 
@@ -167,3 +168,28 @@ def _address(hex_address: str, family: int) -> str:
     # /proc/net/tcp prints the address as host-order 32-bit words
     words = b"".join(raw[i:i + 4][::-1] for i in range(0, len(raw), 4))
     return str(ipaddress.ip_address(words))
+
+
+@pytest.mark.parametrize("client_certificate", [True, False], ids=["with-client-cert", "without-client-cert"])
+def test_grpc_over_mutual_tls(agent_for, ca, client_certificate):
+    exporter = {"protocol": "grpc", "certificate": str(ca.bundle)}
+    if client_certificate:
+        client = ca.issue("grpc-agent", server=False)
+        exporter |= {"client_certificate": str(client.certificate), "client_key": str(client.key)}
+    with GrpcTlsEndpoint(ca, require_client_certificate=True) as gateway:
+        with running(agent_for(gateway.url, "grpc-mtls", exporter)) as agent:
+            if client_certificate:
+                wait_for(lambda: len(gateway.received()) >= 2, timeout=30, what="requests over gRPC with mTLS")
+                assert not agent.backlog_files()
+            else:
+                wait_for(lambda: len(agent.backlog_files()) >= 3, timeout=30, what="three refused gRPC exports")
+                assert gateway.received() == []
+
+
+def test_grpc_verifies_the_gateway_by_default(agent_for, ca):
+    with GrpcTlsEndpoint(ca, require_client_certificate=False) as gateway:
+        with running(agent_for(gateway.url, "grpc-no-ca", {"protocol": "grpc"})) as agent:
+            wait_for(lambda: len(agent.backlog_files()) >= 3, timeout=30, what="three refused gRPC exports")
+            assert gateway.received() == []
+        with running(agent_for(gateway.url, "grpc-ca", {"protocol": "grpc", "certificate": str(ca.bundle)})):
+            wait_for(lambda: len(gateway.received()) >= 2, timeout=30, what="requests over gRPC with the CA")
