@@ -3,12 +3,8 @@ live data go on, losses are counted and logged once, memory and the backlog stay
 
 During an outage the gateway's port is held by an endpoint answering 503 (busy), which keeps every request
 it refuses: each is one failed export cycle, carrying the agent's self-metrics of that moment."""
-import os
-import shutil
-import subprocess
 from pathlib import Path
 
-import pytest
 
 from collector.backlog import Backlog
 from collector.sources.agent import AgentSource
@@ -17,6 +13,7 @@ from pipeline.testing import agent_data_in_both, running, wait_for
 from tests.reliability.agent_process import BACKLOG_SUFFIX, AgentProcess
 from tests.reliability.backends import last_value
 from tests.reliability.endpoint import Endpoint
+from tests.reliability.namespaces import with_tmpfs
 from tests.reliability.otlp import latest, points
 
 FAILURES = 'hostagent_export_requests_total{hostagent_outcome="failure"}'
@@ -82,22 +79,10 @@ def test_an_unwritable_backlog_directory_never_stops_live_data(gateway_pipeline,
     assert log.count("keeping data in the backlog") == 1, log
 
 
-def mount_namespace_wrapper(directory: Path, size: str) -> list[str]:
-    """A command that runs the rest of its arguments with a tmpfs of `size` on `directory`, in a private mount
-    namespace (a user namespace when not root); skips the test when this kernel or sandbox does not allow it."""
-    user = [] if os.geteuid() == 0 else ["--map-root-user"]
-    script = 'mount -t tmpfs -o size="$1" tmpfs "$2" && shift 2 && exec "$@"'
-    wrapper = ["unshare", "--mount", *user, "sh", "-c", script, "tmpfs", size, str(directory)]
-    directory.mkdir(parents=True, exist_ok=True)
-    if not shutil.which("unshare") or subprocess.run([*wrapper, "true"], capture_output=True).returncode:
-        pytest.skip("needs unshare(1) and a kernel that allows a tmpfs in a private mount namespace")
-    return wrapper
-
-
 def test_a_full_backlog_disk_keeps_what_fits_drops_the_rest_and_cleans_up(gateway_pipeline, tmp_path):
     backlog = tmp_path / "agent" / "backlog"
     agent = AgentProcess(tmp_path / "agent", gateway_pipeline.gateway.otlp_url,
-                         wrapper=mount_namespace_wrapper(backlog, "64k"))  # room for about four requests
+                         wrapper=with_tmpfs(backlog, "64k"))  # room for about four requests
     with running(agent):
         on_tmpfs = Path(f"/proc/{agent.process.pid}/root") / backlog.relative_to("/")
         wait_for(lambda: agent_data_in_both(gateway_pipeline), what="live data in both backends")

@@ -2,7 +2,6 @@
 client certificates (mTLS), secrets never logged, and the health endpoint on localhost by default."""
 import os
 import ssl
-import subprocess
 import urllib.request
 
 import pytest
@@ -13,6 +12,7 @@ from pipeline.testing import free_port, running, wait_for
 from tests.reliability.agent_process import AgentProcess
 from tests.reliability.endpoint import Endpoint
 from tests.reliability.grpc_endpoint import GrpcTlsEndpoint
+from tests.reliability.namespaces import with_own_network
 from tests.reliability.tls import CertificateAuthority
 from tests.reliability.tls_gateway import TlsVmagent
 
@@ -135,10 +135,7 @@ def test_secret_headers_reach_the_gateway_but_never_the_log(agent_for, tmp_path)
 def test_the_health_endpoint_listens_on_localhost_by_default(tmp_path):
     assert HealthConfig().listen.startswith("127.0.0.1:")
     # Live, in a private network namespace, where the default port is free whatever runs on this machine.
-    wrapper = ["unshare", "--net", "sh", "-c", 'ip link set lo up && exec "$@"', "netns"]
-    if subprocess.run([*wrapper, "true"], capture_output=True).returncode:
-        pytest.skip("needs unshare(1) --net and ip(8)")
-    agent = AgentProcess(tmp_path / "agent", "http://127.0.0.1:4318/v1/metrics", wrapper=wrapper)
+    agent = AgentProcess(tmp_path / "agent", "http://127.0.0.1:4318/v1/metrics", wrapper=with_own_network())
     agent.config = lambda: {k: v for k, v in AgentProcess.config(agent).items() if k != "health"}
     agent.wait_ready = lambda timeout: wait_for(lambda: agent_listening(agent.process.pid), timeout, what="health")
     with running(agent):
