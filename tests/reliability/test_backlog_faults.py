@@ -5,7 +5,6 @@ During an outage the gateway's port is held by an endpoint answering 503 (busy),
 it refuses: each is one failed export cycle, carrying the agent's self-metrics of that moment."""
 from pathlib import Path
 
-
 from collector.backlog import Backlog
 from collector.sources.agent import AgentSource
 from collector.telemetry import AgentTelemetry
