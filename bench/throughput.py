@@ -20,6 +20,7 @@ from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import Resource
 
+from bench.counting import SETTLE_SECONDS, count_series, settled_count
 from bench.procfs import cpu_seconds
 from collector import __version__
 from collector.agent import build_collection
@@ -32,12 +33,10 @@ from collector.instruments import register
 from collector.resource import build_resource
 from collector.telemetry import AgentTelemetry
 from collector.transport import build_transport
-from pipeline.services import PromApi
 from pipeline.testing import Pipeline
 
 WARMUP_CYCLES = 1  # not judged for keeping up (first connections, first aggregations), but counted for loss
 EXPORT_WORKERS = 4  # hosts exporting at the same moment; the rest wait their turn within the cycle
-SETTLE_SECONDS = 60  # how long the backends may take to show the last cycle after it was sent
 
 
 class SimulatedHost:
@@ -129,7 +128,7 @@ def run_step(pipeline: Pipeline, hosts: int, interval: float, cycles: int) -> St
     window = math.ceil(time.time() - started) + SETTLE_SECONDS
     for backend in pipeline.backends:
         step.samples[backend.name] = settled_count(backend, job, window, step.points)
-        step.series[backend.name] = int(scalar(backend, f'count(last_over_time({{job="{job}"}}[{window}s]))'))
+        step.series[backend.name] = count_series(backend, job, window)
     return step
 
 
@@ -161,30 +160,6 @@ def export_all(collection: Collection, simulated: list[SimulatedHost], pool: Thr
 def pids(pipeline: Pipeline) -> dict[str, int]:
     servers = (pipeline.gateway, *pipeline.backends)
     return {"simulator": os.getpid(), **{server.name: server.process.pid for server in servers}}
-
-
-def settled_count(backend: PromApi, job: str, window: int, expected: int) -> int:
-    """Samples of `job` in the last `window` seconds, once they reach `expected` or stop changing."""
-    deadline, last, unchanged_since = time.monotonic() + SETTLE_SECONDS, -1, time.monotonic()
-    while True:
-        count = count_samples(backend, job, window)
-        now = time.monotonic()
-        if count != last:
-            last, unchanged_since = count, now
-        if count == expected or now > deadline or now - unchanged_since > 10:
-            return count
-        time.sleep(1)
-
-
-def count_samples(backend: PromApi, job: str, window: int) -> int:
-    # One metric name at a time: count_over_time drops the name, and series that differ only by it would collide.
-    names = backend.api("label/__name__/values", **{"match[]": f'{{job="{job}"}}', "start": time.time() - window})
-    return sum(int(scalar(backend, f'sum(count_over_time({name}{{job="{job}"}}[{window}s]))')) for name in names)
-
-
-def scalar(backend: PromApi, expr: str) -> float:
-    result = backend.query(expr)
-    return float(result[0]["value"][1]) if result else 0.0
 
 
 def find_capacity(pipeline: Pipeline, steps: list[int], interval: float, cycles: int, on_step=print) -> list[Step]:
