@@ -84,13 +84,24 @@ def busy_port_error(args: argparse.Namespace, gateway: str) -> str | None:
     return None
 
 
+def component_addresses(args: argparse.Namespace) -> dict[str, str]:
+    """job -> host:port of the components whose own metrics the pipeline alerts on."""
+    return {job: f"{HOST}:{getattr(args, f'{job}_port')}"
+            for job in ("prometheus", "victoriametrics", "vmalert", "alertmanager")}
+
+
 def build(args: argparse.Namespace, gateway: str) -> list[tuple[str, Server, str]]:
     """(label, server, what to open) in start order."""
     data, rules = args.data_dir, sorted(args.rules_dir.glob("*.rules.yml"))
+    components = component_addresses(args)
+    # The components' own metrics: the vmagent gateway scrapes them into both backends. otelcol-contrib scrapes
+    # nothing (docs/gateway.md): then each backend scrapes them and the collector itself, as in compose.
+    backend_scrapes = {**components, "otelcol": f"{HOST}:{args.otelcol_telemetry_port}"} if gateway == "otelcol" else {}
     alertmanager = Alertmanager(args.alertmanager_port, data / "alertmanager", args.alertmanager_config)
-    victoriametrics = VictoriaMetrics(args.victoriametrics_port, data / "victoria-metrics")
+    victoriametrics = VictoriaMetrics(args.victoriametrics_port, data / "victoria-metrics",
+                                      scrape_targets=backend_scrapes)
     prometheus = Prometheus(args.prometheus_port, data / "prometheus", rule_files=rules,
-                            alertmanager_url=alertmanager.url)
+                            alertmanager_url=alertmanager.url, scrape_targets=backend_scrapes)
     vmalert = Vmalert(args.vmalert_port, data / "vmalert", victoriametrics.url, rule_files=rules,
                       notifier_url=alertmanager.url)
     if gateway == "otelcol":
@@ -99,10 +110,8 @@ def build(args: argparse.Namespace, gateway: str) -> list[tuple[str, Server, str
                                  health_port=args.otelcol_health_port, telemetry_port=args.otelcol_telemetry_port)
         gateway_note = f"OTLP/HTTP in; OTLP/gRPC at {HOST}:{args.otlp_grpc_port}"
     else:
-        components = {"prometheus": prometheus, "victoriametrics": victoriametrics, "vmalert": vmalert,
-                      "alertmanager": alertmanager}
         gateway_server = Vmagent(args.vmagent_port, data / "vmagent", prometheus.write_url, victoriametrics.write_url,
-                                 scrape_targets={job: server.address for job, server in components.items()})
+                                 scrape_targets=components)
         gateway_note = "OTLP/HTTP in"
     agent = Agent(args.agent_health_port, data / "agent", gateway_server.otlp_url, interval=args.agent_interval)
     return [

@@ -35,6 +35,7 @@ REPO_ROOT = backends.REPO_ROOT
 VMAGENT_CONFIG_DIR = REPO_ROOT / "otel-config" / "vmagent"
 DEBIAN_ALERTMANAGER_SHARE = Path("/usr/share/prometheus/alertmanager")
 GATEWAY_CONFIG = REPO_ROOT / "otel-config" / "gateway.yaml"
+SCRAPE_INTERVAL = "10s"  # as in otel-config/vmagent/scrape.yml
 _PR_SET_PDEATHSIG = 1
 
 
@@ -180,24 +181,34 @@ class PromApi:
         return self.api("series", **{"match[]": match, "start": time.time() - 3600})
 
 
+def scrape_configs(targets: Mapping[str, str]) -> list[dict]:
+    """Prometheus scrape configs for job -> host:port, at the interval of otel-config/vmagent/scrape.yml."""
+    return [{"job_name": job, "scrape_interval": SCRAPE_INTERVAL, "static_configs": [{"targets": [target]}]}
+            for job, target in targets.items()]
+
+
 class Prometheus(Server, PromApi):
+    """`scrape_targets` (job -> host:port): what it scrapes itself, for gateways that scrape nothing."""
+
     name = "prometheus"
     ready_path = "/-/ready"
 
     def __init__(self, port: int, data_dir: Path, rule_files: Iterable[Path] = (),
                  alertmanager_url: str | None = None, out_of_order_window: str = "2h",
-                 evaluation_interval: str = "15s"):
+                 evaluation_interval: str = "15s", scrape_targets: Mapping[str, str] | None = None):
         super().__init__(port, data_dir)
         self.rule_files = [Path(path).resolve() for path in rule_files]
         self.alertmanager_url = alertmanager_url
         self.out_of_order_window = out_of_order_window
         self.evaluation_interval = evaluation_interval
+        self.scrape_targets = dict(scrape_targets or {})
 
     def config(self) -> dict:
         config = {
             "global": {"evaluation_interval": self.evaluation_interval},
             "storage": {"tsdb": {"out_of_order_time_window": self.out_of_order_window}},
             "rule_files": [str(path) for path in self.rule_files],
+            "scrape_configs": scrape_configs(self.scrape_targets),
         }
         if self.alertmanager_url:
             target = urllib.parse.urlsplit(self.alertmanager_url)
@@ -221,16 +232,28 @@ class Prometheus(Server, PromApi):
 
 
 class VictoriaMetrics(Server, PromApi):
+    """`scrape_targets` (job -> host:port): what it scrapes itself, for gateways that scrape nothing."""
+
     name = "victoria-metrics"
 
+    def __init__(self, port: int, data_dir: Path, scrape_targets: Mapping[str, str] | None = None):
+        super().__init__(port, data_dir)
+        self.scrape_targets = dict(scrape_targets or {})
+
     def argv(self) -> list[str]:
+        scrape = []
+        if self.scrape_targets:
+            config_file = self.data_dir / "scrape.yml"
+            config_file.write_text(yaml.safe_dump({"scrape_configs": scrape_configs(self.scrape_targets)}))
+            scrape = [f"-promscrape.config={config_file}"]
         return [str(backends.binary("victoria-metrics")),
                 f"-httpListenAddr={HOST}:{self.port}",
                 f"-storageDataPath={self.data_dir / 'storage'}",
                 "-opentelemetry.usePrometheusNaming",
                 # Make samples queryable one second after they arrive, not the default 30 s.
                 "-search.latencyOffset=1s",
-                "-search.disableCache"]
+                "-search.disableCache",
+                *scrape]
 
     @property
     def write_url(self) -> str:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from pipeline import backends
-from pipeline.run import PORTS, env_name
+from pipeline.run import PORTS, build, env_name, parse_args
 from pipeline.services import REPO_ROOT, Prometheus, VictoriaMetrics, Vmagent, http_get, port_is_free
 from pipeline.testing import free_port, require_binary, wait_for
 
@@ -139,6 +139,20 @@ def test_busy_port_names_the_port_and_how_to_change_it(stack, via):
     assert f"port {port} (vmalert) is already in use" in done.stderr
     assert "--vmalert-port" in done.stderr and "PIPELINE_VMALERT_PORT" in done.stderr
     assert stack.leftovers() == []
+
+
+@pytest.mark.parametrize("gateway", ["vmagent", "otelcol"])
+def test_every_component_is_scraped_once_into_each_backend(tmp_path, gateway):
+    ports = {name: free_port() for name in PORTS}
+    args = parse_args(["--data-dir", str(tmp_path), *(f"--{name}-port={port}" for name, port in ports.items())])
+    servers = {type(server).__name__: server for _, server, _ in build(args, gateway)}
+    components = {job: f"127.0.0.1:{ports[job]}" for job in ("prometheus", "victoriametrics", "vmalert", "alertmanager")}
+    if gateway == "vmagent":
+        assert servers["Vmagent"].scrape_targets == {"vmagent": f"127.0.0.1:{ports['vmagent']}", **components}
+        expected_by_backends = {}
+    else:
+        expected_by_backends = {**components, "otelcol": f"127.0.0.1:{ports['otelcol-telemetry']}"}
+    assert servers["Prometheus"].scrape_targets == servers["VictoriaMetrics"].scrape_targets == expected_by_backends
 
 
 def installed(name: str) -> bool:

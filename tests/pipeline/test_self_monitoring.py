@@ -1,11 +1,12 @@
 """The vmagent gateway scrapes the pipeline's own components into both backends (otel-config/vmagent/scrape.yml),
-beside the agent's OTLP data, and its relabelling rewrites only the OTLP series."""
+beside the agent's OTLP data, and its relabelling rewrites only the OTLP series. Without it (the otelcol
+gateway in `make run`) each backend scrapes them itself, with the same labels."""
 from collections.abc import Iterator
 
 import pytest
 
 from collector.naming import RESOURCE_LABELS
-from pipeline.services import HOST, Agent, Alertmanager, Vmagent, Vmalert
+from pipeline.services import HOST, Agent, Alertmanager, Prometheus, VictoriaMetrics, Vmagent, Vmalert
 from pipeline.testing import AGENT_INTERVAL, Pipeline, agent_data_in_both, free_port, gateway_pipeline_in, running, \
     wait_for
 
@@ -78,3 +79,17 @@ def test_otlp_series_carry_exactly_the_identity_labels(monitored):
             assert labels["job"] == "hostagent", f"{backend.name}: {labels}"
             assert set(RESOURCE_LABELS) <= set(labels), f"{backend.name}: {labels}"
             assert not set(labels) & OTLP_NOISE, f"{backend.name}: {labels}"
+
+
+def test_backends_can_scrape_the_components_themselves(tmp_path):
+    ports = {"prometheus": free_port(), "victoriametrics": free_port()}
+    targets = {job: f"{HOST}:{port}" for job, port in ports.items()}
+    with running(Prometheus(ports["prometheus"], tmp_path / "prometheus", scrape_targets=targets)) as prometheus, \
+            running(VictoriaMetrics(ports["victoriametrics"], tmp_path / "vm", scrape_targets=targets)) as vm:
+        for backend in (prometheus, vm):
+            for job, address in targets.items():
+                metric, own_labels = COMPONENT_METRICS[job]
+                [sample, *_] = wait_for(lambda: backend.query(f'{metric}{{job="{job}"}}'), timeout=45,
+                                        what=f"{metric} of {job} in {backend.name}")
+                assert sample["metric"]["instance"] == address
+                assert own_labels <= set(sample["metric"])

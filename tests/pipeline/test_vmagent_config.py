@@ -10,7 +10,7 @@ import yaml
 from collector import render
 from collector.naming import OPTIONAL_RESOURCE_LABELS, RESOURCE_LABELS
 from collector.sources import declared_metrics
-from pipeline.services import VMAGENT_CONFIG_DIR, Vmagent, flags_from_file
+from pipeline.services import SCRAPE_INTERVAL, VMAGENT_CONFIG_DIR, Vmagent, flags_from_file
 
 RELABEL = yaml.safe_load((VMAGENT_CONFIG_DIR / "relabel.yml").read_text())
 # An OTLP series carries its resource attributes as labels; a scraped one never has service_name.
@@ -53,8 +53,10 @@ def test_every_relabel_rule_touches_only_otlp_series():
 
 def test_the_gateway_scrapes_every_pipeline_component():
     scrape = (VMAGENT_CONFIG_DIR / "scrape.yml").read_text()
-    jobs = [job["job_name"] for job in yaml.safe_load(re.sub(r"%\{\w+\}", "", scrape))["scrape_configs"]]
-    assert jobs == list(Vmagent.SCRAPED_JOBS)
+    config = yaml.safe_load(re.sub(r"%\{\w+\}", "", scrape))
+    assert [job["job_name"] for job in config["scrape_configs"]] == list(Vmagent.SCRAPED_JOBS)
+    # The backends scrape at the same interval when the gateway does not scrape (make run with otelcol).
+    assert config["global"]["scrape_interval"] == SCRAPE_INTERVAL
     assert "-promscrape.config=%{VMAGENT_SCRAPE_CONFIG}" in flags_from_file(VMAGENT_CONFIG_DIR / "vmagent.flags")
 
 
