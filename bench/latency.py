@@ -6,7 +6,8 @@ import time
 from dataclasses import dataclass
 
 from collector.agent import build_collection
-from collector.config import load
+from collector.collection import Collection
+from collector.config import Config, load
 from collector.host import Host
 from collector.telemetry import AgentTelemetry
 
@@ -25,9 +26,14 @@ def percentile(values: list[float], fraction: float) -> float:
     return ranked[max(0, math.ceil(len(ranked) * fraction) - 1)] if ranked else math.nan
 
 
+def every_source_due(environ: dict[str, str] | None = None) -> tuple[Config, Collection]:
+    """The default configuration (plus `environ`), with the filesystem source due in every cycle too."""
+    config = load(None, environ={"HOSTAGENT_SOURCES__FILESYSTEM__INTERVAL": "null", **(environ or {})})
+    return config, build_collection(config, Host(config.host_root), AgentTelemetry())
+
+
 def measure(cycles: int, shown_sources: int = 3) -> Latency:
-    config = load(None, environ={"HOSTAGENT_SOURCES__FILESYSTEM__INTERVAL": "null"})
-    collection = build_collection(config, Host(config.host_root), AgentTelemetry())
+    _, collection = every_source_due()
     collection.refresh()  # first reads open files and fill caches
     totals, by_source = [], {name: [] for name in collection.telemetry.sources}
     for _ in range(cycles):

@@ -50,6 +50,12 @@ def latency(results: Results) -> str:
                  [[str(found.cycles), f"{found.p50 * 1000:.1f} ms", f"{found.p99 * 1000:.1f} ms", slowest]])
 
 
+def breakdown(results: Results) -> str:
+    total = sum(results.phases.values())
+    rows = [[phase, f"{seconds * 1000:.2f} ms", f"{seconds / total:.0%}"] for phase, seconds in results.phases.items()]
+    return table(["phase", "CPU per cycle", "share"], [*rows, ["whole cycle", f"{total * 1000:.2f} ms", "100%"]])
+
+
 def steps(results: Results) -> str:
     rows = []
     for step in results.steps:
@@ -90,6 +96,9 @@ def render(results: Results) -> str:
                         f"{results.settings.cost_interval:g} s apart):\n\n" + costs(results))
     if results.latency:
         sections.append("Collection latency (every source due in every cycle):\n\n" + latency(results))
+    if results.phases:
+        sections.append("Where one collect+export cycle's CPU goes (in this process, thread CPU clock, "
+                        "every source due):\n\n" + breakdown(results))
     if results.steps:
         sections.append(f"Simulated hosts through the vmagent gateway ({results.settings.cycles} steady cycles of "
                         f"{results.settings.interval:g} s after one warm-up cycle):\n\n" + steps(results))

@@ -4,20 +4,20 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench import cost, latency, throughput
+from bench import cost, latency, phases, throughput
 from bench.cost import Cost
 from bench.latency import Latency
 from bench.throughput import Step
 from pipeline.testing import gateway_pipeline_in
 
-PARTS = ("cost", "latency", "throughput")
+PARTS = ("cost", "latency", "phases", "throughput")
 
 
 @dataclass(frozen=True)
 class Settings:
     cost_interval: float = 1.0  # seconds between cycles while measuring CPU per cycle
     cost_cycles: int = 20
-    latency_cycles: int = 300
+    latency_cycles: int = 300  # also the cycles of the CPU breakdown ("phases")
     hosts: tuple[int, ...] = (50, 100, 200, 400, 800, 1600)  # simulated-host steps, tried in order
     interval: float = 10.0  # export interval of the simulated hosts
     cycles: int = 3  # export cycles per step
@@ -32,6 +32,7 @@ class Results:
     settings: Settings
     costs: list[Cost] = field(default_factory=list)
     latency: Latency | None = None
+    phases: dict[str, float] = field(default_factory=dict)  # phase → CPU seconds per cycle
     steps: list[Step] = field(default_factory=list)
 
 
@@ -45,6 +46,9 @@ def run(settings: Settings, progress=print) -> Results:
         if "latency" in settings.parts:
             progress(f"latency: {settings.latency_cycles} collections in this process")
             results.latency = latency.measure(settings.latency_cycles)
+        if "phases" in settings.parts:
+            progress(f"phases: {settings.latency_cycles} collect+export cycles in this process")
+            results.phases = phases.measure(settings.latency_cycles)
         if "throughput" in settings.parts:
             progress(f"throughput: steps {settings.hosts}, {settings.cycles} cycles of {settings.interval}s each")
             with gateway_pipeline_in(workdir / "pipeline") as pipeline:

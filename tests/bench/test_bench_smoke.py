@@ -8,6 +8,7 @@ import math
 from bench.__main__ import parse
 from bench.latency import percentile
 from bench.otlp import required_names
+from bench.phases import PHASES
 from bench.report import render
 from bench.suite import QUICK, run
 from pipeline.testing import require_binary
@@ -45,6 +46,8 @@ def test_minimal_run_computes_every_figure():
     assert results.latency.cycles == 3 and results.latency.p50 <= results.latency.p99
     assert len(results.latency.slowest_sources) == 3
 
+    assert list(results.phases) == list(PHASES) and all(math.isfinite(v) for v in results.phases.values())
+
     [step] = results.steps
     assert step.points > 0 and step.failed_requests == 0
     assert step.samples == {"prometheus": step.points, "victoria-metrics": step.points}  # counted, not assumed
@@ -53,5 +56,5 @@ def test_minimal_run_computes_every_figure():
 
     text = render(results)
     for row in ("| hostagent |", "| stock SystemMetricsInstrumentor |", "| node_exporter |", "| 2 |",
-                "| collection p99 < 50 ms |"):
+                "| collection p99 < 50 ms |", "| whole cycle |"):
         assert row in text

@@ -1,0 +1,57 @@
+"""Where one collect+export cycle of the agent spends its CPU: the agent's parts called one after the other in
+this process (the same objects `collector run` wires together), each timed with the thread's CPU clock."""
+
+import time
+from collections import Counter
+from contextlib import contextmanager
+
+from opentelemetry.exporter.otlp.proto.common.metrics_encoder import encode_metrics
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+
+from bench.latency import every_source_due
+from collector import __version__
+from collector.host import Host
+from collector.instruments import register
+from collector.resource import build_resource
+from collector.transport import build_transport
+from tests.support.otlp_receiver import OtlpReceiver
+
+PHASES = ("collection (all sources)", "SDK collection", "OTLP encoding", "compression + HTTP POST")
+
+
+def measure(cycles: int) -> dict[str, float]:
+    """CPU seconds per cycle of each phase, in PHASES order."""
+    sink = OtlpReceiver()
+    config, collection = every_source_due({"OTEL_EXPORTER_OTLP_METRICS_ENDPOINT": sink.url})
+    reader = InMemoryMetricReader()
+    provider = MeterProvider(resource=build_resource(Host(config.host_root), {}), metric_readers=[reader],
+                             shutdown_on_exit=False)
+    register(provider.get_meter("hostagent", __version__), [s for src in collection.sources for s in src.metrics],
+             collection)
+    transport = build_transport(config.exporter)
+    spent = Counter()
+
+    @contextmanager
+    def timed(phase: str):
+        started = time.thread_time()
+        yield
+        spent[phase] += time.thread_time() - started
+
+    try:
+        for cycle in range(cycles + 1):
+            if cycle == 1:  # the first cycle opens files and the connection
+                spent.clear()
+            with timed(PHASES[0]):
+                collection.refresh()
+            with timed(PHASES[1]):
+                data = reader.get_metrics_data()
+            with timed(PHASES[2]):
+                body = encode_metrics(data).SerializeToString()
+            with timed(PHASES[3]):
+                transport.send(body)
+    finally:
+        transport.close()
+        provider.shutdown()
+        sink.stop()
+    return {phase: spent[phase] / cycles for phase in PHASES}
