@@ -3,6 +3,7 @@
 Every test counts raw samples of the agent's `system_uptime_seconds` (one per export cycle). Each cycle's
 request also carries the agent's export counters, so the last sample tells how many cycles came before it.
 """
+import os
 import time
 
 import pytest
@@ -14,7 +15,9 @@ from tests.reliability.backends import last_value, prometheus_out_of_order_windo
 from tests.reliability.otlp import read_backlog_file, times_ms
 
 UPTIME = "system_uptime_seconds"
-OUTAGE_CYCLES = 4
+# Export cycles (1 s each) the gateway stays away; RELIABILITY_OUTAGE_CYCLES=600 is a 10-minute outage.
+OUTAGE_CYCLES = int(os.environ.get("RELIABILITY_OUTAGE_CYCLES", 4))
+PATIENCE = 30 + 2 * OUTAGE_CYCLES  # seconds to wait for the outage to build up, or to drain
 
 
 @pytest.fixture
@@ -30,7 +33,7 @@ def outage_samples(agent: AgentProcess) -> set[int]:
 
 
 def wait_for_backlog(agent: AgentProcess, count: int) -> set[int]:
-    wait_for(lambda: len(agent.backlog_files()) >= count, timeout=30, what=f"{count} requests in the backlog")
+    wait_for(lambda: len(agent.backlog_files()) >= count, timeout=PATIENCE, what=f"{count} requests in the backlog")
     return outage_samples(agent)
 
 
@@ -54,7 +57,8 @@ def assert_nothing_lost(pipeline, expected: set[int], after: float) -> None:
     def complete():
         stored = [every_cycle_stored(backend, expected, after) for backend in pipeline.backends]
         return stored if all(stored) and stored[0] == stored[1] else None
-    wait_for(complete, timeout=90, what="every export cycle, the same samples, in Prometheus and VictoriaMetrics")
+    wait_for(complete, timeout=60 + PATIENCE,
+             what="every export cycle, the same samples, in Prometheus and VictoriaMetrics")
 
 
 def test_prometheus_accepts_a_replay_as_old_as_the_backlog_keeps(prometheus):
@@ -68,7 +72,7 @@ def test_a_gateway_outage_loses_no_sample_in_either_backend(gateway_pipeline, ag
     held = wait_for_backlog(agent, OUTAGE_CYCLES)
     gateway_pipeline.gateway.start()
     recovered = time.time() * 1000
-    wait_for(lambda: not agent.backlog_files(), timeout=30, what="the backlog replayed")
+    wait_for(lambda: not agent.backlog_files(), timeout=PATIENCE, what="the backlog replayed")
     agent.stop()  # SIGTERM: a final export, then the sample count is final
     assert_nothing_lost(gateway_pipeline, held, after=recovered)
     for backend in gateway_pipeline.backends:
@@ -84,7 +88,7 @@ def test_one_backend_down_holds_back_neither_backend_and_loses_nothing(gateway_p
 
     def prometheus_keeps_receiving():
         return len([t for t in sample_times(prometheus, UPTIME) if t > stopped]) >= OUTAGE_CYCLES
-    wait_for(prometheus_keeps_receiving, timeout=60, what="new samples in Prometheus while VictoriaMetrics is down")
+    wait_for(prometheus_keeps_receiving, timeout=PATIENCE, what="new samples in Prometheus while VictoriaMetrics is down")
     victoriametrics.start()  # same port, same storage: vmagent's queue for it drains
     restarted = time.time() * 1000
     agent.stop()
@@ -105,7 +109,7 @@ def test_the_backlog_of_a_killed_agent_is_replayed_after_its_restart(gateway_pip
     assert f"backlog: {killed_with} requests" in agent.log()
     wait_for_backlog(agent, killed_with + 2)  # the restarted agent queues behind the old requests
     gateway_pipeline.gateway.start()
-    wait_for(lambda: not agent.backlog_files(), timeout=30, what="the backlog replayed")
+    wait_for(lambda: not agent.backlog_files(), timeout=PATIENCE, what="the backlog replayed")
     agent.stop()
     for backend in gateway_pipeline.backends:
         stored = set(wait_for(lambda: sample_times(backend, UPTIME) if held <= set(sample_times(backend, UPTIME))
