@@ -88,7 +88,8 @@ def test_one_backend_down_holds_back_neither_backend_and_loses_nothing(gateway_p
 
     def prometheus_keeps_receiving():
         return len([t for t in sample_times(prometheus, UPTIME) if t > stopped]) >= OUTAGE_CYCLES
-    wait_for(prometheus_keeps_receiving, timeout=PATIENCE, what="new samples in Prometheus while VictoriaMetrics is down")
+    wait_for(prometheus_keeps_receiving, timeout=PATIENCE,
+             what="new samples in Prometheus while VictoriaMetrics is down")
     victoriametrics.start()  # same port, same storage: vmagent's queue for it drains
     restarted = time.time() * 1000
     agent.stop()
