@@ -146,7 +146,8 @@ def test_every_component_is_scraped_once_into_each_backend(tmp_path, gateway):
     ports = {name: free_port() for name in PORTS}
     args = parse_args(["--data-dir", str(tmp_path), *(f"--{name}-port={port}" for name, port in ports.items())])
     servers = {type(server).__name__: server for _, server, _ in build(args, gateway)}
-    components = {job: f"127.0.0.1:{ports[job]}" for job in ("prometheus", "victoriametrics", "vmalert", "alertmanager")}
+    components = {job: f"127.0.0.1:{ports[job]}"
+                  for job in ("prometheus", "victoriametrics", "vmalert", "alertmanager")}
     if gateway == "vmagent":
         assert servers["Vmagent"].scrape_targets == {"vmagent": f"127.0.0.1:{ports['vmagent']}", **components}
         expected_by_backends = {}

@@ -1,12 +1,16 @@
 """The vmagent gateway scrapes the pipeline's own components into both backends (otel-config/vmagent/scrape.yml),
 beside the agent's OTLP data, and its relabelling rewrites only the OTLP series. Without it (the otelcol
 gateway in `make run`) each backend scrapes them itself, with the same labels."""
+import json
+import re
 from collections.abc import Iterator
 
 import pytest
 
-from collector.naming import RESOURCE_LABELS
-from pipeline.services import HOST, Agent, Alertmanager, Prometheus, VictoriaMetrics, Vmagent, Vmalert
+from collector import render
+from collector.naming import OPTIONAL_RESOURCE_LABELS, RESOURCE_LABELS
+from collector.sources import declared_metrics
+from pipeline.services import HOST, REPO_ROOT, Agent, Alertmanager, Prometheus, VictoriaMetrics, Vmagent, Vmalert
 from pipeline.testing import AGENT_INTERVAL, Pipeline, agent_data_in_both, free_port, gateway_pipeline_in, running, \
     wait_for
 
@@ -19,10 +23,14 @@ COMPONENT_METRICS = {
     "vmalert": ("vmalert_config_last_reload_successful", set()),
     "alertmanager": ("alertmanager_config_last_reload_successful", set()),
 }
+# What the vmagent alerts of rules/pipeline.rules.yml read, per remote-write URL.
+ALERTED_VMAGENT_METRICS = sorted(set(re.findall(r"vmagent_\w+", (REPO_ROOT / "rules" / "pipeline.rules.yml")
+                                                 .read_text())))
 SCRAPED = '{job=~"%s"}' % "|".join(Vmagent.SCRAPED_JOBS)
 NOT_SCRAPED = '{__name__=~".+", job!~"%s"}' % "|".join(Vmagent.SCRAPED_JOBS)
-OTLP_NOISE = {"service_name", "service_instance_id", "telemetry_sdk_name", "telemetry_sdk_language",
-              "telemetry_sdk_version", "os_description", "host_arch", "otel_scope_name", "otel_scope_version"}
+# Per metric the agent declares: the label names it may carry besides the identity labels.
+METRIC_LABELS = {metric["prometheus_name"]: {*metric["prometheus_labels"], *metric["prometheus_optional_labels"]}
+                 for metric in json.loads(render.sources_json(declared_metrics()))}
 
 
 @pytest.fixture(scope="module")
@@ -52,10 +60,22 @@ def test_component_metrics_keep_their_scrape_labels_in_both_backends(monitored, 
     pipeline, addresses = monitored
     metric, own_labels = COMPONENT_METRICS[job]
     for backend in pipeline.backends:
-        for sample in backend.query(f'{metric}{{job="{job}"}}'):
+        samples = backend.query(f'{metric}{{job="{job}"}}')
+        assert samples, backend.name
+        for sample in samples:
             labels = sample["metric"]
             assert labels["instance"] == addresses[job], f"{backend.name}: {labels}"
             assert own_labels <= set(labels), f"{backend.name}: {metric} lost {own_labels - set(labels)}"
+
+
+@pytest.mark.parametrize("metric", ALERTED_VMAGENT_METRICS)
+def test_what_the_vmagent_alerts_read_is_there_per_backend_url(monitored, metric):
+    pipeline, addresses = monitored
+    expr = f'count by (job, instance, url) ({metric}{{job="vmagent"}})'
+    for backend in pipeline.backends:
+        found = wait_for(lambda: backend.query(expr), timeout=30, what=f"{metric} in {backend.name}")
+        assert {sample["metric"]["instance"] for sample in found} == {addresses["vmagent"]}
+        assert len({sample["metric"]["url"] for sample in found}) == 2, f"{backend.name}: {found}"
 
 
 def test_scraped_series_identical_in_both_backends(monitored):
@@ -76,9 +96,9 @@ def test_otlp_series_carry_exactly_the_identity_labels(monitored):
         otlp = backend.series(NOT_SCRAPED)
         assert otlp, backend.name
         for labels in otlp:
+            allowed = {*RESOURCE_LABELS, *OPTIONAL_RESOURCE_LABELS, *METRIC_LABELS[labels.pop("__name__")]}
             assert labels["job"] == "hostagent", f"{backend.name}: {labels}"
-            assert set(RESOURCE_LABELS) <= set(labels), f"{backend.name}: {labels}"
-            assert not set(labels) & OTLP_NOISE, f"{backend.name}: {labels}"
+            assert set(RESOURCE_LABELS) <= set(labels) <= allowed, f"{backend.name}: {labels}"
 
 
 def test_backends_can_scrape_the_components_themselves(tmp_path):
