@@ -135,10 +135,11 @@ def test_prometheus_receives_remote_write_and_loads_the_rules():
 
 def test_both_backends_scrape_every_pipeline_component(tmp_path):
     scrape = COMPOSE_DIR / "scrape.yml"
-    targets = [target for job in yaml.safe_load(scrape.read_text())["scrape_configs"]
-               for group in job["static_configs"] for target in group["targets"]]
-    assert {target.split(":")[0] for target in targets} == {"otelcol", "prometheus", "victoriametrics", "vmalert",
-                                                            "alertmanager"}
+    # job = the component, as the vmagent gateway and `make run` name them.
+    targets = {job["job_name"]: target for job in yaml.safe_load(scrape.read_text())["scrape_configs"]
+               for group in job["static_configs"] for target in group["targets"]}
+    assert {job: target.split(":")[0] for job, target in targets.items()} == {
+        job: job for job in ("otelcol", "prometheus", "victoriametrics", "vmalert", "alertmanager")}
     prometheus_config = tmp_path / "prometheus.yml"
     prometheus_config.write_text(yaml.safe_dump({"scrape_config_files": [str(scrape)]}))
     for check in ([str(require_binary("promtool")), "check", "config", str(prometheus_config)],
