@@ -1,16 +1,15 @@
 """The pipeline the dashboard queries run against: pipeline.testing's fed pipeline, plus what the dashboards
-show beyond the agent's defaults (opt-in sources, Kubernetes identity, self-monitoring, firing alerts)."""
+show beyond the agent's defaults (opt-in sources, Kubernetes identity, firing alerts;
+the gateway itself scrapes the pipeline's own metrics)."""
 from __future__ import annotations
 
-import urllib.parse
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import yaml
 
-from pipeline import backends
-from pipeline.services import HOST, Agent, Server, Vmalert
+from pipeline.services import Agent, Vmalert
 from pipeline.testing import Pipeline, agent_data_in_both, free_port, gateway_pipeline_in, running, wait_for
 
 CLUSTER, NODE = "ci-cluster", "ci-node-1"
@@ -23,31 +22,6 @@ class KubernetesAgent(Agent):
     def environment(self):
         attributes = f"k8s.cluster.name={CLUSTER},k8s.node.name={NODE}"
         return {**super().environment(), "OTEL_RESOURCE_ATTRIBUTES": attributes}
-
-
-class SelfMonitoring(Server):
-    """vmagent scraping the gateway's and the backends' own /metrics into both backends."""
-
-    name = "vmagent-self-monitoring"
-
-    def __init__(self, port: int, data_dir: Path, pipeline: Pipeline):
-        super().__init__(port, data_dir)
-        self.pipeline = pipeline
-
-    def argv(self) -> list[str]:
-        targets = {"vmagent": self.pipeline.gateway, "prometheus": self.pipeline.prometheus,
-                   "victoriametrics": self.pipeline.victoriametrics}
-        config = {"scrape_configs": [
-            {"job_name": job, "scrape_interval": "1s",
-             "static_configs": [{"targets": [urllib.parse.urlsplit(server.url).netloc]}]}
-            for job, server in targets.items()]}
-        config_file = self.data_dir / "scrape.yml"
-        config_file.write_text(yaml.safe_dump(config))
-        return [str(backends.binary("vmagent")), f"-httpListenAddr={HOST}:{self.port}",
-                f"-promscrape.config={config_file}", f"-remoteWrite.tmpDataPath={self.data_dir / 'queue'}",
-                f"-remoteWrite.url={self.pipeline.prometheus.write_url}",
-                f"-remoteWrite.url={self.pipeline.victoriametrics.write_url}",
-                "-remoteWrite.forcePromProto=true,false", "-remoteWrite.flushInterval=1s", "-loggerLevel=WARN"]
 
 
 def _self_metrics_in_both(pipeline: Pipeline) -> bool:
@@ -75,7 +49,6 @@ def dashboards_pipeline(base: Path) -> Iterator[Pipeline]:
         rules.write_text(yaml.safe_dump(ALERT_RULES))
         with ExitStack() as stack:
             stack.enter_context(running(agent))
-            stack.enter_context(running(SelfMonitoring(free_port(), base / "self-monitoring", fed)))
             for backend in fed.backends:
                 stack.enter_context(running(Vmalert(free_port(), base / f"vmalert-{backend.name}", backend.url,
                                                     rule_files=[rules], evaluation_interval="1s")))
