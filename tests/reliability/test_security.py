@@ -13,6 +13,7 @@ from tests.reliability.agent_process import AgentProcess
 from tests.reliability.endpoint import Endpoint
 from tests.reliability.grpc_endpoint import GrpcTlsEndpoint
 from tests.reliability.namespaces import with_own_network
+from tests.reliability.otlp import latest, read_backlog_file
 from tests.reliability.tls import CertificateAuthority
 from tests.reliability.tls_gateway import TlsVmagent
 
@@ -53,6 +54,14 @@ def agent_for(tmp_path, unrelated_ca_bundle):
     return build
 
 
+def assert_refused_and_kept(agent: AgentProcess) -> None:
+    """Wait for three exports kept in the backlog; the newest counts the failed exports before it."""
+    wait_for(lambda: len(agent.backlog_files()) >= 3, timeout=30, what="three refused exports in the backlog")
+    kept = [read_backlog_file(path) for path in agent.backlog_files()]
+    assert latest(kept, "hostagent.export.requests", hostagent_outcome="failure") >= 2
+    assert latest(kept, "hostagent.export.requests", hostagent_outcome="success") == 0
+
+
 def delivered(gateway, instance: str) -> bool:
     return bool(gateway.victoriametrics.query(f'system_uptime_seconds{{instance="{instance}"}}'))
 
@@ -70,7 +79,7 @@ def test_with_the_gateways_ca_the_agent_delivers_over_tls(agent_for, tls_gateway
 
 def test_verification_is_on_by_default_and_an_unknown_ca_keeps_data_back(agent_for, tls_gateway):
     with running(agent_for(tls_gateway.otlp_url, "no-ca")) as agent:
-        wait_for(lambda: len(agent.backlog_files()) >= 3, timeout=30, what="three refused exports in the backlog")
+        assert_refused_and_kept(agent)
         log = agent.log()
     assert log.count(VERIFY_FAILED) == 1, log
     assert not delivered(tls_gateway, "no-ca")
@@ -104,7 +113,7 @@ def test_mutual_tls_without_a_client_certificate_is_refused(agent_for, ca):
     with Endpoint(tls=mutual_tls(ca)) as gateway:
         agent = agent_for(gateway.url(), "no-client-cert", {"certificate": str(ca.bundle)})
         with running(agent):
-            wait_for(lambda: len(agent.backlog_files()) >= 3, timeout=30, what="three refused exports in the backlog")
+            assert_refused_and_kept(agent)
             log = agent.log()
         assert gateway.received() == []
     warnings = [line.split(" WARNING ", 1)[1] for line in log.splitlines() if " WARNING collector.exporter" in line]
@@ -179,14 +188,14 @@ def test_grpc_over_mutual_tls(agent_for, ca, client_certificate):
                 wait_for(lambda: len(gateway.received()) >= 2, timeout=30, what="requests over gRPC with mTLS")
                 assert not agent.backlog_files()
             else:
-                wait_for(lambda: len(agent.backlog_files()) >= 3, timeout=30, what="three refused gRPC exports")
+                assert_refused_and_kept(agent)
                 assert gateway.received() == []
 
 
 def test_grpc_verifies_the_gateway_by_default(agent_for, ca):
     with GrpcTlsEndpoint(ca, require_client_certificate=False) as gateway:
         with running(agent_for(gateway.url, "grpc-no-ca", {"protocol": "grpc"})) as agent:
-            wait_for(lambda: len(agent.backlog_files()) >= 3, timeout=30, what="three refused gRPC exports")
+            assert_refused_and_kept(agent)
             assert gateway.received() == []
         with running(agent_for(gateway.url, "grpc-ca", {"protocol": "grpc", "certificate": str(ca.bundle)})):
             wait_for(lambda: len(gateway.received()) >= 2, timeout=30, what="requests over gRPC with the CA")
