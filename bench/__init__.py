@@ -1,1 +1,3 @@
-"""`python -m bench`: what the agent costs next to its peers, and how many hosts one gateway takes (docs/benchmarks.md)."""
+"""`python -m bench`: what the agent costs next to its peers, and how many hosts one gateway carries.
+
+See docs/benchmarks.md."""

@@ -1,4 +1,4 @@
-"""CPU per cycle and memory of three separate processes on the same host, measured from /proc:
+"""CPU per cycle and memory of three separate processes running side by side on the same host, from /proc:
 
 - our agent (`collector run`, default sources) pushing OTLP/HTTP to a local sink,
 - the stock SystemMetricsInstrumentor with the SDK's OTLP/HTTP exporter, pushing to a sink of its own,
@@ -12,8 +12,10 @@ import subprocess
 import sys
 import time
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 from bench.otlp import data_points
@@ -107,6 +109,9 @@ def scraped_cost(interval: float, cycles: int, workdir: Path) -> Cost:
 
 
 def measure(interval: float, cycles: int, workdir: Path) -> list[Cost]:
-    return [pushed_cost("hostagent", our_agent, interval, cycles, workdir),
-            pushed_cost("stock SystemMetricsInstrumentor", stock_agent, interval, cycles, workdir),
-            scraped_cost(interval, cycles, workdir)]
+    """The three at the same time: whatever else loads the machine then weighs on each of them alike."""
+    runs = [partial(pushed_cost, "hostagent", our_agent, interval, cycles, workdir),
+            partial(pushed_cost, "stock SystemMetricsInstrumentor", stock_agent, interval, cycles, workdir),
+            partial(scraped_cost, interval, cycles, workdir)]
+    with ThreadPoolExecutor(len(runs)) as pool:
+        return list(pool.map(lambda run: run(), runs))

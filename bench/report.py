@@ -92,7 +92,7 @@ def targets(results: Results) -> str:
 def render(results: Results) -> str:
     sections = [f"Machine: {machine()}", "Targets:\n\n" + targets(results)]
     if results.costs:
-        sections.append(f"Cost per cycle ({results.settings.cost_cycles} cycles, "
+        sections.append(f"Cost per cycle (side by side, {results.settings.cost_cycles} cycles, "
                         f"{results.settings.cost_interval:g} s apart):\n\n" + costs(results))
     if results.latency:
         sections.append("Collection latency (every source due in every cycle):\n\n" + latency(results))

@@ -16,7 +16,7 @@ PARTS = ("cost", "latency", "phases", "throughput")
 @dataclass(frozen=True)
 class Settings:
     cost_interval: float = 1.0  # seconds between cycles while measuring CPU per cycle
-    cost_cycles: int = 20
+    cost_cycles: int = 30
     latency_cycles: int = 300  # also the cycles of the CPU breakdown ("phases")
     hosts: tuple[int, ...] = (50, 100, 200, 400, 800, 1600)  # simulated-host steps, tried in order
     interval: float = 10.0  # export interval of the simulated hosts
@@ -41,7 +41,8 @@ def run(settings: Settings, progress=print) -> Results:
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
         workdir = Path(tmp)
         if "cost" in settings.parts:
-            progress(f"cost: three processes, {settings.cost_cycles} cycles each, {settings.cost_interval}s apart")
+            progress(f"cost: three processes side by side, {settings.cost_cycles} cycles each, "
+                     f"{settings.cost_interval}s apart")
             results.costs = cost.measure(settings.cost_interval, settings.cost_cycles, workdir)
         if "latency" in settings.parts:
             progress(f"latency: {settings.latency_cycles} collections in this process")
