@@ -2,6 +2,7 @@
 names that are not UTF-8, TLS files that are missing or not PEM. Each gives a clear error, or handling that
 is bounded, counted and logged once while the agent goes on."""
 import logging
+import os
 import shutil
 import subprocess
 import sys
@@ -160,3 +161,15 @@ def test_a_missing_or_invalid_tls_file_is_a_config_error_naming_key_and_file(tmp
     result = check_config(config)
     assert result.returncode == 2
     assert result.stderr.startswith(f"error: {config}: exporter.{key}: file {tls_file} "), result.stderr
+
+
+@pytest.mark.xfail(strict=True, reason="collector/host.py decodes /proc with backslashreplace, so a mount point "
+                                       "with non-UTF-8 bytes no longer names its directory and cannot be measured")
+def test_a_non_utf8_mount_point_is_still_measured(tmp_path, host_at):
+    root = tmp_path / "hostfs"
+    (root / "proc/1").mkdir(parents=True)
+    (root / os.fsdecode(b"mnt/d\xff")).mkdir(parents=True)
+    (root / "proc/1/mounts").write_bytes(b"/dev/sda1 /mnt/d\xff ext4 rw 0 0\n")
+    collection = build_collection(config_with_only(root, "filesystem"), host_at(root), AgentTelemetry())
+    collection.refresh()
+    assert {p.attributes["system.filesystem.mountpoint"] for p in collection.latest("filesystem")} == {"/mnt/d\\xff"}
