@@ -30,10 +30,9 @@ def tls_gateway(tmp_path_factory, ca):
     """VictoriaMetrics behind the vmagent gateway, which accepts OTLP only over HTTPS."""
     base = tmp_path_factory.mktemp("tls-gateway")
     with running(VictoriaMetrics(free_port(), base / "victoria-metrics")) as victoriametrics:
-        gateway = TlsVmagent(free_port(), base / "vmagent", victoriametrics.write_url,
-                             ca.issue("gateway", server=True), ca.bundle)
+        gateway = TlsVmagent(free_port(), base / "vmagent", victoriametrics, ca.issue("gateway", server=True),
+                             ca.bundle)
         with running(gateway):
-            gateway.victoriametrics = victoriametrics
             yield gateway
 
 

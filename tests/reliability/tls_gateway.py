@@ -9,15 +9,18 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from pipeline.services import HOST, ServerFailed, Vmagent
+from pipeline.services import HOST, ServerFailed, VictoriaMetrics, Vmagent
 from pipeline.testing import wait_for
 from tests.reliability.tls import KeyPair
 
 
 class TlsVmagent(Vmagent):
-    def __init__(self, port: int, data_dir: Path, write_url: str, server: KeyPair, ca_bundle: Path):
-        super().__init__(port, data_dir, write_url, write_url)
-        self.server, self.ca_bundle = server, ca_bundle
+    """Both remote-write URLs lead to `victoriametrics`: the TLS tests only ask whether data arrived."""
+
+    def __init__(self, port: int, data_dir: Path, victoriametrics: VictoriaMetrics, server: KeyPair,
+                 ca_bundle: Path):
+        super().__init__(port, data_dir, victoriametrics.write_url, victoriametrics.write_url)
+        self.victoriametrics, self.server, self.ca_bundle = victoriametrics, server, ca_bundle
 
     @property
     def url(self) -> str:
