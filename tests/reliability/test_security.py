@@ -6,7 +6,7 @@ import urllib.request
 
 import pytest
 
-from collector.config import HealthConfig
+from collector.config import ExporterConfig, HealthConfig
 from pipeline.services import VictoriaMetrics
 from pipeline.testing import free_port, running, wait_for
 from tests.reliability.agent_process import AgentProcess
@@ -77,6 +77,7 @@ def test_with_the_gateways_ca_the_agent_delivers_over_tls(agent_for, tls_gateway
 
 
 def test_verification_is_on_by_default_and_an_unknown_ca_keeps_data_back(agent_for, tls_gateway):
+    assert (ExporterConfig().insecure, ExporterConfig().certificate) == (False, None)
     with running(agent_for(tls_gateway.otlp_url, "no-ca")) as agent:
         assert_refused_and_kept(agent)
         log = agent.log()
