@@ -28,7 +28,8 @@ class LocalContainer(Server):
         self.name = spec["name"]
         self.ready_path = spec["readinessProbe"]["httpGet"]["path"]
         mounts = self._mount_volumes(manifests, workload)
-        self.command = [_remap(part, mounts) for part in [*command, *spec.get("args", [])]]
+        # The executable is a path of this machine (which may itself lie under /tmp): only arguments are remapped.
+        self.command = [command[0], *(_remap(part, mounts) for part in [*command[1:], *spec.get("args", [])])]
         self.env = {name: _remap(value, mounts) for name, value in pod_environment(manifests, workload).items()}
         self.env.update(overrides)
 
