@@ -17,9 +17,15 @@ class Host:
         # psutil only follows an alternate procfs through this module-level setting.
         psutil.PROCFS_PATH = str(self.proc)
 
-    def read_proc(self, relative: str) -> str:
+    def read_proc(self, relative: str, errors: str = "backslashreplace") -> str:
         # Device and interface names are bytes to the kernel; OTLP needs valid UTF-8 in every attribute.
-        return (self.proc / relative).read_text(errors="backslashreplace")
+        # Paths that must still be opened are read with errors="surrogateescape" and shown with printable().
+        return (self.proc / relative).read_text(errors=errors)
+
+    @staticmethod
+    def printable(text: str) -> str:
+        """A surrogate-escaped name as valid UTF-8 text: undecodable bytes become \\xNN."""
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
     def read_sys(self, relative: str) -> str:
         return (self.root / "sys" / relative).read_text()

@@ -3,6 +3,7 @@
 import os
 from dataclasses import dataclass, field
 
+from collector.host import Host
 from collector.sources.base import PartialFailure, Source, SourceOptions
 from collector.sources.filters import NameFilter
 from collector.spec import Point, gauge, updowncounter
@@ -39,9 +40,9 @@ class Mount:
 
     @property
     def attributes(self):
-        return {"system.device": self.device, "system.filesystem.type": self.fstype,
+        return {"system.device": Host.printable(self.device), "system.filesystem.type": self.fstype,
                 "system.filesystem.mode": "ro" if "ro" in self.options else "rw",
-                "system.filesystem.mountpoint": self.mountpoint}
+                "system.filesystem.mountpoint": Host.printable(self.mountpoint)}
 
 
 class FilesystemSource(Source):
@@ -65,7 +66,8 @@ class FilesystemSource(Source):
         self.mountpoints = NameFilter(options.include_mountpoints, options.exclude_mountpoints)
 
     def collect(self) -> list[Point]:
-        mounts = [m for m in parse_mounts(self.host.read_proc(self.host.mounts_file))
+        table = self.host.read_proc(self.host.mounts_file, errors="surrogateescape")  # statvfs needs the bytes
+        mounts = [m for m in parse_mounts(table)
                   if self.types.allows(m.fstype) and self.mountpoints.allows(m.mountpoint)]
         points, failures = [], []
         for mount in mounts[:self.options.max_filesystems]:

@@ -163,8 +163,6 @@ def test_a_missing_or_invalid_tls_file_is_a_config_error_naming_key_and_file(tmp
     assert result.stderr.startswith(f"error: {config}: exporter.{key}: file {tls_file} "), result.stderr
 
 
-@pytest.mark.xfail(strict=True, reason="collector/host.py decodes /proc with backslashreplace, so a mount point "
-                                       "with non-UTF-8 bytes no longer names its directory and cannot be measured")
 def test_a_non_utf8_mount_point_is_still_measured(tmp_path, host_at):
     root = tmp_path / "hostfs"
     (root / "proc/1").mkdir(parents=True)
