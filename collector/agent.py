@@ -66,7 +66,7 @@ class Agent:
         if self.health:
             self.health.start()
         log.info("exporting %d sources every %ss to %s (%s)", len(self.collection.sources),
-                 self.config.exporter.interval, self.config.exporter.url, self.config.exporter.protocol)
+                 self.config.exporter.interval, self.config.exporter.url_for_logs, self.config.exporter.protocol)
         stop.wait()
         log.info("stopping: final export")
         self.provider.shutdown()

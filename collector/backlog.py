@@ -71,6 +71,7 @@ class Backlog:
         if self.directory:
             temporary = self.directory / f".{entry.name}{PARTIAL}"
             try:
+                self.directory.mkdir(parents=True, exist_ok=True)  # a volume mounted after start-up is used
                 temporary.write_bytes(body)
                 temporary.rename(self.directory / entry.name)  # a crash never leaves half a request
                 self.problems.report("backlog", None)

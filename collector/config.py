@@ -11,7 +11,7 @@ import types
 import typing
 from dataclasses import MISSING, dataclass, field, fields, is_dataclass
 from pathlib import Path
-from urllib.parse import unquote
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 import yaml
 
@@ -50,6 +50,12 @@ class ExporterConfig:
         if self.endpoint:
             return self.endpoint
         return "http://localhost:4317" if self.protocol == "grpc" else "http://localhost:4318/v1/metrics"
+
+    @property
+    def url_for_logs(self) -> str:
+        """The endpoint without any user:password part, which must never reach a log."""
+        parts = urlsplit(self.url)
+        return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
 
 
 @dataclass(frozen=True)

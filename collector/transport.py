@@ -26,7 +26,7 @@ COMPRESSORS = {"gzip": gzip.compress, "deflate": zlib.compress, "none": None}
 
 class HttpTransport:
     def __init__(self, config: ExporterConfig):
-        self.url = config.url
+        self.url, self.url_for_logs = config.url, config.url_for_logs
         self.timeout = config.timeout
         self.compress = COMPRESSORS[config.compression]
         self.session = requests.Session()
@@ -46,7 +46,7 @@ class HttpTransport:
             return Outcome.RETRY, f"{type(error).__name__}: {error}"
         if response.ok:
             return Outcome.SENT, ""
-        reason = f"HTTP {response.status_code} from {self.url}"
+        reason = f"HTTP {response.status_code} from {self.url_for_logs}"
         return (Outcome.RETRY if response.status_code in RETRYABLE_HTTP else Outcome.REJECTED), reason
 
     def close(self) -> None:

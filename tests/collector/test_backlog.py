@@ -115,3 +115,13 @@ def test_an_outage_loses_nothing_and_the_backlog_goes_out_before_newer_data(tmp_
     finally:
         provider.shutdown()
         receiver.stop()
+
+
+def test_a_directory_that_appears_after_start_up_is_used(tmp_path):
+    blocker = tmp_path / "volume"
+    blocker.write_text("")  # not mounted yet: a file stands where the directory will be
+    backlog = Backlog(blocker / "backlog", max_bytes=10_000, max_age=3600)
+    backlog.push(b"lost")
+    blocker.unlink()  # the volume arrives
+    backlog.push(b"kept")
+    assert bodies(backlog) == [b"kept"] and backlog.dropped == 1

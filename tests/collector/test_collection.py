@@ -77,3 +77,13 @@ def test_a_problem_is_logged_when_it_starts_and_when_it_ends_not_every_cycle(cap
         for _ in range(4):
             collection.refresh()
     assert [r.getMessage() for r in caplog.records] == ["source disk: OSError: boom", "source disk: recovered"]
+
+
+def test_a_failure_alternating_between_two_messages_is_logged_once_per_message(caplog):
+    from collector.problems import ProblemLog
+    problems = ProblemLog(logging.getLogger("test.problems"))
+    with caplog.at_level(logging.INFO, logger="test.problems"):
+        for message in ["TLS alert", "EOF", "TLS alert", "EOF", None, "EOF"]:
+            problems.report("export", message)
+    assert [r.getMessage() for r in caplog.records] == [
+        "export: TLS alert", "export: EOF", "export: recovered", "export: EOF"]

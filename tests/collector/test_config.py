@@ -144,3 +144,9 @@ def test_any_yaml_document_either_loads_or_gives_a_config_error(tmp_path_factory
         load(path, environ={})
     except ConfigError as error:
         assert str(error).startswith(str(path) + ": ")
+
+
+def test_credentials_in_the_endpoint_never_reach_the_logs():
+    config = load(None, environ={"OTEL_EXPORTER_OTLP_METRICS_ENDPOINT": "https://user:s3cret@gw:4318/v1/metrics"})
+    assert config.exporter.url == "https://user:s3cret@gw:4318/v1/metrics"
+    assert config.exporter.url_for_logs == "https://gw:4318/v1/metrics"
