@@ -14,6 +14,7 @@ import time
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -21,7 +22,7 @@ from pathlib import Path
 from bench.otlp import data_points
 from bench.procfs import cpu_seconds, memory_bytes
 from pipeline import backends
-from pipeline.services import HOST, REPO_ROOT, Agent, Server
+from pipeline.services import HOST, REPO_ROOT, Agent, PortInUse, Server
 from pipeline.testing import free_port
 from tests.support.otlp_receiver import OtlpReceiver
 
@@ -54,10 +55,21 @@ class NodeExporter(Server):
             return gzip.decompress(response.read())
 
 
+def started(server_on: Callable[[int], Server], attempts: int = 3) -> Server:
+    """`server_on(port).start()` on a free port; another process may take that port before the server does."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return server_on(free_port()).start()
+        except PortInUse:
+            if attempt == attempts:
+                raise
+
+
 @contextmanager
 def our_agent(endpoint: str, interval: float, workdir: Path):
     sources = {"filesystem": {"interval": f"{interval * FILESYSTEM_EVERY}s"}}
-    with Agent(free_port(), workdir / "agent", endpoint, interval=f"{interval}s", sources=sources) as agent:
+    with started(lambda port: Agent(port, workdir / "agent", endpoint, interval=f"{interval}s",
+                                    sources=sources)) as agent:
         yield agent.process.pid
 
 
@@ -94,14 +106,14 @@ def pushed_cost(name: str, contender, interval: float, cycles: int, workdir: Pat
 
 
 def scraped_cost(interval: float, cycles: int, workdir: Path) -> Cost:
-    with NodeExporter(free_port(), workdir / "node_exporter") as exporter:
+    with started(lambda port: NodeExporter(port, workdir / "node_exporter")) as exporter:
         for _ in range(WARMUP_CYCLES):
             exporter.scrape()
         before = cpu_seconds(exporter.process.pid)
         for _ in range(cycles):
-            started = time.monotonic()
+            scraped_at = time.monotonic()
             body = exporter.scrape()
-            time.sleep(max(0.0, interval - (time.monotonic() - started)))
+            time.sleep(max(0.0, interval - (time.monotonic() - scraped_at)))
         after = cpu_seconds(exporter.process.pid)
         memory = memory_bytes(exporter.process.pid)
     series = sum(1 for line in body.decode().splitlines() if line and not line.startswith("#"))
