@@ -1,4 +1,4 @@
-"""One benchmark run: the settings, the three measurements in order, and what they found."""
+"""One benchmark run: the settings, the measurements in order, and what they found."""
 
 import tempfile
 from dataclasses import dataclass, field
