@@ -1,6 +1,7 @@
 """Filesystem space and inodes per mount (the host's mount table, measured under the host root)."""
 
 import os
+import threading
 from dataclasses import dataclass, field
 
 from collector.host import Host
@@ -29,6 +30,9 @@ class FilesystemOptions(SourceOptions):
     exclude_mountpoints: tuple[str, ...] = field(
         default=(r"^/(dev|proc|sys|run/credentials|var/lib/(docker|containers|kubelet)/)",), metadata=REGEX)
     max_filesystems: int = field(default=100, metadata={"min": 1})
+    # statfs on a hung network filesystem never returns: give up after this long, and skip that mount
+    # while its call is still stuck.
+    statfs_timeout: Duration = field(default=Duration(5), metadata={"min": 0.1})
 
 
 @dataclass(frozen=True)
@@ -60,10 +64,13 @@ class FilesystemSource(Source):
                       condition="filesystems with a fixed inode table"),
     )
 
+    statvfs = staticmethod(os.statvfs)
+
     def __init__(self, host, options):
         super().__init__(host, options)
         self.types = NameFilter(options.include_types, options.exclude_types)
         self.mountpoints = NameFilter(options.include_mountpoints, options.exclude_mountpoints)
+        self._stuck: dict[str, StatfsCall] = {}
 
     def collect(self) -> list[Point]:
         table = self.host.read_proc(self.host.mounts_file, errors="surrogateescape")  # statvfs needs the bytes
@@ -72,9 +79,13 @@ class FilesystemSource(Source):
         points, failures = [], []
         for mount in mounts[:self.options.max_filesystems]:
             try:
-                stat = os.statvfs(self.host.host_path(mount.mountpoint))
+                stat = self._statfs(mount.mountpoint)
+            except TimeoutError:  # before OSError, of which it is a subclass
+                failures.append(f"{Host.printable(mount.mountpoint)}: statfs did not answer within "
+                                f"{self.options.statfs_timeout:g}s (hung network filesystem?)")
+                continue
             except OSError as error:
-                failures.append(f"{mount.mountpoint}: {error.strerror}")
+                failures.append(f"{Host.printable(mount.mountpoint)}: {error.strerror}")
                 continue
             points += statvfs_points(mount, stat)
         if len(mounts) > self.options.max_filesystems:
@@ -82,6 +93,37 @@ class FilesystemSource(Source):
         if failures:
             raise PartialFailure(points, "; ".join(failures))
         return points
+
+
+    def _statfs(self, mountpoint: str):
+        """statvfs with a time limit; a mount whose call is still stuck gets no second thread."""
+        if (pending := self._stuck.get(mountpoint)) and not pending.finished.is_set():
+            raise TimeoutError
+        self._stuck.pop(mountpoint, None)
+        call = StatfsCall(self.statvfs, self.host.host_path(mountpoint))
+        if not call.finished.wait(self.options.statfs_timeout):
+            self._stuck[mountpoint] = call
+            raise TimeoutError
+        if call.error:
+            raise call.error
+        return call.result
+
+
+class StatfsCall:
+    """One statvfs in a daemon thread: a call stuck on a dead server must not hold up the agent's exit."""
+
+    def __init__(self, statvfs, path):
+        self.finished = threading.Event()
+        self.result, self.error = None, None
+        threading.Thread(target=self._run, args=(statvfs, path), name="statfs", daemon=True).start()
+
+    def _run(self, statvfs, path):
+        try:
+            self.result = statvfs(path)
+        except OSError as error:
+            self.error = error
+        finally:
+            self.finished.set()
 
 
 def parse_mounts(text: str) -> list[Mount]:

@@ -218,3 +218,33 @@ def test_non_utf8_interface_names_become_valid_text(tmp_path):
     assert {p.attributes["network.interface.name"] for p in points} == {"eth\\xff0"}
     for point in points:
         point.attributes["network.interface.name"].encode("utf-8")
+
+
+def test_a_hung_filesystem_is_skipped_until_it_answers_and_the_others_are_measured(tmp_path):
+    import threading
+    from collector.sources.base import PartialFailure
+    (tmp_path / "proc/1").mkdir(parents=True)
+    (tmp_path / "proc/1/mounts").write_text("/dev/sda1 / ext4 rw 0 0\nserver:/export /nfs nfs4 rw 0 0\n")
+    hung = threading.Event()
+    calls = []
+
+    def statvfs(path):
+        calls.append(str(path))
+        if str(path).endswith("/nfs"):
+            hung.wait()  # a dead NFS server: statfs blocks until it comes back
+        return os.statvfs(tmp_path)
+
+    source = FilesystemSource(Host(tmp_path), FilesystemOptions(statfs_timeout=0.2))
+    source.statvfs = statvfs
+    try:
+        for _ in range(2):
+            with pytest.raises(PartialFailure) as partial:
+                source.collect()
+            assert {p.attributes["system.filesystem.mountpoint"] for p in partial.value.points} == {"/"}
+            assert "/nfs: statfs did not answer within 0.2s" in str(partial.value)
+        assert sum(c.endswith("/nfs") for c in calls) == 1, "a stuck mount must not take another thread"
+    finally:
+        hung.set()
+    source._stuck["/nfs"].finished.wait(5)
+    mounted = {p.attributes["system.filesystem.mountpoint"] for p in source.collect()}
+    assert mounted == {"/", "/nfs"}
