@@ -16,23 +16,17 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import Resource
 
 from bench.counting import SETTLE_SECONDS, count_series, settled_count
 from bench.procfs import cpu_seconds
-from collector import __version__
-from collector.agent import build_collection
-from collector.backlog import Backlog
+from collector.agent import build_collection, build_exporter, build_provider
 from collector.collection import Collection
 from collector.config import Config, load
-from collector.exporter import OtlpExporter
 from collector.host import Host
-from collector.instruments import register
 from collector.resource import build_resource
 from collector.telemetry import AgentTelemetry
-from collector.transport import build_transport
 from pipeline.testing import Pipeline
 
 WARMUP_CYCLES = 1  # not judged for keeping up (first connections, first aggregations), but counted for loss
@@ -41,14 +35,11 @@ EXPORT_WORKERS = 4  # hosts exporting at the same moment; the rest wait their tu
 
 class SimulatedHost:
     def __init__(self, config: Config, collection: Collection, resource: Resource):
-        self.telemetry = AgentTelemetry(backlog=Backlog(None, config.backlog.max_bytes, config.backlog.max_age))
-        exporter = OtlpExporter(build_transport(config.exporter), self.telemetry.backlog, self.telemetry,
-                                replay_budget=config.exporter.interval / 2)
+        self.telemetry = AgentTelemetry()
         # An infinite interval: no timer thread; the benchmark's loop decides when each host collects.
-        self.reader = PeriodicExportingMetricReader(exporter, export_interval_millis=math.inf)
-        self.provider = MeterProvider(resource=resource, metric_readers=[self.reader], shutdown_on_exit=False)
-        specs = [spec for source in collection.sources for spec in source.metrics]
-        register(self.provider.get_meter("hostagent", __version__), specs, collection)
+        self.reader = PeriodicExportingMetricReader(build_exporter(config, self.telemetry),
+                                                    export_interval_millis=math.inf)
+        self.provider = build_provider(resource, self.reader, collection, shutdown_on_exit=False)
 
     def export(self) -> None:
         self.reader.collect()
@@ -116,8 +107,7 @@ def run_step(pipeline: Pipeline, hosts: int, interval: float, cycles: int) -> St
     job = f"bench-k{hosts}"
     config = load(None, environ={"OTEL_EXPORTER_OTLP_METRICS_ENDPOINT": pipeline.gateway.otlp_url,
                                  "OTEL_METRIC_EXPORT_INTERVAL": str(int(interval * 1000))})
-    telemetry = AgentTelemetry(backlog=Backlog(None, config.backlog.max_bytes, config.backlog.max_age))
-    collection = build_collection(config, Host(config.host_root), telemetry)
+    collection = build_collection(config, Host(config.host_root), AgentTelemetry())
     simulated = [SimulatedHost(config, collection, resource) for resource in identities(job, hosts)]
     step, started = Step(hosts, interval), time.time()
     drive(step, collection, simulated, cycles, pids(pipeline))

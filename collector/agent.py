@@ -6,6 +6,7 @@ import threading
 
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import MetricExporter, MetricReader, PeriodicExportingMetricReader
+from opentelemetry.sdk.resources import Resource
 
 from collector import __version__
 from collector.collection import Collection
@@ -31,6 +32,21 @@ def build_collection(config: Config, host: Host, telemetry: AgentTelemetry) -> C
     return Collection(sources, telemetry)
 
 
+def build_exporter(config: Config, telemetry: AgentTelemetry) -> OtlpExporter:
+    telemetry.backlog = Backlog(config.backlog.directory, config.backlog.max_bytes, config.backlog.max_age)
+    # Replay may use half of each interval, so that collection keeps its rhythm after a long outage.
+    return OtlpExporter(build_transport(config.exporter), telemetry.backlog, telemetry,
+                        replay_budget=config.exporter.interval / 2)
+
+
+def build_provider(resource: Resource, reader: MetricReader, collection: Collection, **options) -> MeterProvider:
+    """A MeterProvider with one observable instrument per metric of the collection's sources."""
+    provider = MeterProvider(resource=resource, metric_readers=[reader], **options)
+    specs = [spec for source in collection.sources for spec in source.metrics]
+    register(provider.get_meter("hostagent", __version__), specs, collection)
+    return provider
+
+
 class CollectingReader(PeriodicExportingMetricReader):
     """Runs one collection of the sources right before the SDK reads the instruments."""
 
@@ -44,19 +60,13 @@ class CollectingReader(PeriodicExportingMetricReader):
 
 
 class Agent:
-    def __init__(self, config: Config, reader: MetricReader | None = None, environ=os.environ):
+    def __init__(self, config: Config, environ=os.environ):
         self.config = config
         self.telemetry = AgentTelemetry()
         host = Host(config.host_root)
         self.collection = build_collection(config, host, self.telemetry)
-        self.telemetry.backlog = Backlog(config.backlog.directory, config.backlog.max_bytes, config.backlog.max_age)
-        # Replay may use half of each interval, so that collection keeps its rhythm after a long outage.
-        self.exporter = OtlpExporter(build_transport(config.exporter), self.telemetry.backlog, self.telemetry,
-                                     replay_budget=config.exporter.interval / 2)
-        self.reader = reader or CollectingReader(self.exporter, self.collection, config.exporter.interval)
-        self.provider = MeterProvider(resource=build_resource(host, environ), metric_readers=[self.reader])
-        specs = [spec for source in self.collection.sources for spec in source.metrics]
-        register(self.provider.get_meter("hostagent", __version__), specs, self.collection)
+        reader = CollectingReader(build_exporter(config, self.telemetry), self.collection, config.exporter.interval)
+        self.provider = build_provider(build_resource(host, environ), reader, self.collection)
         self.health = None
         if config.health.enabled:
             window = config.health.ready_intervals * config.exporter.interval
