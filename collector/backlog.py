@@ -106,6 +106,10 @@ class Backlog:
         self.replayed += 1
         self._discard(entry, dropped=False)
 
+    def count_dropped(self) -> None:
+        """A request that never entered the backlog was lost (the gateway refused it for good)."""
+        self.dropped += 1
+
     def rejected(self, entry: Entry) -> None:
         self._discard(entry, dropped=True)
 

@@ -38,7 +38,7 @@ class OtlpExporter(MetricExporter):
         if outcome is Outcome.RETRY:
             self.backlog.push(body)
         elif outcome is Outcome.REJECTED:  # refused for good: dropped, as a refused replay is
-            self.backlog.dropped += 1
+            self.backlog.count_dropped()
         result = "success" if outcome is Outcome.SENT else "failure"
         self.telemetry.export_requests[result] += 1
         self.telemetry.exported_points[result] += points

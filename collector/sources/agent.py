@@ -45,12 +45,11 @@ class AgentSource(Source):
             points.append(Point("hostagent.export.data_points", self.telemetry.exported_points[outcome], labels))
             points.append(Point("hostagent.export.requests", self.telemetry.export_requests[outcome], labels))
         backlog = self.telemetry.backlog
-        points += [
-            Point("hostagent.backlog.size", backlog.size_bytes if backlog is not None else 0),
-            Point("hostagent.backlog.age", backlog.age() if backlog is not None else 0.0),
-            Point("hostagent.backlog.replayed", backlog.replayed if backlog is not None else 0),
-            Point("hostagent.backlog.dropped", backlog.dropped if backlog is not None else 0),
-        ]
+        # A snapshot has no backlog: it reports an empty one. (An empty Backlog is falsy: test for None.)
+        size, age, replayed, dropped = (0, 0.0, 0, 0) if backlog is None else (
+            backlog.size_bytes, backlog.age(), backlog.replayed, backlog.dropped)
+        points += [Point("hostagent.backlog.size", size), Point("hostagent.backlog.age", age),
+                   Point("hostagent.backlog.replayed", replayed), Point("hostagent.backlog.dropped", dropped)]
         times = os.times()
         points.append(Point("hostagent.cpu.time", times.user + times.system))
         # Our own /proc, not the host root's: in a container without hostPID our pid differs there.
