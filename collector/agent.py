@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 
 
 def build_collection(config: Config, host: Host, telemetry: AgentTelemetry) -> Collection:
-    sources = [SOURCES[name](host, options) for name, options in config.sources.items() if options.enabled]
+    sources = [SOURCES[name](host, options) for name, options in config.enabled_sources.items()]
     sources.append(AgentSource(host, SourceOptions(), telemetry))
     return Collection(sources, telemetry)
 

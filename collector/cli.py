@@ -5,7 +5,6 @@ import signal
 import sys
 import threading
 import time
-from collections import defaultdict
 
 import click
 
@@ -56,9 +55,9 @@ def run(config_path):
 def check_config(config_path):
     """Validate a configuration file (and the environment) without running; exit 2 when invalid."""
     config = _load(config_path)
-    enabled = [name for name, options in config.sources.items() if options.enabled]
     click.echo(f"{config_path or 'defaults'}: OK — exporting to {config.exporter.url} "
-               f"({config.exporter.protocol}) every {config.exporter.interval:g}s; sources: {', '.join(enabled)}")
+               f"({config.exporter.protocol}) every {config.exporter.interval:g}s; "
+               f"sources: {', '.join(config.enabled_sources)}")
 
 
 @main.command()
@@ -89,7 +88,4 @@ def snapshot(config_path, output):
     if output == "json":
         click.echo(render.snapshot_json(collection.points(), units))
         return
-    by_source = defaultdict(list)
-    for source in collection.sources:
-        by_source[source.name] = collection.latest(source.name)
-    click.echo(render.snapshot_table(by_source, units))
+    click.echo(render.snapshot_table({s.name: collection.latest(s.name) for s in collection.sources}, units))

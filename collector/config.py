@@ -82,6 +82,10 @@ class Config:
     log_level: str = field(default="info", metadata={"choices": ("debug", "info", "warning", "error")})
     sources: dict = field(default_factory=lambda: {name: s.Options() for name, s in SOURCES.items()})
 
+    @property
+    def enabled_sources(self) -> dict:
+        return {name: options for name, options in self.sources.items() if options.enabled}
+
 
 def load(path: str | os.PathLike | None = None, environ: typing.Mapping[str, str] = os.environ) -> Config:
     raw, origins = {}, {}

@@ -27,9 +27,6 @@ class Host:
         """A surrogate-escaped name as valid UTF-8 text: undecodable bytes become \\xNN."""
         return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
-    def read_sys(self, relative: str) -> str:
-        return (self.root / "sys" / relative).read_text()
-
     def read_etc(self, relative: str) -> str:
         return (self.root / "etc" / relative).read_text()
 
@@ -42,7 +39,6 @@ class Host:
         # The container's own mount table would hide the host's filesystems: read init's instead.
         return "1/mounts" if self.in_container else "self/mounts"
 
-    @property
-    def net_dev_file(self) -> str:
-        # /proc/net/dev follows the reader's network namespace; pid 1 of the host root is the host's.
-        return "1/net/dev" if self.in_container else "net/dev"
+    def net_file(self, name: str) -> str:
+        # /proc/net follows the reader's network namespace; pid 1 of the host root is the host's.
+        return f"1/net/{name}" if self.in_container else f"net/{name}"

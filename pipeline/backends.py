@@ -58,7 +58,6 @@ TOOLS: dict[str, Tool] = {
                           ("node_exporter", "prometheus-node-exporter"), (1, 8)),
     "otelcol-contrib": Tool(None, "otelcol-contrib", ("otelcol-contrib",), (0, 100)),
 }
-PACKAGES = sorted({tool.package for tool in TOOLS.values() if tool.package})
 _VERSION = re.compile(r"(?<![\d.])v?(\d+)\.(\d+)\.(\d+)")
 
 
@@ -75,15 +74,14 @@ def binary(name: str, cache_dir: Path = CACHE_DIR) -> Path:
     raise MissingBackend(f"{name} is not available: {where}")
 
 
-def ensure(cache_dir: Path = CACHE_DIR, names: tuple[str, ...] | None = None) -> dict[str, str]:
-    """Fetch the packages of every tool in `names` (default: all) that is neither on PATH nor cached."""
-    wanted = names or tuple(n for n, t in TOOLS.items() if t.package)
+def ensure(cache_dir: Path = CACHE_DIR) -> None:
+    """Fetch the package of every tool that is neither on PATH nor cached."""
     cache_dir.mkdir(parents=True, exist_ok=True)
     with _locked(cache_dir / ".lock"):
-        missing = sorted({TOOLS[n].package for n in wanted if TOOLS[n].package and not _available(n, cache_dir)})
+        missing = sorted({tool.package for name, tool in TOOLS.items()
+                          if tool.package and not available(name, cache_dir)})
         if missing:
             _fetch(missing, cache_dir)
-        return recorded_versions(cache_dir)
 
 
 def recorded_versions(cache_dir: Path = CACHE_DIR) -> dict[str, str]:
@@ -136,7 +134,7 @@ def _on_path(name: str) -> Path | None:
     return None
 
 
-def _available(name: str, cache_dir: Path) -> bool:
+def available(name: str, cache_dir: Path = CACHE_DIR) -> bool:
     try:
         binary(name, cache_dir)
     except MissingBackend:

@@ -65,11 +65,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def chosen_gateway(requested: str) -> str:
     if requested != "auto":
         return requested
-    try:
-        backends.binary("otelcol-contrib")
-    except backends.MissingBackend:
-        return "vmagent"
-    return "otelcol"
+    return "otelcol" if backends.available("otelcol-contrib") else "vmagent"
 
 
 def busy_port_error(args: argparse.Namespace, gateway: str) -> str | None:

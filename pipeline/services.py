@@ -160,9 +160,13 @@ class Server:
 
 
 class PromApi:
-    """The Prometheus HTTP query API, which VictoriaMetrics serves too."""
+    """The Prometheus HTTP query API and remote-write receiver, which VictoriaMetrics serves too."""
 
     url: str
+
+    @property
+    def write_url(self) -> str:
+        return self.url + "/api/v1/write"
 
     def api(self, path: str, **params) -> object:
         query = urllib.parse.urlencode(params, doseq=True)
@@ -226,10 +230,6 @@ class Prometheus(Server, PromApi):
                 "--web.enable-remote-write-receiver",
                 "--web.enable-lifecycle"]
 
-    @property
-    def write_url(self) -> str:
-        return self.url + "/api/v1/write"
-
 
 class VictoriaMetrics(Server, PromApi):
     """`scrape_targets` (job -> host:port): what it scrapes itself, for gateways that scrape nothing."""
@@ -254,10 +254,6 @@ class VictoriaMetrics(Server, PromApi):
                 "-search.latencyOffset=1s",
                 "-search.disableCache",
                 *scrape]
-
-    @property
-    def write_url(self) -> str:
-        return self.url + "/api/v1/write"
 
     @property
     def otlp_url(self) -> str:

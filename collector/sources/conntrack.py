@@ -17,9 +17,15 @@ class ConntrackSource(Source):
 
     def collect(self) -> list[Point]:
         try:
-            count = self.host.read_proc("sys/net/netfilter/nf_conntrack_count")
-            limit = self.host.read_proc("sys/net/netfilter/nf_conntrack_max")
+            # /proc/sys/net answers for the reader's network namespace; net/stat follows pid 1 to the host's.
+            stats = self.host.read_proc(self.host.net_file("stat/nf_conntrack"))
+            limit = self.host.read_proc("sys/net/netfilter/nf_conntrack_max")  # global, whoever reads it
         except FileNotFoundError as missing:
             raise Unavailable(f"{missing.filename} is missing") from None
-        return [Point("system.network.conntrack.count", int(count)),
+        return [Point("system.network.conntrack.count", parse_entries(stats)),
                 Point("system.network.conntrack.limit", int(limit))]
+
+
+def parse_entries(stats: str) -> int:
+    """The table's size: the `entries` column (hex), the same on every per-CPU line."""
+    return int(stats.splitlines()[1].split()[0], 16)

@@ -3,11 +3,10 @@
 from dataclasses import dataclass, field
 
 from collector.sources.base import PartialFailure, Source, SourceOptions
-from collector.sources.filters import NameFilter
+from collector.sources.filters import REGEX, NameFilter, capped
 from collector.spec import Point, counter
 
 SECTOR_BYTES = 512  # diskstats counts 512-byte sectors whatever the device's real sector size
-REGEX = {"regex": True}
 
 
 @dataclass(frozen=True)
@@ -41,9 +40,10 @@ class DiskSource(Source):
     def collect(self) -> list[Point]:
         devices = [fields for fields in parse_diskstats(self.host.read_proc("diskstats"))
                    if self.filter.allows(fields[0])]
-        points = [p for fields in devices[:self.options.max_devices] for p in device_points(*fields)]
-        if len(devices) > self.options.max_devices:
-            raise PartialFailure(points, f"{len(devices)} devices, only max_devices={self.options.max_devices} kept")
+        devices, overflow = capped(devices, self.options.max_devices, "devices")
+        points = [p for fields in devices for p in device_points(*fields)]
+        if overflow:
+            raise PartialFailure(points, overflow)
         return points
 
 

@@ -6,11 +6,10 @@ from dataclasses import dataclass, field
 
 from collector.host import Host
 from collector.sources.base import PartialFailure, Source, SourceOptions
-from collector.sources.filters import NameFilter
+from collector.sources.filters import REGEX, NameFilter, capped
 from collector.spec import Point, gauge, updowncounter
 from collector.units import Duration
 
-REGEX = {"regex": True}
 VIRTUAL_TYPES = (
     "autofs", "binfmt_misc", "bpf", "cgroup", "cgroup2", "configfs", "debugfs", "devpts", "devtmpfs",
     "efivarfs", "fuse.lxcfs", "fusectl", "hugetlbfs", "mqueue", "nsfs", "overlay", "proc", "procfs",
@@ -77,7 +76,8 @@ class FilesystemSource(Source):
         mounts = [m for m in parse_mounts(table)
                   if self.types.allows(m.fstype) and self.mountpoints.allows(m.mountpoint)]
         points, failures = [], []
-        for mount in mounts[:self.options.max_filesystems]:
+        mounts, overflow = capped(mounts, self.options.max_filesystems, "filesystems")
+        for mount in mounts:
             try:
                 stat = self._statfs(mount.mountpoint)
             except TimeoutError:  # before OSError, of which it is a subclass
@@ -88,8 +88,8 @@ class FilesystemSource(Source):
                 failures.append(f"{Host.printable(mount.mountpoint)}: {error.strerror}")
                 continue
             points += statvfs_points(mount, stat)
-        if len(mounts) > self.options.max_filesystems:
-            failures.append(f"{len(mounts)} filesystems, only max_filesystems={self.options.max_filesystems} kept")
+        if overflow:
+            failures.append(overflow)
         if failures:
             raise PartialFailure(points, "; ".join(failures))
         return points

@@ -3,6 +3,8 @@
 import re
 from dataclasses import dataclass
 
+REGEX = {"regex": True}  # option metadata: a list of regular expressions, validated at load
+
 
 @dataclass(frozen=True)
 class NameFilter:
@@ -17,3 +19,10 @@ class NameFilter:
         if self._include and not any(p.search(name) for p in self._include):
             return False
         return not any(p.search(name) for p in self._exclude)
+
+
+def capped(items: list, limit: int, what: str) -> tuple[list, str | None]:
+    """At most `limit` items (cardinality stays bounded), and what to report when some were left out."""
+    if len(items) <= limit:
+        return items, None
+    return items[:limit], f"{len(items)} {what}, only max_{what}={limit} kept"

@@ -3,10 +3,9 @@
 from dataclasses import dataclass, field
 
 from collector.sources.base import PartialFailure, Source, SourceOptions
-from collector.sources.filters import NameFilter
+from collector.sources.filters import REGEX, NameFilter, capped
 from collector.spec import Point, counter, updowncounter
 
-REGEX = {"regex": True}
 INTERFACE = ("network.interface.name", "network.io.direction")
 # /proc/net/dev column (per direction) → metric
 COLUMNS = {0: "system.network.io", 1: "system.network.packet.count", 2: "system.network.errors",
@@ -47,15 +46,14 @@ class NetworkSource(Source):
         self.filter = NameFilter(options.include, options.exclude)
 
     def collect(self) -> list[Point]:
-        interfaces = [(name, values) for name, values in parse_net_dev(self.host.read_proc(self.host.net_dev_file))
+        interfaces = [(name, values) for name, values in parse_net_dev(self.host.read_proc(self.host.net_file("dev")))
                       if self.filter.allows(name)]
-        points = [p for name, values in interfaces[:self.options.max_interfaces]
-                  for p in interface_points(name, values)]
+        interfaces, overflow = capped(interfaces, self.options.max_interfaces, "interfaces")
+        points = [p for name, values in interfaces for p in interface_points(name, values)]
         if self.options.connections:
             points += self._connection_points()
-        if len(interfaces) > self.options.max_interfaces:
-            raise PartialFailure(points, f"{len(interfaces)} interfaces, "
-                                         f"only max_interfaces={self.options.max_interfaces} kept")
+        if overflow:
+            raise PartialFailure(points, overflow)
         return points
 
     def _connection_points(self) -> list[Point]:
@@ -63,7 +61,7 @@ class NetworkSource(Source):
         for transport in ("tcp", "udp"):
             for table in (transport, transport + "6"):
                 try:
-                    text = self.host.read_proc(f"net/{table}")
+                    text = self.host.read_proc(self.host.net_file(table))
                 except FileNotFoundError:  # no IPv6 on this host
                     continue
                 for state in parse_socket_states(text):

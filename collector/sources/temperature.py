@@ -1,5 +1,7 @@
 """Hardware temperatures from /sys/class/hwmon (semconv hw.temperature)."""
 
+from pathlib import Path
+
 from collector.sources.base import Source, Unavailable
 from collector.spec import Point, gauge
 
@@ -11,25 +13,35 @@ class TemperatureSource(Source):
               "hw.id", "hw.name", "hw.type", condition="where hwmon temperature sensors exist"),
     )
 
+    def __init__(self, host, options):
+        super().__init__(host, options)
+        self._identities: dict[Path, dict] = {}  # a sensor's names never change: read them once
+
     def collect(self) -> list[Point]:
         hwmon = self.host.root / "sys/class/hwmon"
         inputs = sorted(hwmon.glob("hwmon*/temp*_input"))
         if not inputs:
             raise Unavailable(f"no temperature sensors under {hwmon}")
-        return [point for path in inputs if (point := sensor_point(path))]
+        points = []
+        for path in inputs:
+            try:
+                millidegrees = int(path.read_text())
+            except (OSError, ValueError):  # a sensor that is asleep or gone reports nothing, not zero
+                continue
+            if path not in self._identities:
+                self._identities[path] = sensor_identity(path)
+            points.append(Point("hw.temperature", millidegrees / 1000, self._identities[path]))
+        return points
 
 
-def sensor_point(input_path):
+def sensor_identity(input_path: Path) -> dict:
     chip_dir = input_path.parent
     sensor = input_path.name.removesuffix("_input")
-    try:
-        millidegrees = int(input_path.read_text())
-    except (OSError, ValueError):  # a sensor that is asleep or gone reports nothing, not zero
-        return None
     chip = _read(chip_dir / "name") or chip_dir.name
+    # Two NVMe drives (or two CPU sockets) have chips of the same name: the device they sit on tells them apart.
+    device = (chip_dir / "device").resolve().name if (chip_dir / "device").exists() else chip_dir.name
     label = _read(chip_dir / f"{sensor}_label") or sensor
-    return Point("hw.temperature", millidegrees / 1000,
-                 {"hw.id": f"{chip}.{sensor}", "hw.name": f"{chip} {label}", "hw.type": "temperature"})
+    return {"hw.id": f"{chip}.{device}.{sensor}", "hw.name": f"{chip} {label}", "hw.type": "temperature"}
 
 
 def _read(path):

@@ -37,11 +37,11 @@ class TopProcessesSource(Source):
                       "Open file descriptors of a top process (needs permission to list its fds).",
                       *PROCESS, condition=OPT_IN),
     )
-    FIELDS = ["pid", "name", "cpu_times", "memory_info", "num_threads", "num_fds"]
+    FIELDS = ["pid", "name", "create_time", "cpu_times", "memory_info", "num_threads", "num_fds"]
 
     def __init__(self, host, options):
         super().__init__(host, options)
-        self._previous_cpu: dict[int, float] = {}
+        self._previous_cpu: dict[tuple[int, float], float] = {}  # (pid, start time): a reused pid is new
         self._previous_time = time.monotonic()
 
     def collect(self) -> list[Point]:
@@ -53,13 +53,17 @@ class TopProcessesSource(Source):
             if info["cpu_times"] is None or info["memory_info"] is None:
                 continue
             cpu = info["cpu_times"].user + info["cpu_times"].system
-            share = (cpu - self._previous_cpu.get(info["pid"], cpu)) / elapsed
+            share = (cpu - self._previous_cpu.get(_identity(info), cpu)) / elapsed
             rows.append((info, cpu, share))
-        self._previous_cpu = {info["pid"]: cpu for info, cpu, _ in rows}
+        self._previous_cpu = {_identity(info): cpu for info, cpu, _ in rows}
         self._previous_time = now
         rank = (lambda r: r[2]) if self.options.by == "cpu" else (lambda r: r[0]["memory_info"].rss)
         rows.sort(key=rank, reverse=True)
         return [p for info, _, share in rows[:self.options.count] for p in process_points(info, share)]
+
+
+def _identity(info: dict) -> tuple[int, float]:
+    return info["pid"], info["create_time"]
 
 
 def process_points(info: dict, cpu_share: float) -> list[Point]:

@@ -109,3 +109,9 @@ def test_generated_docs_are_up_to_date(document, render):
     expected = render(declared_metrics()).strip()
     assert (DOCS / document).read_text().strip() == expected, \
         f"docs/{document} is stale: regenerate with `make docs`"
+
+
+def test_no_two_points_of_a_metric_share_their_attributes(collect_everything):
+    fixture, top = collect_everything
+    keys = [(p.metric, tuple(sorted(p.attributes.items()))) for p in fixture.points() + top.collect()]
+    assert len(keys) == len(set(keys)), "points with equal attributes would be merged by the SDK"

@@ -199,7 +199,7 @@ def test_linux_extras(fixture_host):
         "system.linux.file_descriptor.usage": 4096, "system.linux.file_descriptor.limit": 9223372036854775807}
     temperatures = TemperatureSource(fixture_host, SourceOptions()).collect()
     assert [(p.attributes["hw.id"], p.attributes["hw.name"], p.value) for p in temperatures] == [
-        ("coretemp.temp1", "coretemp Package id 0", 45.5), ("coretemp.temp2", "coretemp temp2", 38.0)]
+        ("coretemp.hwmon0.temp1", "coretemp Package id 0", 45.5), ("coretemp.hwmon0.temp2", "coretemp temp2", 38.0)]
 
 
 @pytest.mark.parametrize("source", [PressureSource, ConntrackSource, TemperatureSource])
@@ -248,3 +248,16 @@ def test_a_hung_filesystem_is_skipped_until_it_answers_and_the_others_are_measur
     source._stuck["/nfs"].finished.wait(5)
     mounted = {p.attributes["system.filesystem.mountpoint"] for p in source.collect()}
     assert mounted == {"/", "/nfs"}
+
+
+def test_two_chips_of_the_same_name_are_told_apart_by_their_device(tmp_path):
+    for hwmon, device in (("hwmon1", "nvme0"), ("hwmon2", "nvme1")):
+        (tmp_path / "sys/devices" / device).mkdir(parents=True)
+        chip = tmp_path / "sys/class/hwmon" / hwmon
+        chip.mkdir(parents=True)
+        (chip / "device").symlink_to(tmp_path / "sys/devices" / device)
+        (chip / "name").write_text("nvme\n")
+        (chip / "temp1_input").write_text("40000\n")
+    (tmp_path / "proc").mkdir()
+    ids = [p.attributes["hw.id"] for p in TemperatureSource(Host(tmp_path), SourceOptions()).collect()]
+    assert ids == ["nvme.nvme0.temp1", "nvme.nvme1.temp1"]

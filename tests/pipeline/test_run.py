@@ -156,15 +156,7 @@ def test_every_component_is_scraped_once_into_each_backend(tmp_path, gateway):
     assert servers["Prometheus"].scrape_targets == servers["VictoriaMetrics"].scrape_targets == expected_by_backends
 
 
-def installed(name: str) -> bool:
-    try:
-        backends.binary(name)
-    except backends.MissingBackend:
-        return False
-    return True
-
-
-@pytest.mark.skipif(installed("otelcol-contrib"), reason="needs a machine without otelcol-contrib")
+@pytest.mark.skipif(backends.available("otelcol-contrib"), reason="needs a machine without otelcol-contrib")
 def test_a_gateway_that_is_not_installed_is_named_before_anything_starts(stack):
     argv = stack.argv()
     argv[argv.index("--gateway") + 1] = "otelcol"
