@@ -8,7 +8,6 @@ A push cycle is counted when its request reaches the sink; a scrape cycle is one
 """
 
 import gzip
-import subprocess
 import sys
 import time
 import urllib.request
@@ -73,17 +72,32 @@ def our_agent(endpoint: str, interval: float, workdir: Path):
         yield agent.process.pid
 
 
+class StockAgent(Server):
+    """bench/stock_agent.py as a server process: stopped (and never orphaned) like the others."""
+
+    name = "stock-agent"
+
+    def __init__(self, data_dir: Path, endpoint: str, interval: float):
+        super().__init__(0, data_dir)
+        self.endpoint, self.interval = endpoint, interval
+
+    def argv(self) -> list[str]:
+        return [sys.executable, "-m", "bench.stock_agent", self.endpoint, str(self.interval)]
+
+    def environment(self) -> dict[str, str]:
+        return {"PYTHONPATH": str(REPO_ROOT)}  # servers run in their data directory
+
+    def ports(self) -> tuple[int, ...]:
+        return ()
+
+    def is_ready(self) -> bool:
+        return True  # it pushes: the sink tells when it works
+
+
 @contextmanager
 def stock_agent(endpoint: str, interval: float, workdir: Path):
-    workdir.mkdir(parents=True, exist_ok=True)
-    with open(workdir / "stock-agent.log", "wb") as log:
-        process = subprocess.Popen([sys.executable, "-m", "bench.stock_agent", endpoint, str(interval)],
-                                   cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        yield process.pid
-    finally:
-        process.terminate()
-        process.wait(30)
+    with StockAgent(workdir, endpoint, interval) as agent:
+        yield agent.process.pid
 
 
 def pushed_cost(name: str, contender, interval: float, cycles: int, workdir: Path) -> Cost:

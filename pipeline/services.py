@@ -118,18 +118,24 @@ class Server:
             raise
         return self
 
+    def is_ready(self) -> bool:
+        """One readiness check; servers without an HTTP ready path override only this."""
+        try:
+            http_get(self.ready_url, timeout=2)
+            return True
+        except OSError:
+            return False
+
     def wait_ready(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         while True:
             if self.process.poll() is not None:
                 raise ServerFailed(f"{self.name} exited with {self.process.returncode}:\n{self.log_tail()}")
-            try:
-                http_get(self.ready_url, timeout=2)
+            if self.is_ready():
                 return
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise ServerFailed(f"{self.name} not ready after {timeout:.0f}s:\n{self.log_tail()}")
-                time.sleep(0.2)
+            if time.monotonic() > deadline:
+                raise ServerFailed(f"{self.name} not ready after {timeout:.0f}s:\n{self.log_tail()}")
+            time.sleep(0.2)
 
     def running(self) -> bool:
         return self.process is not None and self.process.poll() is None

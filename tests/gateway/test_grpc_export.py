@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from pipeline import backends
-from pipeline.services import HOST, Agent, Server, ServerFailed, VictoriaMetrics, port_is_free
+from pipeline.services import HOST, Agent, Server, VictoriaMetrics, port_is_free
 from pipeline.testing import free_port, running, wait_for
 
 
@@ -44,13 +44,9 @@ class Rotel(Server):
                 "--pid-file", str(self.data_dir / "rotel.pid"),
                 "--log-file", str(self.data_dir / "rotel.log")]
 
-    def wait_ready(self, timeout: float) -> None:
+    def is_ready(self) -> bool:
         # rotel serves no HTTP health path: ready once its gRPC port accepts connections.
-        def listening() -> bool:
-            if self.process.poll() is not None:
-                raise ServerFailed(f"rotel exited with {self.process.returncode}:\n{self.log_tail()}")
-            return not port_is_free(self.port)
-        wait_for(listening, timeout, f"rotel listening on {HOST}:{self.port}")
+        return not port_is_free(self.port)
 
 
 class GrpcAgent(Agent):

@@ -146,7 +146,7 @@ def test_the_health_endpoint_listens_on_localhost_by_default(tmp_path):
     # Live, in a private network namespace, where the default port is free whatever runs on this machine.
     agent = AgentProcess(tmp_path / "agent", "http://127.0.0.1:4318/v1/metrics", wrapper=with_own_network())
     agent.config = lambda: {k: v for k, v in AgentProcess.config(agent).items() if k != "health"}
-    agent.wait_ready = lambda timeout: wait_for(lambda: agent_listening(agent.process.pid), timeout, what="health")
+    agent.is_ready = lambda: agent_listening(agent.process.pid)
     with running(agent):
         assert listening(agent.process.pid) == {("127.0.0.1", 13134)}
 
