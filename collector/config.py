@@ -9,7 +9,7 @@ import re
 import ssl
 import types
 import typing
-from dataclasses import MISSING, dataclass, field, fields, is_dataclass
+from dataclasses import dataclass, field, fields, is_dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlsplit, urlunsplit
 
@@ -205,7 +205,7 @@ def _strict(kind, expected):
 
 
 def _collection(value, hint):
-    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    origin = typing.get_origin(hint)
     if origin is tuple:
         if isinstance(value, str):
             value = [value]

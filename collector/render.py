@@ -62,7 +62,7 @@ def naming_markdown(declared) -> str:
         "exactly these series names and labels to Prometheus and to VictoriaMetrics; rules and dashboards use them.",
         "",
         f"Every series also carries the resource labels {', '.join(f'`{l}`' for l in RESOURCE_LABELS)}",
-        f"(`job` = `service.name`, `instance` = `service.instance.id`) and, when the agent runs in Kubernetes,",
+        "(`job` = `service.name`, `instance` = `service.instance.id`) and, when the agent runs in Kubernetes,",
         f"{', '.join(f'`{l}`' for l in OPTIONAL_RESOURCE_LABELS)}.", "",
         "| OTLP name | Instrument | Unit | Attributes | Prometheus series | Labels |", "|---|---|---|---|---|---|",
     ]

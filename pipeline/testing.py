@@ -61,7 +61,7 @@ def require_binary(name: str) -> Path:
     try:
         return backends.binary(name)
     except backends.MissingBackend as missing:
-        _unavailable(str(missing))
+        unavailable(str(missing))
 
 
 def free_port() -> int:
@@ -75,7 +75,7 @@ def running(server: S) -> Iterator[S]:
     try:
         server.start()
     except backends.MissingBackend as missing:
-        _unavailable(str(missing))
+        unavailable(str(missing))
     try:
         yield server
     finally:
@@ -153,7 +153,8 @@ def fed_pipeline(tmp_path_factory) -> Iterator[Pipeline]:
             yield pipeline
 
 
-def _unavailable(message: str):
+def unavailable(message: str):
+    """Skip the test for a missing prerequisite, saying how to get it; in CI (env CI set) fail instead."""
     if os.environ.get("CI"):
         pytest.fail(f"{message} (CI must not skip)", pytrace=False)
     pytest.skip(message)

@@ -1,6 +1,7 @@
 """Alert thresholds drawn on the dashboards, read from the alerting rules' single source of truth."""
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import yaml
@@ -10,8 +11,13 @@ from .builder import Thresholds
 RULES_THRESHOLDS = Path(__file__).resolve().parents[2] / "rules" / "thresholds.yml"
 
 
+@functools.cache
+def _alerts(path: Path) -> dict:
+    return yaml.safe_load(path.read_text())["alerts"]
+
+
 def alert_threshold(alert: str, severity: str, key: str = "threshold", path: Path = RULES_THRESHOLDS):
-    return yaml.safe_load(path.read_text())["alerts"][alert][severity][key]
+    return _alerts(path)[alert][severity][key]
 
 
 def alert_thresholds(alert: str) -> Thresholds:

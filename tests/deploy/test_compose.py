@@ -5,7 +5,6 @@ No compose engine runs here (FACTS.md): the file is checked statically.
 
 import re
 import subprocess
-import sys
 import tomllib
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -15,9 +14,9 @@ import yaml
 
 from pipeline.testing import require_binary
 from tests.deploy.manifests import DEPLOY, KUBERNETES, REPO, expand
+from pipeline.services import agent_executable
 
 COMPOSE_DIR = DEPLOY / "compose"
-COLLECTOR = Path(sys.executable).with_name("collector")
 COMPOSE = yaml.safe_load((COMPOSE_DIR / "compose.yaml").read_text())
 SERVICES = COMPOSE["services"]
 # The keys of the Compose specification this file may use; a misspelt key is ignored by nothing but this test.
@@ -171,7 +170,7 @@ def test_gateway_neither_listens_on_nor_writes_to_loopback():
 
 def test_agent_environment_passes_check_config(tmp_path):
     environment = {**SERVICES["agent"]["environment"], "HOSTAGENT_HOST_ROOT": str(tmp_path)}
-    result = subprocess.run([str(COLLECTOR), "check-config"], capture_output=True, text=True, timeout=60,
+    result = subprocess.run([str(agent_executable()), "check-config"], capture_output=True, text=True, timeout=60,
                             env={"PATH": "/usr/bin:/bin", **environment})
     assert result.returncode == 0, result.stderr
     assert environment["OTEL_EXPORTER_OTLP_METRICS_ENDPOINT"] in result.stdout

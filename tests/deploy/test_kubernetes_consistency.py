@@ -14,7 +14,7 @@ import yaml
 
 from collector.config import ExporterConfig, HealthConfig
 from collector.units import ByteSize
-from pipeline.services import flags_from_file
+from pipeline.services import agent_executable, flags_from_file
 from tests.deploy.manifests import (KUBERNETES, OTELCOL_OVERLAYS, OVERLAYS, REPO, config_map_data, container,
                                     container_port, expand, find, pod_environment, pod_spec, quantity_bytes,
                                     render, workloads)
@@ -22,7 +22,6 @@ from tests.deploy.manifests import (KUBERNETES, OTELCOL_OVERLAYS, OVERLAYS, REPO
 OTEL_CONFIG = REPO / "otel-config"
 OTELCOL_COMPONENT = KUBERNETES / "components" / "otelcol-gateway"
 VMAGENT_COMPONENT = KUBERNETES / "components" / "vmagent-gateway"
-COLLECTOR = Path(sys.executable).with_name("collector")
 EXPECTED_EXPORTERS = {
     "both": {"prometheusremotewrite/prometheus", "prometheusremotewrite/victoriametrics"},
     "prometheus": {"prometheusremotewrite/prometheus"},
@@ -205,7 +204,7 @@ def test_agent_config_map_passes_check_config_with_the_pod_environment(rendered,
     config.write_text(config_map_data(manifests, "hostagent-agent-config")["agent.yaml"])
     # host_root (/hostfs) exists only in the pod: the environment points it at an existing directory.
     environment = {**pod_environment(manifests, daemonset), "HOSTAGENT_HOST_ROOT": str(tmp_path)}
-    result = subprocess.run([str(COLLECTOR), "check-config", str(config)], capture_output=True, text=True,
+    result = subprocess.run([str(agent_executable()), "check-config", str(config)], capture_output=True, text=True,
                             env={"PATH": "/usr/bin:/bin", **environment}, timeout=60)
     assert result.returncode == 0, result.stderr
     assert environment["OTEL_EXPORTER_OTLP_METRICS_ENDPOINT"] in result.stdout

@@ -4,17 +4,15 @@ Prometheus and VictoriaMetrics with the Kubernetes identity labels the DaemonSet
 
 import json
 import re
-import sys
 import urllib.error
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-from pipeline.services import Server, http_get
+from pipeline.services import Server, agent_executable, http_get
 from pipeline.testing import free_port, require_binary, running, wait_for
 from tests.deploy.dockerfile import final_stage
 from tests.deploy.manifests import FIELDS, container, find, pod_environment, pod_spec
 
-COLLECTOR = Path(sys.executable).with_name("collector")
 IDENTITY = {"__name__", "job", "instance", "host_name", "host_id", "os_type", "k8s_node_name", "k8s_cluster_name"}
 
 
@@ -92,7 +90,7 @@ def test_vmagent_overlay_delivers_with_kubernetes_identity(rendered, prometheus,
     })
     [entrypoint] = [json.loads(args) for kind, args in final_stage() if kind == "ENTRYPOINT"]
     endpoint = pod_environment(manifests, daemonset)["OTEL_EXPORTER_OTLP_METRICS_ENDPOINT"]
-    agent = LocalContainer(manifests, daemonset, [str(COLLECTOR), *entrypoint[1:]], tmp_path / "agent", health_port, {
+    agent = LocalContainer(manifests, daemonset, [str(agent_executable()), *entrypoint[1:]], tmp_path / "agent", health_port, {
         "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT": _with_address(endpoint, gateway_port),
         "HOSTAGENT_HEALTH__LISTEN": f"127.0.0.1:{health_port}",
         "OTEL_METRIC_EXPORT_INTERVAL": "1000",

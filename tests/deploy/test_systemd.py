@@ -3,17 +3,16 @@
 import os
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from collector.cli import EXIT_CONFIG
 from tests.deploy.manifests import DEPLOY, require_tool
+from pipeline.services import agent_executable
 
 UNIT = DEPLOY / "systemd" / "hostagent.service"
 ENV_FILE = DEPLOY / "systemd" / "hostagent.env"
-COLLECTOR = Path(sys.executable).with_name("collector")
 # systemd-analyze security's exposure, times ten (1.7 is "OK"; 10 would be "UNSAFE").
 EXPOSURE_THRESHOLD = 20
 HARDENING = {
@@ -94,7 +93,7 @@ def environment_file(commented_examples: bool) -> dict[str, str]:
 def test_environment_file_is_accepted_by_the_agent(commented_examples):
     variables = environment_file(commented_examples)
     assert "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT" in variables
-    result = subprocess.run([str(COLLECTOR), "check-config"], capture_output=True, text=True, timeout=60,
+    result = subprocess.run([str(agent_executable()), "check-config"], capture_output=True, text=True, timeout=60,
                             env={"PATH": os.environ["PATH"], **variables})
     assert result.returncode == 0, result.stderr
     assert variables["OTEL_EXPORTER_OTLP_METRICS_ENDPOINT"] in result.stdout
