@@ -7,12 +7,12 @@ import re
 import time
 
 import pytest
-import yaml
 
 from .am_api import get, post_alerts
-from .am_localconfig import ALERTMANAGER_YML, REPO_ROOT
+from .am_localconfig import ALERTMANAGER_YML
 from .am_server import shipped_alertmanager_in
 from pipeline.testing import wait_for
+from rules.build import load_thresholds
 
 SILENT_HOST = "HostStoppedReporting"
 NO_INGESTION = "TelemetryIngestionStopped"
@@ -103,7 +103,7 @@ def test_ingestion_stopped_inhibition(tmp_path, http_sink, smtp_sink):
 
 
 def test_inhibition_names_alerts_the_rules_define():
-    thresholds = yaml.safe_load((REPO_ROOT / "rules" / "thresholds.yml").read_text())["alerts"]
+    thresholds, _ = load_thresholds()
     named = set(re.findall(r'alertname!?="(\w+)"', ALERTMANAGER_YML.read_text()))
     assert named == {SILENT_HOST, NO_INGESTION}
     assert named <= set(thresholds), f"inhibition names alerts the rules do not define: {named - set(thresholds)}"

@@ -10,6 +10,7 @@ import yaml
 
 from dashgen import BUILDERS, DASHBOARDS_DIR, lint, render
 from dashgen.thresholds import RULES_THRESHOLDS, alert_threshold, alert_thresholds
+from rules.check import RULE_FILES
 
 REPO = Path(__file__).resolve().parents[2]
 UIDS = ["fleet-overview", "host-detail", "pipeline-health"]
@@ -56,7 +57,7 @@ def test_host_variable_lists_hosts_by_host_name_and_is_single_on_host_detail():
 
 def _alert_dashboard_urls() -> list[str]:
     urls = []
-    for path in sorted((REPO / "rules").glob("*.rules.yml")):
+    for path in RULE_FILES:
         for group in yaml.safe_load(path.read_text())["groups"]:
             urls += [r["annotations"]["dashboard_url"] for r in group["rules"]
                      if "dashboard_url" in r.get("annotations", {})]
