@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: test run backends grafana-schema docs dashboards rules bench venv clean
+.PHONY: test run backends otelcol grafana-schema docs dashboards rules bench venv clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,14 +19,19 @@ venv: $(VENV)/.installed
 backends: venv
 	$(PY) -m pipeline.backends
 
+# The project's OpenTelemetry Collector distribution (otel-config/builder-config.yaml), built with Go into
+# .cache/otelcol/ once per manifest: a no-op while the manifest is unchanged.
+otelcol: venv
+	$(PY) -m pipeline.otelcol
+
 # Grafana's dashboard schema (@grafana/schema + TypeScript, from the npm registry) for the dashboard type-check.
 grafana-schema: venv
 	PYTHONPATH=grafana $(PY) -m dashgen.schema install
 
-test: venv backends grafana-schema
+test: venv backends otelcol grafana-schema
 	$(PY) -m pytest
 
-run: venv backends
+run: venv backends otelcol
 	$(PY) -m pipeline.run
 
 # Regenerate the metric reference and the naming contract from the declarations in collector/sources/.
@@ -46,7 +51,7 @@ rules: venv backends
 	$(PY) -m rules.build
 	$(PY) -m rules.check
 
-bench: venv backends
+bench: venv backends otelcol
 	$(PY) -m bench
 
 clean:

@@ -77,7 +77,7 @@ def binary(name: str, cache_dir: Path = CACHE_DIR) -> Path:
 def ensure(cache_dir: Path = CACHE_DIR) -> None:
     """Fetch the package of every tool that is neither on PATH nor cached."""
     cache_dir.mkdir(parents=True, exist_ok=True)
-    with _locked(cache_dir / ".lock"):
+    with locked(cache_dir / ".lock"):
         missing = sorted({tool.package for name, tool in TOOLS.items()
                           if tool.package and not available(name, cache_dir)})
         if missing:
@@ -181,7 +181,7 @@ def _write_json(path: Path, data: dict) -> None:
 
 
 @contextmanager
-def _locked(path: Path):
+def locked(path: Path):
     with open(path, "w") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         yield

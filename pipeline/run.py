@@ -1,7 +1,7 @@
 """`make run`: the whole pipeline on 127.0.0.1 — gateway, Prometheus, VictoriaMetrics, vmalert, Alertmanager
 and the agent — with data under .data/ that survives a restart. Ctrl-C or SIGTERM stops everything.
 
-    python -m pipeline.run [--prometheus-port 9090 ...] [--data-dir .data] [--gateway auto|vmagent|otelcol]
+    python -m pipeline.run [--prometheus-port 9090 ...] [--data-dir .data] [--gateway otelcol|vmagent]
 
 Every option also reads an environment variable (PIPELINE_PROMETHEUS_PORT, PIPELINE_DATA_DIR, ...): see --help.
 """
@@ -17,15 +17,18 @@ import time
 from contextlib import ExitStack
 from pathlib import Path
 
-from pipeline import backends
+from pipeline import backends, otelcol
 from pipeline.services import (HOST, REPO_ROOT, Agent, Alertmanager, Otelcol, PortInUse, Prometheus, Server,
                                ServerFailed, VictoriaMetrics, Vmagent, Vmalert, http_get, port_is_free)
 
 PORTS = {
     "prometheus": 9090, "alertmanager": 9093, "victoriametrics": 8428, "vmalert": 8880, "vmagent": 8429,
-    "otlp-http": 4318, "otlp-grpc": 4317, "otelcol-health": 13133, "otelcol-telemetry": 8888, "agent-health": 13134,
+    "otlp-http": 4318, "otlp-grpc": 4317, "otelcol-health": 13133, "otelcol-telemetry": 8888,
+    "otelcol-prometheus-relay": 4320, "otelcol-victoriametrics-relay": 4321, "agent-health": 13134,
 }
-GATEWAY_PORTS = {"vmagent": ("vmagent",), "otelcol": ("otlp-http", "otlp-grpc", "otelcol-health", "otelcol-telemetry")}
+GATEWAY_PORTS = {"vmagent": ("vmagent",),
+                 "otelcol": ("otlp-http", "otlp-grpc", "otelcol-health", "otelcol-telemetry",
+                             "otelcol-prometheus-relay", "otelcol-victoriametrics-relay")}
 ALERTMANAGER_CONFIG = REPO_ROOT / "alertmanager" / "alertmanager.yml"
 RULES_DIR = REPO_ROOT / "rules"
 EXIT_FAILED, EXIT_USAGE = 1, 2
@@ -50,8 +53,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     for name, default in PORTS.items():
         option(f"{name}-port", default, type=int, metavar="PORT")
     option("data-dir", REPO_ROOT / ".data", type=Path, help="where every server keeps its data")
-    option("gateway", "auto", choices=("auto", "vmagent", "otelcol"),
-           help="auto: otelcol-contrib when it is on PATH, else vmagent")
+    option("gateway", "otelcol", choices=("otelcol", "vmagent"),
+           help="otelcol: the project's OpenTelemetry Collector build (make otelcol); vmagent: VictoriaMetrics' agent")
+    option("otelcol-binary", None, type=Path,
+           help="run this collector (e.g. an otelcol-contrib of the same release) instead of the project's build")
     option("agent-interval", "10s", help="the agent's export interval")
     # The repository's alertmanager.yml notifies real mail and chat services once its secrets are set: opt in.
     option("alertmanager-config", None, type=Path,
@@ -60,12 +65,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     option("rules-dir", RULES_DIR, type=Path, help="Prometheus and vmalert load its *.rules.yml")
     option("status-interval", 5.0, type=float, help="seconds between status lines")
     return parser.parse_args(argv)
-
-
-def chosen_gateway(requested: str) -> str:
-    if requested != "auto":
-        return requested
-    return "otelcol" if backends.available("otelcol-contrib") else "vmagent"
 
 
 def busy_port_error(args: argparse.Namespace, gateway: str) -> str | None:
@@ -90,7 +89,7 @@ def build(args: argparse.Namespace, gateway: str) -> list[tuple[str, Server, str
     """(label, server, what to open) in start order."""
     data, rules = args.data_dir, sorted(args.rules_dir.glob("*.rules.yml"))
     components = component_addresses(args)
-    # The components' own metrics: the vmagent gateway scrapes them into both backends. otelcol-contrib scrapes
+    # The components' own metrics: the vmagent gateway scrapes them into both backends. The collector scrapes
     # nothing (docs/gateway.md): then each backend scrapes them and the collector itself, as in compose.
     backend_scrapes = {**components, "otelcol": f"{HOST}:{args.otelcol_telemetry_port}"} if gateway == "otelcol" else {}
     alertmanager = Alertmanager(args.alertmanager_port, data / "alertmanager", args.alertmanager_config)
@@ -103,7 +102,9 @@ def build(args: argparse.Namespace, gateway: str) -> list[tuple[str, Server, str
     if gateway == "otelcol":
         gateway_server = Otelcol(args.otlp_http_port, data / "otelcol", prometheus.write_url,
                                  victoriametrics.write_url, grpc_port=args.otlp_grpc_port,
-                                 health_port=args.otelcol_health_port, telemetry_port=args.otelcol_telemetry_port)
+                                 health_port=args.otelcol_health_port, telemetry_port=args.otelcol_telemetry_port,
+                                 relay_ports=(args.otelcol_prometheus_relay_port, args.otelcol_victoriametrics_relay_port),
+                                 binary=args.otelcol_binary)
         gateway_note = f"OTLP/HTTP in; OTLP/gRPC at {HOST}:{args.otlp_grpc_port}"
     else:
         gateway_server = Vmagent(args.vmagent_port, data / "vmagent", prometheus.write_url, victoriametrics.write_url,
@@ -120,13 +121,17 @@ def build(args: argparse.Namespace, gateway: str) -> list[tuple[str, Server, str
     ]
 
 
-def missing_binary_error(gateway: str) -> str | None:
-    gateway_binary = "otelcol-contrib" if gateway == "otelcol" else "vmagent"
-    for name in ("alertmanager", "victoria-metrics", "prometheus", "vmalert", gateway_binary):
-        try:
+def missing_binary_error(args: argparse.Namespace, gateway: str) -> str | None:
+    needed = ("alertmanager", "victoria-metrics", "prometheus", "vmalert") + (("vmagent",) if gateway == "vmagent" else ())
+    try:
+        for name in needed:
             backends.binary(name)
-        except backends.MissingBackend as missing:
-            return str(missing)
+        if gateway == "otelcol" and args.otelcol_binary is None:
+            otelcol.binary()
+    except backends.MissingBackend as missing:
+        return str(missing)
+    if args.otelcol_binary is not None and not os.access(args.otelcol_binary, os.X_OK):
+        return f"--otelcol-binary {args.otelcol_binary}: not an executable file"
     return None
 
 
@@ -193,7 +198,7 @@ def preflight(args: argparse.Namespace, gateway: str) -> tuple[int, str] | None:
         backends.ensure()
     except RuntimeError as failure:
         return EXIT_FAILED, f"could not fetch the backends: {failure}"
-    if error := missing_binary_error(gateway):
+    if error := missing_binary_error(args, gateway):
         return EXIT_FAILED, error
     if error := busy_port_error(args, gateway):
         return EXIT_USAGE, error
@@ -227,16 +232,15 @@ def serve(planned: list[tuple[str, Server, str]], args: argparse.Namespace) -> i
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    gateway = chosen_gateway(args.gateway)
     lock = hold_lock(args.data_dir)
     if lock is None:
         return EXIT_FAILED
     with lock:
-        if problem := preflight(args, gateway):
+        if problem := preflight(args, args.gateway):
             code, message = problem
             print(message, file=sys.stderr)
             return code
-        return serve(build(args, gateway), args)
+        return serve(build(args, args.gateway), args)
 
 
 if __name__ == "__main__":

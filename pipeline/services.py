@@ -28,7 +28,7 @@ from pathlib import Path
 import yaml
 
 from collector.units import Duration
-from pipeline import backends
+from pipeline import backends, otelcol
 
 HOST = "127.0.0.1"
 REPO_ROOT = backends.REPO_ROOT
@@ -150,6 +150,12 @@ class Server:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+        self.process = None
+
+    def kill(self) -> None:
+        """SIGKILL: nothing flushed or closed, as in a crash or an OOM kill."""
+        self.process.kill()
+        self.process.wait(10)
         self.process = None
 
     def log_tail(self, lines: int = 30) -> str:
@@ -309,20 +315,26 @@ class Vmagent(Server):
 
 
 class Otelcol(Server):
-    """The OpenTelemetry Collector gateway (otel-config/gateway.yaml), configured through its environment variables."""
+    """The OpenTelemetry Collector gateway (otel-config/gateway.yaml), configured through its environment variables:
+    the project's build (pipeline/otelcol.py) unless `binary` names another, e.g. an otelcol-contrib."""
 
-    name = "otelcol-contrib"
+    name = "otelcol"
 
     def __init__(self, port: int, data_dir: Path, prometheus_write_url: str, victoriametrics_write_url: str,
-                 grpc_port: int, health_port: int, telemetry_port: int, config_file: Path = GATEWAY_CONFIG):
+                 grpc_port: int, health_port: int, telemetry_port: int, relay_ports: tuple[int, int],
+                 config_files: Iterable[Path] = (GATEWAY_CONFIG,), binary: Path | None = None,
+                 extra_environment: Mapping[str, str] | None = None):
         super().__init__(port, data_dir)
         self.grpc_port, self.health_port, self.telemetry_port = grpc_port, health_port, telemetry_port
-        self.config_file = Path(config_file)
+        self.relay_ports = relay_ports
+        self.config_files = [Path(path) for path in config_files]
+        self.binary = binary
+        self.extra_environment = dict(extra_environment or {})
         self.write_urls = {"PROMETHEUS_WRITE_URL": prometheus_write_url,
                            "VICTORIAMETRICS_WRITE_URL": victoriametrics_write_url}
 
     def ports(self) -> tuple[int, ...]:
-        return self.port, self.grpc_port, self.health_port, self.telemetry_port
+        return self.port, self.grpc_port, self.health_port, self.telemetry_port, *self.relay_ports
 
     @property
     def ready_url(self) -> str:
@@ -332,18 +344,29 @@ class Otelcol(Server):
     def otlp_url(self) -> str:
         return self.url + "/v1/metrics"
 
+    @property
+    def telemetry_address(self) -> str:
+        return f"{HOST}:{self.telemetry_port}"
+
+    @property
+    def storage_dir(self) -> Path:
+        return self.data_dir / "storage"
+
     def argv(self) -> list[str]:
-        (self.data_dir / "storage").mkdir(parents=True, exist_ok=True)
-        return [str(backends.binary("otelcol-contrib")), f"--config={self.config_file}"]
+        binary = self.binary or otelcol.binary()
+        return [str(binary), *(f"--config={path}" for path in self.config_files)]
 
     def environment(self) -> Mapping[str, str]:
+        prometheus_relay, victoriametrics_relay = self.relay_ports
         return {"OTELCOL_OTLP_HTTP_ENDPOINT": f"{HOST}:{self.port}",
                 "OTELCOL_OTLP_GRPC_ENDPOINT": f"{HOST}:{self.grpc_port}",
                 "OTELCOL_HEALTH_ENDPOINT": f"{HOST}:{self.health_port}",
                 "OTELCOL_TELEMETRY_HOST": HOST,
                 "OTELCOL_TELEMETRY_PORT": str(self.telemetry_port),
-                "OTELCOL_STORAGE_DIR": str(self.data_dir / "storage"),
-                **self.write_urls}
+                "OTELCOL_PROMETHEUS_RELAY_ENDPOINT": f"{HOST}:{prometheus_relay}",
+                "OTELCOL_VICTORIAMETRICS_RELAY_ENDPOINT": f"{HOST}:{victoriametrics_relay}",
+                "OTELCOL_STORAGE_DIR": str(self.storage_dir),
+                **self.write_urls, **self.extra_environment}
 
 
 class Vmalert(Server):

@@ -7,7 +7,7 @@ import pytest
 
 from .am_server import shipped_alertmanager_in
 from .notification_sinks import HttpSink, SmtpSink
-from pipeline.testing import free_port, require_binary
+from pipeline.testing import GATEWAYS, free_port, require_binary
 
 
 @pytest.fixture(scope="session")
@@ -16,13 +16,20 @@ def amtool() -> Path:
 
 
 @pytest.fixture(scope="module")
-def http_sink():
+def gateway_kind() -> str:
+    """The gateway alert data goes through; a module overriding this with params gets new sinks (and so a new
+    Alertmanager) for each, so no notification of one run can satisfy the next."""
+    return GATEWAYS[0]
+
+
+@pytest.fixture(scope="module")
+def http_sink(gateway_kind):
     with HttpSink() as sink:
         yield sink
 
 
 @pytest.fixture(scope="module")
-def smtp_sink():
+def smtp_sink(gateway_kind):
     with SmtpSink(free_port()) as sink:
         yield sink
 

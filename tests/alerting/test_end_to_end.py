@@ -1,6 +1,6 @@
 """Notifications end to end, with real processes only.
 
-Fake hosts write CPU time through the vmagent gateway into Prometheus and VictoriaMetrics. Prometheus
+Fake hosts write CPU time through each gateway (the project's collector, vmagent) into Prometheus and VictoriaMetrics. Prometheus
 and vmalert evaluate the shipped rules (with `for` shortened) and notify the same Alertmanager, which
 runs the shipped config with its endpoints pointed at a local HTTP sink and a local SMTP server.
 Each evaluator labels its alerts `evaluator=...`, so every assertion names the backend it proves.
@@ -21,8 +21,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pipeline.services import Prometheus, VictoriaMetrics, Vmagent, Vmalert
-from pipeline.testing import free_port, running, wait_for
+from pipeline.services import Prometheus, VictoriaMetrics, Vmalert
+from pipeline.testing import GATEWAYS, free_port, gateway_server, running, wait_for
 
 from .am_api import get
 from .otlp_samples import FakeHost, push
@@ -88,9 +88,14 @@ HOT, WARM, MUTED = "e2e-hot", "e2e-warm", "e2e-muted"
 BUSY = {HOT: 0.99, WARM: 0.88, MUTED: 0.99}
 
 
+@pytest.fixture(scope="module", params=GATEWAYS)
+def gateway_kind(request) -> str:
+    return request.param
+
+
 @pytest.fixture(scope="module")
-def gateway(tmp_path_factory, shipped_alertmanager):
-    base = tmp_path_factory.mktemp("end-to-end")
+def gateway(gateway_kind, tmp_path_factory, shipped_alertmanager):
+    base = tmp_path_factory.mktemp(f"end-to-end-{gateway_kind}")
     rules = fast_rule_files(base / "rules")
     with ExitStack() as stack:
         vm = stack.enter_context(running(VictoriaMetrics(free_port(), base / "victoria-metrics")))
@@ -102,7 +107,8 @@ def gateway(tmp_path_factory, shipped_alertmanager):
             evaluation_interval="1s")))
         # Prometheus drops alerts until its discovery has found the Alertmanager (and resends after a minute).
         wait_for(lambda: prom.api("alertmanagers")["activeAlertmanagers"], 30, "Prometheus to find Alertmanager")
-        yield stack.enter_context(running(Vmagent(free_port(), base / "vmagent", prom.write_url, vm.write_url)))
+        yield stack.enter_context(running(gateway_server(gateway_kind, free_port(), base / "gateway",
+                                                         prom.write_url, vm.write_url)))
 
 
 @pytest.fixture(scope="module")

@@ -15,6 +15,7 @@ import yaml
 from collector.config import ExporterConfig, HealthConfig
 from collector.units import ByteSize
 from pipeline.services import agent_executable, flags_from_file
+from tests.gateway.gateway_check import resolve, without_relays
 from tests.deploy.manifests import (KUBERNETES, OTELCOL_OVERLAYS, OVERLAYS, REPO, config_map_data, container,
                                     container_port, expand, find, pod_environment, pod_spec, quantity_bytes,
                                     render, workloads)
@@ -23,9 +24,9 @@ OTEL_CONFIG = REPO / "otel-config"
 OTELCOL_COMPONENT = KUBERNETES / "components" / "otelcol-gateway"
 VMAGENT_COMPONENT = KUBERNETES / "components" / "vmagent-gateway"
 EXPECTED_EXPORTERS = {
-    "both": {"prometheusremotewrite/prometheus", "prometheusremotewrite/victoriametrics"},
-    "prometheus": {"prometheusremotewrite/prometheus"},
-    "victoriametrics": {"prometheusremotewrite/victoriametrics"},
+    "both": {"otlphttp/prometheus", "otlphttp/victoriametrics"},
+    "prometheus": {"otlphttp/prometheus"},
+    "victoriametrics": {"otlphttp/victoriametrics"},
 }
 
 
@@ -100,7 +101,8 @@ def test_otelcol_listens_where_the_manifests_point(rendered, overlay):
 
 @pytest.mark.parametrize("overlay", OTELCOL_OVERLAYS)
 def test_otelcol_never_listens_on_or_sends_to_loopback_in_a_pod(rendered, overlay):
-    text = yaml.safe_dump(otelcol_config(rendered[overlay]))
+    """Only the relay between a queue and its remote-write exporter stays inside the pod."""
+    text = yaml.safe_dump(without_relays(otelcol_config(rendered[overlay])))
     assert "127.0.0.1" not in text and "localhost" not in text
 
 
@@ -113,15 +115,17 @@ def test_otelcol_overlay_selects_its_backends(rendered, overlay):
 
 
 @pytest.mark.parametrize("overlay", OTELCOL_OVERLAYS)
-def test_otelcol_write_ahead_logs_are_on_the_persistent_volume(rendered, overlay):
+def test_otelcol_queues_are_on_the_persistent_volume(rendered, overlay):
     manifests = rendered[overlay]
     config = otelcol_config(manifests)
     statefulset = find(manifests, "StatefulSet")
     claims = {t["metadata"]["name"] for t in statefulset["spec"]["volumeClaimTemplates"]}
     persistent = [m["mountPath"] for m in container(statefulset)["volumeMounts"] if m["name"] in claims]
+    environment = {item["name"]: item.get("value", "") for item in container(statefulset)["env"]}
     for name in config["service"]["pipelines"]["metrics"]["exporters"]:
-        directory = config["exporters"][name]["wal"]["directory"]
-        assert any(directory.startswith(path + "/") for path in persistent), f"{name}: {directory} is not persistent"
+        storage = config["exporters"][name]["sending_queue"]["storage"]
+        directory = resolve(config["extensions"][storage]["directory"], environment)
+        assert directory in persistent, f"{name}: its queue in {directory} is not on a persistent volume"
 
 
 @pytest.mark.parametrize("overlay", OTELCOL_OVERLAYS)

@@ -1,4 +1,4 @@
-"""Static check of otel-config/gateway.yaml, the OpenTelemetry Collector (contrib) gateway.
+"""Design check of otel-config/gateway.yaml, the OpenTelemetry Collector gateway.
 
 `problems(config)` returns one readable line per defect; an empty list means the config passes.
 The config is the parsed YAML with `${env:NAME:-default}` left in place (`resolve` expands them).
@@ -8,35 +8,13 @@ from __future__ import annotations
 import re
 from typing import Any, Iterator
 
-# Component types used or allowed here, each checked against the otelcol-contrib release manifest
-# (opentelemetry-collector-releases, distributions/otelcol-contrib/manifest.yaml) and the
-# component's README. kind -> type -> Go module.
-CONTRIB_COMPONENTS: dict[str, dict[str, str]] = {
-    "receivers": {
-        "otlp": "go.opentelemetry.io/collector/receiver/otlpreceiver",
-    },
-    "processors": {
-        "memory_limiter": "go.opentelemetry.io/collector/processor/memorylimiterprocessor",
-        "batch": "go.opentelemetry.io/collector/processor/batchprocessor",
-        "transform": "github.com/open-telemetry/opentelemetry-collector-contrib/processor/transformprocessor",
-        "resource": "github.com/open-telemetry/opentelemetry-collector-contrib/processor/resourceprocessor",
-        "filter": "github.com/open-telemetry/opentelemetry-collector-contrib/processor/filterprocessor",
-    },
-    "exporters": {
-        "prometheusremotewrite":
-            "github.com/open-telemetry/opentelemetry-collector-contrib/exporter/prometheusremotewriteexporter",
-        "otlp": "go.opentelemetry.io/collector/exporter/otlpexporter",
-        "otlphttp": "go.opentelemetry.io/collector/exporter/otlphttpexporter",
-    },
-    "extensions": {
-        "health_check": "github.com/open-telemetry/opentelemetry-collector-contrib/extension/healthcheckextension",
-        "file_storage": "github.com/open-telemetry/opentelemetry-collector-contrib/extension/storage/filestorage",
-    },
-}
+# Which component types exist, which keys they take and whether the environment placeholders resolve is for the
+# collector itself to say (`validate`, tests/gateway/test_gateway_config.py). This checks the project's design.
 
-# How each exporter keeps its queue on disk. The exporterhelper ones take `sending_queue.storage`
-# (a storage extension); prometheusremotewrite has no `sending_queue` at all, only its `wal`.
-PERSISTENCE = {"prometheusremotewrite": "wal", "otlp": "sending_queue", "otlphttp": "sending_queue"}
+# The agents' pipeline and the loopback pipelines its queues drain into, one per backend (docs/gateway.md).
+AGENT_PIPELINE = "metrics"
+QUEUE_EXPORTER = "otlphttp"
+TRANSLATING_EXPORTER = "prometheusremotewrite"
 
 # The label scheme of docs/gateway.md as resource attribute keys (labels after dots -> '_').
 IDENTITY_KEYS = {"job", "instance", "host.name", "host.id", "os.type", "k8s.node.name", "k8s.cluster.name"}
@@ -67,13 +45,24 @@ def env_names(config: Any) -> set[str]:
             if (found := _ENV_WITH_DEFAULT.fullmatch(raw))}
 
 
+def without_relays(config: dict[str, Any]) -> dict[str, Any]:
+    """The config without the loopback relays between the queues and the remote-write exporters: what is left
+    listens and sends only where a deployment says."""
+    relays = {receiver_id for name, pipeline in _pipelines_of(config).items() if name != AGENT_PIPELINE
+              for receiver_id in pipeline.get("receivers") or []}
+    return {**config,
+            "receivers": {k: v for k, v in _section(config, "receivers").items() if k not in relays},
+            "exporters": {k: v for k, v in _section(config, "exporters").items()
+                          if component_type(k) != QUEUE_EXPORTER}}
+
+
 def component_type(component_id: str) -> str:
     return component_id.split("/", 1)[0]
 
 
 def problems(config: dict[str, Any]) -> list[str]:
     found: list[str] = []
-    for check in (_placeholders, _components, _pipelines, _exporters, _same_translation, _identity, _ports):
+    for check in (_placeholders, _agent_pipeline, _queues, _relays, _translation, _same_settings, _identity, _ports):
         found.extend(check(config))
     return found
 
@@ -104,103 +93,97 @@ def _placeholders(config: dict[str, Any]) -> Iterator[str]:
                 yield f"placeholder ${{{raw}}} is not of the form ${{env:NAME:-default}}"
 
 
-def _components(config: dict[str, Any]) -> Iterator[str]:
-    service = config.get("service") or {}
-    used = {kind: set() for kind in CONTRIB_COMPONENTS}
-    used["extensions"].update(service.get("extensions") or [])
-    for name, pipeline in _pipelines_of(config).items():
-        for kind in ("receivers", "processors", "exporters"):
-            for component_id in pipeline.get(kind) or []:
-                used[kind].add(component_id)
-                if component_id not in _section(config, kind):
-                    yield f"pipeline {name}: {kind[:-1]} {component_id} is not defined"
-    for component_id in used["extensions"] - set(_section(config, "extensions")):
-        yield f"service.extensions: {component_id} is not defined"
-    for kind, known in CONTRIB_COMPONENTS.items():
-        for component_id in _section(config, kind):
-            if component_type(component_id) not in known:
-                yield f"{kind}: {component_id} is not a component of the contrib distribution"
-            if component_id not in used[kind]:
-                yield f"{kind}: {component_id} is defined but never used"
+def _agent_pipeline(config: dict[str, Any]) -> Iterator[str]:
+    pipeline = _pipelines_of(config).get(AGENT_PIPELINE) or {}
+    if (pipeline.get("processors") or [])[:1] != ["memory_limiter"]:
+        yield f"pipeline {AGENT_PIPELINE}: memory_limiter must be the first processor"
+    if not pipeline.get("exporters"):
+        yield f"pipeline {AGENT_PIPELINE}: no exporters"
+    for exporter_id in pipeline.get("exporters") or []:
+        if component_type(exporter_id) != QUEUE_EXPORTER:
+            yield (f"pipeline {AGENT_PIPELINE}: exporter {exporter_id} is not a {QUEUE_EXPORTER} queue "
+                   "(agents must get their answer only once the data is on disk)")
 
 
-def _pipelines(config: dict[str, Any]) -> Iterator[str]:
-    pipelines = _pipelines_of(config)
-    if not any(name.split("/")[0] == "metrics" for name in pipelines):
-        yield "service.pipelines: no metrics pipeline"
-    for name, pipeline in pipelines.items():
-        processors = [component_type(p) for p in pipeline.get("processors") or []]
-        for kind in ("receivers", "exporters"):
-            if not pipeline.get(kind):
-                yield f"pipeline {name}: no {kind}"
-        if processors[:1] != ["memory_limiter"]:
-            yield f"pipeline {name}: memory_limiter must be the first processor"
-        if "batch" not in processors:
-            yield f"pipeline {name}: no batch processor"
-
-
-def _exporters(config: dict[str, Any]) -> Iterator[str]:
+def _queues(config: dict[str, Any]) -> Iterator[str]:
     extensions = _section(config, "extensions")
     enabled = set((config.get("service") or {}).get("extensions") or [])
-    wal_dirs: dict[str, str] = {}
-    for exporter_id, settings in _section(config, "exporters").items():
-        settings = settings or {}
-        kind = component_type(exporter_id)
-        if not (settings.get("retry_on_failure") or {}).get("enabled"):
-            yield f"exporter {exporter_id}: retry_on_failure is not enabled"
-        style = PERSISTENCE.get(kind)
-        if style == "wal":
-            yield from _wal_problems(exporter_id, settings, wal_dirs)
-        elif style == "sending_queue":
-            yield from _storage_problems(exporter_id, settings, extensions, enabled)
-        else:
-            yield f"exporter {exporter_id}: no known persistent queue for type {kind}"
+    for exporter_id, settings in _exporters_of(config, QUEUE_EXPORTER).items():
+        queue = settings.get("sending_queue") or {}
+        storage = queue.get("storage")
+        if queue.get("enabled") is False or not storage:
+            yield f"exporter {exporter_id}: sending_queue has no storage, so it is not persistent"
+        elif component_type(storage) != "file_storage" or storage not in extensions:
+            yield f"exporter {exporter_id}: sending_queue.storage {storage} is not a defined file_storage extension"
+        elif storage not in enabled:
+            yield f"exporter {exporter_id}: sending_queue.storage {storage} is not in service.extensions"
+        retry = settings.get("retry_on_failure") or {}
+        if not retry.get("enabled") or retry.get("max_elapsed_time") not in ("0s", 0):
+            yield f"exporter {exporter_id}: retry_on_failure must be enabled with max_elapsed_time 0s (retry until the backend is back)"
 
 
-def _same_translation(config: dict[str, Any]) -> Iterator[str]:
-    """Every prometheusremotewrite exporter has the same settings apart from where it writes."""
-    per_backend = {exporter_id: {key: value for key, value in (settings or {}).items() if key not in ("endpoint", "wal")}
-                   for exporter_id, settings in _section(config, "exporters").items()
-                   if component_type(exporter_id) == "prometheusremotewrite"}
-    first_id, first = next(iter(per_backend.items()), (None, None))
-    for exporter_id, settings in per_backend.items():
-        if settings != first:
-            yield f"exporter {exporter_id}: settings differ from {first_id} (the backends would get different series)"
+def _relays(config: dict[str, Any]) -> Iterator[str]:
+    """Each queue sends to the loopback receiver of a pipeline that ends in one translating exporter."""
+    receivers = _section(config, "receivers")
+    for exporter_id, settings in _exporters_of(config, QUEUE_EXPORTER).items():
+        endpoint = resolve(str(settings.get("endpoint", ""))).removeprefix("http://")
+        fed = [(name, pipeline) for name, pipeline in _pipelines_of(config).items()
+               for receiver_id in pipeline.get("receivers") or []
+               if resolve(str(((receivers.get(receiver_id) or {}).get("protocols") or {})
+                               .get("http", {}).get("endpoint", ""))) == endpoint]
+        if len(fed) != 1:
+            yield f"exporter {exporter_id}: its endpoint {endpoint} is the receiver of {len(fed)} pipelines, not 1"
+            continue
+        name, pipeline = fed[0]
+        if not endpoint.startswith("127.0.0.1:"):
+            yield f"pipeline {name}: its receiver listens on {endpoint}, not on loopback"
+        if [component_type(e) for e in pipeline.get("exporters") or []] != [TRANSLATING_EXPORTER]:
+            yield f"pipeline {name}: must end in exactly one {TRANSLATING_EXPORTER} exporter"
 
 
-def _wal_problems(exporter_id: str, settings: dict[str, Any], wal_dirs: dict[str, str]) -> Iterator[str]:
-    if "sending_queue" in settings:
-        yield f"exporter {exporter_id}: prometheusremotewrite has no sending_queue (invalid key); use wal"
-    directory = (settings.get("wal") or {}).get("directory")
-    if not directory:
-        yield f"exporter {exporter_id}: no wal.directory, so its queue is lost on restart"
-    elif directory in wal_dirs:
-        yield f"exporter {exporter_id}: wal.directory {directory} is also used by {wal_dirs[directory]}"
-    else:
-        wal_dirs[directory] = exporter_id
-    if (settings.get("remote_write_queue") or {}).get("enabled", True):
-        yield f"exporter {exporter_id}: remote_write_queue is enabled: an in-memory queue before the wal"
-    if not (settings.get("resource_to_telemetry_conversion") or {}).get("enabled"):
-        yield f"exporter {exporter_id}: resource_to_telemetry_conversion is not enabled (no host_name label)"
-    if (settings.get("target_info") or {}).get("enabled", True):
-        yield f"exporter {exporter_id}: target_info is enabled (the label scheme has no target_info)"
+def _translation(config: dict[str, Any]) -> Iterator[str]:
+    for exporter_id, settings in _exporters_of(config, TRANSLATING_EXPORTER).items():
+        if (settings.get("retry_on_failure") or {}).get("enabled", True):
+            yield f"exporter {exporter_id}: retry_on_failure is enabled (the queue retries; two retriers send twice)"
+        if "wal" in settings:
+            yield f"exporter {exporter_id}: has a wal (unbounded, blocked by a refused request: use the queue)"
+        if (settings.get("remote_write_queue") or {}).get("enabled", True):
+            yield f"exporter {exporter_id}: remote_write_queue is enabled: an in-memory queue after the disk queue"
+        if not (settings.get("resource_to_telemetry_conversion") or {}).get("enabled"):
+            yield f"exporter {exporter_id}: resource_to_telemetry_conversion is not enabled (no host_name label)"
+        if (settings.get("target_info") or {}).get("enabled", True):
+            yield f"exporter {exporter_id}: target_info is enabled (the label scheme has no target_info)"
+    queue_timeouts = {_seconds(s.get("timeout", "5s")) for s in _exporters_of(config, QUEUE_EXPORTER).values()}
+    for exporter_id, settings in _exporters_of(config, TRANSLATING_EXPORTER).items():
+        if queue_timeouts and _seconds(settings.get("timeout", "5s")) >= min(queue_timeouts):
+            yield (f"exporter {exporter_id}: timeout must be shorter than the queues' (else a slow backend gets "
+                   "a request again while the first copy is still being written)")
 
 
-def _storage_problems(exporter_id: str, settings: dict[str, Any], extensions: dict[str, Any],
-                      enabled: set[str]) -> Iterator[str]:
-    queue = settings.get("sending_queue") or {}
-    storage = queue.get("storage")
-    if queue.get("enabled") is False or not storage:
-        yield f"exporter {exporter_id}: sending_queue has no storage, so it is not persistent"
-    elif component_type(storage) != "file_storage" or storage not in extensions:
-        yield f"exporter {exporter_id}: sending_queue.storage {storage} is not a defined file_storage extension"
-    elif storage not in enabled:
-        yield f"exporter {exporter_id}: sending_queue.storage {storage} is not in service.extensions"
+def _same_settings(config: dict[str, Any]) -> Iterator[str]:
+    """Exporters of one type have the same settings apart from where they send: both backends get the same series."""
+    for kind in (QUEUE_EXPORTER, TRANSLATING_EXPORTER):
+        per_backend = {exporter_id: {key: value for key, value in settings.items() if key != "endpoint"}
+                       for exporter_id, settings in _exporters_of(config, kind).items()}
+        first_id, first = next(iter(per_backend.items()), (None, None))
+        for exporter_id, settings in per_backend.items():
+            if settings != first:
+                yield f"exporter {exporter_id}: settings differ from {first_id} (the backends would be treated differently)"
+
+
+def _exporters_of(config: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
+    return {exporter_id: settings or {} for exporter_id, settings in _section(config, "exporters").items()
+            if component_type(exporter_id) == kind}
+
+
+def _seconds(duration: str) -> float:
+    number, unit = re.fullmatch(r"(\d+(?:\.\d+)?)(ms|s|m)", str(duration)).groups()
+    return float(number) * {"ms": 0.001, "s": 1, "m": 60}[unit]
 
 
 def _identity(config: dict[str, Any]) -> Iterator[str]:
     processors = _section(config, "processors")
-    for name, pipeline in _pipelines_of(config).items():
+    for name, pipeline in [(AGENT_PIPELINE, _pipelines_of(config).get(AGENT_PIPELINE) or {})]:
         statements = [statement
                       for processor_id in pipeline.get("processors") or []
                       if component_type(processor_id) == "transform"
@@ -235,6 +218,6 @@ def _ports(config: dict[str, Any]) -> Iterator[str]:
         if actual[what] != port:
             yield f"{what}: default port is {actual[what]}, the brief says {port}"
     for backend, suffix in WRITE_ENDPOINTS.items():
-        endpoint = (_section(config, "exporters").get(f"prometheusremotewrite/{backend}") or {}).get("endpoint", "")
+        endpoint = (_section(config, "exporters").get(f"{TRANSLATING_EXPORTER}/{backend}") or {}).get("endpoint", "")
         if not resolve(str(endpoint)).endswith(suffix):
-            yield f"exporter prometheusremotewrite/{backend}: default endpoint {endpoint!r} does not end in {suffix}"
+            yield f"exporter {TRANSLATING_EXPORTER}/{backend}: default endpoint {endpoint!r} does not end in {suffix}"

@@ -1,6 +1,6 @@
 """Both gateways, end to end with the real agent: the same label scheme, the same series in both backends.
 
-The vmagent gateway runs here; the otelcol-contrib gateway runs wherever the binary is on PATH.
+Through the project's collector build and through vmagent.
 """
 from __future__ import annotations
 
@@ -13,16 +13,13 @@ import pytest
 from collector.host import Host
 from collector.naming import OPTIONAL_RESOURCE_LABELS, RESOURCE_LABELS
 from collector.resource import read_machine_id
-from pipeline.services import Agent, Prometheus, VictoriaMetrics, Vmagent
-from pipeline.testing import free_port, running, wait_for
-
-from .otelcol import otelcol_contrib, otelcol_gateway
+from pipeline.services import Agent, Prometheus, VictoriaMetrics
+from pipeline.testing import GATEWAYS, free_port, gateway_server, running, wait_for
 
 IDENTITY = set(RESOURCE_LABELS) | set(OPTIONAL_RESOURCE_LABELS)
 # k8s.* identity is kept; the rest of what OTEL_RESOURCE_ATTRIBUTES adds must not become labels.
 RESOURCE_ATTRIBUTES = "k8s.node.name=node-a,k8s.cluster.name=test-cluster,deployment.environment=ci,k8s.pod.name=p"
 NOT_LABELS = ("service_", "telemetry_sdk_", "otel_scope_", "os_description", "host_arch", "deployment_", "k8s_pod_")
-GATEWAYS = {"vmagent": Vmagent, "otelcol": otelcol_gateway}
 
 
 class KubernetesAgent(Agent):
@@ -32,14 +29,12 @@ class KubernetesAgent(Agent):
 
 @pytest.fixture(scope="module", params=GATEWAYS)
 def backends_fed_through(request, tmp_path_factory) -> Iterator[tuple[Prometheus, VictoriaMetrics]]:
-    if request.param == "otelcol":
-        otelcol_contrib()
     base = tmp_path_factory.mktemp(request.param)
     with ExitStack() as stack:
         prometheus = stack.enter_context(running(Prometheus(free_port(), base / "prometheus")))
         victoriametrics = stack.enter_context(running(VictoriaMetrics(free_port(), base / "victoria-metrics")))
-        gateway = stack.enter_context(running(GATEWAYS[request.param](
-            free_port(), base / "gateway", prometheus.write_url, victoriametrics.write_url)))
+        gateway = stack.enter_context(running(gateway_server(
+            request.param, free_port(), base / "gateway", prometheus.write_url, victoriametrics.write_url)))
         stack.enter_context(running(KubernetesAgent(free_port(), base / "agent", gateway.otlp_url, interval="1s")))
         wait_for(lambda: all(b.query('system_cpu_time_seconds_total{cpu_mode="user"}')
                              for b in (prometheus, victoriametrics)),

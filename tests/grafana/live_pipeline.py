@@ -1,6 +1,6 @@
 """The pipeline the dashboard queries run against: pipeline.testing's fed pipeline, plus what the dashboards
 show beyond the agent's defaults (opt-in sources, Kubernetes identity, firing alerts;
-the gateway itself scrapes the pipeline's own metrics)."""
+and the pipeline's own metrics, as `make run` gets them through either gateway)."""
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -24,8 +24,12 @@ class KubernetesAgent(Agent):
         return {**super().environment(), "OTEL_RESOURCE_ATTRIBUTES": attributes}
 
 
+# Per gateway, one of its own metrics the Pipeline health dashboard shows.
+GATEWAY_METRIC = {"vmagent": "vmagent_remotewrite_pending_data_bytes", "otelcol": "otelcol_exporter_queue_size"}
+
+
 def _self_metrics_in_both(pipeline: Pipeline) -> bool:
-    return all(backend.query("vmagent_remotewrite_pending_data_bytes") for backend in pipeline.backends)
+    return all(backend.query(GATEWAY_METRIC[pipeline.gateway.name]) for backend in pipeline.backends)
 
 
 # Fires for every host as soon as it reports, so the dashboards' alert panels have something to show.
@@ -40,9 +44,9 @@ def _alerts_in_both(pipeline: Pipeline) -> bool:
 
 
 @contextmanager
-def dashboards_pipeline(base: Path) -> Iterator[Pipeline]:
+def dashboards_pipeline(base: Path, gateway: str) -> Iterator[Pipeline]:
     """The fed pipeline with everything the dashboards show; yields once all of it is in both backends."""
-    with gateway_pipeline_in(base) as fed:
+    with gateway_pipeline_in(base, gateway) as fed:
         agent = KubernetesAgent(free_port(), base / "agent", fed.gateway.otlp_url, interval="1s",
                                 sources=OPT_IN_SOURCES)
         rules = base / "alerts.yml"

@@ -1,6 +1,6 @@
-"""The vmagent gateway scrapes the pipeline's own components into both backends (otel-config/vmagent/scrape.yml),
-beside the agent's OTLP data, and its relabelling rewrites only the OTLP series. Without it (the otelcol
-gateway in `make run`) each backend scrapes them itself, with the same labels."""
+"""The pipeline's own components reach both backends beside the agent's OTLP data, through either gateway: the
+vmagent gateway scrapes them (otel-config/vmagent/scrape.yml) and its relabelling rewrites only the OTLP series;
+with the collector gateway (`make run`'s default) each backend scrapes them and the collector itself."""
 import json
 import re
 from collections.abc import Iterator
@@ -10,44 +10,54 @@ import pytest
 from collector import render
 from collector.naming import OPTIONAL_RESOURCE_LABELS, RESOURCE_LABELS
 from collector.sources import declared_metrics
-from pipeline.services import HOST, REPO_ROOT, Agent, Alertmanager, Prometheus, VictoriaMetrics, Vmagent, Vmalert
-from pipeline.testing import AGENT_INTERVAL, Pipeline, agent_data_in_both, free_port, gateway_pipeline_in, running, \
+from pipeline.services import HOST, REPO_ROOT, Agent, Alertmanager, Prometheus, VictoriaMetrics, Vmalert
+from pipeline.testing import AGENT_INTERVAL, GATEWAYS, Pipeline, agent_data_in_both, free_port, gateway_pipeline_in, running, \
     wait_for
 
 # One metric per component that rules/pipeline.rules.yml or the pipeline-health dashboard reads (or, for vmalert
 # and Alertmanager, that every build exposes), with labels the OTLP relabelling would have dropped.
-COMPONENT_METRICS = {
-    "vmagent": ("vmagent_remotewrite_requests_total", {"url", "status_code"}),
+BACKEND_METRICS = {
     "prometheus": ("prometheus_tsdb_head_samples_appended_total", {"type"}),
     "victoriametrics": ("vm_rows_inserted_total", {"type"}),
     "vmalert": ("vmalert_config_last_reload_successful", set()),
     "alertmanager": ("alertmanager_config_last_reload_successful", set()),
 }
-# What the vmagent alerts of rules/pipeline.rules.yml read, per remote-write URL.
-ALERTED_VMAGENT_METRICS = sorted(set(re.findall(r"vmagent_\w+", (REPO_ROOT / "rules" / "pipeline.rules.yml")
-                                                 .read_text())))
-SCRAPED = '{job=~"%s"}' % "|".join(Vmagent.SCRAPED_JOBS)
-NOT_SCRAPED = '{__name__=~".+", job!~"%s"}' % "|".join(Vmagent.SCRAPED_JOBS)
+GATEWAY_METRICS = {
+    "vmagent": ("vmagent_remotewrite_requests_total", {"url", "status_code"}),
+    "otelcol": ("otelcol_exporter_sent_metric_points_total", {"exporter"}),
+}
+COMPONENT_METRICS = {**GATEWAY_METRICS, **BACKEND_METRICS}
+PIPELINE_RULES = (REPO_ROOT / "rules" / "pipeline.rules.yml").read_text()
+# What the gateway alerts of rules/pipeline.rules.yml read, and the label they tell the backends apart by:
+# vmagent per remote-write URL, the collector per queue exporter.
+ALERTED = {"vmagent": ("url", sorted(set(re.findall(r"vmagent_\w+", PIPELINE_RULES)))),
+           "otelcol": ("exporter", sorted(set(re.findall(r"otelcol_\w+", PIPELINE_RULES))))}
+SCRAPED_JOBS = "|".join(COMPONENT_METRICS)
+SCRAPED = '{job=~"%s"}' % SCRAPED_JOBS
+NOT_SCRAPED = '{__name__=~".+", job!~"%s"}' % SCRAPED_JOBS
 # Per metric the agent declares: the label names it may carry besides the identity labels.
 METRIC_LABELS = {metric["prometheus_name"]: {*metric["prometheus_labels"], *metric["prometheus_optional_labels"]}
                  for metric in json.loads(render.sources_json(declared_metrics()))}
 
 
-@pytest.fixture(scope="module")
-def monitored(tmp_path_factory) -> Iterator[tuple[Pipeline, dict[str, str]]]:
-    """The fed pipeline plus vmalert and Alertmanager, all scraped by the gateway; yields it and job -> address
+@pytest.fixture(scope="module", params=GATEWAYS)
+def monitored(request, tmp_path_factory) -> Iterator[tuple[Pipeline, dict[str, str]]]:
+    """The fed pipeline plus vmalert and Alertmanager, all scraped as `make run` does; yields it and job -> address
     once every component's metric is in both backends."""
-    base = tmp_path_factory.mktemp("self-monitoring")
+    base = tmp_path_factory.mktemp(f"self-monitoring-{request.param}")
     vmalert_port = free_port()
     with running(Alertmanager(free_port(), base / "alertmanager")) as alertmanager, \
-            gateway_pipeline_in(base, {"alertmanager": alertmanager.address,
-                                       "vmalert": f"{HOST}:{vmalert_port}"}) as pipeline, \
+            gateway_pipeline_in(base, request.param, {"alertmanager": alertmanager.address,
+                                                      "vmalert": f"{HOST}:{vmalert_port}"}) as pipeline, \
             running(Vmalert(vmalert_port, base / "vmalert", pipeline.victoriametrics.url,
                             notifier_url=alertmanager.url)), \
             running(Agent(free_port(), base / "agent", pipeline.gateway.otlp_url, interval=AGENT_INTERVAL)):
-        addresses = pipeline.gateway.scrape_targets
+        scraper = pipeline.gateway if request.param == "vmagent" else pipeline.prometheus
+        addresses = scraper.scrape_targets
         wait_for(lambda: agent_data_in_both(pipeline), what="the agent's data in both backends")
         for job, (metric, _) in COMPONENT_METRICS.items():
+            if job not in addresses:
+                continue
             expr = f'{metric}{{job="{job}"}}'
             for backend in pipeline.backends:
                 # Scrapes are spread over scrape.yml's 10 s interval, the first one included.
@@ -55,11 +65,11 @@ def monitored(tmp_path_factory) -> Iterator[tuple[Pipeline, dict[str, str]]]:
         yield pipeline, addresses
 
 
-@pytest.mark.parametrize("job", COMPONENT_METRICS)
-def test_component_metrics_keep_their_scrape_labels_in_both_backends(monitored, job):
+def test_component_metrics_keep_their_scrape_labels_in_both_backends(monitored):
     pipeline, addresses = monitored
-    metric, own_labels = COMPONENT_METRICS[job]
-    for backend in pipeline.backends:
+    assert set(addresses) == {pipeline.gateway.name, *BACKEND_METRICS}
+    for job, backend in ((job, backend) for job in addresses for backend in pipeline.backends):
+        metric, own_labels = COMPONENT_METRICS[job]
         samples = backend.query(f'{metric}{{job="{job}"}}')
         assert samples, backend.name
         for sample in samples:
@@ -68,14 +78,19 @@ def test_component_metrics_keep_their_scrape_labels_in_both_backends(monitored, 
             assert own_labels <= set(labels), f"{backend.name}: {metric} lost {own_labels - set(labels)}"
 
 
-@pytest.mark.parametrize("metric", ALERTED_VMAGENT_METRICS)
-def test_what_the_vmagent_alerts_read_is_there_per_backend_url(monitored, metric):
+def test_what_the_gateway_alerts_read_is_there_per_backend(monitored):
     pipeline, addresses = monitored
-    expr = f'count by (job, instance, url) ({metric}{{job="vmagent"}})'
-    for backend in pipeline.backends:
+    job = pipeline.gateway.name
+    per, metrics = ALERTED[job]
+    assert metrics
+    for metric, backend in ((metric, backend) for metric in metrics for backend in pipeline.backends):
+        expr = f'count by (job, instance, {per}) ({metric}{{job="{job}"}})'
         found = wait_for(lambda: backend.query(expr), timeout=30, what=f"{metric} in {backend.name}")
-        assert {sample["metric"]["instance"] for sample in found} == {addresses["vmagent"]}
-        assert len({sample["metric"]["url"] for sample in found}) == 2, f"{backend.name}: {found}"
+        assert {sample["metric"]["instance"] for sample in found} == {addresses[job]}
+        # Per backend: vmagent's remote-write URL; the collector's queue (and, for what every exporter reports,
+        # its remote-write exporter too).
+        per_backend = 1 if job == "vmagent" or "_queue_" in metric else 2
+        assert len({sample["metric"][per] for sample in found}) == 2 * per_backend, f"{backend.name}: {found}"
 
 
 def test_scraped_series_identical_in_both_backends(monitored):
@@ -108,7 +123,7 @@ def test_backends_can_scrape_the_components_themselves(tmp_path):
             running(VictoriaMetrics(ports["victoriametrics"], tmp_path / "vm", scrape_targets=targets)) as vm:
         for backend in (prometheus, vm):
             for job, address in targets.items():
-                metric, own_labels = COMPONENT_METRICS[job]
+                metric, own_labels = BACKEND_METRICS[job]
                 [sample, *_] = wait_for(lambda: backend.query(f'{metric}{{job="{job}"}}'), timeout=45,
                                         what=f"{metric} of {job} in {backend.name}")
                 assert sample["metric"]["instance"] == address

@@ -1,7 +1,6 @@
 """The real agent (`collector run`) as a subprocess for fault tests: its own config, backlog directory and log."""
 from __future__ import annotations
 
-import signal
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -54,9 +53,3 @@ class AgentProcess(Agent):
     def rss_kib(self) -> int:
         status = Path(f"/proc/{self.process.pid}/status").read_text()
         return int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmRSS:")))
-
-    def kill(self) -> None:
-        """SIGKILL: no final export, nothing flushed or closed."""
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait(10)
-        self.process = None

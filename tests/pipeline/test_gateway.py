@@ -1,27 +1,16 @@
-"""The vmagent gateway puts the same series, with the project's label scheme, into both backends."""
+"""Either gateway (the project's collector, vmagent) puts the same series, with the project's label scheme, into both backends."""
 import time
-import urllib.request
 
 import pytest
 from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
 from opentelemetry.metrics import Observation
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
-from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
-from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
-from opentelemetry.proto.metrics.v1.metrics_pb2 import Gauge, Metric, NumberDataPoint, ResourceMetrics, ScopeMetrics
-from opentelemetry.proto.resource.v1 import resource_pb2
 from opentelemetry.sdk.resources import Resource
 
 from pipeline.testing import wait_for
+from tests.support.otlp_push import RESOURCE, push_gauge_at
 
-RESOURCE = {
-    "service.name": "hostagent", "service.instance.id": "5f0c6f3e-instance", "service.version": "0.1.0",
-    "host.name": "web-1", "host.id": "machine-id-1", "host.arch": "amd64",
-    "os.type": "linux", "os.description": "Debian GNU/Linux 12",
-    "k8s.node.name": "node-a", "k8s.cluster.name": "prod", "k8s.pod.name": "hostagent-xyz",
-    "deployment.environment": "staging",
-}
 IDENTITY = {"job": "hostagent", "instance": "5f0c6f3e-instance", "host_name": "web-1", "host_id": "machine-id-1",
             "os_type": "linux", "k8s_node_name": "node-a", "k8s_cluster_name": "prod"}
 EXPECTED = {
@@ -103,19 +92,6 @@ def test_queued_data_survives_a_gateway_restart(gateway_pipeline):
     gateway_pipeline.prometheus.start()
     assert wait_for(lambda: gateway_pipeline.prometheus.query("system_memory_usage_bytes"), timeout=60,
                     what="data queued on disk before the gateway's restart, in Prometheus")
-
-
-def push_gauge_at(endpoint: str, name: str, timestamp: float, value: float) -> None:
-    """One gauge point with a chosen timestamp, as OTLP/HTTP protobuf (the SDK always stamps `now`)."""
-    point = NumberDataPoint(time_unix_nano=int(timestamp * 1e9), as_double=value)
-    request = ExportMetricsServiceRequest(resource_metrics=[ResourceMetrics(
-        resource=resource_pb2.Resource(attributes=[KeyValue(key=key, value=AnyValue(string_value=text))
-                                                   for key, text in RESOURCE.items()]),
-        scope_metrics=[ScopeMetrics(metrics=[Metric(name=name, unit="1", gauge=Gauge(data_points=[point]))])])])
-    post = urllib.request.Request(endpoint, data=request.SerializeToString(), method="POST",
-                                  headers={"Content-Type": "application/x-protobuf"})
-    with urllib.request.urlopen(post, timeout=10):
-        pass
 
 
 def test_late_samples_are_kept_in_both_backends(gateway_pipeline):

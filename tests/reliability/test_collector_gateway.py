@@ -1,0 +1,140 @@
+"""The project's collector as a reliable gateway: its persistent queues (otel-config/gateway.yaml, docs/gateway.md)
+under a crash, a refused request, a full queue and memory pressure. Real processes throughout; samples are counted
+as in test_outages (one `system_uptime_seconds` sample per export cycle)."""
+import time
+
+import pytest
+import yaml
+
+from pipeline.services import http_get
+from rules.build import RULES_DIR
+from pipeline.testing import agent_data_in_both, gateway_pipeline_in, running, wait_for
+from tests.reliability.agent_process import AgentProcess
+from tests.reliability.backends import sample_times
+from tests.reliability.test_outages import PATIENCE, UPTIME, assert_nothing_lost, wait_for_backlog
+from tests.support.otlp_push import push_gauge_at
+
+QUEUED_CYCLES = 4
+
+
+def telemetry(gateway, metric: str, **labels: str) -> float:
+    """Sum of the gateway's own `metric` samples (its Prometheus endpoint) whose labels include `labels`."""
+    total = 0.0
+    for line in http_get(f"http://{gateway.telemetry_address}/metrics").decode().splitlines():
+        name, _, rest = line.partition("{")
+        if name == metric and all(f'{key}="{value}"' in rest for key, value in labels.items()):
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
+@pytest.fixture
+def collector_pipeline(tmp_path):
+    with gateway_pipeline_in(tmp_path, "otelcol") as pipeline:
+        yield pipeline
+
+
+@pytest.fixture
+def agent(collector_pipeline, tmp_path):
+    with running(AgentProcess(tmp_path / "agent", collector_pipeline.gateway.otlp_url)) as process:
+        wait_for(lambda: agent_data_in_both(collector_pipeline), what="the agent's first export in both backends")
+        yield process
+
+
+def samples_after(backend, moment_ms: float) -> set[int]:
+    return {t for t in sample_times(backend, UPTIME) if t > moment_ms}
+
+
+def test_a_killed_collector_replays_its_queue_after_a_restart(collector_pipeline, agent):
+    prometheus, victoriametrics = collector_pipeline.backends
+    gateway = collector_pipeline.gateway
+    prometheus.stop()
+    stopped = time.time() * 1000
+    queued = wait_for(lambda: len(samples_after(victoriametrics, stopped)) >= QUEUED_CYCLES
+                      and samples_after(victoriametrics, stopped), timeout=PATIENCE,
+                      what="cycles queued for the stopped Prometheus")
+    assert telemetry(gateway, "otelcol_exporter_queue_size", exporter="otlphttp/prometheus") >= 1
+    gateway.kill()
+    gateway.start()
+    prometheus.start()
+    restarted = time.time() * 1000
+    wait_for(lambda: not agent.backlog_files(), timeout=PATIENCE, what="the agent's backlog replayed")
+    agent.stop()
+    assert_nothing_lost(collector_pipeline, queued, after=restarted)
+
+
+def test_a_request_prometheus_refuses_is_dropped_and_counted_and_the_rest_flows(collector_pipeline):
+    prometheus, victoriametrics = collector_pipeline.backends
+    gateway, now = collector_pipeline.gateway, time.time()
+    count = "count_over_time(system_cpu_utilization_ratio[4h])"
+    push_gauge_at(gateway.otlp_url, "system.cpu.utilization", now, 0.5)
+    wait_for(lambda: prometheus.query(count), timeout=30, what="the first sample in Prometheus")
+    # Older than Prometheus' out-of-order window (2 h): it answers 400, for good.
+    push_gauge_at(gateway.otlp_url, "system.cpu.utilization", now - 3 * 3600, 0.25)
+    push_gauge_at(gateway.otlp_url, "system.cpu.utilization", now + 1, 0.75)
+    wait_for(lambda: [s["value"][1] for s in prometheus.query(count)] == ["2"], timeout=30,
+             what="the sample after the refused one in Prometheus")
+    wait_for(lambda: telemetry(gateway, "otelcol_exporter_send_failed_metric_points_total",
+                               exporter="otlphttp/prometheus") == 1, timeout=30,
+             what="the refused point counted as failed")
+    assert telemetry(gateway, "otelcol_exporter_queue_size", exporter="otlphttp/prometheus") == 0
+    # VictoriaMetrics takes old samples: it has all three.
+    wait_for(lambda: [s["value"][1] for s in victoriametrics.query(count)] == ["3"], timeout=30,
+             what="all three samples in VictoriaMetrics")
+
+
+def test_a_full_queue_refuses_data_which_the_agent_keeps_until_the_backend_is_back(tmp_path):
+    capacity = 3
+    with gateway_pipeline_in(tmp_path, "otelcol") as pipeline:
+        prometheus, victoriametrics = pipeline.backends
+        gateway = pipeline.gateway
+        gateway.stop()
+        gateway.extra_environment["OTELCOL_QUEUE_SIZE"] = str(capacity)
+        gateway.start()
+        with running(AgentProcess(tmp_path / "agent", gateway.otlp_url)) as agent:
+            wait_for(lambda: agent_data_in_both(pipeline), what="the agent's first export in both backends")
+            victoriametrics.stop()
+            stopped = time.time() * 1000
+            held = wait_for_backlog(agent, QUEUED_CYCLES)
+            assert telemetry(gateway, "otelcol_exporter_queue_size", exporter="otlphttp/victoriametrics") == capacity
+            assert telemetry(gateway, "otelcol_exporter_queue_capacity", exporter="otlphttp/victoriametrics") == capacity
+            assert telemetry(gateway, "otelcol_exporter_enqueue_failed_metric_points_total",
+                             exporter="otlphttp/victoriametrics") > 0
+            # Prometheus scrapes the gateway: the queue alert's condition holds there.
+            queue_alert = alert_expr("OtelcolExporterQueueFilling")
+            wait_for(lambda: prometheus.query(queue_alert), timeout=30, what="the full queue in Prometheus")
+            # The other backend keeps receiving while this one's queue is full.
+            assert len(samples_after(prometheus, stopped)) >= QUEUED_CYCLES
+            victoriametrics.start()
+            recovered = time.time() * 1000
+            wait_for(lambda: not agent.backlog_files(), timeout=PATIENCE, what="the agent's backlog replayed")
+            agent.stop()
+            assert_nothing_lost(pipeline, held, after=recovered)
+
+
+def test_memory_limiter_refusal_is_kept_by_the_agent_and_delivered_later(collector_pipeline, agent, tmp_path):
+    gateway = collector_pipeline.gateway
+    starved = tmp_path / "starved.yaml"
+    # A limit below what the collector itself uses: memory_limiter refuses everything.
+    starved.write_text(yaml.safe_dump({"processors": {"memory_limiter": {
+        "check_interval": "100ms", "limit_mib": 2, "spike_limit_mib": 1}}}))
+    gateway.stop()
+    gateway.config_files.append(starved)
+    gateway.start()
+    held = wait_for_backlog(agent, QUEUED_CYCLES)
+    assert telemetry(gateway, "otelcol_receiver_refused_metric_points_total") > 0
+    gateway.stop()
+    gateway.config_files.remove(starved)
+    gateway.start()
+    recovered = time.time() * 1000
+    wait_for(lambda: not agent.backlog_files(), timeout=PATIENCE, what="the agent's backlog replayed")
+    agent.stop()
+    assert_nothing_lost(collector_pipeline, held, after=recovered)
+
+
+def alert_expr(name: str) -> str:
+    """The condition of the alert's first rule, as Prometheus loads it."""
+    for group in yaml.safe_load((RULES_DIR / "pipeline.rules.yml").read_text())["groups"]:
+        for rule in group["rules"]:
+            if rule.get("alert") == name:
+                return rule["expr"]
+    raise KeyError(name)
