@@ -113,7 +113,7 @@ def build(args: argparse.Namespace, gateway: str) -> list[tuple[str, Server, str
     return [
         ("Alertmanager", alertmanager, f"{alertmanager.url}  alerts from Prometheus and vmalert"),
         ("VictoriaMetrics", victoriametrics, f"{victoriametrics.url}/vmui  query UI; PromQL API at /api/v1/query"),
-        ("Prometheus", prometheus, f"{prometheus.url}  UI; rules at /rules, alerts at /alerts"),
+        ("Prometheus", prometheus, f"{prometheus.url}/classic/graph  UI; rules at /classic/rules, alerts at /classic/alerts"),
         ("vmalert", vmalert, f"{vmalert.url}  the same rules against VictoriaMetrics"),
         (f"gateway ({gateway})", gateway_server, f"{gateway_server.otlp_url}  {gateway_note}"),
         ("agent", agent, f"{agent.url}/readyz  exporting every {args.agent_interval}"),

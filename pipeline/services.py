@@ -229,7 +229,10 @@ class Prometheus(Server, PromApi):
     def argv(self) -> list[str]:
         config_file = self.data_dir / "prometheus.yml"
         config_file.write_text(yaml.safe_dump(self.config(), sort_keys=False))
-        return [str(backends.binary("prometheus")),
+        # Debian's Prometheus looks for its UI at the absolute /usr/share/prometheus/web: show it the cached one.
+        assets = backends.prometheus_web_assets()
+        web_assets = [f"--web.local-assets={assets}"] if assets else []
+        return [str(backends.binary("prometheus")), *web_assets,
                 f"--config.file={config_file}",
                 f"--storage.tsdb.path={self.data_dir / 'tsdb'}",
                 f"--web.listen-address={HOST}:{self.port}",
