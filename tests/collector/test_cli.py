@@ -137,4 +137,6 @@ def test_a_taken_health_port_is_a_clear_error(receiver):
         process = subprocess.run([*COLLECTOR, "run"], env=agent_environment(receiver.url, port),
                                  capture_output=True, text=True, timeout=20)
     assert process.returncode == 1
-    assert "Address already in use" in process.stderr
+    assert (
+        f"error: [Errno 98] health endpoint 127.0.0.1:{port}: Address already in use; choose another address with "
+        "health.listen in the config file or HOSTAGENT_HEALTH__LISTEN=HOST:PORT") in process.stderr.splitlines()

@@ -6,6 +6,7 @@ import signal
 import socket
 import subprocess
 import sys
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -54,9 +55,13 @@ class Stack:
         return self.output.read_text()
 
     def status_counts(self) -> list[tuple[int, int]]:
-        """(Prometheus, VictoriaMetrics) series counts of each status line printed so far."""
-        return [(int(prometheus), int(victoriametrics)) for prometheus, victoriametrics
-                in re.findall(r"series: prometheus (\d+), victoriametrics (\d+)", self.text())]
+        """(Prometheus, VictoriaMetrics) host series counts of each status line printed so far."""
+        return [(int(prometheus), int(victoriametrics)) for prometheus, victoriametrics in re.findall(
+            r"prometheus: (\d+) host series, newest \d+s old  \|  victoriametrics: (\d+) host series", self.text())]
+
+    def banner_urls(self) -> dict[str, str]:
+        """label -> the URL the banner prints for it."""
+        return dict(re.findall(r"^  (\S.*?)\s{2,}(http://\S+)", self.text(), re.MULTILINE))
 
     def samples(self, backend) -> float:
         result = backend.query(SAMPLES)
@@ -98,6 +103,16 @@ def test_run_starts_serves_refuses_a_second_run_stops_and_keeps_its_data(stack):
         wait_for(lambda: stack.samples(backend) >= 3, timeout=60, what=f"agent data in {backend.name}")
     wait_for(lambda: stack.status_counts()[-1:] and 0 not in stack.status_counts()[-1], timeout=15,
              what="a status line counting series in both backends")
+    assert re.search(r"\|  agent ready, backlog \d+ KiB in \d+ files  \|  alerts firing: prometheus \d+, "
+                     r"vmalert \d+, in alertmanager \d+$", stack.text().rstrip().splitlines()[-1])
+    urls = stack.banner_urls()
+    assert {"Alertmanager", "Prometheus", "VictoriaMetrics", "vmalert", "agent", "dashboards"} <= set(urls)
+    for label, url in urls.items():
+        # The gateway's URL is where agents send OTLP (POST); every other one is a page or API that answers GET.
+        request = urllib.request.Request(url, data=b"", headers={"Content-Type": "application/x-protobuf"}) \
+            if label.startswith("gateway") else url
+        with urllib.request.urlopen(request, timeout=10) as response:
+            assert response.status in (200, 204), f"{label} {url}: {response.status}"
     for backend in backends:
         wait_for(lambda: scraped_jobs(backend) == set(Vmagent.SCRAPED_JOBS), timeout=45,
                  what=f"every pipeline component scraped into {backend.name}")
