@@ -67,6 +67,19 @@ class Stack:
         result = backend.query(SAMPLES)
         return float(result[0]["value"][1]) if result else 0.0
 
+    def process_listening_on(self, port: int) -> int:
+        """The pid of the stack's process that listens on `port` (found through its socket's inode)."""
+        inodes = {line.split()[9] for line in Path("/proc/net/tcp").read_text().splitlines()[1:]
+                  if line.split()[1].endswith(f":{port:04X}") and line.split()[3] == "0A"}
+        for proc in Path("/proc").iterdir():
+            try:
+                if str(self.data_dir) in os.readlink(proc / "cwd") and any(
+                        os.readlink(fd).removeprefix("socket:[").rstrip("]") in inodes for fd in (proc / "fd").iterdir()):
+                    return int(proc.name)
+            except OSError:
+                continue
+        raise AssertionError(f"nothing of the stack listens on {port}")
+
     def leftovers(self) -> list[str]:
         """Processes still working in the stack's data directory."""
         found = []
@@ -180,3 +193,23 @@ def test_a_gateway_that_is_not_installed_is_named_before_anything_starts(stack):
     assert "otelcol-contrib is not available" in done.stderr
     assert "starting" not in done.stdout
     assert stack.leftovers() == []
+
+
+def test_the_status_line_shows_a_gateway_outage_and_the_recovery(stack):
+    stack.start()
+    last_line = lambda: stack.text().rstrip().splitlines()[-1]  # noqa: E731
+    wait_for(lambda: "agent ready, backlog 0 KiB in 0 files" in last_line(), timeout=60, what="a ready agent")
+    gateway = stack.process_listening_on(stack.ports["vmagent"])
+    os.kill(gateway, signal.SIGSTOP)
+    try:
+        # The newest host sample ages, and after 5 minutes without one the backends say so.
+        outage = r"(?:newest (\d+)s old|no host data in the last 5m) .*agent NOT READY \(last successful export \d+s ago\), backlog \d+ KiB in ([1-9]\d*) files"
+        try:
+            found = wait_for(lambda: re.search(outage, last_line()), timeout=90, what="the outage on the status line")
+        except AssertionError as failure:
+            raise AssertionError(f"{failure}; last status line: {last_line()}") from None
+        assert found.group(1) is None or int(found.group(1)) >= 3
+    finally:
+        os.kill(gateway, signal.SIGCONT)
+    wait_for(lambda: "agent ready, backlog 0 KiB in 0 files" in last_line(), timeout=60, what="the recovery")
+    assert stack.stop(signal.SIGTERM) == 0
