@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: test run backends otelcol grafana-schema docs dashboards rules bench venv clean
+.PHONY: test run backends otelcol viewer chromium screenshots grafana-schema docs dashboards rules bench venv clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,14 +24,30 @@ backends: venv
 otelcol: venv
 	$(PY) -m pipeline.otelcol
 
+# The dashboard viewer's browser libraries (uPlot, marked) and the browser tests' driver (playwright-core), from
+# npm at the versions viewer/package-lock.json pins.
+viewer/node_modules/.package-lock.json: viewer/package.json viewer/package-lock.json
+	npm ci --prefix viewer --no-audit --no-fund
+
+viewer: viewer/node_modules/.package-lock.json
+
+# Debian's Chromium for the browser tests (tests/ui/); playwright-core downloads no browser of its own here.
+chromium:
+	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] || { echo "install Debian's chromium (apt-get install chromium) as root" >&2; exit 1; }; \
+		apt-get update -q && apt-get install -y -q --no-install-recommends chromium; }
+
+# Screenshots of every dashboard in the viewer, against a stack the browser test starts, into docs/screenshots/.
+screenshots: venv backends otelcol viewer chromium
+	VIEWER_SCREENSHOTS=docs/screenshots $(PY) -m pytest -q tests/ui/test_viewer.py -k every_panel
+
 # Grafana's dashboard schema (@grafana/schema + TypeScript, from the npm registry) for the dashboard type-check.
 grafana-schema: venv
 	PYTHONPATH=grafana $(PY) -m dashgen.schema install
 
-test: venv backends otelcol grafana-schema
+test: venv backends otelcol grafana-schema viewer chromium
 	$(PY) -m pytest
 
-run: venv backends otelcol
+run: venv backends otelcol viewer
 	$(PY) -m pipeline.run
 
 # Regenerate the metric reference and the naming contract from the declarations in collector/sources/.

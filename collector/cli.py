@@ -5,6 +5,7 @@ import signal
 import sys
 import threading
 import time
+from datetime import datetime, timezone
 
 import click
 
@@ -77,6 +78,7 @@ def snapshot(config_path, output):
     """Collect once and print the values (utilization needs two readings: this takes a second)."""
     from collector.agent import build_collection
     from collector.host import Host
+    from collector.resource import build_resource
     from collector.telemetry import AgentTelemetry
 
     config = _load(config_path)
@@ -84,8 +86,11 @@ def snapshot(config_path, output):
     collection.refresh()
     time.sleep(1)
     collection.refresh()
+    timestamp = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    resource = dict(build_resource(Host(config.host_root)).attributes)
     units = {spec.name: spec.unit for _, spec in declared_metrics()}
     if output == "json":
-        click.echo(render.snapshot_json(collection.points(), units))
+        click.echo(render.snapshot_json(collection.points(), units, timestamp, resource))
         return
-    click.echo(render.snapshot_table({s.name: collection.latest(s.name) for s in collection.sources}, units))
+    click.echo(render.snapshot_table({s.name: collection.latest(s.name) for s in collection.sources}, units,
+                                     timestamp, resource))

@@ -24,10 +24,17 @@ class Readiness:
         return age < self.window, f"last successful export {age:.0f}s ago"
 
 
+LISTEN_VARIABLE = "HOSTAGENT_HEALTH__LISTEN"
+
+
 class HealthServer:
     def __init__(self, config: HealthConfig, readiness: Readiness):
         host, _, port = config.listen.rpartition(":")
-        self.server = ThreadingHTTPServer((host.strip("[]"), int(port)), _handler(readiness))
+        try:
+            self.server = ThreadingHTTPServer((host.strip("[]"), int(port)), _handler(readiness))
+        except OSError as error:
+            raise OSError(error.errno, f"health endpoint {config.listen}: {error.strerror}; choose another address "
+                                       f"with health.listen in the config file or {LISTEN_VARIABLE}=HOST:PORT")
         self.thread = threading.Thread(target=self.server.serve_forever, name="health", daemon=True)
 
     @property

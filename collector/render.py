@@ -74,13 +74,15 @@ def naming_markdown(declared) -> str:
     return "\n".join(lines) + "\n"
 
 
-def snapshot_json(points: list[Point], units: dict[str, str]) -> str:
-    return json.dumps([{"metric": p.metric, "unit": units[p.metric], "attributes": dict(p.attributes),
-                        "value": p.value} for p in points], indent=2)
+def snapshot_json(points: list[Point], units: dict[str, str], timestamp: str, resource: dict[str, object]) -> str:
+    return json.dumps({"timestamp": timestamp, "resource": resource,
+                       "points": [{"metric": p.metric, "unit": units[p.metric], "attributes": dict(p.attributes),
+                                   "value": p.value} for p in points]}, indent=2)
 
 
-def snapshot_table(points_by_source: dict[str, list[Point]], units: dict[str, str]) -> str:
-    lines = []
+def snapshot_table(points_by_source: dict[str, list[Point]], units: dict[str, str], timestamp: str,
+                   resource: dict[str, object]) -> str:
+    lines = [f"collected at {timestamp}", "resource: " + ", ".join(f"{k}={v}" for k, v in resource.items())]
     for source, points in points_by_source.items():
         if not points:
             continue
@@ -100,6 +102,8 @@ def human(value: float, unit: str) -> str:
     if unit == "1":
         return f"{value * 100:.1f} %"
     if unit == "s":
+        if 0 < abs(value) < 1:
+            return f"{value * 1000:.2f} ms"  # a source's collection takes milliseconds
         return f"{value / 3600:.1f} h" if value >= 3600 else f"{value:.2f} s"
     if unit == "Hz":
         return f"{value / 1e9:.2f} GHz"

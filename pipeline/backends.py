@@ -5,6 +5,7 @@ using the Debian mirror named by the machine's own deb822 sources, and unpacked 
 `dpkg -x` into `.cache/backends/`. `versions.json` there records the package versions.
 
     binary("prometheus")     -> Path    (raises MissingBackend when neither PATH nor cache has it)
+    prometheus_web_assets()  -> Path | None   the cached Prometheus' web UI, for --web.local-assets
     ensure()                 -> fetch whatever is missing (idempotent; a no-op when cached)
     python -m pipeline.backends   fetch, then print where each binary comes from and its version
 """
@@ -58,6 +59,11 @@ TOOLS: dict[str, Tool] = {
                           ("node_exporter", "prometheus-node-exporter"), (1, 8)),
     "otelcol-contrib": Tool(None, "otelcol-contrib", ("otelcol-contrib",), (0, 100)),
 }
+# What the Prometheus package's classic UI loads through its static/ symlinks to ../../../javascript/…
+# (its Depends, plus rickshaw's d3): unpacked beside it in the cache, so those relative links resolve.
+WEB_ASSET_PACKAGES = ("fonts-glyphicons-halflings", "libjs-bootstrap4", "libjs-d3",
+                      "libjs-eonasdan-bootstrap-datetimepicker", "libjs-jquery", "libjs-jquery-hotkeys",
+                      "libjs-moment", "libjs-moment-timezone", "libjs-mustache", "libjs-popper.js", "libjs-rickshaw")
 _VERSION = re.compile(r"(?<![\d.])v?(\d+)\.(\d+)\.(\d+)")
 
 
@@ -75,13 +81,23 @@ def binary(name: str, cache_dir: Path = CACHE_DIR) -> Path:
 
 
 def ensure(cache_dir: Path = CACHE_DIR) -> None:
-    """Fetch the package of every tool that is neither on PATH nor cached."""
+    """Fetch the package of every tool that is neither on PATH nor cached, and the web UI's assets."""
     cache_dir.mkdir(parents=True, exist_ok=True)
     with locked(cache_dir / ".lock"):
         missing = sorted({tool.package for name, tool in TOOLS.items()
                           if tool.package and not available(name, cache_dir)})
+        recorded = recorded_versions(cache_dir)
+        missing += [package for package in WEB_ASSET_PACKAGES if package not in recorded]
         if missing:
             _fetch(missing, cache_dir)
+
+
+def prometheus_web_assets(cache_dir: Path = CACHE_DIR) -> Path | None:
+    """The classic UI unpacked beside the cached Prometheus; None when Prometheus comes from PATH (its package
+    installed the UI where it looks by default) or the cache has no UI."""
+    web = cache_dir / "usr" / "share" / "prometheus" / "web"
+    cached = binary("prometheus", cache_dir).is_relative_to(cache_dir)
+    return web if cached and (web / "templates").is_dir() else None
 
 
 def recorded_versions(cache_dir: Path = CACHE_DIR) -> dict[str, str]:

@@ -14,18 +14,21 @@ import os
 import signal
 import sys
 import time
+import urllib.error
 from contextlib import ExitStack
 from pathlib import Path
 
 from pipeline import backends, otelcol
 from pipeline.services import (HOST, REPO_ROOT, Agent, Alertmanager, Otelcol, PortInUse, Prometheus, Server,
-                               ServerFailed, VictoriaMetrics, Vmagent, Vmalert, http_get, port_is_free)
+                               ServerFailed, VictoriaMetrics, Viewer, Vmagent, Vmalert, http_get, port_is_free)
 
 PORTS = {
     "prometheus": 9090, "alertmanager": 9093, "victoriametrics": 8428, "vmalert": 8880, "vmagent": 8429,
     "otlp-http": 4318, "otlp-grpc": 4317, "otelcol-health": 13133, "otelcol-telemetry": 8888,
-    "otelcol-prometheus-relay": 4320, "otelcol-victoriametrics-relay": 4321, "agent-health": 13134,
+    "otelcol-prometheus-relay": 4320, "otelcol-victoriametrics-relay": 4321, "agent-health": 13134, "viewer": 3000,
 }
+# The agent's opt-in sources, on so that every dashboard panel has data (per-core CPU, connections, top processes).
+AGENT_SOURCES = {"cpu": {"per_cpu": True}, "network": {"connections": True}, "top_processes": {"enabled": True}}
 GATEWAY_PORTS = {"vmagent": ("vmagent",),
                  "otelcol": ("otlp-http", "otlp-grpc", "otelcol-health", "otelcol-telemetry",
                              "otelcol-prometheus-relay", "otelcol-victoriametrics-relay")}
@@ -94,7 +97,7 @@ def build(args: argparse.Namespace, gateway: str) -> list[tuple[str, Server, str
     backend_scrapes = {**components, "otelcol": f"{HOST}:{args.otelcol_telemetry_port}"} if gateway == "otelcol" else {}
     alertmanager = Alertmanager(args.alertmanager_port, data / "alertmanager", args.alertmanager_config)
     victoriametrics = VictoriaMetrics(args.victoriametrics_port, data / "victoria-metrics",
-                                      scrape_targets=backend_scrapes)
+                                      scrape_targets=backend_scrapes, force_flush=False)
     prometheus = Prometheus(args.prometheus_port, data / "prometheus", rule_files=rules,
                             alertmanager_url=alertmanager.url, scrape_targets=backend_scrapes)
     vmalert = Vmalert(args.vmalert_port, data / "vmalert", victoriametrics.url, rule_files=rules,
@@ -110,14 +113,19 @@ def build(args: argparse.Namespace, gateway: str) -> list[tuple[str, Server, str
         gateway_server = Vmagent(args.vmagent_port, data / "vmagent", prometheus.write_url, victoriametrics.write_url,
                                  scrape_targets=components)
         gateway_note = "OTLP/HTTP in"
-    agent = Agent(args.agent_health_port, data / "agent", gateway_server.otlp_url, interval=args.agent_interval)
+    agent = Agent(args.agent_health_port, data / "agent", gateway_server.otlp_url, interval=args.agent_interval,
+                  sources=AGENT_SOURCES)
+    viewer = Viewer(args.viewer_port, data / "viewer", prometheus.url, victoriametrics.url, alertmanager.url)
     return [
-        ("Alertmanager", alertmanager, f"{alertmanager.url}  alerts from Prometheus and vmalert"),
-        ("VictoriaMetrics", victoriametrics, f"{victoriametrics.url}/vmui  query UI; PromQL API at /api/v1/query"),
-        ("Prometheus", prometheus, f"{prometheus.url}  UI; rules at /rules, alerts at /alerts"),
+        # Debian's builds leave out Alertmanager's UI and VictoriaMetrics' vmui: the viewer (last line) shows both.
+        ("Alertmanager", alertmanager, f"{alertmanager.url}/api/v2/alerts  API; alerts from Prometheus and vmalert"),
+        ("VictoriaMetrics", victoriametrics, f"{victoriametrics.url}/api/v1/status/tsdb  series statistics; PromQL API at /api/v1/query"),
+        ("Prometheus", prometheus, f"{prometheus.url}/classic/graph  UI; rules at /classic/rules, alerts at /classic/alerts"),
         ("vmalert", vmalert, f"{vmalert.url}  the same rules against VictoriaMetrics"),
         (f"gateway ({gateway})", gateway_server, f"{gateway_server.otlp_url}  {gateway_note}"),
         ("agent", agent, f"{agent.url}/readyz  exporting every {args.agent_interval}"),
+        ("dashboards", viewer, f"{viewer.url}/  the Grafana dashboards on either backend; alerts and silences "
+                               f"at {viewer.url}/alerts"),
     ]
 
 
@@ -135,25 +143,48 @@ def missing_binary_error(args: argparse.Namespace, gateway: str) -> str | None:
     return None
 
 
+# The agents' own series (every one carries host_name), without rule results (recorded names have a colon).
+HOST_SERIES = '{host_name!="", __name__!~".+:.+|ALERTS|ALERTS_FOR_STATE"}'
+NEWEST_HOST_SAMPLE_AGE = "time() - max(timestamp(system_uptime_seconds))"
+
+
 def status_line(servers: dict[str, Server]) -> str:
+    """Per backend the host series and the age of the newest host sample, the agent's readiness and backlog,
+    and the alerts firing; a part that cannot be read shows "?"."""
     def attempt(read) -> str:
         try:
             return str(read())
         except (OSError, RuntimeError, ValueError, KeyError):
             return "?"
 
-    def series(backend) -> int:
-        result = backend.query('count({__name__=~".+"})')
-        return int(float(result[0]["value"][1])) if result else 0
+    def host_data(backend) -> str:
+        series = backend.query(f"count({HOST_SERIES})")
+        age = backend.query(NEWEST_HOST_SAMPLE_AGE)
+        if not series or not age:
+            return "no host data in the last 5m"
+        return f"{int(float(series[0]['value'][1]))} host series, newest {float(age[0]['value'][1]):.0f}s old"
+
+    def readiness(agent) -> str:
+        try:
+            http_get(agent.ready_url, timeout=2)
+            return "ready"
+        except urllib.error.HTTPError as not_ready:
+            return f"NOT READY ({not_ready.read().decode(errors='replace').strip()})"
+
+    def backlog(agent) -> str:
+        files = [path for path in (agent.data_dir / "backlog").rglob("*") if path.is_file()]
+        return f"backlog {sum(path.stat().st_size for path in files) / 1024:.0f} KiB in {len(files)} files"
 
     def firing(server) -> int:
         alerts = json.loads(http_get(server.url + "/api/v1/alerts"))["data"]["alerts"]
         return sum(alert["state"] == "firing" for alert in alerts)
 
-    prometheus, victoriametrics = servers["Prometheus"], servers["VictoriaMetrics"]
-    return (f"{time.strftime('%H:%M:%S')}  series: prometheus {attempt(lambda: series(prometheus))}, "
-            f"victoriametrics {attempt(lambda: series(victoriametrics))}  |  alerts firing: "
-            f"prometheus {attempt(lambda: firing(prometheus))}, vmalert {attempt(lambda: firing(servers['vmalert']))}, "
+    agent = servers["agent"]
+    return (f"{time.strftime('%H:%M:%S')}  prometheus: {attempt(lambda: host_data(servers['Prometheus']))}  |  "
+            f"victoriametrics: {attempt(lambda: host_data(servers['VictoriaMetrics']))}  |  "
+            f"agent {attempt(lambda: readiness(agent))}, {attempt(lambda: backlog(agent))}  |  alerts firing: "
+            f"prometheus {attempt(lambda: firing(servers['Prometheus']))}, "
+            f"vmalert {attempt(lambda: firing(servers['vmalert']))}, "
             f"in alertmanager {attempt(lambda: len(servers['Alertmanager'].alerts()))}")
 
 

@@ -35,6 +35,7 @@ REPO_ROOT = backends.REPO_ROOT
 VMAGENT_CONFIG_DIR = REPO_ROOT / "otel-config" / "vmagent"
 DEBIAN_ALERTMANAGER_SHARE = Path("/usr/share/prometheus/alertmanager")
 GATEWAY_CONFIG = REPO_ROOT / "otel-config" / "gateway.yaml"
+VIEWER_LIBRARIES = REPO_ROOT / "viewer" / "node_modules"
 SCRAPE_INTERVAL = "10s"  # as in otel-config/vmagent/scrape.yml
 _PR_SET_PDEATHSIG = 1
 
@@ -235,7 +236,10 @@ class Prometheus(Server, PromApi):
     def argv(self) -> list[str]:
         config_file = self.data_dir / "prometheus.yml"
         config_file.write_text(yaml.safe_dump(self.config(), sort_keys=False))
-        return [str(backends.binary("prometheus")),
+        # Debian's Prometheus looks for its UI at the absolute /usr/share/prometheus/web: show it the cached one.
+        assets = backends.prometheus_web_assets()
+        web_assets = [f"--web.local-assets={assets}"] if assets else []
+        return [str(backends.binary("prometheus")), *web_assets,
                 f"--config.file={config_file}",
                 f"--storage.tsdb.path={self.data_dir / 'tsdb'}",
                 f"--web.listen-address={HOST}:{self.port}",
@@ -244,13 +248,17 @@ class Prometheus(Server, PromApi):
 
 
 class VictoriaMetrics(Server, PromApi):
-    """`scrape_targets` (job -> host:port): what it scrapes itself, for gateways that scrape nothing."""
+    """`scrape_targets` (job -> host:port): what it scrapes itself, for gateways that scrape nothing.
+    `force_flush`: make every row received searchable before each query (tests); off, queries see rows once
+    VictoriaMetrics flushes them itself, within seconds, and it logs nothing per query."""
 
     name = "victoria-metrics"
 
-    def __init__(self, port: int, data_dir: Path, scrape_targets: Mapping[str, str] | None = None):
+    def __init__(self, port: int, data_dir: Path, scrape_targets: Mapping[str, str] | None = None,
+                 force_flush: bool = True):
         super().__init__(port, data_dir)
         self.scrape_targets = dict(scrape_targets or {})
+        self.force_flush = force_flush
 
     def argv(self) -> list[str]:
         scrape = []
@@ -272,8 +280,9 @@ class VictoriaMetrics(Server, PromApi):
         return self.url + "/opentelemetry/v1/metrics"
 
     def api(self, path: str, **params) -> object:
-        # Rows become searchable only after a background flush (~10 s); queries here must see every row received.
-        http_get(self.url + "/internal/force_flush")
+        # Rows become searchable only after a background flush (~10 s); tests must see every row received.
+        if self.force_flush:
+            http_get(self.url + "/internal/force_flush")
         return super().api(path, **params)
 
 
@@ -446,6 +455,29 @@ class Agent(Server):
         # The standard variables win over the file: set them so that a developer's own shell can't redirect us.
         return {"OTEL_EXPORTER_OTLP_METRICS_ENDPOINT": self.endpoint,
                 "OTEL_METRIC_EXPORT_INTERVAL": str(int(Duration.parse(self.interval) * 1000))}
+
+
+class Viewer(Server):
+    """The built-in dashboard viewer (viewer/): the Grafana dashboards on either backend, Alertmanager's alerts and
+    silences, and the runbooks; paths as Grafana's (/d/<uid>), so the rules' dashboard_url opens it."""
+
+    name = "viewer"
+    ready_path = "/api/datasources"
+
+    def __init__(self, port: int, data_dir: Path, prometheus_url: str, victoriametrics_url: str,
+                 alertmanager_url: str):
+        super().__init__(port, data_dir)
+        self.backend_urls = {"prometheus": prometheus_url, "victoriametrics": victoriametrics_url,
+                             "alertmanager": alertmanager_url}
+
+    def argv(self) -> list[str]:
+        if not VIEWER_LIBRARIES.is_dir():
+            raise backends.MissingBackend("the viewer's npm packages are not installed: run `make viewer`")
+        urls = [argument for name, url in self.backend_urls.items() for argument in (f"--{name}", url)]
+        return [sys.executable, "-m", "viewer", "--host", HOST, "--port", str(self.port), *urls]
+
+    def environment(self) -> Mapping[str, str]:
+        return {"PYTHONPATH": str(REPO_ROOT)}
 
 
 def agent_executable() -> Path:

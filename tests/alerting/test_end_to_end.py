@@ -30,7 +30,7 @@ from rules.check import RULE_FILES
 
 EVALUATORS = {"prometheus", "vmalert"}
 ALERT = "HostCpuBusy"
-RUNBOOK = f"https://hostagent.example.com/docs/runbooks/{ALERT}.md"
+RUNBOOK = f"http://localhost:3000/runbooks/{ALERT}.md"
 TIMEOUT = 90
 
 

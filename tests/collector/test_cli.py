@@ -2,12 +2,14 @@
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
+from datetime import datetime
 
 import pytest
 from click.testing import CliRunner
@@ -54,8 +56,15 @@ def test_snapshot_prints_one_collection_for_a_person_and_for_a_program():
     for heading in ("== cpu", "== memory", "== filesystem", "== agent"):
         assert heading in table
     assert " %  cpu.mode=idle" in table
-    points = json.loads(invoke("snapshot", "--format", "json").output)
-    limit = next(p for p in points if p["metric"] == "system.memory.limit")
+    assert re.search(r"^collected at \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+00:00$", table, re.MULTILINE)
+    assert re.search(r"^resource: .*service\.name=hostagent, .*host\.name=", table, re.MULTILINE)
+    # Sources take milliseconds: shown as such, not as 0.00 s.
+    durations = re.findall(r"hostagent\.source\.duration +(\d+\.\d+) ms", table)
+    assert durations and any(float(duration) > 0 for duration in durations)
+    snapshot = json.loads(invoke("snapshot", "--format", "json").output)
+    assert abs(datetime.fromisoformat(snapshot["timestamp"]).timestamp() - time.time()) < 60
+    assert snapshot["resource"]["service.name"] == "hostagent" and snapshot["resource"]["host.name"]
+    limit = next(p for p in snapshot["points"] if p["metric"] == "system.memory.limit")
     assert limit["unit"] == "By" and limit["value"] > 0
 
 
@@ -137,4 +146,6 @@ def test_a_taken_health_port_is_a_clear_error(receiver):
         process = subprocess.run([*COLLECTOR, "run"], env=agent_environment(receiver.url, port),
                                  capture_output=True, text=True, timeout=20)
     assert process.returncode == 1
-    assert "Address already in use" in process.stderr
+    assert (
+        f"error: [Errno 98] health endpoint 127.0.0.1:{port}: Address already in use; choose another address with "
+        "health.listen in the config file or HOSTAGENT_HEALTH__LISTEN=HOST:PORT") in process.stderr.splitlines()

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import yaml
 
+from pipeline.run import AGENT_SOURCES
 from pipeline.services import Agent, Vmalert
 from pipeline.testing import Pipeline, agent_data_in_both, free_port, gateway_pipeline_in, running, wait_for
 
 CLUSTER, NODE = "ci-cluster", "ci-node-1"
-OPT_IN_SOURCES = {"cpu": {"per_cpu": True}, "network": {"connections": True}, "top_processes": {"enabled": True}}
 
 
 class KubernetesAgent(Agent):
@@ -48,7 +48,7 @@ def dashboards_pipeline(base: Path, gateway: str) -> Iterator[Pipeline]:
     """The fed pipeline with everything the dashboards show; yields once all of it is in both backends."""
     with gateway_pipeline_in(base, gateway) as fed:
         agent = KubernetesAgent(free_port(), base / "agent", fed.gateway.otlp_url, interval="1s",
-                                sources=OPT_IN_SOURCES)
+                                sources=AGENT_SOURCES)
         rules = base / "alerts.yml"
         rules.write_text(yaml.safe_dump(ALERT_RULES))
         with ExitStack() as stack:

@@ -6,6 +6,7 @@ import signal
 import socket
 import subprocess
 import sys
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -61,13 +62,30 @@ class Stack:
         return self.output.read_text()
 
     def status_counts(self) -> list[tuple[int, int]]:
-        """(Prometheus, VictoriaMetrics) series counts of each status line printed so far."""
-        return [(int(prometheus), int(victoriametrics)) for prometheus, victoriametrics
-                in re.findall(r"series: prometheus (\d+), victoriametrics (\d+)", self.text())]
+        """(Prometheus, VictoriaMetrics) host series counts of each status line printed so far."""
+        return [(int(prometheus), int(victoriametrics)) for prometheus, victoriametrics in re.findall(
+            r"prometheus: (\d+) host series, newest \d+s old  \|  victoriametrics: (\d+) host series", self.text())]
+
+    def banner_urls(self) -> dict[str, str]:
+        """label -> the URL the banner prints for it."""
+        return dict(re.findall(r"^  (\S.*?)\s{2,}(http://\S+)", self.text(), re.MULTILINE))
 
     def samples(self, backend) -> float:
         result = backend.query(SAMPLES)
         return float(result[0]["value"][1]) if result else 0.0
+
+    def process_listening_on(self, port: int) -> int:
+        """The pid of the stack's process that listens on `port` (found through its socket's inode)."""
+        inodes = {line.split()[9] for line in Path("/proc/net/tcp").read_text().splitlines()[1:]
+                  if line.split()[1].endswith(f":{port:04X}") and line.split()[3] == "0A"}
+        for proc in Path("/proc").iterdir():
+            try:
+                if str(self.data_dir) in os.readlink(proc / "cwd") and any(
+                        os.readlink(fd).removeprefix("socket:[").rstrip("]") in inodes for fd in (proc / "fd").iterdir()):
+                    return int(proc.name)
+            except OSError:
+                continue
+        raise AssertionError(f"nothing of the stack listens on {port}")
 
     def leftovers(self) -> list[str]:
         """Processes still working in the stack's data directory."""
@@ -115,6 +133,16 @@ def test_run_starts_serves_refuses_a_second_run_stops_and_keeps_its_data(any_sta
         wait_for(lambda: stack.samples(backend) >= 3, timeout=60, what=f"agent data in {backend.name}")
     wait_for(lambda: stack.status_counts()[-1:] and 0 not in stack.status_counts()[-1], timeout=15,
              what="a status line counting series in both backends")
+    assert re.search(r"\|  agent ready, backlog \d+ KiB in \d+ files  \|  alerts firing: prometheus \d+, "
+                     r"vmalert \d+, in alertmanager \d+$", stack.text().rstrip().splitlines()[-1])
+    urls = stack.banner_urls()
+    assert {"Alertmanager", "Prometheus", "VictoriaMetrics", "vmalert", "agent", "dashboards"} <= set(urls)
+    for label, url in urls.items():
+        # The gateway's URL is where agents send OTLP (POST); every other one is a page or API that answers GET.
+        request = urllib.request.Request(url, data=b"", headers={"Content-Type": "application/x-protobuf"}) \
+            if label.startswith("gateway") else url
+        with urllib.request.urlopen(request, timeout=10) as response:
+            assert response.status in (200, 204), f"{label} {url}: {response.status}"
     for backend in backends:
         wait_for(lambda: scraped_jobs(backend) == SCRAPED_JOBS[stack.gateway], timeout=45,
                  what=f"every pipeline component scraped into {backend.name}")
@@ -181,3 +209,23 @@ def test_a_collector_that_cannot_run_is_named_before_anything_starts(stack, tmp_
     assert done.stderr.strip() == f"--otelcol-binary {missing}: not an executable file"
     assert "starting" not in done.stdout
     assert stack.leftovers() == []
+
+
+def test_the_status_line_shows_a_gateway_outage_and_the_recovery(stack):
+    stack.start()
+    last_line = lambda: stack.text().rstrip().splitlines()[-1]  # noqa: E731
+    wait_for(lambda: "agent ready, backlog 0 KiB in 0 files" in last_line(), timeout=60, what="a ready agent")
+    gateway = stack.process_listening_on(stack.ports["vmagent"])
+    os.kill(gateway, signal.SIGSTOP)
+    try:
+        # The newest host sample ages, and after 5 minutes without one the backends say so.
+        outage = r"(?:newest (\d+)s old|no host data in the last 5m) .*agent NOT READY \(last successful export \d+s ago\), backlog \d+ KiB in ([1-9]\d*) files"
+        try:
+            found = wait_for(lambda: re.search(outage, last_line()), timeout=90, what="the outage on the status line")
+        except AssertionError as failure:
+            raise AssertionError(f"{failure}; last status line: {last_line()}") from None
+        assert found.group(1) is None or int(found.group(1)) >= 3
+    finally:
+        os.kill(gateway, signal.SIGCONT)
+    wait_for(lambda: "agent ready, backlog 0 KiB in 0 files" in last_line(), timeout=60, what="the recovery")
+    assert stack.stop(signal.SIGTERM) == 0

@@ -1,0 +1,5 @@
+import sys
+
+from viewer.server import main
+
+sys.exit(main())
