@@ -151,6 +151,10 @@ def _different_queue(c):
     _queue(c, "victoriametrics")["sending_queue"]["queue_size"] = 10
 
 
+def _misspelled_exporter_key(c):
+    _prw(c)["resource_to_telemetry_convertion"] = _prw(c).pop("resource_to_telemetry_conversion")
+
+
 def _no_exporters(c):
     _pipeline(c)["exporters"] = []
 
@@ -178,6 +182,7 @@ BROKEN = {
     "no default": (_placeholder_without_default, "is not of the form ${env:NAME:-default}"),
     "vm port": (_wrong_backend_port, "does not end in :8428/api/v1/write"),
     "no exporters": (_no_exporters, "pipeline metrics: no exporters"),
+    "misspelled exporter key": (_misspelled_exporter_key, "unknown key resource_to_telemetry_convertion"),
     "different translation": (_different_translation, "settings differ from prometheusremotewrite/prometheus"),
     "different queue": (_different_queue, "settings differ from otlphttp/prometheus"),
 }
@@ -199,11 +204,11 @@ def test_the_collector_validates_every_shipped_config(tmp_path, otelcol_binary, 
 
 
 def test_validate_rejects_a_broken_config(tmp_path, otelcol_binary, config):
-    """The check above can fail: a key the exporter does not have."""
+    """The check above can fail: a misspelled key."""
     broken = copy.deepcopy(config)
-    _prw(broken)["sending_queue"] = {"storage": "file_storage"}
+    broken["processors"]["memory_limiter"]["check_intervall"] = broken["processors"]["memory_limiter"].pop("check_interval")
     path = tmp_path / "broken.yaml"
     path.write_text(yaml.safe_dump(broken))
     result = subprocess.run([str(otelcol_binary), "validate", f"--config={path}"],
                             capture_output=True, text=True, timeout=60, env={"OTELCOL_STORAGE_DIR": str(tmp_path)})
-    assert result.returncode != 0 and "sending_queue" in result.stderr, result.stderr
+    assert result.returncode != 0 and "invalid keys: check_intervall" in result.stderr, result.stderr

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.run import PORTS, build, env_name, parse_args
+from pipeline.run import GATEWAY_PORTS, PORTS, build, env_name, parse_args
 from pipeline.services import REPO_ROOT, Prometheus, VictoriaMetrics, Vmagent, http_get, port_is_free
 from pipeline.testing import GATEWAYS, free_port, require_binary, wait_for
 
@@ -215,7 +215,7 @@ def test_the_status_line_shows_a_gateway_outage_and_the_recovery(stack):
     stack.start()
     last_line = lambda: stack.text().rstrip().splitlines()[-1]  # noqa: E731
     wait_for(lambda: "agent ready, backlog 0 KiB in 0 files" in last_line(), timeout=60, what="a ready agent")
-    gateway = stack.process_listening_on(stack.ports["vmagent"])
+    gateway = stack.process_listening_on(stack.ports[GATEWAY_PORTS[stack.gateway][0]])
     os.kill(gateway, signal.SIGSTOP)
     try:
         # The newest host sample ages, and after 5 minutes without one the backends say so.
