@@ -44,6 +44,7 @@ BREACH_START = 600      # s: the last evaluation before a breach
 COUNTER_START = 1000    # counters start high so that PromQL's extrapolation to zero never applies
 MEMORY = 8 * 2 ** 30
 PACKETS = 10_000        # packets an interface handles per export
+INODES = 1_000_000
 CPUS = 4
 HOSTS = ("a", "b", "c")  # breach, shorter breach, just below
 
@@ -73,38 +74,44 @@ def host_labels(host: str) -> dict[str, str]:
     return {"job": "hostagent", "instance": f"i-{host}", "host_name": host, "host_id": f"m-{host}", "os_type": "linux"}
 
 
-def cpu_series(host: str) -> list[Series]:
-    """Host b reports the whole host, a and c per CPU, three CPUs saturated and one making up the
-    host's level: per-CPU values must neither raise a host below the line nor dilute one above it."""
-    def mode_seconds(busy: Callable[[float], float], mode: str) -> Callable[[float], float]:
-        share = {"idle": lambda u: 1 - u, "user": lambda u: 0.75 * u, "system": lambda u: 0.25 * u}[mode]
-        return lambda level: EXPORT * share(busy(level))
-    if host == "b":
-        cpus = [({}, lambda level: level)]
-    else:
-        cpus = [({"cpu_logical_number": str(n)}, lambda level: 1.0) for n in range(CPUS - 1)]
-        cpus.append(({"cpu_logical_number": str(CPUS - 1)}, lambda level: CPUS * level - (CPUS - 1)))
-    return [Series("system_cpu_time_seconds_total", {**host_labels(host), "cpu_mode": mode, **cpu},
-                   mode_seconds(busy, mode), counter=True)
-            for cpu, busy in cpus for mode in ("idle", "user", "system")]
+def cpu_series(modes: Mapping[str, float], per_cpu: Callable[[float], list[float]]) -> Callable[[str], list[Series]]:
+    """The level is the host's share of CPU time in `modes` (split by their weights), the rest idle.
+    Host b reports the whole host; a and c report per CPU, with shares `per_cpu(level)` that average
+    to the level: CPUs above or below the line must neither raise a host below it nor dilute one above it."""
+    def mode_seconds(share: Callable[[float], float], weight: float | None) -> Callable[[float], float]:
+        return lambda level: EXPORT * (1 - share(level) if weight is None else weight * share(level))
+
+    def series(host: str) -> list[Series]:
+        if host == "b":
+            cpus = [({}, lambda level: level)]
+        else:
+            cpus = [({"cpu_logical_number": str(n)}, lambda level, n=n: per_cpu(level)[n])
+                    for n in range(len(per_cpu(1.0)))]
+        return [Series("system_cpu_time_seconds_total", {**host_labels(host), "cpu_mode": mode, **cpu},
+                       mode_seconds(share, weight), counter=True)
+                for cpu, share in cpus for mode, weight in (("idle", None), *modes.items())]
+    return series
 
 
-def memory_series(host: str) -> list[Series]:
-    return [Series("system_memory_limit_bytes", host_labels(host), lambda level: MEMORY),
-            Series("system_memory_linux_available_bytes", host_labels(host), lambda level: MEMORY * (1 - level))]
+def three_saturated(level: float) -> list[float]:
+    """Four CPUs: three saturated, the fourth making up the level (levels from 75 %)."""
+    return [1.0, 1.0, 1.0, CPUS * level - (CPUS - 1)]
 
 
-FILESYSTEM_ROOT = {"system_device": "/dev/sda1", "system_filesystem_mountpoint": "/",
+def one_of_two(level: float) -> list[float]:
+    """Two CPUs: one at twice the level, one at none (levels up to 50 %)."""
+    return [2 * level, 0.0]
+
+
+def gauges(*series: tuple[str, Mapping[str, str], Callable[[float], float]]) -> Callable[[str], list[Series]]:
+    """Gauges of a host, each a function of the level."""
+    return lambda host: [Series(name, {**host_labels(host), **labels}, value) for name, labels, value in series]
+
+
+MOUNT = {"system_device": "/dev/sda1", "system_filesystem_mountpoint": "/",
                    "system_filesystem_type": "ext4", "system_filesystem_mode": "rw"}
-FILESYSTEM_READ_ONLY = {"system_device": "/dev/loop0", "system_filesystem_mountpoint": "/snap/core",
+READ_ONLY_MOUNT = {"system_device": "/dev/loop0", "system_filesystem_mountpoint": "/snap/core",
                         "system_filesystem_type": "squashfs", "system_filesystem_mode": "ro"}
-
-
-def filesystem_series(host: str) -> list[Series]:
-    """The root filesystem at the level, and a full read-only one that never alerts."""
-    return [Series("system_filesystem_utilization_ratio", {**host_labels(host), **FILESYSTEM_ROOT}, lambda level: level),
-            Series("system_filesystem_utilization_ratio", {**host_labels(host), **FILESYSTEM_READ_ONLY},
-                   lambda level: 1.0)]
 
 
 NETWORK_RECEIVE = {"network_interface_name": "eth0", "network_io_direction": "receive"}
@@ -130,14 +137,51 @@ def presence_series(host: str) -> list[Series]:
 
 
 TIMING = (
-    Timing("HostCpuBusy", "host CPU busy (1 − idle share, all CPUs) > {threshold}, per minute", cpu_series, {}),
-    Timing("HostMemoryUsage", "memory used (1 − available / total) > {threshold}", memory_series, {}),
+    Timing("HostCpuBusy", "host CPU busy (1 − idle share, all CPUs) > {threshold}, per minute",
+           cpu_series({"user": 0.75, "system": 0.25}, three_saturated), {}),
+    Timing("HostCpuIowait", "host's iowait share of CPU time > {threshold}, per minute",
+           cpu_series({"iowait": 1.0}, one_of_two), {"cpu_mode": "iowait"}),
+    Timing("HostCpuSteal", "host's steal share of CPU time > {threshold}, per minute",
+           cpu_series({"steal": 1.0}, one_of_two), {"cpu_mode": "steal"}),
+    Timing("HostCpuSaturated", "1-minute load average per logical CPU > {threshold}",
+           gauges(("system_cpu_load_average_1m", {}, lambda level: CPUS * level),
+                  ("system_cpu_logical_count", {}, lambda level: CPUS)), {}),
+    Timing("HostMemoryUsage", "memory used (1 − available / total) > {threshold}",
+           gauges(("system_memory_limit_bytes", {}, lambda level: MEMORY),
+                  ("system_memory_linux_available_bytes", {}, lambda level: MEMORY * (1 - level))), {}),
+    Timing("HostSwapUsage", "swap used / total > {threshold}",
+           gauges(("system_paging_usage_bytes", {"system_paging_state": "used"}, lambda level: MEMORY * level),
+                  ("system_paging_usage_bytes", {"system_paging_state": "free"}, lambda level: MEMORY * (1 - level))),
+           {}),
+    Timing("HostMajorPageFaults", "major page faults per second > {threshold}, per minute",
+           lambda host: [Series("system_paging_faults_total", {**host_labels(host), "system_paging_fault_type": kind},
+                                rate, counter=True)
+                         for kind, rate in (("major", lambda level: EXPORT * level),
+                                            ("minor", lambda level: EXPORT * 100_000))],
+           {"system_paging_fault_type": "major"}),
+    # A full read-only filesystem beside: it never alerts.
     Timing("HostFilesystemUsage", "a read-write filesystem's used / (used + free) > {threshold}",
-           filesystem_series, FILESYSTEM_ROOT),
+           gauges(("system_filesystem_utilization_ratio", MOUNT, lambda level: level),
+                  ("system_filesystem_utilization_ratio", READ_ONLY_MOUNT, lambda level: 1.0)), MOUNT),
+    Timing("HostInodesUsage", "a read-write filesystem's inodes used / total > {threshold}",
+           gauges(("system_filesystem_inodes_usage", {**MOUNT, "system_filesystem_state": "used"},
+                   lambda level: INODES * level),
+                  ("system_filesystem_inodes_usage", {**MOUNT, "system_filesystem_state": "free"},
+                   lambda level: INODES * (1 - level)),
+                  ("system_filesystem_inodes_usage", {**READ_ONLY_MOUNT, "system_filesystem_state": "used"},
+                   lambda level: INODES),
+                  ("system_filesystem_inodes_usage", {**READ_ONLY_MOUNT, "system_filesystem_state": "free"},
+                   lambda level: 0)), MOUNT),
     Timing("HostNetworkDrops", "dropped / (packets + dropped) of an interface and direction > {threshold}, per minute",
            packet_failures("system_network_packet_dropped_total"), NETWORK_RECEIVE),
     Timing("HostNetworkErrors", "errors / (packets + errors) of an interface and direction > {threshold}, per minute",
            packet_failures("system_network_errors_total"), NETWORK_RECEIVE),
+    Timing("HostConntrackUsage", "conntrack entries / limit > {threshold}",
+           gauges(("system_network_conntrack_count", {}, lambda level: 65536 * level),
+                  ("system_network_conntrack_limit", {}, lambda level: 65536)), {}),
+    Timing("HostFileDescriptorUsage", "open file descriptors / system limit > {threshold}",
+           gauges(("system_linux_file_descriptor_usage", {}, lambda level: 1e6 * level),
+                  ("system_linux_file_descriptor_limit", {}, lambda level: 1e6)), {}),
     Timing("HostStoppedReporting", "no `hostagent_memory_usage_bytes` sample for {silent}, one within {remembered}",
            presence_series, {}, lag=lambda level: build.seconds(level["silent"]), early=EXPORT),
 )
@@ -174,8 +218,14 @@ def levels_of(timing: Timing, severity: Severity, all_severities: list[Severity]
         return 1.0, 0.0
     thresholds = sorted(s.threshold for s in all_severities)
     higher = [t for t in thresholds if t > severity.threshold]
-    above = (severity.threshold + higher[0]) / 2 if higher else severity.threshold + min(0.02, (1 - severity.threshold) / 2)
-    return above, thresholds[0] - min(0.02, thresholds[0] / 2)
+    if higher:
+        above = (severity.threshold + higher[0]) / 2
+    elif severity.threshold <= 1:  # a share: stay below 100 %
+        above = severity.threshold + min(0.02, (1 - severity.threshold) / 2)
+    else:
+        above = severity.threshold * 1.02
+    lowest = thresholds[0]
+    return above, lowest - min(0.02, lowest / 2) if lowest <= 1 else lowest * 0.98
 
 
 def number(value: float) -> str:
@@ -203,14 +253,19 @@ def selector(series: Series) -> str:
     return series.name + "{" + ",".join(f'{key}="{value}"' for key, value in series.labels.items()) + "}"
 
 
-TEMPLATE = re.compile(r"\{\{ *(\$labels\.(\w+)|\$value \| humanizePercentage) *\}\}")
+TEMPLATE = re.compile(r"\{\{ *(?:\$labels\.(?P<label>\w+)|\$value \| (?P<format>humanizePercentage|humanize|printf \"%\.2f\")) *\}\}")
+VALUE_FORMATS = {  # as Prometheus and vmalert render them, for the values these tests produce (below 1000)
+    "humanizePercentage": lambda value: f"{value * 100:.4g}%",
+    "humanize": lambda value: f"{value:.4g}",
+    'printf "%.2f"': lambda value: f"{value:.2f}",
+}
 
 
 def annotations(rule: Mapping[str, Any], labels: Mapping[str, str], value: float, links: Mapping[str, str]) -> dict:
     """The rule's annotations as the engines render them (only the template forms these alerts use),
     link bases written as ${runbooks}/${grafana} like every unit-test file."""
     def render(text: str) -> str:
-        text = TEMPLATE.sub(lambda m: labels[m.group(2)] if m.group(2) else f"{value * 100:.4g}%", text)
+        text = TEMPLATE.sub(lambda m: labels[m["label"]] if m["label"] else VALUE_FORMATS[m["format"]](value), text)
         if "{{" in text:
             raise ValueError(f"{rule['alert']}: rules.timing cannot render {text!r}")
         return text.replace(links["runbooks"].rstrip("/"), "${runbooks}").replace(links["grafana"].rstrip("/"), "${grafana}")
