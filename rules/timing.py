@@ -62,7 +62,7 @@ class Series:
 @dataclass(frozen=True)
 class Timing:
     alert: str
-    condition: str                      # for the docs; `{threshold}` is the severity's, as a percentage
+    condition: str                      # for the docs, formatted with the severity's thresholds.yml entry
     series: Callable[[str], list[Series]]
     alert_labels: Mapping[str, str]     # labels the alert carries besides the host's
     lag: Callable[[Mapping[str, Any]], int] = lambda level: EVALUATION
@@ -137,19 +137,19 @@ def presence_series(host: str) -> list[Series]:
 
 
 TIMING = (
-    Timing("HostCpuBusy", "host CPU busy (1 − idle share, all CPUs) > {threshold}, per minute",
+    Timing("HostCpuBusy", "host CPU busy (1 − idle share, all CPUs) > {threshold:.0%}, per minute",
            cpu_series({"user": 0.75, "system": 0.25}, three_saturated), {}),
-    Timing("HostCpuIowait", "host's iowait share of CPU time > {threshold}, per minute",
+    Timing("HostCpuIowait", "host's iowait share of CPU time > {threshold:.0%}, per minute",
            cpu_series({"iowait": 1.0}, one_of_two), {"cpu_mode": "iowait"}),
-    Timing("HostCpuSteal", "host's steal share of CPU time > {threshold}, per minute",
+    Timing("HostCpuSteal", "host's steal share of CPU time > {threshold:.0%}, per minute",
            cpu_series({"steal": 1.0}, one_of_two), {"cpu_mode": "steal"}),
     Timing("HostCpuSaturated", "1-minute load average per logical CPU > {threshold}",
            gauges(("system_cpu_load_average_1m", {}, lambda level: CPUS * level),
                   ("system_cpu_logical_count", {}, lambda level: CPUS)), {}),
-    Timing("HostMemoryUsage", "memory used (1 − available / total) > {threshold}",
+    Timing("HostMemoryUsage", "memory used (1 − available / total) > {threshold:.0%}",
            gauges(("system_memory_limit_bytes", {}, lambda level: MEMORY),
                   ("system_memory_linux_available_bytes", {}, lambda level: MEMORY * (1 - level))), {}),
-    Timing("HostSwapUsage", "swap used / total > {threshold}",
+    Timing("HostSwapUsage", "swap used / total > {threshold:.0%}",
            gauges(("system_paging_usage_bytes", {"system_paging_state": "used"}, lambda level: MEMORY * level),
                   ("system_paging_usage_bytes", {"system_paging_state": "free"}, lambda level: MEMORY * (1 - level))),
            {}),
@@ -160,10 +160,10 @@ TIMING = (
                                             ("minor", lambda level: EXPORT * 100_000))],
            {"system_paging_fault_type": "major"}),
     # A full read-only filesystem beside: it never alerts.
-    Timing("HostFilesystemUsage", "a read-write filesystem's used / (used + free) > {threshold}",
+    Timing("HostFilesystemUsage", "a read-write filesystem's used / (used + free) > {threshold:.0%}",
            gauges(("system_filesystem_utilization_ratio", MOUNT, lambda level: level),
                   ("system_filesystem_utilization_ratio", READ_ONLY_MOUNT, lambda level: 1.0)), MOUNT),
-    Timing("HostInodesUsage", "a read-write filesystem's inodes used / total > {threshold}",
+    Timing("HostInodesUsage", "a read-write filesystem's inodes used / total > {threshold:.0%}",
            gauges(("system_filesystem_inodes_usage", {**MOUNT, "system_filesystem_state": "used"},
                    lambda level: INODES * level),
                   ("system_filesystem_inodes_usage", {**MOUNT, "system_filesystem_state": "free"},
@@ -172,14 +172,14 @@ TIMING = (
                    lambda level: INODES),
                   ("system_filesystem_inodes_usage", {**READ_ONLY_MOUNT, "system_filesystem_state": "free"},
                    lambda level: 0)), MOUNT),
-    Timing("HostNetworkDrops", "dropped / (packets + dropped) of an interface and direction > {threshold}, per minute",
+    Timing("HostNetworkDrops", "dropped / (packets + dropped) of an interface and direction > {threshold:.0%}, per minute",
            packet_failures("system_network_packet_dropped_total"), NETWORK_RECEIVE),
-    Timing("HostNetworkErrors", "errors / (packets + errors) of an interface and direction > {threshold}, per minute",
+    Timing("HostNetworkErrors", "errors / (packets + errors) of an interface and direction > {threshold:.0%}, per minute",
            packet_failures("system_network_errors_total"), NETWORK_RECEIVE),
-    Timing("HostConntrackUsage", "conntrack entries / limit > {threshold}",
+    Timing("HostConntrackUsage", "conntrack entries / limit > {threshold:.0%}",
            gauges(("system_network_conntrack_count", {}, lambda level: 65536 * level),
                   ("system_network_conntrack_limit", {}, lambda level: 65536)), {}),
-    Timing("HostFileDescriptorUsage", "open file descriptors / system limit > {threshold}",
+    Timing("HostFileDescriptorUsage", "open file descriptors / system limit > {threshold:.0%}",
            gauges(("system_linux_file_descriptor_usage", {}, lambda level: 1e6 * level),
                   ("system_linux_file_descriptor_limit", {}, lambda level: 1e6)), {}),
     Timing("HostStoppedReporting", "no `hostagent_memory_usage_bytes` sample for {silent}, one within {remembered}",
@@ -346,8 +346,7 @@ def doc_table() -> str:
     for timing in TIMING:
         for severity in severities(timing, thresholds, rules):
             level = thresholds[timing.alert][severity.name]
-            shown = {key: build.percent(value) if key == "threshold" else value for key, value in level.items()}
-            lines.append(f"| {timing.alert} ({severity.name}) | {timing.condition.format(**shown)} "
+            lines.append(f"| {timing.alert} ({severity.name}) | {timing.condition.format(**level)} "
                          f"| {level['duration']} | {build.duration(severity.fires_after)} "
                          f"| {build.duration(severity.keep_firing_for + EVALUATION)} |")
     return "\n".join(lines) + "\n"
