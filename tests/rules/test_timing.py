@@ -90,3 +90,19 @@ def test_every_generated_group_checks_silence_before_firing_and_a_resolution():
     for group in groups:
         states = [bool(case["exp_alerts"]) for case in group["alert_rule_test"]]
         assert states[0] is False and True in states and states[-1] is False, group["name"]
+
+
+def spoken(seconds: int) -> str:
+    return f"for {seconds // 60} minutes" if seconds else "next evaluation"
+
+
+@pytest.mark.parametrize("alert", TIMED)
+def test_the_runbook_states_the_thresholds_and_durations_of_the_rules(alert):
+    meaning = (timing.RULES_DIR.parent / "docs" / "runbooks" / f"{alert}.md").read_text()
+    meaning = " ".join(meaning.split("## Meaning", 1)[1].split("## Impact", 1)[0].split())
+    for severity, level in THRESHOLDS[alert].items():
+        threshold = level.get("threshold")
+        if threshold is not None:
+            said = f"{round(threshold * 100, 6):g} %" if threshold <= 1 else f"{threshold:g}"
+            assert f"above {said}" in meaning or f"than {said}" in meaning, (severity, said)
+        assert spoken(build.seconds(level["duration"])) in meaning, (severity, level["duration"])
