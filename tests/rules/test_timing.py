@@ -65,7 +65,7 @@ def test_counters_add_each_samples_own_increase_and_gaps_are_n_samples():
     ([2.0], 2.0, (2.04, 1.96)),
 ])
 def test_levels_are_just_above_the_severity_and_just_below_the_lowest_threshold(thresholds, severity, expected):
-    found = [timing.Severity(str(t), t, 0, 60, 0, {}) for t in thresholds]
+    found = [timing.Severity(str(t), t, 60, 0, {}) for t in thresholds]
     above, below = timing.levels_of(TIMED["HostCpuBusy"], found[thresholds.index(severity)], found)
     assert (round(above, 6), round(below, 6)) == expected
 
