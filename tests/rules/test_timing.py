@@ -8,6 +8,7 @@ import yaml
 
 from pipeline.testing import require_binary
 from rules import build, check, timing
+from tests.rules.test_rules import RESOURCE_LABELS, agent_contract
 
 THRESHOLDS, _ = build.load_thresholds()
 RULES = timing.rendered_rules()
@@ -106,3 +107,15 @@ def test_the_runbook_states_the_thresholds_and_durations_of_the_rules(alert):
             said = f"{round(threshold * 100, 6):g} %" if threshold <= 1 else f"{threshold:g}"
             assert f"above {said}" in meaning or f"than {said}" in meaning, (severity, said)
         assert spoken(build.seconds(level["duration"])) in meaning, (severity, level["duration"])
+
+
+def test_the_timing_tests_feed_exactly_the_series_and_labels_the_agent_emits():
+    """Every input series: a declared name, all its labels, optional ones only as declared, the gateway's resource labels."""
+    contract = agent_contract()
+    groups = yaml.safe_load(timing.TEST_FILE.read_text())["tests"]
+    for selector in {series["series"] for group in groups for series in group["input_series"]}:
+        name, _, labels = selector.partition("{")
+        given = {pair.split("=")[0] for pair in labels.rstrip("}").split(",")}
+        required, optional = contract[name]
+        assert required | {"job", "instance", "host_name", "host_id", "os_type"} <= given <= \
+            required | optional | RESOURCE_LABELS, selector
