@@ -3,15 +3,15 @@
     python -m rules.build            write the rule files
     python -m rules.build --check    exit 1 (and name the files) when a committed rule file is stale
 
-Templates are Prometheus rule files plus three conventions:
+Templates are Prometheus rule files plus four conventions:
 - `${name}` / `${name|format}` placeholders (formats: percent, seconds) take their value from the
   variables in scope; an unknown name is an error.
 - a group with `each: [{var: value, ...}, ...]` is rendered once per entry (5m and 1h aggregates).
 - an alert gets one rule per severity listed under its name in thresholds.yml; that entry's keys
   (`threshold`, `horizon`, ...) become variables, `keep_firing_for` and the `severity` label are set
-  from it, and `for` is its `duration` less the template's `step`, and `runbook_url`/`dashboard_url` are added from `links` and the alert's
-  `dashboard:` (a Grafana dashboard uid), selecting the alert's host on `host-detail` and wherever
-  the template says `per_host: true`.
+  from it, `for` is its `duration` less the template's `step`, and `runbook_url`/`dashboard_url` are
+  added from `links` and the alert's `dashboard:` (a Grafana dashboard uid), selecting the alert's
+  host on `host-detail` and wherever the template says `per_host: true`.
 - `step:` (default 0s) is how much of the breach the expression itself measures: an expression over
   1-minute windows (`rate(…[1m])`) is true one step after the breach starts, so `for: duration - step`
   makes the alert fire `duration` after a breach starts, not a window plus a `for` later.
@@ -129,7 +129,7 @@ def render_alert(template: dict, thresholds: Mapping[str, dict], settings: Mappi
             "alert": name,
             "expr": filled["expr"],
             "for": hold(level, template.get("step", "0s"), where),
-            **{key: level[key] for key in ("keep_firing_for",) if key in level},
+            **({"keep_firing_for": level["keep_firing_for"]} if "keep_firing_for" in level else {}),
             "labels": {**filled.get("labels", {}), "severity": severity},
             "annotations": {**filled["annotations"], **links(settings, name, template["dashboard"],
                                                                  template.get("per_host", False))},
