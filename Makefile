@@ -61,10 +61,11 @@ dashboards: grafana-schema
 	PYTHONPATH=grafana $(PY) -m dashgen.lint grafana/dashboards/*.json
 	PYTHONPATH=grafana $(PY) -m dashgen.schema grafana/dashboards/*.json
 
-# Re-render rules/*.rules.yml from rules/src/ and rules/thresholds.yml, then check and unit-test them on
-# promtool and vmalert-tool (docs/alerting-rules.md).
+# Re-render rules/*.rules.yml from rules/src/ and rules/thresholds.yml and the timing tests and table from
+# rules/timing.py, then check and unit-test them on promtool and vmalert-tool (docs/alerting-rules.md).
 rules: venv backends
 	$(PY) -m rules.build
+	$(PY) -m rules.timing
 	$(PY) -m rules.check
 
 bench: venv backends otelcol

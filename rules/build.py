@@ -3,15 +3,18 @@
     python -m rules.build            write the rule files
     python -m rules.build --check    exit 1 (and name the files) when a committed rule file is stale
 
-Templates are Prometheus rule files plus three conventions:
+Templates are Prometheus rule files plus four conventions:
 - `${name}` / `${name|format}` placeholders (formats: percent, seconds) take their value from the
   variables in scope; an unknown name is an error.
 - a group with `each: [{var: value, ...}, ...]` is rendered once per entry (5m and 1h aggregates).
 - an alert gets one rule per severity listed under its name in thresholds.yml; that entry's keys
-  (`threshold`, `horizon`, ...) become variables, `for`/`keep_firing_for` and the `severity` label
-  are set from it, and `runbook_url`/`dashboard_url` are added from `links` and the alert's
-  `dashboard:` (a Grafana dashboard uid), selecting the alert's host on `host-detail` and wherever
-  the template says `per_host: true`.
+  (`threshold`, `horizon`, ...) become variables, `keep_firing_for` and the `severity` label are set
+  from it, `for` is its `duration` less the template's `step`, and `runbook_url`/`dashboard_url` are
+  added from `links` and the alert's `dashboard:` (a Grafana dashboard uid), selecting the alert's
+  host on `host-detail` and wherever the template says `per_host: true`.
+- `step:` (default 0s) is how much of the breach the expression itself measures: an expression over
+  1-minute windows (`rate(…[1m])`) is true one step after the breach starts, so `for: duration - step`
+  makes the alert fire `duration` after a breach starts, not a window plus a `for` later.
 """
 from __future__ import annotations
 
@@ -29,7 +32,7 @@ THRESHOLDS = RULES_DIR / "thresholds.yml"
 SEVERITIES = ("info", "warning", "critical")
 DASHBOARDS = ("host-detail", "fleet-overview", "pipeline-health")
 HOST_VARIABLE = "?var-host={{ $labels.host_name }}"
-ALERT_KEYS = {"alert", "expr", "labels", "annotations", "dashboard", "per_host"}
+ALERT_KEYS = {"alert", "expr", "labels", "annotations", "dashboard", "per_host", "step"}
 PLACEHOLDER = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?:\|([a-z]+))?\}")
 DURATION = re.compile(r"(\d+)([smhdw])")
 SECONDS_PER = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -44,6 +47,26 @@ def seconds(duration: str) -> int:
     if not parts or "".join(n + u for n, u in parts) != duration:
         raise TemplateError(f"not a duration: {duration!r}")
     return sum(int(n) * SECONDS_PER[u] for n, u in parts)
+
+
+def duration(total: int) -> str:
+    """Seconds in Prometheus syntax, largest units first: 300 -> 5m, 5400 -> 1h30m, 0 -> 0s."""
+    parts = []
+    for unit, size in sorted(SECONDS_PER.items(), key=lambda item: -item[1]):
+        count, total = divmod(total, size)
+        if count:
+            parts.append(f"{count}{unit}")
+    return "".join(parts) or "0s"
+
+
+def hold(level: Mapping[str, Any], step: str, where: str) -> str:
+    """The rule's `for`: the severity's `duration` less the part of it the expression measures."""
+    if "duration" not in level:
+        raise TemplateError(f"{where}: no `duration` in {THRESHOLDS.name}")
+    remaining = seconds(level["duration"]) - seconds(step)
+    if remaining < 0:
+        raise TemplateError(f"{where}: duration {level['duration']} is shorter than the expression's step {step}")
+    return duration(remaining)
 
 
 def percent(ratio: float) -> str:
@@ -100,11 +123,13 @@ def render_alert(template: dict, thresholds: Mapping[str, dict], settings: Mappi
     rules = []
     for severity in (s for s in SEVERITIES if s in levels):
         level = levels[severity]
-        filled = fill(body, {**variables, **level, "severity": severity}, f"{name}/{severity}")
+        where = f"{name}/{severity}"
+        filled = fill(body, {**variables, **level, "severity": severity}, where)
         rules.append({
             "alert": name,
             "expr": filled["expr"],
-            **{key: level[key] for key in ("for", "keep_firing_for") if key in level},
+            "for": hold(level, template.get("step", "0s"), where),
+            **({"keep_firing_for": level["keep_firing_for"]} if "keep_firing_for" in level else {}),
             "labels": {**filled.get("labels", {}), "severity": severity},
             "annotations": {**filled["annotations"], **links(settings, name, template["dashboard"],
                                                                  template.get("per_host", False))},
@@ -140,14 +165,18 @@ def render(source: Path, thresholds: Mapping[str, dict], settings: Mapping[str, 
                               allow_unicode=True)
 
 
+def alert_templates(source_dir: Path = SOURCE_DIR) -> dict[str, dict]:
+    """{alert name: its template} over every template file."""
+    return {rule["alert"]: rule for source in sorted(source_dir.glob("*.yml"))
+            for group in yaml.safe_load(source.read_text())["groups"] for rule in group["rules"] if "alert" in rule}
+
+
 def render_all(source_dir: Path = SOURCE_DIR, thresholds_path: Path = THRESHOLDS) -> dict[str, str]:
     """{rule file name: text} for every template; fails on thresholds that no template uses."""
     thresholds, settings = load_thresholds(thresholds_path)
     sources = sorted(source_dir.glob("*.yml"))
     outputs = {f"{s.stem}.rules.yml": render(s, thresholds, settings) for s in sources}
-    used = {rule["alert"] for s in sources for g in yaml.safe_load(s.read_text())["groups"]
-            for rule in g["rules"] if "alert" in rule}
-    unused = set(thresholds) - used
+    unused = set(thresholds) - set(alert_templates(source_dir))
     if unused:
         raise TemplateError(f"{thresholds_path.name} has entries for no alert: {sorted(unused)}")
     return outputs

@@ -13,8 +13,8 @@ THRESHOLDS = """
 links: {runbooks: "https://runbooks.test/", grafana: "http://grafana.test"}
 alerts:
   DiskBusy:
-    warning: {threshold: 0.8, for: 5m, keep_firing_for: 2m}
-    critical: {threshold: 0.9, for: 1m}
+    warning: {threshold: 0.8, duration: 5m, keep_firing_for: 2m}
+    critical: {threshold: 0.9, duration: 1m}
 """
 TEMPLATE = """
 groups:
@@ -68,6 +68,29 @@ def test_an_alert_gets_one_rule_per_severity_with_timing_labels_and_links(tmp_pa
     assert "keep_firing_for" not in critical
 
 
+def test_for_is_the_duration_less_the_step_the_expression_measures(tmp_path):
+    template = TEMPLATE.replace("dashboard: host-detail", "dashboard: host-detail\n        step: 1m")
+    warning, critical = rendered_groups(tmp_path, template=template)[2]["rules"]
+    assert (warning["for"], critical["for"]) == ("4m", "0s")
+
+
+def test_a_duration_shorter_than_the_step_is_an_error(tmp_path):
+    template = TEMPLATE.replace("dashboard: host-detail", "dashboard: host-detail\n        step: 2m")
+    with pytest.raises(build.TemplateError, match="DiskBusy/critical: duration 1m is shorter than the expression's step 2m"):
+        build.render_all(*write_sources(tmp_path, template=template))
+
+
+def test_a_severity_without_duration_is_an_error(tmp_path):
+    with pytest.raises(build.TemplateError, match="DiskBusy/critical: no `duration`"):
+        build.render_all(*write_sources(tmp_path, thresholds=THRESHOLDS.replace(", duration: 1m", "")))
+
+
+@pytest.mark.parametrize("total, text", [(0, "0s"), (30, "30s"), (240, "4m"), (5400, "1h30m"), (86400, "1d")])
+def test_duration_writes_seconds_in_prometheus_syntax(total, text):
+    assert build.duration(total) == text
+    assert build.seconds(text) == total
+
+
 def test_go_template_dollars_are_left_alone():
     assert build.substitute("{{ $value }} ${x}", {"x": 1}, "t") == "{{ $value }} 1"
 
@@ -92,7 +115,7 @@ def test_a_malformed_duration_is_an_error():
 
 
 def test_thresholds_for_an_alert_no_template_defines_are_an_error(tmp_path):
-    extra = THRESHOLDS + "  Forgotten:\n    warning: {threshold: 1, for: 1m}\n"
+    extra = THRESHOLDS + "  Forgotten:\n    warning: {threshold: 1, duration: 1m}\n"
     with pytest.raises(build.TemplateError, match="Forgotten"):
         build.render_all(*write_sources(tmp_path, thresholds=extra))
 
