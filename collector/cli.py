@@ -84,7 +84,7 @@ def snapshot(config_path, output):
     collection.refresh()
     time.sleep(1)
     collection.refresh()
-    units = {spec.name: spec.unit for _, spec in declared_metrics()}
+    units = {spec.name: spec.unit for spec in collection.specs()}
     if output == "json":
         click.echo(render.snapshot_json(collection.points(), units))
         return

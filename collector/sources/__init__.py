@@ -13,12 +13,13 @@ from collector.sources.paging import PagingSource
 from collector.sources.pressure import PressureSource
 from collector.sources.processes import ProcessesSource
 from collector.sources.temperature import TemperatureSource
+from collector.sources.textfile import TextfileSource
 from collector.sources.top_processes import TopProcessesSource
 
 SOURCES = {source.name: source for source in (
     CpuSource, LoadSource, MemorySource, PagingSource, DiskSource, FilesystemSource, NetworkSource,
     ProcessesSource, TopProcessesSource, PressureSource, ConntrackSource, TemperatureSource,
-    FileDescriptorsSource,
+    FileDescriptorsSource, TextfileSource,
 )}
 ALL_SOURCES = (*SOURCES.values(), AgentSource)
 

@@ -22,7 +22,8 @@ from tests.collector.conftest import FIXTURE_ROOT
 
 DOCS = Path(__file__).parents[2] / "docs"
 # Opt-in options switched on so that every declared metric can appear.
-EVERYTHING = {"cpu": {"per_cpu": True}, "network": {"connections": True}, "top_processes": {"enabled": True}}
+EVERYTHING = {"cpu": {"per_cpu": True}, "network": {"connections": True}, "top_processes": {"enabled": True},
+              "textfile": {"enabled": True}}
 
 
 def all_sources(host, telemetry):
@@ -50,6 +51,11 @@ def test_every_declared_metric_is_emitted_with_exactly_its_declared_attributes(c
     fixture, top = collect_everything
     emitted = fixture.points() + top.collect()
     declared = {spec.name: spec for _, spec in declared_metrics()}
+    discovered = {spec.name for source in fixture.sources for spec in source.discovered_metrics()}
+    assert discovered == {"backup_runs", "backup_last_success_timestamp_seconds", "backup_size_bytes",
+                          "backup_duration_seconds_bucket", "backup_duration_seconds_sum",
+                          "backup_duration_seconds_count", "raid_degraded"}
+    emitted = [p for p in emitted if p.metric not in discovered]  # their labels are the files' (test_textfile)
     assert {p.metric for p in emitted} == set(declared)
     for point in emitted:
         spec = declared[point.metric]
@@ -71,7 +77,7 @@ def test_the_sdk_receives_each_metric_with_its_declared_instrument_and_unit(coll
     fixture, _ = collect_everything
     reader = InMemoryMetricReader()
     provider = MeterProvider(metric_readers=[reader])
-    specs = [spec for source in fixture.sources for spec in source.metrics]
+    specs = fixture.specs()  # declared and discovered (textfile)
     register(provider.get_meter("test"), specs, fixture)
     metrics = {m.name: m for rm in reader.get_metrics_data().resource_metrics
                for sm in rm.scope_metrics for m in sm.metrics}
