@@ -11,6 +11,7 @@ from collector.sources.memory import MemorySource
 from collector.sources.network import NetworkSource
 from collector.sources.paging import PagingSource
 from collector.sources.pressure import PressureSource
+from collector.sources.process_groups import ProcessGroupsSource
 from collector.sources.processes import ProcessesSource
 from collector.sources.temperature import TemperatureSource
 from collector.sources.textfile import TextfileSource
@@ -19,7 +20,7 @@ from collector.sources.top_processes import TopProcessesSource
 SOURCES = {source.name: source for source in (
     CpuSource, LoadSource, MemorySource, PagingSource, DiskSource, FilesystemSource, NetworkSource,
     ProcessesSource, TopProcessesSource, PressureSource, ConntrackSource, TemperatureSource,
-    FileDescriptorsSource, TextfileSource,
+    FileDescriptorsSource, TextfileSource, ProcessGroupsSource,
 )}
 ALL_SOURCES = (*SOURCES.values(), AgentSource)
 

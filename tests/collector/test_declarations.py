@@ -16,6 +16,7 @@ from collector.render import metrics_markdown, naming_markdown
 from collector.sources import SOURCES, declared_metrics
 from collector.sources.agent import AgentSource
 from collector.sources.base import SourceOptions
+from collector.sources.process_groups import GroupRule
 from collector.spec import Instrument
 from collector.telemetry import AgentTelemetry
 from tests.collector.conftest import FIXTURE_ROOT
@@ -23,7 +24,8 @@ from tests.collector.conftest import FIXTURE_ROOT
 DOCS = Path(__file__).parents[2] / "docs"
 # Opt-in options switched on so that every declared metric can appear.
 EVERYTHING = {"cpu": {"per_cpu": True}, "network": {"connections": True}, "top_processes": {"enabled": True},
-              "textfile": {"enabled": True}}
+              "textfile": {"enabled": True},
+              "process_groups": {"enabled": True, "groups": {"nginx": GroupRule(executable=("^nginx$",))}}}
 
 
 def all_sources(host, telemetry):
@@ -49,25 +51,29 @@ def collect_everything(tmp_path):
 
 def test_every_declared_metric_is_emitted_with_exactly_its_declared_attributes(collect_everything):
     fixture, top = collect_everything
-    emitted = fixture.points() + top.collect()
-    declared = {spec.name: spec for _, spec in declared_metrics()}
     discovered = {spec.name for source in fixture.sources for spec in source.discovered_metrics()}
     assert discovered == {"backup_runs", "backup_last_success_timestamp_seconds", "backup_size_bytes",
                           "backup_duration_seconds_bucket", "backup_duration_seconds_sum",
                           "backup_duration_seconds_count", "raid_degraded"}
-    emitted = [p for p in emitted if p.metric not in discovered]  # their labels are the files' (test_textfile)
-    assert {p.metric for p in emitted} == set(declared)
-    for point in emitted:
-        spec = declared[point.metric]
+    # (source, point), without the discovered metrics: their labels are the files' (test_textfile)
+    emitted = [(source.name, p) for source in fixture.sources for p in fixture.latest(source.name)
+               if p.metric not in discovered] + [("top_processes", p) for p in top.collect()]
+    declared = {(source, spec.name): spec for source, spec in declared_metrics()}
+    assert {(source, p.metric) for source, p in emitted} == set(declared)
+    for source, point in emitted:
+        spec = declared[source, point.metric]
         keys = set(point.attributes)
         assert set(spec.attributes) - {"network.connection.state"} <= keys, point
         assert keys <= set(spec.attributes) | set(spec.optional_attributes), point
 
 
-def test_each_metric_is_declared_once():
-    names = [spec.name for _, spec in declared_metrics()]
-    assert len(names) == len(set(names))
+def test_each_metric_is_declared_once_per_source_and_alike_by_every_source():
+    declared = [(source, spec.name) for source, spec in declared_metrics()]
+    assert len(declared) == len(set(declared))
     assert all(spec.description for _, spec in declared_metrics())
+    # top_processes and process_groups share process.* metrics (per pid, per group): one instrument serves both.
+    kinds = {(spec.name, spec.instrument, spec.unit) for _, spec in declared_metrics()}
+    assert len(kinds) == len({spec.name for _, spec in declared_metrics()})
 
 
 KIND = {Instrument.COUNTER: (Sum, True), Instrument.UPDOWNCOUNTER: (Sum, False), Instrument.GAUGE: (Gauge, None)}
