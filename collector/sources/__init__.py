@@ -1,6 +1,7 @@
 """The registry of sources: adding one is a module in this package plus one line here."""
 
 from collector.sources.agent import AgentSource
+from collector.sources.cgroup import CgroupSource
 from collector.sources.conntrack import ConntrackSource
 from collector.sources.cpu import CpuSource
 from collector.sources.disk import DiskSource
@@ -20,7 +21,7 @@ from collector.sources.top_processes import TopProcessesSource
 SOURCES = {source.name: source for source in (
     CpuSource, LoadSource, MemorySource, PagingSource, DiskSource, FilesystemSource, NetworkSource,
     ProcessesSource, TopProcessesSource, PressureSource, ConntrackSource, TemperatureSource,
-    FileDescriptorsSource, TextfileSource, ProcessGroupsSource,
+    FileDescriptorsSource, TextfileSource, ProcessGroupsSource, CgroupSource,
 )}
 ALL_SOURCES = (*SOURCES.values(), AgentSource)
 

@@ -24,7 +24,7 @@ from tests.collector.conftest import FIXTURE_ROOT
 DOCS = Path(__file__).parents[2] / "docs"
 # Opt-in options switched on so that every declared metric can appear.
 EVERYTHING = {"cpu": {"per_cpu": True}, "network": {"connections": True}, "top_processes": {"enabled": True},
-              "textfile": {"enabled": True},
+              "textfile": {"enabled": True}, "cgroup": {"enabled": True},
               "process_groups": {"enabled": True, "groups": {"nginx": GroupRule(executable=("^nginx$",))}}}
 
 
