@@ -13,7 +13,12 @@ from pipeline.services import Agent, Vmalert
 from pipeline.testing import Pipeline, agent_data_in_both, free_port, gateway_pipeline_in, running, wait_for
 
 CLUSTER, NODE = "ci-cluster", "ci-node-1"
-OPT_IN_SOURCES = {"cpu": {"per_cpu": True}, "network": {"connections": True}, "top_processes": {"enabled": True}}
+OPT_IN_SOURCES = {"cpu": {"per_cpu": True}, "network": {"connections": True}, "top_processes": {"enabled": True},
+                  # the agent itself is a running group; the other matches nothing (0 processes)
+                  "process_groups": {"enabled": True, "groups": {"agent": {"cmdline": [r"collector run"]},
+                                                                 "absent": {"executable": ["^no-such-daemon$"]}}},
+                  "cgroup": {"enabled": True}}
+TEXTFILE = "# TYPE backup_runs_total counter\nbackup_runs_total 3\n"
 
 
 class KubernetesAgent(Agent):
@@ -42,9 +47,13 @@ def _alerts_in_both(pipeline: Pipeline) -> bool:
 @contextmanager
 def dashboards_pipeline(base: Path) -> Iterator[Pipeline]:
     """The fed pipeline with everything the dashboards show; yields once all of it is in both backends."""
+    textfiles = base / "textfile"
+    textfiles.mkdir()
+    (textfiles / "backup.prom").write_text(TEXTFILE)
+    (textfiles / "broken.prom").write_text("backup_size{\n")
+    sources = {**OPT_IN_SOURCES, "textfile": {"enabled": True, "directory": str(textfiles)}}
     with gateway_pipeline_in(base) as fed:
-        agent = KubernetesAgent(free_port(), base / "agent", fed.gateway.otlp_url, interval="1s",
-                                sources=OPT_IN_SOURCES)
+        agent = KubernetesAgent(free_port(), base / "agent", fed.gateway.otlp_url, interval="1s", sources=sources)
         rules = base / "alerts.yml"
         rules.write_text(yaml.safe_dump(ALERT_RULES))
         with ExitStack() as stack:
