@@ -14,6 +14,7 @@ from collector.sources.paging import PagingSource
 from collector.sources.pressure import PressureSource
 from collector.sources.process_groups import ProcessGroupsSource
 from collector.sources.processes import ProcessesSource
+from collector.sources.systemd import SystemdSource
 from collector.sources.temperature import TemperatureSource
 from collector.sources.textfile import TextfileSource
 from collector.sources.top_processes import TopProcessesSource
@@ -21,7 +22,7 @@ from collector.sources.top_processes import TopProcessesSource
 SOURCES = {source.name: source for source in (
     CpuSource, LoadSource, MemorySource, PagingSource, DiskSource, FilesystemSource, NetworkSource,
     ProcessesSource, TopProcessesSource, PressureSource, ConntrackSource, TemperatureSource,
-    FileDescriptorsSource, TextfileSource, ProcessGroupsSource, CgroupSource,
+    FileDescriptorsSource, TextfileSource, ProcessGroupsSource, CgroupSource, SystemdSource,
 )}
 ALL_SOURCES = (*SOURCES.values(), AgentSource)
 

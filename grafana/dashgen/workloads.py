@@ -1,5 +1,6 @@
-"""Workloads: one host's process groups, cgroups (containers, pods, systemd services) and textfile metrics —
-the agent's opt-in process_groups, cgroup and textfile sources. Their alerts link here with ?var-host=.
+"""Workloads: one host's process groups, cgroups (containers, pods, systemd services), systemd units and
+textfile metrics — the agent's opt-in process_groups, cgroup, systemd and textfile sources. Their alerts link
+here with ?var-host=.
 """
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ GROUP = "hostagent_process_group"
 CGROUP = "linux_cgroup_path"
 IN_GROUP = f'{GROUP}!=""'  # process.* series of process_groups, not of top_processes
 OOM_KILL = 'linux_cgroup_memory_event="oom_kill"'
+NOT_ACTIVE = 'systemd_unit_active_state!="active"'
 MEMORY_SOME = ('linux_pressure_resource="memory"', 'linux_pressure_scope="some"')
 
 
@@ -68,6 +70,22 @@ def _cgroups() -> list[dict]:
     ]
 
 
+def _systemd() -> list[dict]:
+    unit = "systemd_unit_state"
+    return [
+        row("Systemd units"),
+        timeseries("Units by state", "Number of units the agent's systemd source watches (services by default) "
+                   "in each active state.", "short",
+                   [Target(f"sum by (systemd_unit_active_state) ({e.selector(unit, H)})",
+                           "{{systemd_unit_active_state}}")], width=12),
+        table("Units not active", "Units in any state but active now (1); failed ones fire HostSystemdUnitFailed.",
+              ["systemd_unit_name", "systemd_unit_active_state"],
+              [Column("In this state", f"max by (systemd_unit_name, systemd_unit_active_state) "
+                      f"({e.selector(unit, H, NOT_ACTIVE)}) == 1", "none")],
+              key_names={"systemd_unit_name": "Unit", "systemd_unit_active_state": "State"}, width=12, height=8),
+    ]
+
+
 def _textfiles() -> list[dict]:
     return [
         row("Textfile metrics"),
@@ -86,8 +104,8 @@ def _textfiles() -> list[dict]:
 def build() -> dict:
     return dashboard(
         "workloads", "Workloads",
-        "One host's process groups, cgroups (containers, pods, systemd services) and textfile metrics, from the "
-        "agent's opt-in process_groups, cgroup and textfile sources. Alerts link here with ?var-host=<host_name>.",
+        "One host's process groups, cgroups (containers, pods, systemd services), systemd units and textfile "
+        "metrics, from the agent's opt-in process_groups, cgroup, systemd and textfile sources. Alerts link here with ?var-host=<host_name>.",
         host_variables(multi_host=False),
-        [*_process_groups(), *_cgroups(), *_textfiles()],
+        [*_process_groups(), *_cgroups(), *_systemd(), *_textfiles()],
     )

@@ -20,6 +20,7 @@ from collector.sources.process_groups import GroupRule
 from collector.spec import Instrument
 from collector.telemetry import AgentTelemetry
 from tests.collector.conftest import FIXTURE_ROOT
+from tests.collector.test_systemd import private_bus
 
 DOCS = Path(__file__).parents[2] / "docs"
 # Opt-in options switched on so that every declared metric can appear.
@@ -35,8 +36,14 @@ def all_sources(host, telemetry):
 
 @pytest.fixture
 def collect_everything(tmp_path):
-    """The fixture tree for every source but top_processes, whose psutil walk needs a real /proc."""
+    """The fixture tree for every source but top_processes, whose psutil walk needs a real /proc, and systemd,
+    which asks a fake systemd on a private D-Bus daemon."""
     root = shutil.copytree(FIXTURE_ROOT, tmp_path / "hostfs")
+    with private_bus(root):
+        yield _collect_everything(root)
+
+
+def _collect_everything(root):
     telemetry = AgentTelemetry()
     fixture_sources = [s for s in all_sources(Host(root), telemetry) if s.name != "top_processes"]
     # CPU time moves on between the start-up baseline and the first collection.

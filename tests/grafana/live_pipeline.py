@@ -11,6 +11,7 @@ import yaml
 
 from pipeline.services import Agent, Vmalert
 from pipeline.testing import Pipeline, agent_data_in_both, free_port, gateway_pipeline_in, running, wait_for
+from tests.collector.test_systemd import private_bus
 
 CLUSTER, NODE = "ci-cluster", "ci-node-1"
 OPT_IN_SOURCES = {"cpu": {"per_cpu": True}, "network": {"connections": True}, "top_processes": {"enabled": True},
@@ -51,8 +52,9 @@ def dashboards_pipeline(base: Path) -> Iterator[Pipeline]:
     textfiles.mkdir()
     (textfiles / "backup.prom").write_text(TEXTFILE)
     (textfiles / "broken.prom").write_text("backup_size{\n")
-    sources = {**OPT_IN_SOURCES, "textfile": {"enabled": True, "directory": str(textfiles)}}
-    with gateway_pipeline_in(base) as fed:
+    sources = {**OPT_IN_SOURCES, "textfile": {"enabled": True, "directory": str(textfiles)},
+               "systemd": {"enabled": True, "bus_socket": str(base / "run/dbus/system_bus_socket")}}
+    with private_bus(base), gateway_pipeline_in(base) as fed:  # a fake systemd (a failed unit) on a private bus
         agent = KubernetesAgent(free_port(), base / "agent", fed.gateway.otlp_url, interval="1s", sources=sources)
         rules = base / "alerts.yml"
         rules.write_text(yaml.safe_dump(ALERT_RULES))
