@@ -20,7 +20,8 @@ UNITS = [("nginx.service", "active"), ("backup.service", "failed"), ("cron.servi
 
 
 def unit_row(name, state):
-    return (name, f"{name} description", "loaded", state, "running", "", "/org/freedesktop/systemd1/unit/" + name.replace(".", "_2e"),
+    escaped = "".join(c if c.isalnum() else f"_{ord(c):02x}" for c in name)  # as systemd names its objects
+    return (name, f"{name} description", "loaded", state, "running", "", "/org/freedesktop/systemd1/unit/" + escaped,
             0, "", "/")
 
 
@@ -61,7 +62,8 @@ def private_bus(root):
     socket = root / "run/dbus/system_bus_socket"
     socket.parent.mkdir(parents=True)
     daemon = subprocess.Popen(["dbus-daemon", "--session", "--nofork", "--nopidfile",
-                               f"--address=unix:path={socket}", "--print-address"], stdout=subprocess.PIPE, text=True)
+                               f"--address=unix:path={socket}", "--print-address"], stdout=subprocess.PIPE,
+                              stderr=subprocess.DEVNULL, text=True)
     try:
         daemon.stdout.readline()  # printed once it listens
         fake = FakeSystemd(f"unix:path={socket}")
