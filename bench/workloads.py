@@ -2,16 +2,15 @@
 processes, hundreds of cgroups and systemd units, a full textfile directory (the default sources' cost is the
 latency part's)."""
 
-import os
 import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from collector.host import Host
+from collector.sources.base import PartialFailure
 from collector.sources.cgroup import CgroupOptions, CgroupSource
 from collector.sources.process_groups import GroupRule, ProcessGroupsOptions, ProcessGroupsSource
-from collector.sources.base import PartialFailure
 from collector.sources.systemd import SystemdOptions, SystemdSource
 from collector.sources.textfile import TextfileOptions, TextfileSource
 

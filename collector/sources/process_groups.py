@@ -84,7 +84,9 @@ class ProcessGroupsSource(Source):
             if group is None:
                 continue
             counters = process.counters()
-            unreadable += process.fds is None or ("process.disk.io", "read") not in counters
+            # (a process that exited meanwhile is not a permission problem)
+            unreadable += ((process.fds is None or ("process.disk.io", "read") not in counters)
+                           and os.path.exists(process.directory))
             previous = self._last.get(process.key, Counter())
             self._totals[group].update({k: v - previous[k] for k, v in counters.items() if v > previous[k]})
             last[process.key] = counters

@@ -3,6 +3,9 @@
 import logging
 import os
 import shutil
+import signal
+import subprocess
+import sys
 
 import pytest
 from opentelemetry.sdk.metrics.export import Gauge, InMemoryMetricReader, Sum
@@ -18,6 +21,8 @@ from collector.sources.textfile import TextfileOptions, TextfileSource
 from collector.spec import Instrument
 from collector.telemetry import AgentTelemetry
 from tests.collector.conftest import FIXTURE_ROOT
+from tests.collector.test_cli import agent_environment, wait_until
+from tests.support.otlp_receiver import OtlpReceiver, free_port
 
 DIRECTORY = "/var/lib/node_exporter/textfile_collector"
 MTIME = 1_764_590_000
@@ -162,3 +167,22 @@ def test_discovered_metrics_reach_the_sdk_with_their_instrument(root, caplog):
     # Each file's problem is logged once, not at every collection.
     assert [r.getMessage().count("broken.prom") for r in caplog.records] == [1]
     provider.shutdown()
+
+
+def test_collector_run_exports_a_file_written_after_start_with_its_instrument(tmp_path):
+    receiver = OtlpReceiver()
+    agent = subprocess.Popen([sys.executable, "-m", "collector", "run"], env=agent_environment(
+        receiver.url, free_port(), HOSTAGENT_SOURCES__TEXTFILE__ENABLED="true",
+        HOSTAGENT_SOURCES__TEXTFILE__DIRECTORY=str(tmp_path)), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        assert receiver.wait_for(1)
+        (tmp_path / "jobs.prom.tmp").write_text("# TYPE jobs_done_total counter\njobs_done_total 7\n")
+        (tmp_path / "jobs.prom.tmp").rename(tmp_path / "jobs.prom")  # the write-then-rename convention
+        assert wait_until(lambda: "jobs_done" in receiver.metric_names())
+        jobs = next(m for r in receiver.requests[::-1] for rm in r.resource_metrics for sm in rm.scope_metrics
+                    for m in sm.metrics if m.name == "jobs_done")
+        assert jobs.sum.is_monotonic and [p.as_double for p in jobs.sum.data_points] == [7.0]
+    finally:
+        agent.send_signal(signal.SIGTERM)
+        agent.wait(15)
+        receiver.stop()
