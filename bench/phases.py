@@ -27,8 +27,7 @@ def measure(cycles: int) -> dict[str, float]:
     reader = InMemoryMetricReader()
     provider = MeterProvider(resource=build_resource(Host(config.host_root), {}), metric_readers=[reader],
                              shutdown_on_exit=False)
-    register(provider.get_meter("hostagent", __version__), [s for src in collection.sources for s in src.metrics],
-             collection)
+    register(provider.get_meter("hostagent", __version__), collection.specs(), collection)
     transport = build_transport(config.exporter)
     spent = Counter()
 

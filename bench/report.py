@@ -56,6 +56,12 @@ def breakdown(results: Results) -> str:
     return table(["phase", "CPU per cycle", "share"], [*rows, ["whole cycle", f"{total * 1000:.2f} ms", "100%"]])
 
 
+def workload_costs(results: Results) -> str:
+    return table(["source", "synthetic host", "CPU per collection", "points"],
+                 [[w.source, w.size, f"{w.cpu_per_collection * 1000:.1f} ms", str(w.points)]
+                  for w in results.workloads])
+
+
 def steps(results: Results) -> str:
     rows = []
     for step in results.steps:
@@ -99,6 +105,9 @@ def render(results: Results) -> str:
     if results.phases:
         sections.append("Where one collect+export cycle's CPU goes (in this process, thread CPU clock, "
                         "every source due):\n\n" + breakdown(results))
+    if results.workloads:
+        sections.append("Opt-in workload sources (in this process, thread CPU clock, synthetic trees):\n\n"
+                        + workload_costs(results))
     if results.steps:
         sections.append(f"Simulated hosts through the vmagent gateway ({results.settings.cycles} steady cycles of "
                         f"{results.settings.interval:g} s after one warm-up cycle):\n\n" + steps(results))

@@ -4,13 +4,14 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench import cost, latency, phases, throughput
+from bench import cost, latency, phases, throughput, workloads
 from bench.cost import Cost
 from bench.latency import Latency
 from bench.throughput import Step
+from bench.workloads import WorkloadCost
 from pipeline.testing import gateway_pipeline_in
 
-PARTS = ("cost", "latency", "phases", "throughput")
+PARTS = ("cost", "latency", "phases", "workloads", "throughput")
 
 
 @dataclass(frozen=True)
@@ -18,13 +19,15 @@ class Settings:
     cost_interval: float = 1.0  # seconds between cycles while measuring CPU per cycle
     cost_cycles: int = 30
     latency_cycles: int = 300  # also the cycles of the CPU breakdown ("phases")
+    workload_cycles: int = 20  # collections of each opt-in workload source
     hosts: tuple[int, ...] = (50, 100, 200, 400, 800, 1600)  # simulated-host steps, tried in order
     interval: float = 10.0  # export interval of the simulated hosts
     cycles: int = 3  # export cycles per step
     parts: tuple[str, ...] = PARTS
 
 
-QUICK = Settings(cost_interval=0.5, cost_cycles=4, latency_cycles=20, hosts=(5, 10), interval=2.0, cycles=2)
+QUICK = Settings(cost_interval=0.5, cost_cycles=4, latency_cycles=20, workload_cycles=2, hosts=(5, 10), interval=2.0,
+                 cycles=2)
 
 
 @dataclass
@@ -34,6 +37,7 @@ class Results:
     latency: Latency | None = None
     phases: dict[str, float] = field(default_factory=dict)  # phase → CPU seconds per cycle
     steps: list[Step] = field(default_factory=list)
+    workloads: list[WorkloadCost] = field(default_factory=list)
 
 
 def run(settings: Settings, progress=print) -> Results:
@@ -50,6 +54,9 @@ def run(settings: Settings, progress=print) -> Results:
         if "phases" in settings.parts:
             progress(f"phases: {settings.latency_cycles} collect+export cycles in this process")
             results.phases = phases.measure(settings.latency_cycles)
+        if "workloads" in settings.parts:
+            progress(f"workloads: {settings.workload_cycles} collections of each opt-in workload source")
+            results.workloads = workloads.measure(settings.workload_cycles, workdir)
         if "throughput" in settings.parts:
             progress(f"throughput: steps {settings.hosts}, {settings.cycles} cycles of {settings.interval}s each")
             with gateway_pipeline_in(workdir / "pipeline") as pipeline:

@@ -40,10 +40,13 @@ def build_exporter(config: Config, telemetry: AgentTelemetry) -> OtlpExporter:
 
 
 def build_provider(resource: Resource, reader: MetricReader, collection: Collection, **options) -> MeterProvider:
-    """A MeterProvider with one observable instrument per metric of the collection's sources."""
+    """A MeterProvider with one observable instrument per metric of the collection's sources, including the
+    metrics they discover while running."""
     provider = MeterProvider(resource=resource, metric_readers=[reader], **options)
-    specs = [spec for source in collection.sources for spec in source.metrics]
-    register(provider.get_meter("hostagent", __version__), specs, collection)
+    meter = provider.get_meter("hostagent", __version__)
+    register(meter, collection.specs(), collection)
+    # Registered before the SDK reads the instruments: the reader refreshes the collection first.
+    collection.on_new_metrics(lambda specs: register(meter, specs, collection))
     return provider
 
 

@@ -88,7 +88,7 @@ def snapshot(config_path, output):
     collection.refresh()
     timestamp = datetime.now(timezone.utc).isoformat(timespec="seconds")
     resource = dict(build_resource(Host(config.host_root)).attributes)
-    units = {spec.name: spec.unit for _, spec in declared_metrics()}
+    units = {spec.name: spec.unit for spec in collection.specs()}
     if output == "json":
         click.echo(render.snapshot_json(collection.points(), units, timestamp, resource))
         return

@@ -10,7 +10,7 @@ from collections import defaultdict
 
 from collector.problems import ProblemLog
 from collector.sources.base import PartialFailure, Source, Unavailable
-from collector.spec import Point
+from collector.spec import MetricSpec, Point
 from collector.telemetry import AgentTelemetry, SourceStats
 
 log = logging.getLogger(__name__)
@@ -25,8 +25,22 @@ class Collection:
         self._latest: dict[str, list[Point]] = {}
         self._last_run: dict[str, float] = {}
         self.problems = ProblemLog(log)
+        self._announced = {spec.name for spec in self.specs()}
+        self._listeners = []
         for source in sources:
             telemetry.sources.setdefault(source.name, SourceStats())
+
+    def specs(self) -> list[MetricSpec]:
+        """One spec per metric name (two sources may declare the same metric), declared and discovered."""
+        specs = {}
+        for source in self.sources:
+            for spec in (*source.metrics, *source.discovered_metrics()):
+                specs.setdefault(spec.name, spec)
+        return list(specs.values())
+
+    def on_new_metrics(self, listener) -> None:
+        """Call `listener(specs)` after a refresh that discovered metrics (to create their instruments)."""
+        self._listeners.append(listener)
 
     def refresh(self) -> None:
         for source in self.sources:
@@ -37,6 +51,11 @@ class Collection:
             for point in points:
                 grouped[point.metric].append(point)
         self.points_by_metric = dict(grouped)
+        new = [spec for spec in self.specs() if spec.name not in self._announced]
+        if new:
+            self._announced.update(spec.name for spec in new)
+            for listener in self._listeners:
+                listener(new)
 
     def points(self) -> list[Point]:
         return [p for points in self._latest.values() for p in points]

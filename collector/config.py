@@ -150,6 +150,10 @@ def _convert(value, hint, metadata, path):
         hint = next(arg for arg in typing.get_args(hint) if arg is not type(None))
     if is_dataclass(hint):
         return _build(hint, value, path)
+    if typing.get_origin(hint) is dict and is_dataclass(item := typing.get_args(hint)[1]):
+        if not isinstance(value, dict):
+            raise _Invalid(path, f"expected a mapping of names, got {_show(value)}")
+        return {str(name): _build(item, options or {}, (*path, str(name))) for name, options in value.items()}
     try:
         converted = _SCALARS.get(hint, _collection)(value, hint)
     except (TypeError, ValueError) as error:

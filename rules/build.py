@@ -30,7 +30,7 @@ RULES_DIR = Path(__file__).resolve().parent
 SOURCE_DIR = RULES_DIR / "src"
 THRESHOLDS = RULES_DIR / "thresholds.yml"
 SEVERITIES = ("info", "warning", "critical")
-DASHBOARDS = ("host-detail", "fleet-overview", "pipeline-health")
+DASHBOARDS = ("host-detail", "fleet-overview", "pipeline-health", "workloads")
 HOST_VARIABLE = "?var-host={{ $labels.host_name }}"
 ALERT_KEYS = {"alert", "expr", "labels", "annotations", "dashboard", "per_host", "step"}
 PLACEHOLDER = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?:\|([a-z]+))?\}")

@@ -1,6 +1,7 @@
 """The registry of sources: adding one is a module in this package plus one line here."""
 
 from collector.sources.agent import AgentSource
+from collector.sources.cgroup import CgroupSource
 from collector.sources.conntrack import ConntrackSource
 from collector.sources.cpu import CpuSource
 from collector.sources.disk import DiskSource
@@ -11,14 +12,17 @@ from collector.sources.memory import MemorySource
 from collector.sources.network import NetworkSource
 from collector.sources.paging import PagingSource
 from collector.sources.pressure import PressureSource
+from collector.sources.process_groups import ProcessGroupsSource
 from collector.sources.processes import ProcessesSource
+from collector.sources.systemd import SystemdSource
 from collector.sources.temperature import TemperatureSource
+from collector.sources.textfile import TextfileSource
 from collector.sources.top_processes import TopProcessesSource
 
 SOURCES = {source.name: source for source in (
     CpuSource, LoadSource, MemorySource, PagingSource, DiskSource, FilesystemSource, NetworkSource,
     ProcessesSource, TopProcessesSource, PressureSource, ConntrackSource, TemperatureSource,
-    FileDescriptorsSource,
+    FileDescriptorsSource, TextfileSource, ProcessGroupsSource, CgroupSource, SystemdSource,
 )}
 ALL_SOURCES = (*SOURCES.values(), AgentSource)
 

@@ -44,6 +44,10 @@ class Source:
     def collect(self) -> list[Point]:
         raise NotImplementedError
 
+    def discovered_metrics(self) -> list[MetricSpec]:
+        """Metrics found at run time beyond the declared ones (the textfile source's files)."""
+        return []
+
 
 def read_counters(text: str) -> dict[str, int]:
     """Parse ``key value`` lines (/proc/vmstat) or ``key: value kB`` lines (/proc/meminfo)."""

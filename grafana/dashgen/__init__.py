@@ -4,11 +4,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from . import fleet_overview, host_detail, pipeline_health
+from . import fleet_overview, host_detail, pipeline_health, workloads
 
 DASHBOARDS_DIR = Path(__file__).resolve().parent.parent / "dashboards"
 BUILDERS = {"fleet-overview": fleet_overview.build, "host-detail": host_detail.build,
-            "pipeline-health": pipeline_health.build}
+            "pipeline-health": pipeline_health.build, "workloads": workloads.build}
 
 
 def render(uid: str) -> str:

@@ -183,7 +183,8 @@ def _network() -> list[dict]:
 
 def _processes() -> list[dict]:
     key = "process_executable_name, process_pid"
-    cpu = e.rate_sum("process_cpu_time_seconds_total", H, key)
+    per_pid = 'process_pid!=""'  # process.* series of top_processes, not the process_groups' (per group)
+    cpu = e.rate_sum("process_cpu_time_seconds_total", H, key, per_pid)
     return [
         row("Top processes"),
         timeseries("Top processes by CPU", "CPU used by the busiest processes (1 = one full CPU). Needs the "
@@ -193,7 +194,7 @@ def _processes() -> list[dict]:
               "CPU (1 = one full CPU) and resident memory.",
               ["process_executable_name", "process_pid"],
               [Column("CPU", cpu, "percentunit"),
-               Column("Memory", f"sum by ({key}) ({e.selector('process_memory_usage_bytes', H)})", "bytes")],
+               Column("Memory", f"sum by ({key}) ({e.selector('process_memory_usage_bytes', H, per_pid)})", "bytes")],
               key_names={"process_executable_name": "Process", "process_pid": "PID"}, width=12, height=8),
     ]
 

@@ -29,5 +29,6 @@ MEMORY = alert_thresholds("HostMemoryUsage")
 DISK = alert_thresholds("HostFilesystemUsage")
 INODES = alert_thresholds("HostInodesUsage")
 LOAD_PER_CPU = alert_threshold("HostCpuSaturated", "warning")
+PROCESS_GROUP_MIN = alert_threshold("HostProcessGroupDown", "critical")  # fewer processes than this: down
 # A host counts as not reporting after the silence that HostStoppedReporting waits for.
 SILENCE = alert_threshold("HostStoppedReporting", "critical", "silent")

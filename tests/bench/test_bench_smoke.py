@@ -30,8 +30,8 @@ def test_command_line_overrides_the_preset():
 def test_minimal_run_computes_every_figure():
     for name in ("node_exporter", "vmagent", "prometheus", "victoria-metrics"):
         require_binary(name)
-    settings = dataclasses.replace(QUICK, cost_interval=0.3, cost_cycles=2, latency_cycles=3, hosts=(2,),
-                                   interval=1.0, cycles=1)
+    settings = dataclasses.replace(QUICK, cost_interval=0.3, cost_cycles=2, latency_cycles=3, workload_cycles=1,
+                                   hosts=(2,), interval=1.0, cycles=1)
     results = run(settings, progress=lambda line: None)
 
     ours, stock, node_exporter = results.costs
@@ -48,6 +48,9 @@ def test_minimal_run_computes_every_figure():
 
     assert list(results.phases) == list(PHASES) and all(math.isfinite(v) for v in results.phases.values())
 
+    assert [w.source for w in results.workloads] == ["process_groups", "cgroup", "textfile", "systemd"]
+    assert all(w.points > 0 and math.isfinite(w.cpu_per_collection) for w in results.workloads)
+
     [step] = results.steps
     assert step.points > 0 and step.failed_requests == 0
     assert step.samples == {"prometheus": step.points, "victoria-metrics": step.points}  # counted, not assumed
@@ -56,5 +59,5 @@ def test_minimal_run_computes_every_figure():
 
     text = render(results)
     for row in ("| hostagent |", "| stock SystemMetricsInstrumentor |", "| node_exporter |", "| 2 |",
-                "| collection p99 < 50 ms |", "| whole cycle |"):
+                "| collection p99 < 50 ms |", "| whole cycle |", "| systemd |"):
         assert row in text

@@ -16,13 +16,17 @@ from collector.render import metrics_markdown, naming_markdown
 from collector.sources import SOURCES, declared_metrics
 from collector.sources.agent import AgentSource
 from collector.sources.base import SourceOptions
+from collector.sources.process_groups import GroupRule
 from collector.spec import Instrument
 from collector.telemetry import AgentTelemetry
 from tests.collector.conftest import FIXTURE_ROOT
+from tests.collector.test_systemd import private_bus
 
 DOCS = Path(__file__).parents[2] / "docs"
 # Opt-in options switched on so that every declared metric can appear.
-EVERYTHING = {"cpu": {"per_cpu": True}, "network": {"connections": True}, "top_processes": {"enabled": True}}
+EVERYTHING = {"cpu": {"per_cpu": True}, "network": {"connections": True}, "top_processes": {"enabled": True},
+              "textfile": {"enabled": True}, "cgroup": {"enabled": True},
+              "process_groups": {"enabled": True, "groups": {"nginx": GroupRule(executable=("^nginx$",))}}}
 
 
 def all_sources(host, telemetry):
@@ -32,8 +36,14 @@ def all_sources(host, telemetry):
 
 @pytest.fixture
 def collect_everything(tmp_path):
-    """The fixture tree for every source but top_processes, whose psutil walk needs a real /proc."""
+    """The fixture tree for every source but top_processes, whose psutil walk needs a real /proc, and systemd,
+    which asks a fake systemd on a private D-Bus daemon."""
     root = shutil.copytree(FIXTURE_ROOT, tmp_path / "hostfs")
+    with private_bus(root):
+        yield _collect_everything(root)
+
+
+def _collect_everything(root):
     telemetry = AgentTelemetry()
     fixture_sources = [s for s in all_sources(Host(root), telemetry) if s.name != "top_processes"]
     # CPU time moves on between the start-up baseline and the first collection.
@@ -48,20 +58,29 @@ def collect_everything(tmp_path):
 
 def test_every_declared_metric_is_emitted_with_exactly_its_declared_attributes(collect_everything):
     fixture, top = collect_everything
-    emitted = fixture.points() + top.collect()
-    declared = {spec.name: spec for _, spec in declared_metrics()}
-    assert {p.metric for p in emitted} == set(declared)
-    for point in emitted:
-        spec = declared[point.metric]
+    discovered = {spec.name for source in fixture.sources for spec in source.discovered_metrics()}
+    assert discovered == {"backup_runs", "backup_last_success_timestamp_seconds", "backup_size_bytes",
+                          "backup_duration_seconds_bucket", "backup_duration_seconds_sum",
+                          "backup_duration_seconds_count", "raid_degraded"}
+    # (source, point), without the discovered metrics: their labels are the files' (test_textfile)
+    emitted = [(source.name, p) for source in fixture.sources for p in fixture.latest(source.name)
+               if p.metric not in discovered] + [("top_processes", p) for p in top.collect()]
+    declared = {(source, spec.name): spec for source, spec in declared_metrics()}
+    assert {(source, p.metric) for source, p in emitted} == set(declared)
+    for source, point in emitted:
+        spec = declared[source, point.metric]
         keys = set(point.attributes)
         assert set(spec.attributes) - {"network.connection.state"} <= keys, point
         assert keys <= set(spec.attributes) | set(spec.optional_attributes), point
 
 
-def test_each_metric_is_declared_once():
-    names = [spec.name for _, spec in declared_metrics()]
-    assert len(names) == len(set(names))
+def test_each_metric_is_declared_once_per_source_and_alike_by_every_source():
+    declared = [(source, spec.name) for source, spec in declared_metrics()]
+    assert len(declared) == len(set(declared))
     assert all(spec.description for _, spec in declared_metrics())
+    # top_processes and process_groups share process.* metrics (per pid, per group): one instrument serves both.
+    kinds = {(spec.name, spec.instrument, spec.unit) for _, spec in declared_metrics()}
+    assert len(kinds) == len({spec.name for _, spec in declared_metrics()})
 
 
 KIND = {Instrument.COUNTER: (Sum, True), Instrument.UPDOWNCOUNTER: (Sum, False), Instrument.GAUGE: (Gauge, None)}
@@ -71,7 +90,7 @@ def test_the_sdk_receives_each_metric_with_its_declared_instrument_and_unit(coll
     fixture, _ = collect_everything
     reader = InMemoryMetricReader()
     provider = MeterProvider(metric_readers=[reader])
-    specs = [spec for source in fixture.sources for spec in source.metrics]
+    specs = fixture.specs()  # declared and discovered (textfile)
     register(provider.get_meter("test"), specs, fixture)
     metrics = {m.name: m for rm in reader.get_metrics_data().resource_metrics
                for sm in rm.scope_metrics for m in sm.metrics}

@@ -12,8 +12,16 @@ import yaml
 from pipeline.run import AGENT_SOURCES
 from pipeline.services import Agent, Vmalert
 from pipeline.testing import Pipeline, agent_data_in_both, free_port, gateway_pipeline_in, running, wait_for
+from tests.collector.test_systemd import private_bus
 
 CLUSTER, NODE = "ci-cluster", "ci-node-1"
+# Beyond what `make run`'s agent has on: the workload sources.
+OPT_IN_SOURCES = {**AGENT_SOURCES,
+                  # the agent itself is a running group; the other matches nothing (0 processes)
+                  "process_groups": {"enabled": True, "groups": {"agent": {"cmdline": [r"collector run"]},
+                                                                 "absent": {"executable": ["^no-such-daemon$"]}}},
+                  "cgroup": {"enabled": True}}
+TEXTFILE = "# TYPE backup_runs_total counter\nbackup_runs_total 3\n"
 
 
 class KubernetesAgent(Agent):
@@ -46,9 +54,14 @@ def _alerts_in_both(pipeline: Pipeline) -> bool:
 @contextmanager
 def dashboards_pipeline(base: Path, gateway: str) -> Iterator[Pipeline]:
     """The fed pipeline with everything the dashboards show; yields once all of it is in both backends."""
-    with gateway_pipeline_in(base, gateway) as fed:
-        agent = KubernetesAgent(free_port(), base / "agent", fed.gateway.otlp_url, interval="1s",
-                                sources=AGENT_SOURCES)
+    textfiles = base / "textfile"
+    textfiles.mkdir()
+    (textfiles / "backup.prom").write_text(TEXTFILE)
+    (textfiles / "broken.prom").write_text("backup_size{\n")
+    sources = {**OPT_IN_SOURCES, "textfile": {"enabled": True, "directory": str(textfiles)},
+               "systemd": {"enabled": True, "bus_socket": str(base / "run/dbus/system_bus_socket")}}
+    with private_bus(base), gateway_pipeline_in(base, gateway) as fed:  # a fake systemd (a failed unit) on a private bus
+        agent = KubernetesAgent(free_port(), base / "agent", fed.gateway.otlp_url, interval="1s", sources=sources)
         rules = base / "alerts.yml"
         rules.write_text(yaml.safe_dump(ALERT_RULES))
         with ExitStack() as stack:

@@ -13,7 +13,7 @@ from dashgen.thresholds import RULES_THRESHOLDS, alert_threshold, alert_threshol
 from rules.check import RULE_FILES
 
 REPO = Path(__file__).resolve().parents[2]
-UIDS = ["fleet-overview", "host-detail", "pipeline-health"]
+UIDS = ["fleet-overview", "host-detail", "pipeline-health", "workloads"]
 
 
 def _dashboard(uid: str) -> dict:
@@ -30,7 +30,7 @@ def test_committed_json_is_what_the_generator_renders(uid):
     assert (DASHBOARDS_DIR / f"{uid}.json").read_text() == render(uid)
 
 
-def test_generator_builds_exactly_the_three_dashboards():
+def test_generator_builds_exactly_the_four_dashboards():
     assert sorted(BUILDERS) == UIDS
 
 
@@ -104,6 +104,14 @@ def test_fleet_table_colours_cells_at_the_alert_thresholds(column, expected):
                     if o["matcher"]["options"] == column)
     steps = next(p["value"]["steps"] for p in override["properties"] if p["id"] == "thresholds")
     assert [s["value"] for s in steps[1:]] == expected
+
+
+def test_process_group_cells_turn_red_below_the_alert_threshold():
+    override = next(o for o in _panel("workloads", "Process groups")["fieldConfig"]["overrides"]
+                    if o["matcher"]["options"] == "Processes")
+    steps = next(p["value"]["steps"] for p in override["properties"] if p["id"] == "thresholds")
+    assert steps == [{"color": "red", "value": None},
+                     {"color": "green", "value": alert_threshold("HostProcessGroupDown", "critical")}]
 
 
 def test_thresholds_come_from_the_rules_file():

@@ -23,8 +23,9 @@ def _rules(dashboard: dict) -> set[str]:
     return {problem.rule for problem in lint.lint(dashboard)}
 
 
-def test_three_dashboards_are_committed():
-    assert [p.name for p in DASHBOARD_FILES] == ["fleet-overview.json", "host-detail.json", "pipeline-health.json"]
+def test_four_dashboards_are_committed():
+    assert [p.name for p in DASHBOARD_FILES] == ["fleet-overview.json", "host-detail.json", "pipeline-health.json",
+                                                 "workloads.json"]
 
 
 @pytest.mark.parametrize("path", DASHBOARD_FILES, ids=lambda p: p.stem)

@@ -1,0 +1,104 @@
+"""A parser of the Prometheus text exposition format (0.0.4), as node_exporter's textfile collector reads it.
+
+Strict where a silent misreading would do harm: a sample with a client-side timestamp, a second TYPE line for a
+family, or a series written twice makes the whole file invalid (node_exporter refuses those files too).
+"""
+
+import re
+from dataclasses import dataclass, field
+
+TYPES = ("counter", "gauge", "histogram", "summary", "untyped")
+# Sample names of a family besides its own (OpenMetrics writes `# TYPE x counter` above `x_total`).
+SUFFIXES = {"counter": ("_total",), "histogram": ("_bucket", "_sum", "_count"), "summary": ("_sum", "_count")}
+_NAME = r"[a-zA-Z_:][a-zA-Z0-9_:]*"
+_SAMPLE = re.compile(rf"^({_NAME})\s*(?:\{{(.*)\}})?\s+(\S+)(?:\s+(\S+))?\s*$")
+_LABEL = re.compile(r'\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*=\s*"((?:[^"\\]|\\.)*)"\s*(,|$)')
+_ESCAPES = {"\\\\": "\\", '\\"': '"', "\\n": "\n"}
+
+
+@dataclass
+class Family:
+    name: str
+    type: str = "untyped"
+    help: str = ""
+    samples: list[tuple[str, dict[str, str], float]] = field(default_factory=list)
+
+
+def parse(text: str) -> list[Family]:
+    """The families of one file, in file order; ValueError naming the line when the file is not valid."""
+    families: dict[str, Family] = {}
+    typed: set[str] = set()
+    seen: set[tuple] = set()
+    for number, line in enumerate(text.splitlines(), 1):
+        try:
+            _parse_line(line.strip(), families, typed, seen)
+        except ValueError as error:
+            raise ValueError(f"line {number}: {error}") from None
+    return list(families.values())
+
+
+def _parse_line(line, families, typed, seen):
+    if not line:
+        return
+    if line.startswith("#"):
+        words = line.split(None, 3)
+        if len(words) >= 3 and words[1] in ("HELP", "TYPE"):
+            family = families.setdefault(words[2], Family(words[2]))
+            rest = words[3].strip() if len(words) > 3 else ""
+            if words[1] == "HELP":
+                family.help = rest.replace("\\n", "\n").replace("\\\\", "\\")
+            elif rest not in TYPES:
+                raise ValueError(f"unknown type {rest!r} for {words[2]}")
+            elif words[2] in typed or family.samples:
+                raise ValueError(f"TYPE of {words[2]} given twice or after its samples")
+            else:
+                typed.add(words[2])
+                family.type = rest
+        return
+    match = _SAMPLE.match(line)
+    if not match:
+        raise ValueError(f"not a sample: {line[:80]!r}")
+    name, labels_text, value_text, timestamp = match.groups()
+    if timestamp is not None:
+        raise ValueError(f"{name} has a timestamp (not supported, as in node_exporter)")
+    labels = _parse_labels(labels_text or "")
+    key = (name, tuple(sorted(labels.items())))
+    if key in seen:
+        raise ValueError(f"{name}{_show(labels)} is written twice")
+    seen.add(key)
+    _family_of(name, families).samples.append((name, labels, _parse_value(value_text)))
+
+
+def _family_of(sample_name, families) -> Family:
+    if sample_name in families:
+        return families[sample_name]
+    for family in families.values():
+        if any(sample_name == family.name + suffix for suffix in SUFFIXES.get(family.type, ())):
+            return family
+    return families.setdefault(sample_name, Family(sample_name))
+
+
+def _parse_labels(text: str) -> dict[str, str]:
+    labels, position = {}, 0
+    text = text.strip()
+    while position < len(text):
+        match = _LABEL.match(text, position)
+        if not match:
+            raise ValueError(f"malformed labels {{{text}}}")
+        name, raw = match.group(1), match.group(2)
+        if name in labels:
+            raise ValueError(f"label {name} given twice")
+        labels[name] = re.sub(r"\\[\\\"n]", lambda m: _ESCAPES[m.group()], raw)
+        position = match.end()
+    return labels
+
+
+def _parse_value(text: str) -> float:
+    try:
+        return float(text)  # also reads NaN, +Inf and -Inf as Prometheus writes them
+    except ValueError:
+        raise ValueError(f"not a number: {text!r}") from None
+
+
+def _show(labels: dict) -> str:
+    return "{" + ",".join(f'{k}="{v}"' for k, v in labels.items()) + "}" if labels else ""

@@ -1,0 +1,105 @@
+"""The process_groups source over the fixture /proc: exact per-group sums, empty groups, exited processes."""
+
+import os
+import shutil
+
+import pytest
+
+from collector.config import ConfigError, load
+from collector.host import Host
+from collector.sources.base import PartialFailure
+from collector.sources.process_groups import GroupRule, ProcessGroupsOptions, ProcessGroupsSource, parse_stat
+from tests.collector.conftest import FIXTURE_ROOT
+
+PAGE = os.sysconf("SC_PAGE_SIZE")
+HZ = os.sysconf("SC_CLK_TCK")
+GROUPS = {
+    "nginx-workers": GroupRule(systemd_unit=(r"^nginx\.service$",), user=("^www-data$",)),
+    "nginx": GroupRule(executable=("^nginx$",)),
+    "api": GroupRule(cmdline=("gunicorn api:app",), cgroup=("kubepods",)),
+    "cron": GroupRule(executable=("^cron$",)),
+}
+
+
+def source(root=FIXTURE_ROOT, groups=GROUPS):
+    return ProcessGroupsSource(Host(root), ProcessGroupsOptions(enabled=True, groups=groups))
+
+
+def by_group(points, metric, kind=None):
+    return {p.attributes["hostagent.process_group"]: p.value for p in points
+            if p.metric == metric and (kind is None or kind in p.attributes.values())}
+
+
+def test_each_group_sums_its_processes_and_the_first_matching_rule_wins():
+    points = source().collect()
+    assert by_group(points, "hostagent.process_group.count") == {"nginx-workers": 1, "nginx": 1, "api": 1, "cron": 0}
+    assert by_group(points, "process.cpu.time", "user") == {
+        "nginx-workers": 1500 / HZ, "nginx": 500 / HZ, "api": 250 / HZ, "cron": 0}
+    assert by_group(points, "process.cpu.time", "system") == {
+        "nginx-workers": 300 / HZ, "nginx": 200 / HZ, "api": 50 / HZ, "cron": 0}
+    assert by_group(points, "process.memory.usage") == {
+        "nginx-workers": 5000 * PAGE, "nginx": 2500 * PAGE, "api": 25000 * PAGE, "cron": 0}
+    assert by_group(points, "process.memory.virtual") == {
+        "nginx-workers": 200_000_000, "nginx": 100_000_000, "api": 900_000_000, "cron": 0}
+    assert by_group(points, "process.disk.io", "read") == {"nginx-workers": 1048576, "nginx": 4096, "api": 0, "cron": 0}
+    assert by_group(points, "process.disk.io", "write")["api"] == 65536
+    assert by_group(points, "process.context_switches", "involuntary")["api"] == 900
+    assert by_group(points, "process.paging.faults", "minor")["nginx-workers"] == 3000
+    assert by_group(points, "process.paging.faults", "major")["nginx"] == 10
+    assert by_group(points, "process.thread.count") == {"nginx-workers": 4, "nginx": 1, "api": 8, "cron": 0}
+    assert by_group(points, "process.unix.file_descriptor.count") == {
+        "nginx-workers": 12, "nginx": 6, "api": 30, "cron": 0}
+    # uptime 12345.67 s; the processes started 1000, 2000 and 10000 s after boot. An empty group has no age.
+    assert by_group(points, "process.uptime") == pytest.approx({"nginx-workers": 10345.67, "nginx": 11345.67,
+                                                                "api": 2345.67})
+    assert not any("process.pid" in p.attributes for p in points)
+
+
+def test_counters_keep_what_exited_processes_used_and_a_reused_pid_is_a_new_process(tmp_path):
+    root = shutil.copytree(FIXTURE_ROOT, tmp_path / "hostfs")
+    nginx = source(root, {"nginx": GroupRule(executable=("^nginx$",))})
+    nginx.collect()
+    shutil.rmtree(root / "proc/101")  # the worker exits
+    stat = root / "proc/100/stat"
+    stat.write_text(stat.read_text().replace(" 500 200 ", " 600 200 "))
+    points = nginx.collect()
+    assert by_group(points, "hostagent.process_group.count") == {"nginx": 1}
+    assert by_group(points, "process.cpu.time", "user") == {"nginx": (600 + 1500) / HZ}
+    assert by_group(points, "process.memory.usage") == {"nginx": 2500 * PAGE}
+    # pid 100 restarts (a new start time) with a fresh CPU count: its new time adds to the total.
+    stat.write_text(stat.read_text().replace(" 600 200 ", " 5 1 ").replace(" 100000 ", " 1200000 "))
+    assert by_group(nginx.collect(), "process.cpu.time", "user") == {"nginx": (600 + 1500 + 5) / HZ}
+
+
+def test_unreadable_io_or_fds_are_counted_as_a_partial_failure(tmp_path):
+    root = shutil.copytree(FIXTURE_ROOT, tmp_path / "hostfs")
+    (root / "proc/200/io").unlink()  # as /proc/<pid>/io of another user's process reads without CAP_SYS_PTRACE
+    with pytest.raises(PartialFailure, match="1 matched processes without readable io or fd") as partial:
+        source(root).collect()
+    assert by_group(partial.value.points, "process.cpu.time", "user")["api"] == 250 / HZ
+
+
+def test_stat_parsing_survives_odd_process_names():
+    stat = parse_stat(b"7 (a) b (c)) S 1 7 7 0 -1 0 11 0 12 0 13 14 0 0 20 0 3 0 15 16 17 0 0")
+    assert stat == ("a) b (c)", 11, 12, 13, 14, 3, 15, 16, 17)
+
+
+def test_groups_are_configured_by_name_with_lists_or_single_patterns(tmp_path):
+    path = tmp_path / "agent.yaml"
+    path.write_text("sources:\n  process_groups:\n    enabled: true\n    groups:\n"
+                    "      nginx: {executable: '^nginx$'}\n      api: {cmdline: [gunicorn], user: [app]}\n")
+    groups = load(path, environ={}).sources["process_groups"].groups
+    assert groups == {"nginx": GroupRule(executable=("^nginx$",)), "api": GroupRule(cmdline=("gunicorn",), user=("app",))}
+    path.write_text("sources:\n  process_groups:\n    groups:\n      nginx: {exe: nginx}\n")
+    with pytest.raises(ConfigError, match="sources.process_groups.groups.nginx.exe: unknown option"):
+        load(path, environ={})
+
+
+def test_live_this_test_process_is_found_in_its_group():
+    live = ProcessGroupsSource(Host("/"), ProcessGroupsOptions(enabled=True, groups={
+        "me": GroupRule(cmdline=("pytest",)), "nobody": GroupRule(executable=("^no-such-daemon$",))}))
+    points = live.collect()
+    assert by_group(points, "hostagent.process_group.count")["me"] >= 1
+    assert by_group(points, "hostagent.process_group.count")["nobody"] == 0
+    assert by_group(points, "process.memory.usage")["me"] > 10 * 2**20
+    assert by_group(points, "process.uptime")["me"] > 0

@@ -1,0 +1,188 @@
+"""The textfile source: *.prom files of the fixture tree, with malformed, conflicting and half-written files."""
+
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import sys
+
+import pytest
+from opentelemetry.sdk.metrics.export import Gauge, InMemoryMetricReader, Sum
+from opentelemetry.sdk.resources import Resource
+
+from collector.agent import build_provider
+from collector.collection import Collection
+from collector.host import Host
+from collector.naming import prometheus_name
+from collector.sources.base import PartialFailure, Unavailable
+from collector.sources.prometheus_text import parse
+from collector.sources.textfile import TextfileOptions, TextfileSource
+from collector.spec import Instrument
+from collector.telemetry import AgentTelemetry
+from tests.collector.conftest import FIXTURE_ROOT
+from tests.collector.test_cli import agent_environment, wait_until
+from tests.support.otlp_receiver import OtlpReceiver, free_port
+
+DIRECTORY = "/var/lib/node_exporter/textfile_collector"
+MTIME = 1_764_590_000
+
+
+@pytest.fixture
+def root(tmp_path):
+    root = shutil.copytree(FIXTURE_ROOT, tmp_path / "hostfs")
+    for path in (root / DIRECTORY.lstrip("/")).iterdir():
+        os.utime(path, (MTIME, MTIME))
+    return root
+
+
+def collect(root, **options):
+    source = TextfileSource(Host(root), TextfileOptions(enabled=True, **options))
+    with pytest.raises(PartialFailure) as partial:
+        source.collect()
+    return source, partial.value
+
+
+def series(points, metric):
+    return {tuple(sorted(p.attributes.items())): p.value for p in points if p.metric == metric}
+
+
+def test_each_family_becomes_its_instrument_with_labels_as_attributes(root):
+    source, partial = collect(root)
+    points = partial.points
+    assert series(points, "backup_runs") == {(("outcome", "success"),): 41, (("outcome", "failure"),): 2}
+    assert series(points, "backup_last_success_timestamp_seconds") == {(): 1764590400}
+    assert series(points, "backup_size_bytes") == {(("path", '/srv/a "b"'), ("volume", "db")): 5.5e9}
+    assert series(points, "backup_duration_seconds_bucket") == {(("le", "60"),): 30, (("le", "+Inf"),): 43}
+    assert series(points, "backup_duration_seconds_sum") == {(): 2150.5}
+    assert series(points, "backup_duration_seconds_count") == {(): 43}
+    assert series(points, "raid_degraded") == {(): 0}
+    specs = {spec.name: spec for spec in source.discovered_metrics()}
+    assert {name: (spec.instrument, spec.unit) for name, spec in specs.items()} == {
+        "backup_runs": (Instrument.COUNTER, ""),
+        "backup_last_success_timestamp_seconds": (Instrument.GAUGE, "s"),
+        "backup_size_bytes": (Instrument.GAUGE, "By"),
+        "backup_duration_seconds_bucket": (Instrument.GAUGE, ""),
+        "backup_duration_seconds_sum": (Instrument.GAUGE, ""),
+        "backup_duration_seconds_count": (Instrument.GAUGE, ""),
+        "raid_degraded": (Instrument.GAUGE, ""),
+    }
+    assert specs["backup_runs"].description == "Backup runs by outcome."
+    # Through either gateway each series keeps the name it has in the file.
+    assert {prometheus_name(spec) for spec in specs.values()} == {
+        "backup_runs_total", "backup_last_success_timestamp_seconds", "backup_size_bytes",
+        "backup_duration_seconds_bucket", "backup_duration_seconds_sum", "backup_duration_seconds_count",
+        "raid_degraded"}
+
+
+def test_bad_files_are_skipped_whole_counted_and_named_and_half_written_files_never_read(root):
+    _, partial = collect(root)
+    assert str(partial) == (
+        "skipped broken.prom: line 2: not a sample: 'apt_upgrades_pending{origin=\"debian\" 3'; "
+        "conflict.prom: backup_runs is a gauge here, a counter elsewhere; "
+        "stamped.prom: line 1: smart_healthy has a timestamp (not supported, as in node_exporter)")
+    files = ["backup.prom", "broken.prom", "conflict.prom", "stamped.prom"]
+    assert series(partial.points, "hostagent.textfile.mtime") == {(("file.name", f),): MTIME for f in files}
+    assert series(partial.points, "hostagent.textfile.errors") == {
+        (("file.name", "backup.prom"),): 0, (("file.name", "broken.prom"),): 1,
+        (("file.name", "conflict.prom"),): 1, (("file.name", "stamped.prom"),): 1}
+    assert not {p.metric for p in partial.points} & {"apt_upgrades_pending", "smart_healthy", "cron_half_written"}
+
+
+def test_errors_count_every_collection_and_a_fixed_file_is_read_again(root):
+    directory = root / DIRECTORY.lstrip("/")
+    source = TextfileSource(Host(root), TextfileOptions(enabled=True))
+    for _ in range(2):
+        with pytest.raises(PartialFailure):
+            source.collect()
+    (directory / "broken.prom").write_text('apt_upgrades_pending{origin="debian"} 3\n')
+    for name in ("conflict.prom", "stamped.prom"):
+        (directory / name).unlink()
+    points = source.collect()
+    assert series(points, "apt_upgrades_pending") == {(("origin", "debian"),): 3}
+    assert series(points, "hostagent.textfile.errors")[(("file.name", "broken.prom"),)] == 2
+
+
+def test_the_same_series_in_two_files_and_reserved_labels_are_conflicts(tmp_path):
+    (tmp_path / "a.prom").write_text("queue_depth 1\n")
+    (tmp_path / "b.prom").write_text("queue_depth 2\n")
+    (tmp_path / "c.prom").write_text('queue_size{instance="x"} 2\n')
+    source = TextfileSource(Host("/"), TextfileOptions(enabled=True, directory=str(tmp_path)))
+    with pytest.raises(PartialFailure) as partial:
+        source.collect()
+    assert str(partial.value) == ("skipped b.prom: queue_depth has a series already written by another file; "
+                                  "c.prom: label instance of queue_size is reserved for the host's identity")
+    assert series(partial.value.points, "queue_depth") == {(): 1}
+
+
+def test_max_series_caps_whole_files(tmp_path):
+    (tmp_path / "a.prom").write_text("".join(f'jobs{{n="{n}"}} {n}\n' for n in range(3)))
+    (tmp_path / "b.prom").write_text("other 1\n")
+    source = TextfileSource(Host("/"), TextfileOptions(enabled=True, directory=str(tmp_path), max_series=3))
+    with pytest.raises(PartialFailure, match="b.prom: over max_series=3"):
+        source.collect()
+
+
+def test_a_missing_directory_is_unavailable_not_an_error(tmp_path):
+    with pytest.raises(Unavailable):
+        TextfileSource(Host(tmp_path), TextfileOptions(enabled=True)).collect()
+
+
+@pytest.mark.parametrize("text, error", [
+    ("# TYPE x gauge\n# TYPE x counter\n", "line 2: TYPE of x given twice or after its samples"),
+    ("# TYPE x sometype\n", "line 1: unknown type 'sometype' for x"),
+    ("x 1\nx 2\n", "line 2: x is written twice"),
+    ('x{a="1",a="2"} 1\n', 'line 1: label a given twice'),
+    ("x one\n", "line 1: not a number: 'one'"),
+    ("3x 1\n", "line 1: not a sample: '3x 1'"),
+])
+def test_invalid_text_names_the_line_and_the_problem(text, error):
+    with pytest.raises(ValueError) as invalid:
+        parse(text)
+    assert str(invalid.value) == error
+
+
+def test_parser_reads_openmetrics_counters_summaries_and_special_values():
+    families = parse('# TYPE jobs counter\njobs_total 3\n# TYPE rpc summary\nrpc{quantile="0.5"} 0.2\n'
+                     'rpc_sum 10\nrpc_count 40\nload NaN\ntemp +Inf\n  \n# a comment\n')
+    assert [(f.name, f.type, [(s[0], s[2]) for s in f.samples]) for f in families][:2] == [
+        ("jobs", "counter", [("jobs_total", 3)]),
+        ("rpc", "summary", [("rpc", 0.2), ("rpc_sum", 10), ("rpc_count", 40)])]
+    assert families[3].samples[0][2] == float("inf")
+
+
+def test_discovered_metrics_reach_the_sdk_with_their_instrument(root, caplog):
+    collection = Collection([TextfileSource(Host(root), TextfileOptions(enabled=True))], AgentTelemetry())
+    reader = InMemoryMetricReader()
+    provider = build_provider(Resource.create({}), reader, collection)
+    with caplog.at_level(logging.WARNING, logger="collector.collection"):
+        collection.refresh()
+        collection.refresh()
+    metrics = {m.name: m for rm in reader.get_metrics_data().resource_metrics
+               for sm in rm.scope_metrics for m in sm.metrics}
+    runs = metrics["backup_runs"].data
+    assert isinstance(runs, Sum) and runs.is_monotonic
+    assert {dict(p.attributes)["outcome"]: p.value for p in runs.data_points} == {"success": 41, "failure": 2}
+    assert isinstance(metrics["backup_size_bytes"].data, Gauge) and metrics["backup_size_bytes"].unit == "By"
+    # Each file's problem is logged once, not at every collection.
+    assert [r.getMessage().count("broken.prom") for r in caplog.records] == [1]
+    provider.shutdown()
+
+
+def test_collector_run_exports_a_file_written_after_start_with_its_instrument(tmp_path):
+    receiver = OtlpReceiver()
+    agent = subprocess.Popen([sys.executable, "-m", "collector", "run"], env=agent_environment(
+        receiver.url, free_port(), HOSTAGENT_SOURCES__TEXTFILE__ENABLED="true",
+        HOSTAGENT_SOURCES__TEXTFILE__DIRECTORY=str(tmp_path)), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        assert receiver.wait_for(1)
+        (tmp_path / "jobs.prom.tmp").write_text("# TYPE jobs_done_total counter\njobs_done_total 7\n")
+        (tmp_path / "jobs.prom.tmp").rename(tmp_path / "jobs.prom")  # the write-then-rename convention
+        assert wait_until(lambda: "jobs_done" in receiver.metric_names())
+        jobs = next(m for r in receiver.requests[::-1] for rm in r.resource_metrics for sm in rm.scope_metrics
+                    for m in sm.metrics if m.name == "jobs_done")
+        assert jobs.sum.is_monotonic and [p.as_double for p in jobs.sum.data_points] == [7.0]
+    finally:
+        agent.send_signal(signal.SIGTERM)
+        agent.wait(15)
+        receiver.stop()
