@@ -77,12 +77,12 @@ def _gateway() -> list[dict]:
                            "vmagent retries {{url}}"),
                     Target("sum by (url) (rate(vmagent_remotewrite_packets_dropped_total[$__rate_interval]))",
                            "vmagent dropped {{url}}"),
-                    Target(f"{by_exporter} (rate(otelcol_exporter_send_failed_metric_points_total[$__rate_interval]))",
+                    Target(f"{by_exporter} (rate(otelcol_exporter_send_failed_metric_points[$__rate_interval]))",
                            "otelcol {{exporter}}")], width=8),
         timeseries("Gateway accepted data points", "Data points received from the agents per second.", "cps",
                    [Target('sum(rate(vmagent_rows_inserted_total{type="opentelemetry"}[$__rate_interval]))',
                            "vmagent"),
-                    Target("sum by (receiver) (rate(otelcol_receiver_accepted_metric_points_total[$__rate_interval]))",
+                    Target("sum by (receiver) (rate(otelcol_receiver_accepted_metric_points[$__rate_interval]))",
                            "otelcol {{receiver}}")], width=8),
     ]
 

@@ -24,7 +24,7 @@ BACKEND_METRICS = {
 }
 GATEWAY_METRICS = {
     "vmagent": ("vmagent_remotewrite_requests_total", {"url", "status_code"}),
-    "otelcol": ("otelcol_exporter_sent_metric_points_total", {"exporter"}),
+    "otelcol": ("otelcol_exporter_sent_metric_points", {"exporter"}),
 }
 COMPONENT_METRICS = {**GATEWAY_METRICS, **BACKEND_METRICS}
 PIPELINE_RULES = (REPO_ROOT / "rules" / "pipeline.rules.yml").read_text()

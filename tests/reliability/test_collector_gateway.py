@@ -73,7 +73,7 @@ def test_a_request_prometheus_refuses_is_dropped_and_counted_and_the_rest_flows(
     push_gauge_at(gateway.otlp_url, "system.cpu.utilization", now + 1, 0.75)
     wait_for(lambda: [s["value"][1] for s in prometheus.query(count)] == ["2"], timeout=30,
              what="the sample after the refused one in Prometheus")
-    wait_for(lambda: telemetry(gateway, "otelcol_exporter_send_failed_metric_points_total",
+    wait_for(lambda: telemetry(gateway, "otelcol_exporter_send_failed_metric_points",
                                exporter="otlphttp/prometheus") == 1, timeout=30,
              what="the refused point counted as failed")
     assert telemetry(gateway, "otelcol_exporter_queue_size", exporter="otlphttp/prometheus") == 0
@@ -97,7 +97,7 @@ def test_a_full_queue_refuses_data_which_the_agent_keeps_until_the_backend_is_ba
             held = wait_for_backlog(agent, QUEUED_CYCLES)
             assert telemetry(gateway, "otelcol_exporter_queue_size", exporter="otlphttp/victoriametrics") == capacity
             assert telemetry(gateway, "otelcol_exporter_queue_capacity", exporter="otlphttp/victoriametrics") == capacity
-            assert telemetry(gateway, "otelcol_exporter_enqueue_failed_metric_points_total",
+            assert telemetry(gateway, "otelcol_exporter_enqueue_failed_metric_points",
                              exporter="otlphttp/victoriametrics") > 0
             # Prometheus scrapes the gateway: the queue alert's condition holds there.
             queue_alert = alert_expr("OtelcolExporterQueueFilling")
@@ -121,7 +121,7 @@ def test_memory_limiter_refusal_is_kept_by_the_agent_and_delivered_later(collect
     gateway.config_files.append(starved)
     gateway.start()
     held = wait_for_backlog(agent, QUEUED_CYCLES)
-    assert telemetry(gateway, "otelcol_receiver_refused_metric_points_total") > 0
+    assert telemetry(gateway, "otelcol_receiver_refused_metric_points") > 0
     gateway.stop()
     gateway.config_files.remove(starved)
     gateway.start()
