@@ -13,7 +13,7 @@ COLUMNS = {0: "system.network.io", 1: "system.network.packet.count", 2: "system.
 # /proc/net/tcp state codes (include/net/tcp_states.h) → semconv network.connection.state
 TCP_STATES = {
     "01": "established", "02": "syn_sent", "03": "syn_received", "04": "fin_wait_1", "05": "fin_wait_2",
-    "06": "time_wait", "07": "close", "08": "close_wait", "09": "last_ack", "0A": "listen", "0B": "closing",
+    "06": "time_wait", "07": "closed", "08": "close_wait", "09": "last_ack", "0A": "listen", "0B": "closing",
 }
 
 

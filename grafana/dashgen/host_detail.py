@@ -60,9 +60,9 @@ def _cpu() -> list[dict]:
         timeseries("Pressure stall information",
                    "Share of wall-clock time in which some (or all) runnable tasks were stalled waiting for "
                    "CPU, memory or I/O (Linux PSI).", "percentunit",
-                   [Target(e.rate_sum("system_linux_pressure_stall_time_seconds_total", H,
-                                      "linux_pressure_resource, linux_pressure_scope"),
-                           "{{linux_pressure_resource}} {{linux_pressure_scope}}")],
+                   [Target(e.rate_sum(f"system_{resource}_linux_pressure_seconds_total", H,
+                                      "system_pressure_stall_type"), f"{resource} {{{{system_pressure_stall_type}}}}")
+                    for resource in ("cpu", "memory", "io")],
                    width=12),
     ]
 

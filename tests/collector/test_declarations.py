@@ -1,49 +1,18 @@
 """What is emitted equals what is declared: names, instruments, units, attribute keys."""
 
-import shutil
 from pathlib import Path
 
-import psutil
 import pytest
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import Gauge, InMemoryMetricReader, Sum
 
-from collector.collection import Collection
-from collector.host import Host
 from collector.instruments import register
 from collector.naming import prometheus_name
 from collector.render import metrics_markdown, naming_markdown
-from collector.sources import SOURCES, declared_metrics
-from collector.sources.agent import AgentSource
-from collector.sources.base import SourceOptions
+from collector.sources import declared_metrics
 from collector.spec import Instrument
-from collector.telemetry import AgentTelemetry
-from tests.collector.conftest import FIXTURE_ROOT
 
 DOCS = Path(__file__).parents[2] / "docs"
-# Opt-in options switched on so that every declared metric can appear.
-EVERYTHING = {"cpu": {"per_cpu": True}, "network": {"connections": True}, "top_processes": {"enabled": True}}
-
-
-def all_sources(host, telemetry):
-    sources = [cls(host, cls.Options(**EVERYTHING.get(name, {}))) for name, cls in SOURCES.items()]
-    return sources + [AgentSource(host, SourceOptions(), telemetry)]
-
-
-@pytest.fixture
-def collect_everything(tmp_path):
-    """The fixture tree for every source but top_processes, whose psutil walk needs a real /proc."""
-    root = shutil.copytree(FIXTURE_ROOT, tmp_path / "hostfs")
-    telemetry = AgentTelemetry()
-    fixture_sources = [s for s in all_sources(Host(root), telemetry) if s.name != "top_processes"]
-    # CPU time moves on between the start-up baseline and the first collection.
-    stat = root / "proc" / "stat"
-    stat.write_text(stat.read_text().replace("cpu  1000 ", "cpu  1100 ").replace("cpu0 600 ", "cpu0 700 "))
-    fixture = Collection(fixture_sources, telemetry)
-    fixture.refresh()
-    psutil.PROCFS_PATH = "/proc"
-    top = SOURCES["top_processes"](Host("/"), SOURCES["top_processes"].Options(enabled=True))
-    return fixture, top
 
 
 def test_every_declared_metric_is_emitted_with_exactly_its_declared_attributes(collect_everything):
@@ -98,6 +67,8 @@ def test_the_sdk_receives_each_metric_with_its_declared_instrument_and_unit(coll
     ("system.uptime", "system_uptime_seconds"),
     ("hw.temperature", "hw_temperature_celsius"),
     ("system.filesystem.inodes.usage", "system_filesystem_inodes_usage"),
+    ("system.cpu.linux.pressure.total", "system_cpu_linux_pressure_seconds_total"),
+    ("system.cpu.linux.pressure.10s", "system_cpu_linux_pressure_10s_ratio"),
 ])
 def test_prometheus_names_follow_the_translation_rules(otlp, prometheus):
     spec = next(spec for _, spec in declared_metrics() if spec.name == otlp)

@@ -32,6 +32,7 @@ OPTIONAL: dict[tuple[str, str, str], str] = {
     ("pipeline-health", "Gateway queue", "B"): _NO_OTELCOL,
     ("pipeline-health", "Gateway send failures", "C"): _NO_OTELCOL,
     ("pipeline-health", "Gateway accepted data points", "B"): _NO_OTELCOL,
+    ("host-detail", "Swap usage", "A"): "one series per swap device (system.device): none on a host without swap",
 }
 
 _TOP_PROCESSES = ("the top processes change between exports, and the backends differ in how long a vanished "
