@@ -40,6 +40,10 @@ NAMING_CHANGES = (
     ("`system_filesystem_utilization_ratio`", "plus `system_filesystem_state=\"used\"`", "the model's attribute"),
     ("`system_paging_usage_bytes`, `system_paging_utilization_ratio`", "one series per swap device "
      "(`system_device`); none without swap", "the model's attribute"),
+    ("`system_network_connection_count{network_connection_state=\"close\"}`", "`…=\"closed\"`",
+     "the model's member"),
+    ("`system_paging_operations_total{system_paging_direction}`", "plus `system_paging_fault_type=\"major\"`",
+     "the model's attribute"),
     ("`hw_temperature_celsius{hw_type=\"temperature\"}`", "no `hw_type`; `hw_sensor_location` and `hw_parent` "
      "where the kernel names them; `hw_id` built from the parent device's name", "the model's attributes"),
 )
