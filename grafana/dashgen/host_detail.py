@@ -93,6 +93,19 @@ def _memory() -> list[dict]:
         timeseries("Swap operations", "Pages swapped in and out per second.", "ops",
                    [Target(e.rate_sum("system_paging_operations_total", H, "system_paging_direction"),
                            "{{system_paging_direction}}")], width=12),
+        timeseries("Kernel and shared memory", "Slab caches (reclaimable ones are freed under pressure, "
+                   "unreclaimable ones are not) and shared memory (mostly tmpfs).", "bytes",
+                   [Target(f"sum by (system_memory_linux_slab_state) "
+                           f"({e.selector('system_memory_linux_slab_usage_bytes', H)})",
+                           "slab {{system_memory_linux_slab_state}}"),
+                    Target(f"max({e.selector('system_memory_linux_shared_bytes', H)})", "shared")], width=12),
+        timeseries("Hugepages", "Pages of the hugepage pool used and free, and those reserved by mappings "
+                   "(part of free). Empty when no pool is configured.", "short",
+                   [Target(f"sum by (system_memory_linux_hugepages_state) "
+                           f"({e.selector('system_memory_linux_hugepages_usage', H)})",
+                           "{{system_memory_linux_hugepages_state}}"),
+                    Target(f"max({e.selector('system_memory_linux_hugepages_reserved', H)})", "reserved")],
+                   width=12),
     ]
 
 
@@ -114,6 +127,17 @@ def _disk() -> list[dict]:
                    "devices that serve one request at a time).", "percentunit",
                    [Target(e.rate_sum("system_disk_io_time_seconds_total", H, "system_device"),
                            "{{system_device}}")], maximum=1, width=6),
+        timeseries("Disk queue", "Average number of operations in flight (rate of the weighted I/O time) and "
+                   "the number in flight when sampled, per device.", "short",
+                   [Target(e.rate_sum("system_disk_weighted_io_time_seconds_total", H, "system_device"),
+                           "{{system_device}} average"),
+                    Target(f"sum by (system_device) ({e.selector('system_disk_pending_operations', H)})",
+                           "{{system_device}} now")], width=8),
+        timeseries("Merged operations", "Adjacent reads and writes the kernel merged into one per second.",
+                   "ops", [Target(e.rate_sum("system_disk_merged_total", H, by), legend)], width=8),
+        timeseries("Disk size", "Size of each device.", "bytes",
+                   [Target(f"max by (system_device) ({e.selector('system_disk_limit_bytes', H)})",
+                           "{{system_device}}")], width=8),
     ]
 
 

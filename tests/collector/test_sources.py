@@ -79,6 +79,32 @@ def test_memory_states_add_up_to_the_limit(fixture_host):
     assert by_attributes(points, "system.memory.utilization", "system.memory.state")["used"] == 0.3375
 
 
+def test_memory_shared_slab_and_hugepages_from_meminfo(fixture_host):
+    points = MemorySource(fixture_host, SourceOptions()).collect()
+    assert values(points, "system.memory.linux.shared") == [100_000 * KIB]
+    assert by_attributes(points, "system.memory.linux.slab.usage", "system.memory.linux.slab.state") == {
+        "reclaimable": 300_000 * KIB, "unreclaimable": 60_000 * KIB}
+    hugepages = {p.metric.removeprefix("system.memory.linux.hugepages."): p.value for p in points
+                 if p.metric.startswith("system.memory.linux.hugepages.") and not p.attributes}
+    assert hugepages == {"limit": 512, "page_size": 2048 * KIB, "reserved": 32, "surplus": 8}
+    assert by_attributes(points, "system.memory.linux.hugepages.usage", "system.memory.linux.hugepages.state") == {
+        "used": 384, "free": 128}
+    assert by_attributes(points, "system.memory.linux.hugepages.utilization",
+                         "system.memory.linux.hugepages.state") == {"used": 0.75, "free": 0.25}
+
+
+def test_no_hugepage_pool_reports_the_pool_empty_and_no_utilization():
+    from collector.sources.memory import meminfo_points
+    meminfo = {"Shmem": 1, "SReclaimable": 2, "SUnreclaim": 3, "HugePages_Total": 0, "HugePages_Free": 0,
+               "HugePages_Rsvd": 0, "HugePages_Surp": 0, "Hugepagesize": 2 << 20}
+    points = meminfo_points(meminfo)
+    assert values(points, "system.memory.linux.hugepages.limit") == [0]
+    assert values(points, "system.memory.linux.hugepages.utilization") == []
+    kernel_without_hugetlbfs = {k: v for k, v in meminfo.items() if not k.startswith(("Huge", "HugePages"))}
+    assert {p.metric for p in meminfo_points(kernel_without_hugetlbfs)} == {
+        "system.memory.linux.shared", "system.memory.linux.slab.usage"}
+
+
 def test_paging_usage_per_swap_device_faults_and_operations(fixture_host):
     points = PagingSource(fixture_host, SourceOptions()).collect()
     usage = {(p.attributes["system.device"], p.attributes["system.paging.state"]): p.value
@@ -110,6 +136,16 @@ def test_disk_counters_per_whole_device_excluding_loop_and_partitions(fixture_ho
                         "system.disk.operation_time": 4.0, "system.disk.merged": 50}
     assert [p.value for p in points if p.metric == "system.disk.io_time"
             and p.attributes["system.device"] == "sda"] == [9.0]
+
+
+def test_disk_queue_and_size_per_device(fixture_host):
+    points = DiskSource(fixture_host, DiskOptions()).collect()
+    per_device = {(p.metric, p.attributes["system.device"]): p.value for p in points
+                  if p.metric in ("system.disk.weighted_io_time", "system.disk.pending_operations", "system.disk.limit")}
+    assert per_device == {
+        ("system.disk.weighted_io_time", "sda"): 12.0, ("system.disk.weighted_io_time", "nvme0n1"): 2.0,
+        ("system.disk.pending_operations", "sda"): 3, ("system.disk.pending_operations", "nvme0n1"): 1,
+        ("system.disk.limit", "sda"): 1953525168 * 512, ("system.disk.limit", "nvme0n1"): 1000215216 * 512}
 
 
 def test_disk_include_filter_and_device_cap(fixture_host):
@@ -190,6 +226,7 @@ def test_process_counts_by_state_created_and_uptime(fixture_host):
         "running": 1, "sleeping": 2, "stopped": 0, "defunct": 1}
     assert values(points, "system.process.created") == [31337]
     assert values(points, "system.uptime") == [12345.67]
+    assert values(points, "system.process.limit") == [63304]  # threads-max, below pid_max
 
 
 def test_linux_extras(fixture_host):
