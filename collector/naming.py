@@ -5,7 +5,8 @@ not)."""
 
 from collector.spec import Instrument, MetricSpec
 
-UNIT_SUFFIXES = {"s": "seconds", "ms": "milliseconds", "By": "bytes", "Hz": "hertz", "Cel": "celsius"}
+UNIT_SUFFIXES = {"s": "seconds", "ms": "milliseconds", "By": "bytes", "Hz": "hertz", "Cel": "celsius",
+                 "By/s": "bytes_per_second"}
 # Resource attributes the gateways turn into the labels every series carries (docs/gateway.md).
 RESOURCE_LABELS = ("job", "instance", "host_name", "host_id", "os_type")
 OPTIONAL_RESOURCE_LABELS = ("k8s_node_name", "k8s_cluster_name")

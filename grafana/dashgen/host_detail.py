@@ -202,6 +202,28 @@ def _network() -> list[dict]:
                    [Target(f"sum by (network_transport, network_connection_state) "
                            f"({e.selector('system_network_connection_count', H)})",
                            "{{network_transport}} {{network_connection_state}}")], width=6),
+        timeseries("TCP retransmits", "Share of the TCP segments sent that were retransmissions: loss or "
+                   "congestion on the path.", "percentunit",
+                   [Target(e.tcp_retransmit_ratio(H), "retransmitted")], width=6),
+        timeseries("TCP listen queue", "Connections listening sockets dropped per second; overflows: the "
+                   "application did not accept fast enough.", "ops",
+                   [Target(f"sum(rate({e.selector('system_network_tcp_listen_overflows_total', H)}{e.RATE}))",
+                           "overflows"),
+                    Target(f"sum(rate({e.selector('system_network_tcp_listen_drops_total', H)}{e.RATE}))",
+                           "drops")], width=6),
+        timeseries("Sockets in use", "Sockets open per transport (cheap to read; the per-state breakdown "
+                   "needs connections: true).", "short",
+                   [Target(f"sum by (network_transport) ({e.selector('system_network_socket_count', H)})",
+                           "{{network_transport}}")], width=6),
+        table("Network interfaces", "Link (carrier) of each interface that is administratively up, the speed "
+              "its driver negotiated and its MTU.", ["network_interface_name"],
+              [Column("Link", f"max by (network_interface_name) ({e.selector('hw_network_up', H)})", "none",
+                      steps=(("red", None), ("green", 1))),
+               Column("Speed", f"max by (network_interface_name) "
+                               f"({e.selector('hw_network_bandwidth_limit_bytes_per_second', H)})", "Bps"),
+               Column("MTU", f"max by (network_interface_name) ({e.selector('system_network_mtu_bytes', H)})",
+                      "bytes")],
+              key_names={"network_interface_name": "Interface"}, width=6, height=8),
     ]
 
 

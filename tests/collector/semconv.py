@@ -25,6 +25,9 @@ class Fact(NamedTuple):
     where: str = SYSTEM
 
 
+HW_NETWORK_FILE = "model/hardware/network-metrics.yaml + model/hardware/common.yaml"
+HW_NETWORK = ("hw.id", "hw.name", "hw.parent", "hw.model", "hw.network.logical_addresses",
+              "hw.network.physical_address", "hw.serial_number", "hw.vendor")
 FS = ("system.device", "system.filesystem.type", "system.filesystem.mode", "system.filesystem.mountpoint")
 DISK = ("system.device", "disk.io.direction")
 NIC = ("network.interface.name", "network.io.direction")
@@ -76,6 +79,8 @@ MODEL = {fact.name: fact for fact in (
     Fact("process.memory.virtual", "updowncounter", "By", where=PROCESS),
     Fact("process.thread.count", "updowncounter", "{thread}", where=PROCESS),
     Fact("process.unix.file_descriptor.count", "updowncounter", "{file_descriptor}", where=PROCESS),
+    *(Fact(name, "updowncounter", unit, HW_NETWORK, where=HW_NETWORK_FILE)
+      for name, unit in (("hw.network.up", "1"), ("hw.network.bandwidth.limit", "By/s"))),
     Fact("hw.temperature", "gauge", "Cel", ("hw.id", "hw.name", "hw.parent", "hw.sensor_location"),
          where=HW_TEMPERATURE),
 )}
@@ -104,10 +109,16 @@ PRECEDENTS = {fact.name: fact for fact in (
     Fact("system.network.conntrack.count", "updowncounter", "{entry}", where=_hostmetrics("networkscraper")),
     Fact("system.network.conntrack.max", "updowncounter", "{entry}", where=_hostmetrics("networkscraper")),
     *(fact for resource in ("cpu", "memory", "io") for fact in _pressure(resource)),
-    # No model or hostmetrics name: the project's, in the model's system.linux namespace and with the unit
-    # of process.unix.file_descriptor.count.
+    # No model or hostmetrics name: the project's, in the model's namespaces, with the model's attribute keys
+    # (file descriptors: the unit of process.unix.file_descriptor.count).
     Fact("system.linux.file_descriptor.usage", "updowncounter", "{file_descriptor}", where="hostagent"),
     Fact("system.linux.file_descriptor.limit", "updowncounter", "{file_descriptor}", where="hostagent"),
+    Fact("system.network.tcp.segments", "counter", "{segment}", ("network.io.direction",), where="hostagent"),
+    Fact("system.network.tcp.retransmits", "counter", "{segment}", where="hostagent"),
+    Fact("system.network.tcp.listen.overflows", "counter", "{connection}", where="hostagent"),
+    Fact("system.network.tcp.listen.drops", "counter", "{connection}", where="hostagent"),
+    Fact("system.network.mtu", "updowncounter", "By", ("network.interface.name",), where="hostagent"),
+    Fact("system.network.socket.count", "updowncounter", "{socket}", ("network.transport",), where="hostagent"),
 )}
 
 # Where the agent departs from a metric's listed attributes, and why: (metric, attribute) → reason.
@@ -118,6 +129,11 @@ DEPARTURES = {
         "the interface is network.interface.name, as on the model's other three system.network.* metrics, "
         "so that the four join",
     ("system.network.packet.count", "network.interface.name"): "see system.device",
+    **{(metric, attribute): "not readable from sysfs (needs the driver's ethtool answers or PCI id tables)"
+       for metric in ("hw.network.up", "hw.network.bandwidth.limit")
+       for attribute in ("hw.model", "hw.network.logical_addresses", "hw.serial_number", "hw.vendor")},
+    **{(metric, "network.interface.name"): "added: joins the adapter's series to system.network.*"
+       for metric in ("hw.network.up", "hw.network.bandwidth.limit")},
 }
 
 # Point attributes the agent adds to every metric of the process entity, and why.

@@ -204,12 +204,29 @@ def test_filesystem_that_cannot_be_measured_costs_only_its_own_points(tmp_path):
 def test_network_counters_from_the_host_namespace(fixture_host):
     points = NetworkSource(fixture_host, NetworkOptions()).collect()
     assert {p.attributes["network.interface.name"] for p in points} == {"eth0"}  # lo and veth excluded
-    eth0 = {(p.metric, p.attributes["network.io.direction"]): p.value for p in points}
+    eth0 = {(p.metric, p.attributes["network.io.direction"]): p.value for p in points
+            if "network.io.direction" in p.attributes}
     assert eth0 == {
         ("system.network.io", "receive"): 1_000_000, ("system.network.packet.count", "receive"): 2000,
         ("system.network.errors", "receive"): 3, ("system.network.packet.dropped", "receive"): 4,
         ("system.network.io", "transmit"): 500_000, ("system.network.packet.count", "transmit"): 1500,
         ("system.network.errors", "transmit"): 5, ("system.network.packet.dropped", "transmit"): 6}
+
+
+def test_network_link_state_speed_and_mtu_from_sysfs(fixture_host):
+    points = NetworkSource(fixture_host, NetworkOptions()).collect()
+    link = {"hw.id": "eth0", "hw.name": "eth0", "network.interface.name": "eth0",
+            "hw.network.physical_address": "52:54:00:12:34:56", "hw.parent": "0000:00:03.0"}
+    assert [(p.metric, dict(p.attributes), p.value) for p in points if p.metric.startswith("hw.")] == [
+        ("hw.network.up", link, 1), ("hw.network.bandwidth.limit", link, 10_000_000_000 // 8)]
+    assert values(points, "system.network.mtu") == [9000]
+
+
+def test_an_interface_that_is_administratively_down_or_without_speed_has_no_link_points(tmp_path):
+    from collector.sources.network import link_points
+    (tmp_path / "mtu").write_text("1500\n")
+    (tmp_path / "speed").write_text("-1\n")  # virtual NICs: unknown speed; no carrier file: admin down
+    assert [(p.metric, p.value) for p in link_points(tmp_path, "ifb0")] == [("system.network.mtu", 1500)]
 
 
 def test_network_connections_by_transport_and_state_are_opt_in(fixture_host):
@@ -218,6 +235,17 @@ def test_network_connections_by_transport_and_state_are_opt_in(fixture_host):
                    for p in points if p.metric == "system.network.connection.count"}
     assert connections == {("tcp", "listen"): 1, ("tcp", "established"): 2, ("tcp", "time_wait"): 1,
                            ("udp", None): 1}
+
+
+def test_tcp_stack_counters_and_sockets_from_the_host_namespace(fixture_host):
+    from collector.sources.netstat import NetstatSource
+    points = NetstatSource(fixture_host, SourceOptions()).collect()
+    assert by_attributes(points, "system.network.tcp.segments", "network.io.direction") == {
+        "receive": 51000, "transmit": 49000}
+    assert {p.metric: p.value for p in points if not p.attributes} == {
+        "system.network.tcp.retransmits": 160, "system.network.tcp.listen.overflows": 7,
+        "system.network.tcp.listen.drops": 9}
+    assert by_attributes(points, "system.network.socket.count", "network.transport") == {"tcp": 24, "udp": 4}
 
 
 def test_process_counts_by_state_created_and_uptime(fixture_host):

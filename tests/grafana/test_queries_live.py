@@ -33,6 +33,7 @@ OPTIONAL: dict[tuple[str, str, str], str] = {
     ("pipeline-health", "Gateway send failures", "C"): _NO_OTELCOL,
     ("pipeline-health", "Gateway accepted data points", "B"): _NO_OTELCOL,
     ("host-detail", "Swap usage", "A"): "one series per swap device (system.device): none on a host without swap",
+    ("host-detail", "Network interfaces", "B"): "virtual adapters (this machine's) report no link speed",
 }
 
 _TOP_PROCESSES = ("the top processes change between exports, and the backends differ in how long a vanished "
