@@ -21,6 +21,11 @@ CONFORMANCE_NOTES = (
     "`system` (the kernel's per-process I/O wait is not CPU time).",
     "- `system.filesystem.utilization` has one point per filesystem, `system.filesystem.state=used`: used / "
     "(used + free), as df shows it.",
+    "- Resource attributes, read locally as the collector's resourcedetection `system` detector offers them: "
+    "`service.*`, `host.name`, `host.id`, `host.arch`, `os.type`, `os.description`, `os.name`, `os.version`, "
+    "`cloud.provider` and `cloud.platform` (from the firmware's DMI strings, no metadata call); opt-in, with the "
+    "`resource` options: `host.cpu.*` and `host.ip`/`host.mac`. No `container.id`: the agent describes the "
+    "host, not the container it runs in.",
     "- Names the model does not define are kept only where it has none, and then follow the OpenTelemetry "
     "Collector's hostmetrics receiver where it has one (each such metric says so below); attribute keys "
     "are the model's registry names.",

@@ -63,7 +63,14 @@ def _cpu() -> list[dict]:
                    [Target(e.rate_sum(f"system_{resource}_linux_pressure_seconds_total", H,
                                       "system_pressure_stall_type"), f"{resource} {{{{system_pressure_stall_type}}}}")
                     for resource in ("cpu", "memory", "io")],
-                   width=12),
+                   width=6),
+        timeseries("Pressure, kernel averages", "The kernel's own 1-minute average of the share of time "
+                   "tasks were stalled (/proc/pressure avg60), as the agent last read it.", "percentunit",
+                   [Target(f"max by (system_pressure_stall_type) "
+                           f"({e.selector(f'system_{resource}_linux_pressure_1m_ratio', H)})",
+                           f"{resource} {{{{system_pressure_stall_type}}}}")
+                    for resource in ("cpu", "memory", "io")],
+                   width=6),
     ]
 
 

@@ -7,6 +7,7 @@ reads on a shared machine: they are checked on the fixture tree only.
 """
 
 import re
+from pathlib import Path
 
 import pytest
 
@@ -15,8 +16,8 @@ from collector.host import Host
 from collector.sources import SOURCES
 from pipeline.testing import free_port, running
 
-COLLECTORS = ("meminfo", "diskstats", "processes", "netstat", "sockstat", "netclass")
-SOURCES_COMPARED = ("memory", "disk", "processes", "netstat", "network")
+COLLECTORS = ("meminfo", "diskstats", "processes", "netstat", "sockstat", "netclass", "pressure")
+SOURCES_COMPARED = ("memory", "disk", "processes", "netstat", "network", "pressure")
 SERIES = re.compile(r"^(?P<name>[a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(?P<labels>[^}]*)\})? (?P<value>\S+)$")
 
 
@@ -90,20 +91,29 @@ def test_weighted_io_time_agrees_with_node_exporter_for_every_device_the_agent_r
         assert -1e-6 < weighted - node(theirs, "node_disk_io_time_weighted_seconds_total", labels) < 5
 
 
-COUNTERS = [  # (agent metric, its attributes, node_exporter series)
-    ("system.network.tcp.segments", {"network.io.direction": "receive"}, "node_netstat_Tcp_InSegs"),
-    ("system.network.tcp.segments", {"network.io.direction": "transmit"}, "node_netstat_Tcp_OutSegs"),
-    ("system.network.tcp.retransmits", {}, "node_netstat_Tcp_RetransSegs"),
-    ("system.network.tcp.listen.overflows", {}, "node_netstat_TcpExt_ListenOverflows"),
-    ("system.network.tcp.listen.drops", {}, "node_netstat_TcpExt_ListenDrops"),
+SEGMENTS, SECONDS = 10_000, 5.0  # how far this shared machine moves a counter between the two reads
+COUNTERS = [  # (agent metric, its attributes, node_exporter series, how far ahead the agent may be)
+    ("system.network.tcp.segments", {"network.io.direction": "receive"}, "node_netstat_Tcp_InSegs", SEGMENTS),
+    ("system.network.tcp.segments", {"network.io.direction": "transmit"}, "node_netstat_Tcp_OutSegs", SEGMENTS),
+    ("system.network.tcp.retransmits", {}, "node_netstat_Tcp_RetransSegs", SEGMENTS),
+    ("system.network.tcp.listen.overflows", {}, "node_netstat_TcpExt_ListenOverflows", SEGMENTS),
+    ("system.network.tcp.listen.drops", {}, "node_netstat_TcpExt_ListenDrops", SEGMENTS),
 ]
+if Path("/proc/pressure").is_dir():  # node_exporter's pressure collector: waiting = some, stalled = full
+    COUNTERS += [
+        ("system.cpu.linux.pressure.total", {"system.pressure.stall_type": "some"},
+         "node_pressure_cpu_waiting_seconds_total", SECONDS),
+        *((f"system.{resource}.linux.pressure.total", {"system.pressure.stall_type": stall_type},
+           f"node_pressure_{resource}_{word}_seconds_total", SECONDS)
+          for resource in ("memory", "io") for stall_type, word in (("some", "waiting"), ("full", "stalled"))),
+    ]
 
 
-@pytest.mark.parametrize("metric, attributes, series", COUNTERS, ids=[row[2] for row in COUNTERS])
-def test_tcp_counters_are_not_behind_node_exporter(both, metric, attributes, series):
+@pytest.mark.parametrize("metric, attributes, series, ahead", COUNTERS, ids=[row[2] for row in COUNTERS])
+def test_counters_are_not_behind_node_exporter(both, metric, attributes, series, ahead):
     theirs, ours = both
-    # read after node_exporter's scrape: equal, or ahead by what this shared machine did in between
-    assert 0 <= agent(ours, metric, attributes) - node(theirs, series) <= 10_000
+    # read after node_exporter's scrape: equal (but for float rounding), or a moment ahead
+    assert -1e-6 < agent(ours, metric, attributes) - node(theirs, series) <= ahead
 
 
 @pytest.mark.parametrize("transport, series", [("tcp", "node_sockstat_TCP_inuse"), ("udp", "node_sockstat_UDP_inuse")])
