@@ -19,6 +19,14 @@ CONFORMANCE_NOTES = (
     "(the host's), and Prometheus keeps resource attributes only in `target_info`: so both travel as point "
     "attributes, with `process.executable.name` beside them. `process.cpu.*` carry `cpu.mode` `user` and "
     "`system` (the kernel's per-process I/O wait is not CPU time).",
+    "- `system.memory.usage`: `used` is the limit minus free, buffers and cached, so that the four states add "
+    "up to the limit; the model's MemTotal − MemAvailable is `system.memory.linux.available`'s complement.",
+    "- Attributes the model lists that are not sent: `network.interface.name` on "
+    "`system.network.connection.count` (/proc/net/tcp does not say which interface a socket uses); "
+    "`hw.model`, `hw.vendor`, `hw.serial_number`, `hw.network.logical_addresses` on `hw.network.*` (sysfs "
+    "does not name them). `system.network.packet.count` names the interface `network.interface.name`, as "
+    "the model's three other `system.network.*` metrics do, not `system.device`, so that the four join; "
+    "`hw.network.*` carry it too, beside `hw.id`.",
     "- `system.filesystem.utilization` has one point per filesystem, `system.filesystem.state=used`: used / "
     "(used + free), as df shows it.",
     "- Resource attributes, read locally as the collector's resourcedetection `system` detector offers them: "

@@ -1,7 +1,8 @@
 """Facts of the OpenTelemetry semantic conventions v1.44.0 that the agent's metrics must follow.
 
-Written by the project from the model (github.com/open-telemetry/semantic-conventions, tag v1.44.0), not
-copied from it; `where` names the model file each row was read from. Attributes are those the model lists
+Written by the project from the model (github.com/open-telemetry/semantic-conventions, its newest files
+as read for v1.44.0: system/metrics.yaml with hugepages and system.process.limit, process/metrics.yaml
+with cpu.mode required), not copied from it; `where` names the model file each row was read from. Attributes are those the model lists
 for the metric (required, or recommended with no condition); `opt_in` those it marks opt_in.
 Rows in PRECEDENTS are names the model does not define, read from the OpenTelemetry Collector's hostmetrics
 receiver (receiver/hostmetricsreceiver/internal/scraper/<scraper>/metadata.yaml), whose attribute keys the

@@ -4,6 +4,7 @@ emitted enumerated attribute against the members the model allows."""
 import pytest
 
 from collector import SEMCONV_VERSION
+from collector.render import CONFORMANCE_NOTES
 from collector.sources import declared_metrics
 from tests.collector import semconv
 
@@ -50,3 +51,8 @@ def test_emitted_enumerated_attributes_use_only_members_the_model_allows(collect
                 checked.add(key)
     carried = {a for spec in DECLARED for a in (*spec.attributes, *spec.optional_attributes)}
     assert checked == set(semconv.ENUMS) & carried, "every enumerated attribute a metric carries was checked"
+
+
+def test_every_departure_from_the_model_is_documented():
+    notes = " ".join(CONFORMANCE_NOTES)
+    assert {attribute for _, attribute in semconv.DEPARTURES if f"`{attribute}`" not in notes} == set()
