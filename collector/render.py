@@ -104,7 +104,7 @@ def metrics_markdown(declared) -> str:
         for spec in specs:
             note = f" *Present {spec.condition}.*" if spec.condition else ""
             if spec.precedent:
-                note += f" *Not in the semantic conventions: the name of {spec.precedent}.*"
+                note += f" *Not in the semantic conventions; name from {spec.precedent}.*"
             lines.append(f"| `{spec.name}` | {spec.instrument.value} | `{spec.unit}` | {_attributes(spec)} "
                          f"| {spec.description}{note} |")
         lines.append("")

@@ -45,4 +45,4 @@ gauge = _declare(Instrument.GAUGE)
 
 # Precedents for names the semantic conventions do not define (docs/metrics.md shows them).
 HOSTMETRICS = "the OpenTelemetry Collector hostmetrics receiver's {} scraper"
-PROJECT = "a hostagent name: neither the semantic conventions nor the hostmetrics receiver have one"
+PROJECT = "hostagent (the hostmetrics receiver has none either)"
