@@ -69,7 +69,7 @@ class Agent:
         host = Host(config.host_root)
         self.collection = build_collection(config, host, self.telemetry)
         reader = CollectingReader(build_exporter(config, self.telemetry), self.collection, config.exporter.interval)
-        self.provider = build_provider(build_resource(host, environ), reader, self.collection)
+        self.provider = build_provider(build_resource(host, environ, config.resource), reader, self.collection)
         self.health = None
         if config.health.enabled:
             window = config.health.ready_intervals * config.exporter.interval

@@ -15,6 +15,7 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 
 import yaml
 
+from collector.resource import ResourceConfig
 from collector.sources import SOURCES
 from collector.units import ByteSize, Duration
 
@@ -78,6 +79,7 @@ class Config:
     exporter: ExporterConfig = field(default_factory=ExporterConfig)
     backlog: BacklogConfig = field(default_factory=BacklogConfig)
     health: HealthConfig = field(default_factory=HealthConfig)
+    resource: ResourceConfig = field(default_factory=ResourceConfig)
     host_root: str = field(default="/", metadata={"directory": True})
     log_level: str = field(default="info", metadata={"choices": ("debug", "info", "warning", "error")})
     sources: dict = field(default_factory=lambda: {name: s.Options() for name, s in SOURCES.items()})

@@ -1,10 +1,17 @@
-"""The agent's identity: resource attributes for every metric it sends."""
+"""The agent's identity: resource attributes for every metric it sends.
+
+Read locally, as the collector's resourcedetection `system` detector offers them: host and OS always;
+CPU model and network addresses only when asked for (they add labels to every series); the cloud
+provider from the firmware's DMI strings, with no call to a metadata endpoint.
+"""
 
 import os
 import platform
 import socket
 import uuid
+from dataclasses import dataclass
 
+import psutil
 from opentelemetry.sdk.resources import OTELResourceDetector, Resource
 
 from collector import __version__
@@ -14,20 +21,41 @@ DEFAULT_SERVICE_NAME = "hostagent"
 # semconv host.arch values for what platform.machine() reports
 ARCHITECTURES = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm32", "ppc64le": "ppc64", "s390x": "s390x"}
 INSTANCE_NAMESPACE = uuid.UUID("7f3c9e52-8d0a-4f55-9a59-2f3d6e0c4b11")
+# /proc/cpuinfo field → semconv host.cpu.* attribute
+CPUINFO = {"vendor_id": "host.cpu.vendor.id", "cpu family": "host.cpu.family", "model": "host.cpu.model.id",
+           "model name": "host.cpu.model.name", "stepping": "host.cpu.stepping"}
+# (DMI file, text it starts with) → (cloud.provider, cloud.platform)
+CLOUDS = {
+    ("sys_vendor", "Amazon EC2"): ("aws", "aws_ec2"),
+    ("product_name", "Google Compute Engine"): ("gcp", "gcp_compute_engine"),
+    ("chassis_asset_tag", "7783-7084-3265-9085-8269-3286-77"): ("azure", "azure.vm"),  # Azure's fixed tag
+}
 
 
-def build_resource(host: Host, environ=os.environ) -> Resource:
+@dataclass(frozen=True)
+class ResourceConfig:
+    # host.cpu.vendor.id, .family, .model.id, .model.name, .stepping, .cache.l2.size (from /proc/cpuinfo)
+    host_cpu: bool = False
+    # host.ip and host.mac of the host's interfaces (not loopback)
+    host_network: bool = False
+
+
+def build_resource(host: Host, environ=os.environ, config: ResourceConfig = ResourceConfig()) -> Resource:
     detected = {
         "service.name": DEFAULT_SERVICE_NAME,
         "service.version": __version__,
         "host.name": socket.gethostname(),
         "host.arch": ARCHITECTURES.get(platform.machine(), platform.machine()),
         "os.type": "linux",
+        **read_os_release(host),
+        **read_cloud(host),
     }
     if machine_id := read_machine_id(host):
         detected["host.id"] = machine_id
-    if description := read_os_description(host):
-        detected["os.description"] = description
+    if config.host_cpu:
+        detected.update(read_cpuinfo(host))
+    if config.host_network:
+        detected.update(network_addresses())
     # OTEL_RESOURCE_ATTRIBUTES and OTEL_SERVICE_NAME win over what we detect.
     attributes = {**detected, **OTELResourceDetector().detect().attributes}
     if environ.get("OTEL_SERVICE_NAME"):
@@ -46,10 +74,54 @@ def read_machine_id(host: Host) -> str | None:
     return None
 
 
-def read_os_description(host: Host) -> str | None:
+def read_os_release(host: Host) -> dict[str, str]:
+    """os.description (PRETTY_NAME), os.name (NAME) and os.version (VERSION_ID) of the host's os-release."""
     try:
         text = host.read_etc("os-release")
     except OSError:
-        return None
-    fields = dict(line.split("=", 1) for line in text.splitlines() if "=" in line)
-    return fields.get("PRETTY_NAME", "").strip('"') or None
+        return {}
+    fields = {key: value.strip('"') for key, _, value in (line.partition("=") for line in text.splitlines())}
+    found = {"os.description": fields.get("PRETTY_NAME"), "os.name": fields.get("NAME"),
+             "os.version": fields.get("VERSION_ID")}
+    return {key: value for key, value in found.items() if value}
+
+
+def read_cpuinfo(host: Host) -> dict[str, str | int]:
+    """The first processor's identity; every socket of a host runs the same model."""
+    first = host.read_proc("cpuinfo").split("\n\n")[0]
+    fields = {key.strip(): value.strip() for key, _, value in (line.partition(":") for line in first.splitlines())}
+    found: dict[str, str | int] = {attribute: fields[key] for key, attribute in CPUINFO.items() if fields.get(key)}
+    # cpuinfo's "cache size" is the last level on Intel and L2 on AMD: sysfs names the level.
+    for index in sorted((host.root / "sys/devices/system/cpu/cpu0/cache").glob("index*")):
+        try:
+            level, size = (index / "level").read_text().strip(), (index / "size").read_text().strip()
+        except OSError:
+            continue
+        if level == "2" and size.endswith("K") and size[:-1].isdigit():
+            found["host.cpu.cache.l2.size"] = int(size[:-1]) * 1024
+    return found
+
+
+def network_addresses() -> dict[str, list[str]]:
+    """host.ip and host.mac (semconv format: upper case, hyphens) of every interface but loopback."""
+    ips, macs = [], []
+    for name, addresses in sorted(psutil.net_if_addrs().items()):
+        if name == "lo":
+            continue
+        for address in addresses:
+            if address.family in (socket.AF_INET, socket.AF_INET6):
+                ips.append(address.address.split("%")[0])  # drop an IPv6 zone (fe80::1%eth0)
+            elif address.family == psutil.AF_LINK and address.address not in ("", "00:00:00:00:00:00"):
+                macs.append(address.address.upper().replace(":", "-"))
+    return {key: value for key, value in (("host.ip", ips), ("host.mac", sorted(set(macs)))) if value}
+
+
+def read_cloud(host: Host) -> dict[str, str]:
+    dmi = host.root / "sys/class/dmi/id"
+    for (name, prefix), (provider, platform_name) in CLOUDS.items():
+        try:
+            if (dmi / name).read_text().strip().startswith(prefix):
+                return {"cloud.provider": provider, "cloud.platform": platform_name}
+        except OSError:
+            continue
+    return {}

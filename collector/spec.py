@@ -22,6 +22,8 @@ class MetricSpec:
     optional_attributes: tuple[str, ...] = ()
     # Set when a metric legitimately may not appear (no swap, no sensors, opt-in option off).
     condition: str | None = None
+    # Set when the semantic conventions define no such metric: whose name is followed instead.
+    precedent: str | None = None
 
 
 class Point(NamedTuple):
@@ -31,11 +33,16 @@ class Point(NamedTuple):
 
 
 def _declare(instrument):
-    def declare(name, unit, description, *attributes, optional=(), condition=None):
-        return MetricSpec(name, instrument, unit, description, attributes, tuple(optional), condition)
+    def declare(name, unit, description, *attributes, optional=(), condition=None, precedent=None):
+        return MetricSpec(name, instrument, unit, description, attributes, tuple(optional), condition, precedent)
     return declare
 
 
 counter = _declare(Instrument.COUNTER)
 updowncounter = _declare(Instrument.UPDOWNCOUNTER)
 gauge = _declare(Instrument.GAUGE)
+
+
+# Precedents for names the semantic conventions do not define (docs/metrics.md shows them).
+HOSTMETRICS = "the OpenTelemetry Collector hostmetrics receiver's {} scraper"
+PROJECT = "hostagent (the hostmetrics receiver has none either)"

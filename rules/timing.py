@@ -178,7 +178,7 @@ TIMING = (
            packet_failures("system_network_errors_total"), NETWORK_RECEIVE),
     Timing("HostConntrackUsage", "conntrack entries / limit > {threshold:.0%}",
            gauges(("system_network_conntrack_count", {}, lambda level: 65536 * level),
-                  ("system_network_conntrack_limit", {}, lambda level: 65536)), {}),
+                  ("system_network_conntrack_max", {}, lambda level: 65536)), {}),
     Timing("HostFileDescriptorUsage", "open file descriptors / system limit > {threshold:.0%}",
            gauges(("system_linux_file_descriptor_usage", {}, lambda level: 1e6 * level),
                   ("system_linux_file_descriptor_limit", {}, lambda level: 1e6)), {}),

@@ -9,6 +9,7 @@ from collector.sources.file_descriptors import FileDescriptorsSource
 from collector.sources.filesystem import FilesystemSource
 from collector.sources.load import LoadSource
 from collector.sources.memory import MemorySource
+from collector.sources.netstat import NetstatSource
 from collector.sources.network import NetworkSource
 from collector.sources.paging import PagingSource
 from collector.sources.pressure import PressureSource
@@ -20,7 +21,7 @@ from collector.sources.textfile import TextfileSource
 from collector.sources.top_processes import TopProcessesSource
 
 SOURCES = {source.name: source for source in (
-    CpuSource, LoadSource, MemorySource, PagingSource, DiskSource, FilesystemSource, NetworkSource,
+    CpuSource, LoadSource, MemorySource, PagingSource, DiskSource, FilesystemSource, NetworkSource, NetstatSource,
     ProcessesSource, TopProcessesSource, PressureSource, ConntrackSource, TemperatureSource,
     FileDescriptorsSource, TextfileSource, ProcessGroupsSource, CgroupSource, SystemdSource,
 )}

@@ -58,3 +58,9 @@ def read_counters(text: str) -> dict[str, int]:
         if fields:
             values[key.rstrip(":")] = int(fields[0]) * (1024 if fields[-1] == "kB" else 1)
     return values
+
+
+def unescape_path(field_text: str) -> str:
+    """A path from /proc/mounts or /proc/swaps: the kernel writes space, tab, newline and backslash as octal."""
+    return (field_text.replace(r"\040", " ").replace(r"\011", "\t")
+            .replace(r"\012", "\n").replace(r"\134", "\\"))

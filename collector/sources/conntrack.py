@@ -1,18 +1,19 @@
-"""Netfilter connection-tracking table fill (entries and limit; the hostmetrics names)."""
+"""Netfilter connection-tracking table fill (entries and limit; the hostmetrics receiver's names)."""
 
 from collector.sources.base import Source, Unavailable
-from collector.spec import Point, updowncounter
+from collector.spec import HOSTMETRICS, Point, updowncounter
 
 CONDITION = "when the nf_conntrack module is loaded"
+PRECEDENT = HOSTMETRICS.format("network")
 
 
 class ConntrackSource(Source):
     name = "conntrack"
     metrics = (
         updowncounter("system.network.conntrack.count", "{entry}", "Entries in the conntrack table.",
-                      condition=CONDITION),
-        updowncounter("system.network.conntrack.limit", "{entry}", "Size limit of the conntrack table.",
-                      condition=CONDITION),
+                      condition=CONDITION, precedent=PRECEDENT),
+        updowncounter("system.network.conntrack.max", "{entry}", "Size limit of the conntrack table.",
+                      condition=CONDITION, precedent=PRECEDENT),
     )
 
     def collect(self) -> list[Point]:
@@ -23,7 +24,7 @@ class ConntrackSource(Source):
         except FileNotFoundError as missing:
             raise Unavailable(f"{missing.filename} is missing") from None
         return [Point("system.network.conntrack.count", parse_entries(stats)),
-                Point("system.network.conntrack.limit", int(limit))]
+                Point("system.network.conntrack.max", int(limit))]
 
 
 def parse_entries(stats: str) -> int:

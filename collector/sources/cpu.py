@@ -8,9 +8,11 @@ from collector.sources.base import Source, SourceOptions
 from collector.spec import Point, counter, gauge, updowncounter
 
 # /proc/stat columns → semconv cpu.mode. guest and guest_nice are already inside user and nice.
+# The model's modes have one `interrupt`: hard (irq) and soft (softirq) interrupt time are added into it
+# (the hostmetrics receiver's own `softirq` value is not a cpu.mode member).
 MODES = {
     "user": "user", "nice": "nice", "system": "system", "idle": "idle", "iowait": "iowait",
-    "irq": "interrupt", "softirq": "softirq", "steal": "steal",
+    "irq": "interrupt", "softirq": "interrupt", "steal": "steal",
 }
 PER_CPU = ("cpu.logical_number",)  # with per_cpu: true
 
@@ -61,15 +63,14 @@ class CpuSource(Source):
 
 
 def _mode_points(now, before, attributes) -> list[Point]:
-    points = []
-    deltas = {}
+    totals, deltas = {}, {}
     for column, mode in MODES.items():
         seconds = getattr(now, column, None)
         if seconds is None:
             continue
-        labels = {"cpu.mode": mode, **attributes}
-        points.append(Point("system.cpu.time", seconds, labels))
+        totals[mode] = totals.get(mode, 0.0) + seconds
         deltas[mode] = deltas.get(mode, 0.0) + max(seconds - getattr(before, column), 0.0)
+    points = [Point("system.cpu.time", s, {"cpu.mode": m, **attributes}) for m, s in totals.items()]
     elapsed = sum(deltas.values())
     if elapsed > 0:
         points += [Point("system.cpu.utilization", d / elapsed, {"cpu.mode": m, **attributes})

@@ -1,12 +1,13 @@
-"""Block device I/O from /proc/diskstats, per device, with include/exclude filters."""
+"""Block device I/O from /proc/diskstats and size from /sys/block, per device, with include/exclude filters."""
 
 from dataclasses import dataclass, field
 
 from collector.sources.base import PartialFailure, Source, SourceOptions
 from collector.sources.filters import REGEX, NameFilter, capped
-from collector.spec import Point, counter
+from collector.spec import HOSTMETRICS, Point, counter, updowncounter
 
-SECTOR_BYTES = 512  # diskstats counts 512-byte sectors whatever the device's real sector size
+SECTOR_BYTES = 512  # diskstats and /sys/block/<dev>/size count 512-byte sectors whatever the real sector size
+PRECEDENT = HOSTMETRICS.format("disk")
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,13 @@ class DiskSource(Source):
                 "system.device", "disk.io.direction"),
         counter("system.disk.merged", "{operation}", "Adjacent reads and writes merged by the kernel.",
                 "system.device", "disk.io.direction"),
+        counter("system.disk.weighted_io_time", "s",
+                "Time spent on I/O weighted by the number of operations in flight (its rate is the average "
+                "queue length).", "system.device", precedent=PRECEDENT),
+        updowncounter("system.disk.pending_operations", "{operation}", "I/O operations in flight.",
+                      "system.device", precedent=PRECEDENT),
+        updowncounter("system.disk.limit", "By", "Size of the device.", "system.device",
+                      condition="where /sys/block names the device's size"),
     )
 
     def __init__(self, host, options):
@@ -42,9 +50,18 @@ class DiskSource(Source):
                    if self.filter.allows(fields[0])]
         devices, overflow = capped(devices, self.options.max_devices, "devices")
         points = [p for fields in devices for p in device_points(*fields)]
+        points += [p for name, _ in devices for p in self._size_points(name)]
         if overflow:
             raise PartialFailure(points, overflow)
         return points
+
+
+    def _size_points(self, device: str) -> list[Point]:
+        try:
+            sectors = int((self.host.root / "sys/block" / device / "size").read_text())
+        except (OSError, ValueError):  # device-mapper and other virtual devices may have no size here
+            return []
+        return [Point("system.disk.limit", sectors * SECTOR_BYTES, {"system.device": device})]
 
 
 def parse_diskstats(text: str):
@@ -56,7 +73,7 @@ def parse_diskstats(text: str):
 
 def device_points(device: str, stats: list[int]) -> list[Point]:
     reads, reads_merged, sectors_read, read_ms, writes, writes_merged, sectors_written, write_ms, \
-        _in_flight, io_ms, _weighted_ms = stats
+        in_flight, io_ms, weighted_ms = stats
     read = {"system.device": device, "disk.io.direction": "read"}
     write = {"system.device": device, "disk.io.direction": "write"}
     return [
@@ -69,4 +86,6 @@ def device_points(device: str, stats: list[int]) -> list[Point]:
         Point("system.disk.operation_time", write_ms / 1000, write),
         Point("system.disk.merged", reads_merged, read),
         Point("system.disk.merged", writes_merged, write),
+        Point("system.disk.weighted_io_time", weighted_ms / 1000, {"system.device": device}),
+        Point("system.disk.pending_operations", in_flight, {"system.device": device}),
     ]

@@ -5,9 +5,9 @@ import threading
 from dataclasses import dataclass, field
 
 from collector.host import Host
-from collector.sources.base import PartialFailure, Source, SourceOptions
+from collector.sources.base import PartialFailure, Source, SourceOptions, unescape_path
 from collector.sources.filters import REGEX, NameFilter, capped
-from collector.spec import Point, gauge, updowncounter
+from collector.spec import HOSTMETRICS, Point, gauge, updowncounter
 from collector.units import Duration
 
 VIRTUAL_TYPES = (
@@ -55,12 +55,13 @@ class FilesystemSource(Source):
         updowncounter("system.filesystem.usage", "By",
                       "Space used, free (available to users) and reserved (for root); they add up to the limit.",
                       "system.filesystem.state", *MOUNT_ATTRIBUTES),
-        gauge("system.filesystem.utilization", "1", "Used space as a share of used + free (as df shows it).",
-              *MOUNT_ATTRIBUTES),
+        gauge("system.filesystem.utilization", "1",
+              "Used space as a share of used + free (as df shows it); one point, state `used`.",
+              "system.filesystem.state", *MOUNT_ATTRIBUTES),
         updowncounter("system.filesystem.limit", "By", "Total size of the filesystem.", *MOUNT_ATTRIBUTES),
         updowncounter("system.filesystem.inodes.usage", "{inode}", "Inodes used and free.",
                       "system.filesystem.state", *MOUNT_ATTRIBUTES,
-                      condition="filesystems with a fixed inode table"),
+                      condition="filesystems with a fixed inode table", precedent=HOSTMETRICS.format("filesystem")),
     )
 
     statvfs = staticmethod(os.statvfs)
@@ -130,18 +131,12 @@ def parse_mounts(text: str) -> list[Mount]:
     seen, mounts = set(), []
     for line in text.splitlines():
         device, mountpoint, fstype, options, *_ = line.split()
-        mountpoint = _unescape(mountpoint)
+        mountpoint = unescape_path(mountpoint)
         if mountpoint in seen:  # stacked mounts: only the top one is visible, as df shows
             mounts = [m for m in mounts if m.mountpoint != mountpoint]
         seen.add(mountpoint)
-        mounts.append(Mount(_unescape(device), mountpoint, fstype, tuple(options.split(","))))
+        mounts.append(Mount(unescape_path(device), mountpoint, fstype, tuple(options.split(","))))
     return mounts
-
-
-def _unescape(field_text: str) -> str:
-    # The kernel writes space, tab, newline and backslash in mount paths as octal escapes.
-    return (field_text.replace(r"\040", " ").replace(r"\011", "\t")
-            .replace(r"\012", "\n").replace(r"\134", "\\"))
 
 
 def statvfs_points(mount: Mount, stat) -> list[Point]:
@@ -154,7 +149,8 @@ def statvfs_points(mount: Mount, stat) -> list[Point]:
     for state, value in (("used", used), ("free", free), ("reserved", reserved)):
         points.append(Point("system.filesystem.usage", value, {**labels, "system.filesystem.state": state}))
     if used + free:
-        points.append(Point("system.filesystem.utilization", used / (used + free), labels))
+        points.append(Point("system.filesystem.utilization", used / (used + free),
+                            {**labels, "system.filesystem.state": "used"}))
     if stat.f_files:
         points.append(Point("system.filesystem.inodes.usage", stat.f_files - stat.f_ffree,
                             {**labels, "system.filesystem.state": "used"}))

@@ -1,7 +1,7 @@
 """Load averages from /proc/loadavg (the OTel Collector hostmetrics names; no semconv name yet)."""
 
 from collector.sources.base import Source
-from collector.spec import Point, gauge
+from collector.spec import HOSTMETRICS, Point, gauge
 
 WINDOWS = ("1m", "5m", "15m")
 
@@ -10,7 +10,8 @@ class LoadSource(Source):
     name = "load"
     metrics = tuple(
         gauge(f"system.cpu.load_average.{window}", "{thread}",
-              f"Average number of runnable and uninterruptible threads over {window}.")
+              f"Average number of runnable and uninterruptible threads over {window}.",
+              precedent=HOSTMETRICS.format("load"))
         for window in WINDOWS
     )
 

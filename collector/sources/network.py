@@ -1,19 +1,25 @@
-"""Network interface counters (the host's /proc/net/dev) and, opt-in, connections by state."""
+"""Network interface counters (the host's /proc/net/dev), link state, speed and MTU (/sys/class/net) and,
+opt-in, connections by state."""
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from collector.sources.base import PartialFailure, Source, SourceOptions
 from collector.sources.filters import REGEX, NameFilter, capped
-from collector.spec import Point, counter, updowncounter
+from collector.spec import PROJECT, Point, counter, updowncounter
 
 INTERFACE = ("network.interface.name", "network.io.direction")
 # /proc/net/dev column (per direction) → metric
 COLUMNS = {0: "system.network.io", 1: "system.network.packet.count", 2: "system.network.errors",
            3: "system.network.packet.dropped"}
+# hw.network.* identify the adapter by hw.id; network.interface.name is kept so they join system.network.*.
+LINK = ("hw.id", "hw.name", "network.interface.name")
+LINK_OPTIONAL = ("hw.network.physical_address", "hw.parent")
+ADMIN_UP = "for interfaces that are administratively up"
 # /proc/net/tcp state codes (include/net/tcp_states.h) → semconv network.connection.state
 TCP_STATES = {
     "01": "established", "02": "syn_sent", "03": "syn_received", "04": "fin_wait_1", "05": "fin_wait_2",
-    "06": "time_wait", "07": "close", "08": "close_wait", "09": "last_ack", "0A": "listen", "0B": "closing",
+    "06": "time_wait", "07": "closed", "08": "close_wait", "09": "last_ack", "0A": "listen", "0B": "closing",
 }
 
 
@@ -39,6 +45,12 @@ class NetworkSource(Source):
                       "Sockets by transport and TCP state (UDP sockets have no state).",
                       "network.transport", optional=("network.connection.state",),
                       condition="only with connections: true"),
+        updowncounter("hw.network.up", "1", "Link (carrier) present: 1 up, 0 down.", *LINK,
+                      optional=LINK_OPTIONAL, condition=ADMIN_UP),
+        updowncounter("hw.network.bandwidth.limit", "By/s", "Link speed the adapter negotiated.", *LINK,
+                      optional=LINK_OPTIONAL, condition="where the driver reports a link speed"),
+        updowncounter("system.network.mtu", "By", "Maximum transmission unit of the interface.",
+                      "network.interface.name", precedent=PROJECT),
     )
 
     def __init__(self, host, options):
@@ -50,6 +62,7 @@ class NetworkSource(Source):
                       if self.filter.allows(name)]
         interfaces, overflow = capped(interfaces, self.options.max_interfaces, "interfaces")
         points = [p for name, values in interfaces for p in interface_points(name, values)]
+        points += [p for name, _ in interfaces for p in link_points(self.host.root / "sys/class/net" / name, name)]
         if self.options.connections:
             points += self._connection_points()
         if overflow:
@@ -86,6 +99,36 @@ def interface_points(name: str, values: list[int]) -> list[Point]:
         labels = {"network.interface.name": name, "network.io.direction": direction}
         points += [Point(metric, values[offset + column], labels) for column, metric in COLUMNS.items()]
     return points
+
+
+def link_points(directory: Path, name: str) -> list[Point]:
+    """Link state, speed and MTU from sysfs; a value the driver does not give (EINVAL) is left out."""
+    points = []
+    if (mtu := _read_int(directory / "mtu")) is not None:
+        points.append(Point("system.network.mtu", mtu, {"network.interface.name": name}))
+    link = {"hw.id": name, "hw.name": name, "network.interface.name": name}
+    if (address := _read(directory / "address")) and address != "00:00:00:00:00:00":
+        link["hw.network.physical_address"] = address
+    if (directory / "device").exists():  # the bus device of a physical adapter (a PCI address)
+        link["hw.parent"] = (directory / "device").resolve().name
+    # carrier cannot be read while the interface is administratively down: not a fault, no point
+    if (carrier := _read_int(directory / "carrier")) is not None:
+        points.append(Point("hw.network.up", carrier, link))
+    if (speed := _read_int(directory / "speed")) is not None and speed > 0:  # Mbit/s; -1: unknown
+        points.append(Point("hw.network.bandwidth.limit", speed * 1_000_000 // 8, link))
+    return points
+
+
+def _read(path: Path) -> str | None:
+    try:
+        return path.read_text().strip()
+    except OSError:
+        return None
+
+
+def _read_int(path: Path) -> int | None:
+    text = _read(path)
+    return int(text) if text and text.lstrip("-").isdigit() else None
 
 
 def parse_socket_states(text: str):

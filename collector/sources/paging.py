@@ -1,39 +1,50 @@
-"""Swap usage, page faults and swap operations (/proc/meminfo, /proc/vmstat)."""
+"""Swap usage per swap device, page faults and swap operations (/proc/swaps, /proc/vmstat)."""
 
-from collector.sources.base import Source, read_counters
+from collector.sources.base import Source, read_counters, unescape_path
 from collector.spec import Point, counter, gauge, updowncounter
+
+SWAP = "only when swap is configured"
 
 
 class PagingSource(Source):
     name = "paging"
     metrics = (
-        updowncounter("system.paging.usage", "By", "Swap space used and free.", "system.paging.state"),
-        gauge("system.paging.utilization", "1", "Share of swap space used and free.", "system.paging.state",
-              condition="only when swap is configured"),
+        updowncounter("system.paging.usage", "By", "Swap space used and free, per swap device or file.",
+                      "system.paging.state", "system.device", condition=SWAP),
+        gauge("system.paging.utilization", "1", "Share of a swap device's space used and free.",
+              "system.paging.state", "system.device", condition=SWAP),
         counter("system.paging.faults", "{fault}", "Page faults by type.", "system.paging.fault.type"),
-        counter("system.paging.operations", "{operation}", "Pages swapped in and out.",
-                "system.paging.direction"),
+        # Swap-ins and -outs are major operations; pgpgin/pgpgout (minor) count KiB, not operations.
+        counter("system.paging.operations", "{operation}", "Pages swapped in and out (fault type major).",
+                "system.paging.fault.type", "system.paging.direction"),
     )
 
     def collect(self) -> list[Point]:
-        return parse_paging(self.host.read_proc("meminfo"), self.host.read_proc("vmstat"))
+        return parse_swaps(self.host.read_proc("swaps")) + parse_vmstat(self.host.read_proc("vmstat"))
 
 
-def parse_paging(meminfo_text: str, vmstat_text: str) -> list[Point]:
-    meminfo = read_counters(meminfo_text)
-    vmstat = read_counters(vmstat_text)
-    total, free = meminfo["SwapTotal"], meminfo["SwapFree"]
+def parse_swaps(text: str) -> list[Point]:
     points = []
-    for state, value in (("used", total - free), ("free", free)):
-        labels = {"system.paging.state": state}
-        points.append(Point("system.paging.usage", value, labels))
-        if total:
-            points.append(Point("system.paging.utilization", value / total, labels))
+    for line in text.splitlines()[1:]:  # Filename Type Size Used Priority, sizes in KiB
+        filename, _type, size_kib, used_kib, *_ = line.split()
+        total, used = int(size_kib) * 1024, int(used_kib) * 1024
+        device = unescape_path(filename)
+        for state, value in (("used", used), ("free", total - used)):
+            labels = {"system.paging.state": state, "system.device": device}
+            points.append(Point("system.paging.usage", value, labels))
+            if total:
+                points.append(Point("system.paging.utilization", value / total, labels))
+    return points
+
+
+def parse_vmstat(text: str) -> list[Point]:
+    vmstat = read_counters(text)
     major = vmstat["pgmajfault"]
-    points += [
+    return [
         Point("system.paging.faults", major, {"system.paging.fault.type": "major"}),
         Point("system.paging.faults", vmstat["pgfault"] - major, {"system.paging.fault.type": "minor"}),
-        Point("system.paging.operations", vmstat["pswpin"], {"system.paging.direction": "in"}),
-        Point("system.paging.operations", vmstat["pswpout"], {"system.paging.direction": "out"}),
+        Point("system.paging.operations", vmstat["pswpin"],
+              {"system.paging.fault.type": "major", "system.paging.direction": "in"}),
+        Point("system.paging.operations", vmstat["pswpout"],
+              {"system.paging.fault.type": "major", "system.paging.direction": "out"}),
     ]
-    return points

@@ -1,19 +1,30 @@
-"""Pressure stall information from /proc/pressure (Linux ≥ 4.20; no semconv name yet)."""
+"""Pressure stall information from /proc/pressure (Linux ≥ 4.20): totals and the kernel's 10 s, 1 min and
+5 min averages. No semconv metric yet: names and attributes of the hostmetrics receiver's pressure scraper."""
 
 from collector.sources.base import Source, Unavailable
-from collector.spec import Point, counter
+from collector.spec import HOSTMETRICS, Point, counter, gauge
 
 RESOURCES = ("cpu", "memory", "io")
+# /proc/pressure average field → metric suffix (hostmetrics' window names)
+AVERAGES = {"avg10": "10s", "avg60": "1m", "avg300": "5m"}
+STALL_TYPE = "system.pressure.stall_type"
+CONDITION = "Linux with pressure stall information (CONFIG_PSI)"
+PRECEDENT = HOSTMETRICS.format("pressure")
+
+
+def _declarations(resource: str):
+    yield counter(f"system.{resource}.linux.pressure.total", "s",
+                  f"Time tasks were stalled waiting for {resource} (some: at least one task; full: all "
+                  "non-idle tasks at once).", STALL_TYPE, condition=CONDITION, precedent=PRECEDENT)
+    for window in AVERAGES.values():
+        yield gauge(f"system.{resource}.linux.pressure.{window}", "1",
+                    f"Share of time tasks were stalled waiting for {resource}, averaged by the kernel over "
+                    f"{window}.", STALL_TYPE, condition=CONDITION, precedent=PRECEDENT)
 
 
 class PressureSource(Source):
     name = "pressure"
-    metrics = (
-        counter("system.linux.pressure.stall_time", "s",
-                "Time tasks were stalled waiting for a resource (some: at least one task; full: all).",
-                "linux.pressure.resource", "linux.pressure.scope",
-                condition="Linux with pressure stall information (CONFIG_PSI)"),
-    )
+    metrics = tuple(spec for resource in RESOURCES for spec in _declarations(resource))
 
     def collect(self) -> list[Point]:
         points = []
@@ -29,8 +40,11 @@ class PressureSource(Source):
 def parse_pressure(resource: str, text: str) -> list[Point]:
     points = []
     for line in text.splitlines():
-        scope, *pairs = line.split()
-        total_us = dict(pair.split("=") for pair in pairs)["total"]
-        points.append(Point("system.linux.pressure.stall_time", int(total_us) / 1e6,
-                            {"linux.pressure.resource": resource, "linux.pressure.scope": scope}))
+        stall_type, *pairs = line.split()
+        fields = dict(pair.split("=") for pair in pairs)
+        labels = {STALL_TYPE: stall_type}
+        points.append(Point(f"system.{resource}.linux.pressure.total", int(fields["total"]) / 1e6, labels))
+        # the kernel writes the averages as percentages
+        points += [Point(f"system.{resource}.linux.pressure.{window}", float(fields[field]) / 100, labels)
+                   for field, window in AVERAGES.items()]
     return points

@@ -1,4 +1,5 @@
-"""Process counts by state, processes created and uptime (/proc/<pid>/stat, /proc/stat, /proc/uptime)."""
+"""Process counts by state, processes created, the task limit and uptime (/proc/<pid>/stat, /proc/stat,
+/proc/sys/kernel, /proc/uptime)."""
 
 import os
 
@@ -16,6 +17,9 @@ class ProcessesSource(Source):
         updowncounter("system.process.count", "{process}", "Processes in each state.", "process.state"),
         counter("system.process.created", "{process}", "Processes created since boot."),
         gauge("system.uptime", "s", "Time since the host booted."),
+        updowncounter("system.process.limit", "{thread}",
+                      "Tasks the kernel allows at once: the smaller of kernel.pid_max and kernel.threads-max "
+                      "(every task needs a pid and a thread slot)."),
     )
 
     def collect(self) -> list[Point]:
@@ -26,6 +30,8 @@ class ProcessesSource(Source):
         points = [Point("system.process.count", n, {"process.state": s}) for s, n in counts.items()]
         points.append(Point("system.process.created", parse_processes_created(self.host.read_proc("stat"))))
         points.append(Point("system.uptime", float(self.host.read_proc("uptime").split()[0])))
+        points.append(Point("system.process.limit", min(int(self.host.read_proc("sys/kernel/pid_max")),
+                                                        int(self.host.read_proc("sys/kernel/threads-max")))))
         return points
 
     def _process_states(self):

@@ -9,8 +9,9 @@ from collector.spec import Point, gauge
 class TemperatureSource(Source):
     name = "temperature"
     metrics = (
-        gauge("hw.temperature", "Cel", "Temperature reported by a hardware sensor.",
-              "hw.id", "hw.name", "hw.type", condition="where hwmon temperature sensors exist"),
+        gauge("hw.temperature", "Cel", "Temperature reported by a hardware sensor.", "hw.id", "hw.name",
+              # the sensor's label (tempN_label) and the device its chip sits on, where the kernel names them
+              optional=("hw.sensor_location", "hw.parent"), condition="where hwmon temperature sensors exist"),
     )
 
     def __init__(self, host, options):
@@ -39,9 +40,14 @@ def sensor_identity(input_path: Path) -> dict:
     sensor = input_path.name.removesuffix("_input")
     chip = _read(chip_dir / "name") or chip_dir.name
     # Two NVMe drives (or two CPU sockets) have chips of the same name: the device they sit on tells them apart.
-    device = (chip_dir / "device").resolve().name if (chip_dir / "device").exists() else chip_dir.name
-    label = _read(chip_dir / f"{sensor}_label") or sensor
-    return {"hw.id": f"{chip}.{device}.{sensor}", "hw.name": f"{chip} {label}", "hw.type": "temperature"}
+    parent = (chip_dir / "device").resolve().name if (chip_dir / "device").exists() else None
+    label = _read(chip_dir / f"{sensor}_label")
+    identity = {"hw.id": f"{chip}.{parent or chip_dir.name}.{sensor}", "hw.name": f"{chip} {label or sensor}"}
+    if label:
+        identity["hw.sensor_location"] = label
+    if parent:
+        identity["hw.parent"] = parent
+    return identity
 
 
 def _read(path):

@@ -1,6 +1,12 @@
-"""The top N processes by CPU or memory (opt-in, N capped so cardinality stays bounded)."""
+"""The top N processes by CPU or memory (opt-in, N capped so cardinality stays bounded).
+
+The model puts process metrics on a process entity identified by process.pid and process.creation.time.
+An OTLP resource is one per export here (one MeterProvider), and Prometheus keeps resource attributes only
+in target_info: so the identity travels as point attributes, beside the descriptive executable name.
+"""
 
 import time
+from datetime import datetime, timezone
 from dataclasses import dataclass, field
 
 import psutil
@@ -9,7 +15,10 @@ from collector.sources.base import OptInOptions, Source
 from collector.spec import Point, counter, gauge, updowncounter
 
 HARD_CAP = 50
-PROCESS = ("process.pid", "process.executable.name")
+PROCESS = ("process.pid", "process.creation.time", "process.executable.name")
+# The model's process modes are user, system and wait; psutil's `iowait` is time blocked on I/O, not CPU
+# time, and would inflate the CPU the dashboards add up: only user and system are sent.
+CPU_MODES = ("user", "system")
 OPT_IN = "only with top_processes.enabled: true"
 
 
@@ -25,8 +34,9 @@ class TopProcessesSource(Source):
     metrics = (
         counter("process.cpu.time", "s", "CPU seconds of a top process by mode.", *PROCESS, "cpu.mode",
                 condition=OPT_IN),
-        gauge("process.cpu.utilization", "1", "CPU share of a top process since the previous collection.",
-              *PROCESS, condition=OPT_IN),
+        gauge("process.cpu.utilization", "1",
+              "CPU share of a top process by mode since the previous collection (of all CPUs).",
+              *PROCESS, "cpu.mode", condition=OPT_IN),
         updowncounter("process.memory.usage", "By", "Resident memory of a top process.", *PROCESS,
                       condition=OPT_IN),
         updowncounter("process.memory.virtual", "By", "Virtual memory of a top process.", *PROCESS,
@@ -41,7 +51,8 @@ class TopProcessesSource(Source):
 
     def __init__(self, host, options):
         super().__init__(host, options)
-        self._previous_cpu: dict[tuple[int, float], float] = {}  # (pid, start time): a reused pid is new
+        # (pid, start time): a reused pid is a new process
+        self._previous_cpu: dict[tuple[int, float], dict[str, float]] = {}
         self._previous_time = time.monotonic()
 
     def collect(self) -> list[Point]:
@@ -52,26 +63,38 @@ class TopProcessesSource(Source):
             info = process.info
             if info["cpu_times"] is None or info["memory_info"] is None:
                 continue
-            cpu = info["cpu_times"].user + info["cpu_times"].system
-            share = (cpu - self._previous_cpu.get(_identity(info), cpu)) / elapsed
-            rows.append((info, cpu, share))
+            cpu = cpu_by_mode(info["cpu_times"])
+            before = self._previous_cpu.get(_identity(info), cpu)
+            shares = {mode: (seconds - before[mode]) / elapsed for mode, seconds in cpu.items()}
+            rows.append((info, cpu, shares))
         self._previous_cpu = {_identity(info): cpu for info, cpu, _ in rows}
         self._previous_time = now
-        rank = (lambda r: r[2]) if self.options.by == "cpu" else (lambda r: r[0]["memory_info"].rss)
+        rank = ((lambda r: sum(r[2].values())) if self.options.by == "cpu"
+                else (lambda r: r[0]["memory_info"].rss))
         rows.sort(key=rank, reverse=True)
-        return [p for info, _, share in rows[:self.options.count] for p in process_points(info, share)]
+        return [p for info, cpu, shares in rows[:self.options.count] for p in process_points(info, cpu, shares)]
 
 
 def _identity(info: dict) -> tuple[int, float]:
     return info["pid"], info["create_time"]
 
 
-def process_points(info: dict, cpu_share: float) -> list[Point]:
-    labels = {"process.pid": info["pid"], "process.executable.name": info["name"]}
-    points = [
-        Point("process.cpu.time", info["cpu_times"].user, {**labels, "cpu.mode": "user"}),
-        Point("process.cpu.time", info["cpu_times"].system, {**labels, "cpu.mode": "system"}),
-        Point("process.cpu.utilization", cpu_share, labels),
+def cpu_by_mode(cpu_times) -> dict[str, float]:
+    return {mode: getattr(cpu_times, mode) for mode in CPU_MODES}
+
+
+def creation_time(create_time: float) -> str:
+    """The model's process.creation.time: ISO 8601 in UTC, millisecond precision."""
+    return datetime.fromtimestamp(create_time, timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def process_points(info: dict, cpu: dict[str, float], cpu_shares: dict[str, float]) -> list[Point]:
+    labels = {"process.pid": info["pid"], "process.creation.time": creation_time(info["create_time"]),
+              "process.executable.name": info["name"]}
+    points = [Point("process.cpu.time", seconds, {**labels, "cpu.mode": mode}) for mode, seconds in cpu.items()]
+    points += [Point("process.cpu.utilization", share, {**labels, "cpu.mode": mode})
+               for mode, share in cpu_shares.items()]
+    points += [
         Point("process.memory.usage", info["memory_info"].rss, labels),
         Point("process.memory.virtual", info["memory_info"].vms, labels),
         Point("process.thread.count", info["num_threads"], labels),

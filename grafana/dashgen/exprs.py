@@ -45,6 +45,12 @@ def network(m: str, direction: str) -> str:
     return rate_sum("system_network_io_bytes_total", m, "host_name", f'network_io_direction="{direction}"')
 
 
+def tcp_retransmit_ratio(m: str) -> str:
+    retransmitted = rate_sum("system_network_tcp_retransmits_total", m, "host_name")
+    sent = rate_sum("system_network_tcp_segments_total", m, "host_name", 'network_io_direction="transmit"')
+    return f"{retransmitted} / ({sent} > 0)"
+
+
 def disk_io(m: str) -> str:
     return rate_sum("system_disk_io_bytes_total", m, "host_name")
 

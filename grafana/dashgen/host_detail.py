@@ -60,10 +60,17 @@ def _cpu() -> list[dict]:
         timeseries("Pressure stall information",
                    "Share of wall-clock time in which some (or all) runnable tasks were stalled waiting for "
                    "CPU, memory or I/O (Linux PSI).", "percentunit",
-                   [Target(e.rate_sum("system_linux_pressure_stall_time_seconds_total", H,
-                                      "linux_pressure_resource, linux_pressure_scope"),
-                           "{{linux_pressure_resource}} {{linux_pressure_scope}}")],
-                   width=12),
+                   [Target(e.rate_sum(f"system_{resource}_linux_pressure_seconds_total", H,
+                                      "system_pressure_stall_type"), f"{resource} {{{{system_pressure_stall_type}}}}")
+                    for resource in ("cpu", "memory", "io")],
+                   width=6),
+        timeseries("Pressure, kernel averages", "The kernel's own 1-minute average of the share of time "
+                   "tasks were stalled (/proc/pressure avg60), as the agent last read it.", "percentunit",
+                   [Target(f"max by (system_pressure_stall_type) "
+                           f"({e.selector(f'system_{resource}_linux_pressure_1m_ratio', H)})",
+                           f"{resource} {{{{system_pressure_stall_type}}}}")
+                    for resource in ("cpu", "memory", "io")],
+                   width=6),
     ]
 
 
@@ -93,6 +100,19 @@ def _memory() -> list[dict]:
         timeseries("Swap operations", "Pages swapped in and out per second.", "ops",
                    [Target(e.rate_sum("system_paging_operations_total", H, "system_paging_direction"),
                            "{{system_paging_direction}}")], width=12),
+        timeseries("Kernel and shared memory", "Slab caches (reclaimable ones are freed under pressure, "
+                   "unreclaimable ones are not) and shared memory (mostly tmpfs).", "bytes",
+                   [Target(f"sum by (system_memory_linux_slab_state) "
+                           f"({e.selector('system_memory_linux_slab_usage_bytes', H)})",
+                           "slab {{system_memory_linux_slab_state}}"),
+                    Target(f"max({e.selector('system_memory_linux_shared_bytes', H)})", "shared")], width=12),
+        timeseries("Hugepages", "Pages of the hugepage pool used and free, and those reserved by mappings "
+                   "(part of free). Empty when no pool is configured.", "short",
+                   [Target(f"sum by (system_memory_linux_hugepages_state) "
+                           f"({e.selector('system_memory_linux_hugepages_usage', H)})",
+                           "{{system_memory_linux_hugepages_state}}"),
+                    Target(f"max({e.selector('system_memory_linux_hugepages_reserved', H)})", "reserved")],
+                   width=12),
     ]
 
 
@@ -114,6 +134,17 @@ def _disk() -> list[dict]:
                    "devices that serve one request at a time).", "percentunit",
                    [Target(e.rate_sum("system_disk_io_time_seconds_total", H, "system_device"),
                            "{{system_device}}")], maximum=1, width=6),
+        timeseries("Disk queue", "Average number of operations in flight (rate of the weighted I/O time) and "
+                   "the number in flight when sampled, per device.", "short",
+                   [Target(e.rate_sum("system_disk_weighted_io_time_seconds_total", H, "system_device"),
+                           "{{system_device}} average"),
+                    Target(f"sum by (system_device) ({e.selector('system_disk_pending_operations', H)})",
+                           "{{system_device}} now")], width=8),
+        timeseries("Merged operations", "Adjacent reads and writes the kernel merged into one per second.",
+                   "ops", [Target(e.rate_sum("system_disk_merged_total", H, by), legend)], width=8),
+        timeseries("Disk size", "Size of each device.", "bytes",
+                   [Target(f"max by (system_device) ({e.selector('system_disk_limit_bytes', H)})",
+                           "{{system_device}}")], width=8),
     ]
 
 
@@ -178,6 +209,28 @@ def _network() -> list[dict]:
                    [Target(f"sum by (network_transport, network_connection_state) "
                            f"({e.selector('system_network_connection_count', H)})",
                            "{{network_transport}} {{network_connection_state}}")], width=6),
+        timeseries("TCP retransmits", "Share of the TCP segments sent that were retransmissions: loss or "
+                   "congestion on the path.", "percentunit",
+                   [Target(e.tcp_retransmit_ratio(H), "retransmitted")], width=6),
+        timeseries("TCP listen queue", "Connections listening sockets dropped per second; overflows: the "
+                   "application did not accept fast enough.", "ops",
+                   [Target(f"sum(rate({e.selector('system_network_tcp_listen_overflows_total', H)}{e.RATE}))",
+                           "overflows"),
+                    Target(f"sum(rate({e.selector('system_network_tcp_listen_drops_total', H)}{e.RATE}))",
+                           "drops")], width=6),
+        timeseries("Sockets in use", "Sockets open per transport (cheap to read; the per-state breakdown "
+                   "needs connections: true).", "short",
+                   [Target(f"sum by (network_transport) ({e.selector('system_network_socket_count', H)})",
+                           "{{network_transport}}")], width=6),
+        table("Network interfaces", "Link (carrier) of each interface that is administratively up, the speed "
+              "its driver negotiated and its MTU.", ["network_interface_name"],
+              [Column("Link", f"max by (network_interface_name) ({e.selector('hw_network_up', H)})", "none",
+                      steps=(("red", None), ("green", 1))),
+               Column("Speed", f"max by (network_interface_name) "
+                               f"({e.selector('hw_network_bandwidth_limit_bytes_per_second', H)})", "Bps"),
+               Column("MTU", f"max by (network_interface_name) ({e.selector('system_network_mtu_bytes', H)})",
+                      "bytes")],
+              key_names={"network_interface_name": "Interface"}, width=6, height=8),
     ]
 
 

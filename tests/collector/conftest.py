@@ -1,11 +1,19 @@
+import shutil
 from pathlib import Path
 
 import psutil
 import pytest
 
+from collector.collection import Collection
 from collector.host import Host
+from collector.sources import SOURCES
+from collector.sources.agent import AgentSource
+from collector.sources.base import SourceOptions
+from collector.telemetry import AgentTelemetry
 
 FIXTURE_ROOT = Path(__file__).parent / "fixtures" / "hostfs"
+# Opt-in options switched on so that every declared metric can appear.
+EVERYTHING = {"cpu": {"per_cpu": True}, "network": {"connections": True}, "top_processes": {"enabled": True}}
 
 
 @pytest.fixture
@@ -13,6 +21,27 @@ def fixture_host():
     """A Host reading the fake host tree; psutil's global procfs path is restored afterwards."""
     yield Host(FIXTURE_ROOT)
     psutil.PROCFS_PATH = "/proc"
+
+
+def all_sources(host, telemetry):
+    sources = [cls(host, cls.Options(**EVERYTHING.get(name, {}))) for name, cls in SOURCES.items()]
+    return sources + [AgentSource(host, SourceOptions(), telemetry)]
+
+
+@pytest.fixture
+def collect_everything(tmp_path):
+    """The fixture tree for every source but top_processes, whose psutil walk needs a real /proc."""
+    root = shutil.copytree(FIXTURE_ROOT, tmp_path / "hostfs", symlinks=True)
+    telemetry = AgentTelemetry()
+    fixture_sources = [s for s in all_sources(Host(root), telemetry) if s.name != "top_processes"]
+    # CPU time moves on between the start-up baseline and the first collection.
+    stat = root / "proc" / "stat"
+    stat.write_text(stat.read_text().replace("cpu  1000 ", "cpu  1100 ").replace("cpu0 600 ", "cpu0 700 "))
+    fixture = Collection(fixture_sources, telemetry)
+    fixture.refresh()
+    psutil.PROCFS_PATH = "/proc"
+    top = SOURCES["top_processes"](Host("/"), SOURCES["top_processes"].Options(enabled=True))
+    return fixture, top
 
 
 def by_attributes(points, metric, key):

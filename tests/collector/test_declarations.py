@@ -1,15 +1,11 @@
 """What is emitted equals what is declared: names, instruments, units, attribute keys."""
 
-import shutil
 from pathlib import Path
 
-import psutil
 import pytest
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import Gauge, InMemoryMetricReader, Sum
 
-from collector.collection import Collection
-from collector.host import Host
 from collector.instruments import register
 from collector.naming import prometheus_name
 from collector.render import metrics_markdown, naming_markdown
@@ -117,6 +113,8 @@ def test_the_sdk_receives_each_metric_with_its_declared_instrument_and_unit(coll
     ("system.uptime", "system_uptime_seconds"),
     ("hw.temperature", "hw_temperature_celsius"),
     ("system.filesystem.inodes.usage", "system_filesystem_inodes_usage"),
+    ("system.cpu.linux.pressure.total", "system_cpu_linux_pressure_seconds_total"),
+    ("system.cpu.linux.pressure.10s", "system_cpu_linux_pressure_10s_ratio"),
 ])
 def test_prometheus_names_follow_the_translation_rules(otlp, prometheus):
     spec = next(spec for _, spec in declared_metrics() if spec.name == otlp)

@@ -3,21 +3,26 @@
 import platform
 import socket
 
-from collector.resource import build_resource
+import psutil
+
+from collector.resource import ResourceConfig, build_resource
 
 
-def attributes(host, monkeypatch, **environ):
+def attributes(host, monkeypatch, config=ResourceConfig(), **environ):
     for name in ("OTEL_RESOURCE_ATTRIBUTES", "OTEL_SERVICE_NAME"):
         monkeypatch.delenv(name, raising=False)
     for name, value in environ.items():
         monkeypatch.setenv(name, value)
-    return dict(build_resource(host, environ).attributes)
+    return dict(build_resource(host, environ, config).attributes)
 
 
 def test_host_identity_from_the_host_root(fixture_host, monkeypatch):
     found = attributes(fixture_host, monkeypatch)
     assert found["host.id"] == "0123456789abcdef0123456789abcdef"
     assert found["os.description"] == "Debian GNU/Linux 12 (bookworm)"
+    assert (found["os.name"], found["os.version"]) == ("Debian GNU/Linux", "12")
+    assert (found["cloud.provider"], found["cloud.platform"]) == ("aws", "aws_ec2")  # DMI sys_vendor
+    assert not any(key.startswith(("host.cpu.", "host.ip", "host.mac")) for key in found), "opt-in only"
     assert found["os.type"] == "linux"
     assert found["service.name"] == "hostagent"
     assert found["host.name"] == socket.gethostname()
@@ -37,3 +42,27 @@ def test_environment_adds_and_overrides_attributes(fixture_host, monkeypatch):
                        OTEL_SERVICE_NAME="edge-agent")
     assert (found["k8s.node.name"], found["host.name"], found["k8s.cluster.name"]) == ("node-1", "node-1", "prod")
     assert found["service.name"] == "edge-agent"
+
+
+def test_cpu_identity_is_opt_in_and_read_from_cpuinfo_and_sysfs(fixture_host, monkeypatch):
+    found = attributes(fixture_host, monkeypatch, ResourceConfig(host_cpu=True))
+    assert {key: value for key, value in found.items() if key.startswith("host.cpu.")} == {
+        "host.cpu.vendor.id": "GenuineIntel", "host.cpu.family": "6", "host.cpu.model.id": "85",
+        "host.cpu.model.name": "Intel(R) Xeon(R) Gold 6148 CPU @ 2.40GHz", "host.cpu.stepping": "4",
+        "host.cpu.cache.l2.size": 1024 * 1024}  # index2 of cpu0's caches, not the L3 cpuinfo names
+
+
+def test_network_addresses_are_opt_in_and_those_of_this_machine(fixture_host, monkeypatch):
+    found = attributes(fixture_host, monkeypatch, ResourceConfig(host_network=True))
+    interfaces = {name: addresses for name, addresses in psutil.net_if_addrs().items() if name != "lo"}
+    expected_ips = {a.address.split("%")[0] for addresses in interfaces.values() for a in addresses
+                    if a.family in (socket.AF_INET, socket.AF_INET6)}
+    assert set(found["host.ip"]) == expected_ips and "127.0.0.1" not in found["host.ip"]
+    assert all(len(mac) == 17 and mac == mac.upper() and mac.count("-") == 5 for mac in found["host.mac"])
+
+
+def test_no_cloud_where_the_firmware_names_none(tmp_path, monkeypatch):
+    from collector.host import Host
+    monkeypatch.setattr(psutil, "PROCFS_PATH", psutil.PROCFS_PATH)  # Host() points psutil at its procfs
+    (tmp_path / "proc").mkdir()
+    assert not any(key.startswith("cloud.") for key in attributes(Host(tmp_path), monkeypatch))

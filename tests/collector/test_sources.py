@@ -30,18 +30,18 @@ def test_cpu_time_per_mode_from_proc_stat(fixture_host):
     points = CpuSource(fixture_host, CpuOptions()).collect()
     # USER_HZ is 100: /proc/stat's 1000 ticks of user time are 10 s
     assert by_attributes(points, "system.cpu.time", "cpu.mode") == {
-        "user": 10.0, "nice": 0.2, "system": 3.0, "idle": 80.0, "iowait": 0.5, "interrupt": 0.1,
-        "softirq": 0.15, "steal": 0.05}
+        "user": 10.0, "nice": 0.2, "system": 3.0, "idle": 80.0, "iowait": 0.5,
+        "interrupt": 0.25, "steal": 0.05}  # interrupt: irq 0.1 s + softirq 0.15 s
     assert values(points, "system.cpu.logical.count") == [os.cpu_count()]
 
 
 def test_cpu_utilization_is_the_share_of_time_since_the_previous_reading():
     before = Times(10, 0, 5, 80, 5, 0, 0, 0)
-    now = Times(40, 0, 15, 120, 15, 0, 0, 10)  # 100 s elapsed in total
+    now = Times(40, 0, 15, 110, 15, 4, 6, 10)  # 100 s elapsed in total
     utilization = {p.attributes["cpu.mode"]: p.value for p in _mode_points(now, before, {})
                    if p.metric == "system.cpu.utilization"}
-    assert utilization == pytest.approx({"user": 0.3, "nice": 0, "system": 0.1, "idle": 0.4, "iowait": 0.1,
-                                         "interrupt": 0, "softirq": 0, "steal": 0.1})
+    assert utilization == pytest.approx({"user": 0.3, "nice": 0, "system": 0.1, "idle": 0.3, "iowait": 0.1,
+                                         "interrupt": 0.1, "steal": 0.1})
 
 
 def test_cpu_utilization_is_reported_on_the_first_collection(fixture_host):
@@ -79,20 +79,52 @@ def test_memory_states_add_up_to_the_limit(fixture_host):
     assert by_attributes(points, "system.memory.utilization", "system.memory.state")["used"] == 0.3375
 
 
-def test_paging_usage_faults_and_operations(fixture_host):
+def test_memory_shared_slab_and_hugepages_from_meminfo(fixture_host):
+    points = MemorySource(fixture_host, SourceOptions()).collect()
+    assert values(points, "system.memory.linux.shared") == [100_000 * KIB]
+    assert by_attributes(points, "system.memory.linux.slab.usage", "system.memory.linux.slab.state") == {
+        "reclaimable": 300_000 * KIB, "unreclaimable": 60_000 * KIB}
+    hugepages = {p.metric.removeprefix("system.memory.linux.hugepages."): p.value for p in points
+                 if p.metric.startswith("system.memory.linux.hugepages.") and not p.attributes}
+    assert hugepages == {"limit": 512, "page_size": 2048 * KIB, "reserved": 32, "surplus": 8}
+    assert by_attributes(points, "system.memory.linux.hugepages.usage", "system.memory.linux.hugepages.state") == {
+        "used": 384, "free": 128}
+    assert by_attributes(points, "system.memory.linux.hugepages.utilization",
+                         "system.memory.linux.hugepages.state") == {"used": 0.75, "free": 0.25}
+
+
+def test_no_hugepage_pool_reports_the_pool_empty_and_no_utilization():
+    from collector.sources.memory import meminfo_points
+    meminfo = {"Shmem": 1, "SReclaimable": 2, "SUnreclaim": 3, "HugePages_Total": 0, "HugePages_Free": 0,
+               "HugePages_Rsvd": 0, "HugePages_Surp": 0, "Hugepagesize": 2 << 20}
+    points = meminfo_points(meminfo)
+    assert values(points, "system.memory.linux.hugepages.limit") == [0]
+    assert values(points, "system.memory.linux.hugepages.utilization") == []
+    kernel_without_hugetlbfs = {k: v for k, v in meminfo.items() if not k.startswith(("Huge", "HugePages"))}
+    assert {p.metric for p in meminfo_points(kernel_without_hugetlbfs)} == {
+        "system.memory.linux.shared", "system.memory.linux.slab.usage"}
+
+
+def test_paging_usage_per_swap_device_faults_and_operations(fixture_host):
     points = PagingSource(fixture_host, SourceOptions()).collect()
-    assert by_attributes(points, "system.paging.usage", "system.paging.state") == {
-        "used": 1_000_000 * KIB, "free": 3_000_000 * KIB}
-    assert by_attributes(points, "system.paging.utilization", "system.paging.state") == {"used": 0.25, "free": 0.75}
+    usage = {(p.attributes["system.device"], p.attributes["system.paging.state"]): p.value
+             for p in points if p.metric == "system.paging.usage"}
+    assert usage == {("/dev/dm-1", "used"): 1_000_000 * KIB, ("/dev/dm-1", "free"): 2_000_000 * KIB,
+                     ("/swap file", "used"): 0, ("/swap file", "free"): 1_000_000 * KIB}
+    assert sum(usage.values()) == 4_000_000 * KIB  # SwapTotal in meminfo
+    utilization = {(p.attributes["system.device"], p.attributes["system.paging.state"]): p.value
+                   for p in points if p.metric == "system.paging.utilization"}
+    assert utilization[("/dev/dm-1", "used")] == pytest.approx(1 / 3)
+    assert utilization[("/swap file", "free")] == 1.0
     assert by_attributes(points, "system.paging.faults", "system.paging.fault.type") == {"major": 120, "minor": 4880}
     assert by_attributes(points, "system.paging.operations", "system.paging.direction") == {"in": 30, "out": 40}
+    assert {p.attributes["system.paging.fault.type"] for p in points if p.metric == "system.paging.operations"} == {
+        "major"}
 
 
-def test_paging_without_swap_reports_usage_but_no_utilization(tmp_path):
-    from collector.sources.paging import parse_paging
-    points = parse_paging("SwapTotal: 0 kB\nSwapFree: 0 kB\n", "pgfault 1\npgmajfault 0\npswpin 0\npswpout 0\n")
-    assert values(points, "system.paging.usage") == [0, 0]
-    assert values(points, "system.paging.utilization") == []
+def test_paging_without_swap_reports_no_usage():
+    from collector.sources.paging import parse_swaps
+    assert parse_swaps("Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority\n") == []
 
 
 def test_disk_counters_per_whole_device_excluding_loop_and_partitions(fixture_host):
@@ -104,6 +136,16 @@ def test_disk_counters_per_whole_device_excluding_loop_and_partitions(fixture_ho
                         "system.disk.operation_time": 4.0, "system.disk.merged": 50}
     assert [p.value for p in points if p.metric == "system.disk.io_time"
             and p.attributes["system.device"] == "sda"] == [9.0]
+
+
+def test_disk_queue_and_size_per_device(fixture_host):
+    points = DiskSource(fixture_host, DiskOptions()).collect()
+    per_device = {(p.metric, p.attributes["system.device"]): p.value for p in points
+                  if p.metric in ("system.disk.weighted_io_time", "system.disk.pending_operations", "system.disk.limit")}
+    assert per_device == {
+        ("system.disk.weighted_io_time", "sda"): 12.0, ("system.disk.weighted_io_time", "nvme0n1"): 2.0,
+        ("system.disk.pending_operations", "sda"): 3, ("system.disk.pending_operations", "nvme0n1"): 1,
+        ("system.disk.limit", "sda"): 1953525168 * 512, ("system.disk.limit", "nvme0n1"): 1000215216 * 512}
 
 
 def test_disk_include_filter_and_device_cap(fixture_host):
@@ -162,12 +204,29 @@ def test_filesystem_that_cannot_be_measured_costs_only_its_own_points(tmp_path):
 def test_network_counters_from_the_host_namespace(fixture_host):
     points = NetworkSource(fixture_host, NetworkOptions()).collect()
     assert {p.attributes["network.interface.name"] for p in points} == {"eth0"}  # lo and veth excluded
-    eth0 = {(p.metric, p.attributes["network.io.direction"]): p.value for p in points}
+    eth0 = {(p.metric, p.attributes["network.io.direction"]): p.value for p in points
+            if "network.io.direction" in p.attributes}
     assert eth0 == {
         ("system.network.io", "receive"): 1_000_000, ("system.network.packet.count", "receive"): 2000,
         ("system.network.errors", "receive"): 3, ("system.network.packet.dropped", "receive"): 4,
         ("system.network.io", "transmit"): 500_000, ("system.network.packet.count", "transmit"): 1500,
         ("system.network.errors", "transmit"): 5, ("system.network.packet.dropped", "transmit"): 6}
+
+
+def test_network_link_state_speed_and_mtu_from_sysfs(fixture_host):
+    points = NetworkSource(fixture_host, NetworkOptions()).collect()
+    link = {"hw.id": "eth0", "hw.name": "eth0", "network.interface.name": "eth0",
+            "hw.network.physical_address": "52:54:00:12:34:56", "hw.parent": "0000:00:03.0"}
+    assert [(p.metric, dict(p.attributes), p.value) for p in points if p.metric.startswith("hw.")] == [
+        ("hw.network.up", link, 1), ("hw.network.bandwidth.limit", link, 10_000_000_000 // 8)]
+    assert values(points, "system.network.mtu") == [9000]
+
+
+def test_an_interface_that_is_administratively_down_or_without_speed_has_no_link_points(tmp_path):
+    from collector.sources.network import link_points
+    (tmp_path / "mtu").write_text("1500\n")
+    (tmp_path / "speed").write_text("-1\n")  # virtual NICs: unknown speed; no carrier file: admin down
+    assert [(p.metric, p.value) for p in link_points(tmp_path, "ifb0")] == [("system.network.mtu", 1500)]
 
 
 def test_network_connections_by_transport_and_state_are_opt_in(fixture_host):
@@ -178,28 +237,44 @@ def test_network_connections_by_transport_and_state_are_opt_in(fixture_host):
                            ("udp", None): 1}
 
 
+def test_tcp_stack_counters_and_sockets_from_the_host_namespace(fixture_host):
+    from collector.sources.netstat import NetstatSource
+    points = NetstatSource(fixture_host, SourceOptions()).collect()
+    assert by_attributes(points, "system.network.tcp.segments", "network.io.direction") == {
+        "receive": 51000, "transmit": 49000}
+    assert {p.metric: p.value for p in points if not p.attributes} == {
+        "system.network.tcp.retransmits": 160, "system.network.tcp.listen.overflows": 7,
+        "system.network.tcp.listen.drops": 9}
+    assert by_attributes(points, "system.network.socket.count", "network.transport") == {"tcp": 24, "udp": 4}
+
+
 def test_process_counts_by_state_created_and_uptime(fixture_host):
     points = ProcessesSource(fixture_host, SourceOptions()).collect()
     assert by_attributes(points, "system.process.count", "process.state") == {
         "running": 1, "sleeping": 5, "stopped": 0, "defunct": 1}
     assert values(points, "system.process.created") == [31337]
     assert values(points, "system.uptime") == [12345.67]
+    assert values(points, "system.process.limit") == [63304]  # threads-max, below pid_max
 
 
 def test_linux_extras(fixture_host):
-    pressure = PressureSource(fixture_host, SourceOptions()).collect()
-    stalls = {(p.attributes["linux.pressure.resource"], p.attributes["linux.pressure.scope"]): p.value
-              for p in pressure}
-    assert stalls[("cpu", "some")] == 2.5 and stalls[("io", "full")] == 1.5 and len(stalls) == 6
+    pressure = {(p.metric, p.attributes["system.pressure.stall_type"]): p.value
+                for p in PressureSource(fixture_host, SourceOptions()).collect()}
+    assert len(pressure) == 3 * 2 * 4
+    assert pressure[("system.cpu.linux.pressure.total", "some")] == 2.5
+    assert pressure[("system.io.linux.pressure.total", "full")] == 1.5
+    assert [pressure[(f"system.cpu.linux.pressure.{w}", "some")] for w in ("10s", "1m", "5m")] == [0.01, 0.005, 0.001]
     conntrack = ConntrackSource(fixture_host, SourceOptions()).collect()
     assert {p.metric: p.value for p in conntrack} == {
-        "system.network.conntrack.count": 1234, "system.network.conntrack.limit": 65536}
+        "system.network.conntrack.count": 1234, "system.network.conntrack.max": 65536}
     descriptors = FileDescriptorsSource(fixture_host, SourceOptions()).collect()
     assert {p.metric: p.value for p in descriptors} == {
         "system.linux.file_descriptor.usage": 4096, "system.linux.file_descriptor.limit": 9223372036854775807}
     temperatures = TemperatureSource(fixture_host, SourceOptions()).collect()
-    assert [(p.attributes["hw.id"], p.attributes["hw.name"], p.value) for p in temperatures] == [
-        ("coretemp.hwmon0.temp1", "coretemp Package id 0", 45.5), ("coretemp.hwmon0.temp2", "coretemp temp2", 38.0)]
+    assert [(dict(p.attributes), p.value) for p in temperatures] == [
+        ({"hw.id": "coretemp.coretemp.0.temp1", "hw.name": "coretemp Package id 0",
+          "hw.sensor_location": "Package id 0", "hw.parent": "coretemp.0"}, 45.5),
+        ({"hw.id": "coretemp.coretemp.0.temp2", "hw.name": "coretemp temp2", "hw.parent": "coretemp.0"}, 38.0)]
 
 
 @pytest.mark.parametrize("source", [PressureSource, ConntrackSource, TemperatureSource])
@@ -261,3 +336,18 @@ def test_two_chips_of_the_same_name_are_told_apart_by_their_device(tmp_path):
     (tmp_path / "proc").mkdir()
     ids = [p.attributes["hw.id"] for p in TemperatureSource(Host(tmp_path), SourceOptions()).collect()]
     assert ids == ["nvme.nvme0.temp1", "nvme.nvme1.temp1"]
+
+
+def test_top_process_identity_and_cpu_by_mode():
+    from collector.sources.top_processes import process_points
+    Cpu, Memory = namedtuple("Cpu", "user system iowait"), namedtuple("Memory", "rss vms")
+    info = {"pid": 4242, "name": "postgres", "create_time": 1_700_000_000.25, "cpu_times": Cpu(7.5, 2.5, 9.0),
+            "memory_info": Memory(1000, 5000), "num_threads": 3, "num_fds": None}
+    points = process_points(info, {"user": 7.5, "system": 2.5}, {"user": 0.25, "system": 0.125})
+    identity = {"process.pid": 4242, "process.creation.time": "2023-11-14T22:13:20.250Z",
+                "process.executable.name": "postgres"}
+    assert all(identity.items() <= dict(p.attributes).items() for p in points)
+    assert by_attributes(points, "process.cpu.time", "cpu.mode") == {"user": 7.5, "system": 2.5}
+    assert by_attributes(points, "process.cpu.utilization", "cpu.mode") == {"user": 0.25, "system": 0.125}
+    assert values(points, "process.memory.usage") == [1000]
+    assert values(points, "process.unix.file_descriptor.count") == []  # another user's fds: not listable

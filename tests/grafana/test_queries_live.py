@@ -36,14 +36,19 @@ GATEWAY_TARGETS: dict[str, set[tuple[str, str, str]]] = {
 }
 
 _CGROUP_V1 = "the cgroup source reads cgroup v2 only; these machines have cgroup v1"
-OPTIONAL: dict[tuple[str, str, str], str] = {("workloads", title, ref): _CGROUP_V1 for title, refs in (
-    ("Cgroup CPU", "A"), ("Cgroup memory against its limit", "A"), ("Cgroups", "ABCD")) for ref in refs}
+OPTIONAL: dict[tuple[str, str, str], str] = {
+    **{("workloads", title, ref): _CGROUP_V1 for title, refs in (
+        ("Cgroup CPU", "A"), ("Cgroup memory against its limit", "A"), ("Cgroups", "ABCD")) for ref in refs},
+    ("host-detail", "Swap usage", "A"): "one series per swap device (system.device): none on a host without swap",
+    ("host-detail", "Network interfaces", "B"): "virtual adapters (this machine's) report no link speed",
+}
 
 
 def optional(key: tuple[str, str, str], gateway: str) -> bool:
     """True when the target may come back empty through `gateway`: OPTIONAL, or it reads the other gateway's own
     metrics."""
     return key in OPTIONAL or any(key in targets for name, targets in GATEWAY_TARGETS.items() if name != gateway)
+
 
 _TOP_PROCESSES = ("the top processes change between exports, and the backends differ in how long a vanished "
                   "series stays visible")

@@ -1,0 +1,63 @@
+"""TCP stack health and socket counts of the host's network namespace (/proc/net/snmp, netstat, sockstat).
+
+No semconv or hostmetrics name exists: the names are the project's, in the model's system.network namespace;
+node_exporter's netstat and sockstat collectors read the same counters.
+"""
+
+from collector.sources.base import Source
+from collector.spec import PROJECT, Point, counter, updowncounter
+
+# (file, "Section: Field") → (metric, attributes)
+COUNTERS = {
+    ("snmp", "Tcp", "InSegs"): ("system.network.tcp.segments", {"network.io.direction": "receive"}),
+    ("snmp", "Tcp", "OutSegs"): ("system.network.tcp.segments", {"network.io.direction": "transmit"}),
+    ("snmp", "Tcp", "RetransSegs"): ("system.network.tcp.retransmits", {}),
+    ("netstat", "TcpExt", "ListenOverflows"): ("system.network.tcp.listen.overflows", {}),
+    ("netstat", "TcpExt", "ListenDrops"): ("system.network.tcp.listen.drops", {}),
+}
+SOCKSTAT = {"TCP": "tcp", "UDP": "udp"}
+
+
+class NetstatSource(Source):
+    name = "netstat"
+    metrics = (
+        counter("system.network.tcp.segments", "{segment}", "TCP segments received and sent (InSegs, OutSegs).",
+                "network.io.direction", precedent=PROJECT),
+        counter("system.network.tcp.retransmits", "{segment}", "TCP segments retransmitted (RetransSegs).",
+                precedent=PROJECT),
+        counter("system.network.tcp.listen.overflows", "{connection}",
+                "Connections a listening socket could not accept: its accept queue was full (ListenOverflows).",
+                precedent=PROJECT),
+        counter("system.network.tcp.listen.drops", "{connection}",
+                "Connection requests a listening socket dropped, overflows included (ListenDrops).",
+                precedent=PROJECT),
+        updowncounter("system.network.socket.count", "{socket}", "Sockets in use per transport (sockstat inuse).",
+                      "network.transport", precedent=PROJECT),
+    )
+
+    def collect(self) -> list[Point]:
+        tables = {name: parse_snmp(self.host.read_proc(self.host.net_file(name))) for name in ("snmp", "netstat")}
+        points = [Point(metric, tables[table][section][field], attributes)
+                  for (table, section, field), (metric, attributes) in COUNTERS.items()]
+        return points + parse_sockstat(self.host.read_proc(self.host.net_file("sockstat")))
+
+
+def parse_snmp(text: str) -> dict[str, dict[str, int]]:
+    """/proc/net/snmp and netstat: for each section a line of field names, then a line of values."""
+    sections = {}
+    lines = text.splitlines()
+    for names, values in zip(lines[::2], lines[1::2]):
+        section, *fields = names.split()
+        sections[section.rstrip(":")] = dict(zip(fields, (int(v) for v in values.split()[1:])))
+    return sections
+
+
+def parse_sockstat(text: str) -> list[Point]:
+    points = []
+    for line in text.splitlines():
+        protocol, _, rest = line.partition(":")
+        if protocol in SOCKSTAT:
+            fields = rest.split()
+            in_use = int(fields[fields.index("inuse") + 1])
+            points.append(Point("system.network.socket.count", in_use, {"network.transport": SOCKSTAT[protocol]}))
+    return points
