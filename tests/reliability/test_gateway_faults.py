@@ -1,0 +1,109 @@
+"""Whatever the gateway does — frozen, slower than the timeout, flapping — the agent takes a sample every
+interval, and every sample is in both backends exactly once. Real processes: the agent (1 s interval, 2 s
+timeout) → each gateway (vmagent, the OpenTelemetry Collector) → Prometheus and VictoriaMetrics.
+
+Counting: `system_uptime_seconds` has one sample per collection cycle; the request of a cycle also carries
+how many cycles the agent ran (`hostagent_source_collections_total` of the source that reads the uptime),
+so the last sample says how many samples there must be. A duplicate makes the count larger, a loss smaller.
+"""
+import os
+import signal
+import time
+from contextlib import ExitStack
+
+import pytest
+
+from pipeline.services import Prometheus, VictoriaMetrics, Vmagent
+from pipeline.testing import Pipeline, agent_data_in_both, free_port, running, wait_for
+from tests.gateway.otelcol import otelcol_contrib, otelcol_gateway
+from tests.reliability.agent_process import AgentProcess
+from tests.reliability.backends import last_value, sample_times
+from tests.reliability.slow_proxy import SlowProxy
+
+GATEWAYS = {"vmagent": Vmagent, "otelcol": otelcol_gateway}
+UPTIME = "system_uptime_seconds"
+CYCLES = 'hostagent_source_collections_total{hostagent_source="processes"}'
+FAILURES = 'hostagent_export_requests_total{hostagent_outcome="failure"}'
+FAULT_CYCLES = int(os.environ.get("RELIABILITY_FAULT_CYCLES", 15))  # 1 s cycles each fault lasts
+EXPORTER = {"exporter": {"timeout": "2s"}}
+
+
+@pytest.fixture(params=GATEWAYS)
+def pipeline(request, tmp_path):
+    if request.param == "otelcol":
+        otelcol_contrib()
+    with ExitStack() as stack:
+        prometheus = stack.enter_context(running(Prometheus(free_port(), tmp_path / "prometheus")))
+        victoriametrics = stack.enter_context(running(VictoriaMetrics(free_port(), tmp_path / "victoria-metrics")))
+        gateway = stack.enter_context(running(GATEWAYS[request.param](
+            free_port(), tmp_path / "gateway", prometheus.write_url, victoriametrics.write_url)))
+        yield Pipeline(prometheus, victoriametrics, gateway)
+
+
+def started(agent: AgentProcess, pipeline: Pipeline) -> AgentProcess:
+    wait_for(lambda: agent_data_in_both(pipeline), what="the agent's first export in both backends")
+    return agent
+
+
+def assert_every_cycle_once(pipeline: Pipeline, agent: AgentProcess, fault: tuple[float, float]) -> None:
+    """Drain the backlog, stop the agent (a final export), then count in both backends."""
+    wait_for(lambda: not agent.backlog_files(), timeout=60, what="the backlog delivered")
+    agent.stop()
+
+    def counted(backend):
+        samples, cycles = sample_times(backend, UPTIME), last_value(backend, CYCLES)
+        return (samples, cycles) if cycles and len(set(samples)) >= cycles else None
+    stored = []
+    for backend in pipeline.backends:
+        wait_for(lambda: counted(backend), timeout=60, what=f"every cycle's sample in {backend.name}")
+        time.sleep(3)  # anything still queued in the gateway arrives too
+        samples, cycles = counted(backend)
+        assert len(set(samples)) == cycles, f"{backend.name}: {cycles} cycles, {len(set(samples))} timestamps"
+        assert len(samples) == cycles, f"{backend.name}: {len(samples) - cycles} duplicate samples"
+        stored.append(samples)
+        assert last_value(backend, FAILURES) > 0, "the fault never reached the agent"
+    assert stored[0] == stored[1]
+    # The rhythm held through the fault: no cycle skipped (a skip leaves a gap of two intervals).
+    during = [t for t in stored[0] if fault[0] <= t <= fault[1] + 1000]
+    gaps = [later - earlier for earlier, later in zip(during, during[1:])]
+    assert len(during) >= FAULT_CYCLES - 1 and max(gaps) < 2000, f"gaps during the fault (ms): {gaps}"
+
+
+def now_ms() -> float:
+    return time.time() * 1000
+
+
+def test_a_frozen_gateway_loses_nothing_and_stores_nothing_twice(pipeline, tmp_path):
+    with running(AgentProcess(tmp_path / "agent", pipeline.gateway.otlp_url, EXPORTER)) as agent:
+        started(agent, pipeline)
+        frozen = now_ms()
+        pipeline.gateway.process.send_signal(signal.SIGSTOP)
+        time.sleep(FAULT_CYCLES)
+        pipeline.gateway.process.send_signal(signal.SIGCONT)
+        assert_every_cycle_once(pipeline, agent, (frozen, now_ms()))
+        assert "waiting for it rather than sending the request twice" in agent.log()
+
+
+def test_a_gateway_slower_than_the_timeout_loses_nothing_and_memory_stays_bounded(pipeline, tmp_path):
+    with SlowProxy(pipeline.gateway.port) as proxy:
+        endpoint = pipeline.gateway.otlp_url.replace(f":{pipeline.gateway.port}/", f":{proxy.port}/")
+        with running(AgentProcess(tmp_path / "agent", endpoint, EXPORTER)) as agent:
+            started(agent, pipeline)
+            rss_before, slow = agent.rss_kib(), now_ms()
+            proxy.delay = 3.0  # each answer 3 s late, after the 2 s timeout
+            time.sleep(FAULT_CYCLES)
+            rss_during, proxy.delay = agent.rss_kib(), 0.0
+            assert_every_cycle_once(pipeline, agent, (slow, now_ms()))
+    assert rss_during - rss_before < 10 * 1024, f"RSS grew from {rss_before} KiB to {rss_during} KiB"
+
+
+def test_a_flapping_gateway_loses_nothing_and_stores_nothing_twice(pipeline, tmp_path):
+    with running(AgentProcess(tmp_path / "agent", pipeline.gateway.otlp_url, EXPORTER)) as agent:
+        started(agent, pipeline)
+        flapping = now_ms()
+        while now_ms() - flapping < FAULT_CYCLES * 1000:
+            pipeline.gateway.stop()
+            time.sleep(2)
+            pipeline.gateway.start()
+            time.sleep(2)
+        assert_every_cycle_once(pipeline, agent, (flapping, now_ms()))
