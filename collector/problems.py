@@ -9,7 +9,7 @@ class ProblemLog:
         self.logger = logger
         self._seen: dict[str, set[str]] = {}
 
-    def report(self, subject: str, problem: str | None, level: int = logging.WARNING, exc_info=None) -> None:
+    def report(self, subject: str, problem: str | None, level: int = logging.WARNING) -> None:
         seen = self._seen.setdefault(subject, set())
         if problem is None:
             if seen:
@@ -17,4 +17,4 @@ class ProblemLog:
                 self.logger.info("%s: recovered", subject)
         elif problem not in seen:
             seen.add(problem)
-            self.logger.log(level, "%s: %s", subject, problem, exc_info=exc_info)
+            self.logger.log(level, "%s: %s", subject, problem)

@@ -1,10 +1,10 @@
 """Faults injected into the real agent process (on PYTHONPATH, imported at interpreter start-up), chosen by
-HOSTAGENT_TEST_FAULT: `source` (the memory source raises: a source bug), `collect` (every other collection
+INJECT_FAULT: `source` (the memory source raises: a source bug), `collect` (every other collection
 cycle raises outside the sources), `transport` (every send raises an exception the transport never expects)."""
 import itertools
 import os
 
-FAULT = os.environ.get("HOSTAGENT_TEST_FAULT")
+FAULT = os.environ.get("INJECT_FAULT")
 
 
 def _raise(error):
