@@ -9,11 +9,14 @@ so the last sample says how many samples there must be. A duplicate makes the co
 import os
 import signal
 import time
+import urllib.request
 from contextlib import ExitStack
 
 import pytest
+import yaml
 
-from pipeline.services import Prometheus, VictoriaMetrics, Vmagent
+from pipeline.services import REPO_ROOT, VICTORIAMETRICS_DEDUP, Prometheus, VictoriaMetrics, Vmagent
+from pipeline.soak import CYCLES, UPTIME
 from pipeline.testing import Pipeline, agent_data_in_both, free_port, running, wait_for
 from tests.gateway.otelcol import otelcol_contrib, otelcol_gateway
 from tests.reliability.agent_process import AgentProcess
@@ -21,11 +24,10 @@ from tests.reliability.backends import last_value, sample_times
 from tests.reliability.slow_proxy import SlowProxy
 
 GATEWAYS = {"vmagent": Vmagent, "otelcol": otelcol_gateway}
-UPTIME = "system_uptime_seconds"
-CYCLES = 'hostagent_source_collections_total{hostagent_source="processes"}'
 FAILURES = 'hostagent_export_requests_total{hostagent_outcome="failure"}'
 FAULT_CYCLES = int(os.environ.get("RELIABILITY_FAULT_CYCLES", 15))  # 1 s cycles each fault lasts
 EXPORTER = {"exporter": {"timeout": "2s"}}
+COMPOSE = REPO_ROOT / "deploy" / "compose" / "compose.yaml"
 
 
 @pytest.fixture(params=GATEWAYS)
@@ -107,3 +109,15 @@ def test_a_flapping_gateway_loses_nothing_and_stores_nothing_twice(pipeline, tmp
             pipeline.gateway.start()
             time.sleep(2)
         assert_every_cycle_once(pipeline, agent, (flapping, now_ms()))
+
+
+def test_victoriametrics_stores_a_sample_delivered_twice_once_wherever_the_project_starts_it(victoriametrics):
+    # At least once: a request whose answer was lost is sent again. Prometheus ignores an identical sample;
+    # VictoriaMetrics keeps one per series and millisecond with the dedup flag of make run, the tests and compose.
+    stamp = int(time.time() * 1000) - 60_000
+    for _ in range(2):
+        body = f"delivered_twice 1 {stamp}\ndelivered_twice 1 {stamp + 1000}\n".encode()
+        urllib.request.urlopen(urllib.request.Request(victoriametrics.url + "/api/v1/import/prometheus", body)).close()
+    assert sample_times(victoriametrics, "delivered_twice") == [stamp, stamp + 1000]
+    compose = yaml.safe_load(COMPOSE.read_text())
+    assert VICTORIAMETRICS_DEDUP in compose["services"]["victoriametrics"]["command"]

@@ -16,13 +16,18 @@ def faulty_agent(tmp_path, endpoint: str, fault: str) -> AgentProcess:
                         environment={"PYTHONPATH": str(INJECTED), "INJECT_FAULT": fault})
 
 
-def test_a_source_that_raises_costs_only_its_own_data(tmp_path):
+def four_exports_with(tmp_path, fault: str) -> tuple[list, str]:
+    """What an agent with `fault` exported in its first four requests (it must still run then), and its log."""
     with Endpoint() as receiver:
-        with running(faulty_agent(tmp_path, receiver.url(), "source")) as agent:
+        with running(faulty_agent(tmp_path, receiver.url(), fault)) as agent:
             wait_for(lambda: len(receiver.received()) >= 4, timeout=30, what="four exports")
             assert agent.running()
             log = agent.log()
-        received = receiver.received()
+        return receiver.received(), log
+
+
+def test_a_source_that_raises_costs_only_its_own_data(tmp_path):
+    received, log = four_exports_with(tmp_path, "source")
     assert latest(received, "hostagent.source.collections", hostagent_source="memory", hostagent_outcome="error") >= 3
     assert not points(received, "system.memory.usage")
     assert len(points(received, "system.uptime")) >= 4  # the other sources keep exporting
@@ -30,12 +35,7 @@ def test_a_source_that_raises_costs_only_its_own_data(tmp_path):
 
 
 def test_a_collection_cycle_that_raises_is_counted_logged_once_and_the_next_cycles_export(tmp_path):
-    with Endpoint() as receiver:
-        with running(faulty_agent(tmp_path, receiver.url(), "collect")) as agent:
-            wait_for(lambda: len(receiver.received()) >= 4, timeout=30, what="four exports")
-            assert agent.running()
-            log = agent.log()
-        received = receiver.received()
+    received, log = four_exports_with(tmp_path, "collect")
     assert latest(received, "hostagent.faults", hostagent_stage="collect") >= 3
     assert latest(received, "hostagent.faults", hostagent_stage="send") == 0
     assert log.count("collect: unexpected OverflowError: injected collect fault") == 1, log
