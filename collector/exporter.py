@@ -48,7 +48,8 @@ class Sender:
                 self.lock.notify()
 
     def close(self, timeout: float) -> None:
-        """Deliver what was handed over within `timeout` seconds; what is left stays in the backlog."""
+        """Deliver what was handed over, then the backlog, within `timeout` seconds; what is left stays in the
+        backlog (for the next start, when it has a directory)."""
         with self.lock:
             self.deadline = self.clock() + timeout
             self.lock.notify()
@@ -62,7 +63,7 @@ class Sender:
                 while not self.handed and self.deadline is None:
                     self.lock.wait()
                 if not self.handed:
-                    return
+                    break
                 request = self.handed.popleft()
                 self.busy = True
             try:
@@ -72,6 +73,7 @@ class Sender:
             finally:
                 with self.lock:
                     self.busy = False
+        self._replay()  # closing: what waits in the backlog goes too, until the deadline
 
     def deliver(self, body: bytes, points: int, collected: float) -> None:
         """Replay the backlog, then send `body`; keep it in the backlog if it cannot go now."""
