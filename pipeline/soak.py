@@ -55,11 +55,18 @@ def slope_per_hour(series: list[tuple[float, float]]) -> float:
     return statistics.linear_regression(times, values).slope * 3600
 
 
+COUNTERS = {"expected": CYCLES, "failed exports": 'hostagent_export_requests_total{hostagent_outcome="failure"}',
+            "replayed": "hostagent_backlog_replayed_total", "dropped": "hostagent_backlog_dropped_total"}
+
+
 def count(backend: PromApi, window: int) -> dict[str, int]:
+    """The agent's last counters (`expected`: its collection cycles) and the uptime samples found."""
+    def last(expr):
+        result = backend.api("query", query=f"sum(last_over_time({expr}[{window}s]))")["result"]
+        return int(float(result[0]["value"][1])) if result else 0
     result = backend.api("query", query=f"{UPTIME}[{window}s]", time=f"{time.time():.3f}")["result"]
     stamps = [stamp for stamp, _ in result[0]["values"]] if result else []
-    cycles = backend.api("query", query=f"sum(last_over_time({CYCLES}[{window}s]))")["result"]
-    return {"expected": int(float(cycles[0]["value"][1])) if cycles else 0, "found": len(set(stamps)),
+    return {**{name: last(expr) for name, expr in COUNTERS.items()}, "found": len(set(stamps)),
             "duplicates": len(stamps) - len(set(stamps))}
 
 
@@ -86,8 +93,10 @@ def soak(duration: float, base: Path) -> str:
     warm = [row for row in usage_over_time if row[0] >= 60] or usage_over_time
     rss, fds = [(t, r) for t, r, _ in warm], [(t, f) for t, _, f in warm]
     lines = [f"soak: {duration:.0f} s at a 1 s interval, vmagent gateway stopped 20 s, frozen 20 s and restarted "
-             f"every {ROUND} s", "", "| backend | samples expected | found | duplicates |", "|---|---|---|---|"]
-    lines += [f"| {name} | {c['expected']} | {c['found']} | {c['duplicates']} |" for name, c in counts.items()]
+             f"every {ROUND} s", "", "| backend | samples expected | found | duplicates | the agent's failed exports "
+             "| replayed | dropped |", "|---|---|---|---|---|---|---|"]
+    lines += [f"| {name} | {c['expected']} | {c['found']} | {c['duplicates']} | {c['failed exports']} | "
+              f"{c['replayed']} | {c['dropped']} |" for name, c in counts.items()]
     lines += ["", "| agent | first | last | min | max | slope per hour (after the first minute) |", "|---|---|---|---|---|---|"]
     for name, series in (("RSS (KiB)", rss), ("open fds", fds)):
         values = [value for _, value in series]
