@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: test run backends otelcol viewer chromium screenshots grafana-schema docs dashboards rules bench venv clean
+.PHONY: test run soak backends otelcol viewer chromium screenshots grafana-schema docs dashboards rules bench venv clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -67,6 +67,12 @@ rules: venv backends
 	$(PY) -m rules.build
 	$(PY) -m rules.timing
 	$(PY) -m rules.check
+
+# The agent at 1 s through the real pipeline while the gateway is stopped, frozen and restarted on a schedule;
+# not part of `make test`. SOAK_DURATION=10m for a shorter run (docs/reliability.md, "Soak").
+SOAK_DURATION ?= 1h
+soak: venv backends otelcol
+	$(PY) -m pipeline.soak --duration $(SOAK_DURATION)
 
 bench: venv backends otelcol
 	$(PY) -m bench

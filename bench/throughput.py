@@ -2,7 +2,7 @@
 
 Every simulated host is the agent's own code path with an identity of its own: an SDK MeterProvider with a
 distinct Resource (host.name, host.id, service.instance.id), the agent's observable instruments, the agent's
-OtlpExporter (backlog included) and HTTP transport. To spend the CPU on the pipeline rather than on reading
+Sender (backlog included) and HTTP transport, delivering synchronously in the benchmark's cycle. To spend the CPU on the pipeline rather than on reading
 /proc K times, all hosts observe one shared Collection, refreshed once per cycle.
 
 A step holds when the work of every steady cycle (after one warm-up cycle) fits in the export interval and
@@ -16,14 +16,14 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import Resource
 
 from bench.counting import SETTLE_SECONDS, count_series, settled_count
 from bench.procfs import cpu_seconds
-from collector.agent import build_collection, build_exporter, build_provider
+from collector.agent import CollectingReader, build_collection, build_provider, build_sender
 from collector.collection import Collection
 from collector.config import Config, load
+from collector.faults import Faults
 from collector.host import Host
 from collector.resource import build_resource
 from collector.telemetry import AgentTelemetry
@@ -36,9 +36,12 @@ EXPORT_WORKERS = 4  # hosts exporting at the same moment; the rest wait their tu
 class SimulatedHost:
     def __init__(self, config: Config, collection: Collection, resource: Resource):
         self.telemetry = AgentTelemetry()
-        # An infinite interval: no timer thread; the benchmark's loop decides when each host collects.
-        self.reader = PeriodicExportingMetricReader(build_exporter(config, self.telemetry),
-                                                    export_interval_millis=math.inf)
+        faults = Faults(self.telemetry, limit=1, on_fatal=lambda: None)
+        sender = build_sender(config, self.telemetry, faults)
+        # The reader's clock is not started, and the sender's thread neither: the benchmark's loop decides
+        # when each host collects, and each request is delivered within its cycle.
+        self.reader = CollectingReader(collection, config.exporter.interval,
+                                       lambda body, points: sender.deliver(body, points, time.time()), faults)
         self.provider = build_provider(resource, self.reader, collection, shutdown_on_exit=False)
 
     def export(self) -> None:

@@ -3,16 +3,20 @@
 import logging
 import os
 import threading
+import time
+from collections.abc import Callable
 
+from opentelemetry.exporter.otlp.proto.common.metrics_encoder import encode_metrics
 from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.export import MetricExporter, MetricReader, PeriodicExportingMetricReader
+from opentelemetry.sdk.metrics.export import MetricReader, MetricsData
 from opentelemetry.sdk.resources import Resource
 
 from collector import __version__
 from collector.collection import Collection
 from collector.config import Config
 from collector.backlog import Backlog
-from collector.exporter import OtlpExporter
+from collector.exporter import Sender
+from collector.faults import Faults
 from collector.health import HealthServer, Readiness
 from collector.host import Host
 from collector.instruments import register
@@ -32,11 +36,18 @@ def build_collection(config: Config, host: Host, telemetry: AgentTelemetry) -> C
     return Collection(sources, telemetry)
 
 
-def build_exporter(config: Config, telemetry: AgentTelemetry) -> OtlpExporter:
+def count_points(metrics_data: MetricsData) -> int:
+    return sum(len(metric.data.data_points)
+               for resource in metrics_data.resource_metrics
+               for scope in resource.scope_metrics
+               for metric in scope.metrics)
+
+
+def build_sender(config: Config, telemetry: AgentTelemetry, faults: Faults) -> Sender:
     telemetry.backlog = Backlog(config.backlog.directory, config.backlog.max_bytes, config.backlog.max_age)
-    # Replay may use half of each interval, so that collection keeps its rhythm after a long outage.
-    return OtlpExporter(build_transport(config.exporter), telemetry.backlog, telemetry,
-                        replay_budget=config.exporter.interval / 2)
+    # A request in flight is waited for as long as the backlog would keep it.
+    return Sender(build_transport(config.exporter), telemetry.backlog, telemetry, faults,
+                  patience=config.backlog.max_age)
 
 
 def build_provider(resource: Resource, reader: MetricReader, collection: Collection, **options) -> MeterProvider:
@@ -50,38 +61,79 @@ def build_provider(resource: Resource, reader: MetricReader, collection: Collect
     return provider
 
 
-class CollectingReader(PeriodicExportingMetricReader):
-    """Runs one collection of the sources right before the SDK reads the instruments."""
+class CollectingReader(MetricReader):
+    """Collection on its own clock: every interval (at fixed times, whatever the gateway does) it runs the
+    sources, reads the instruments (`MetricReader.collect`) and hands the encoded request to `deliver`, which
+    returns at once. `cycle()` is one such collection, for callers with a clock of their own."""
 
-    def __init__(self, exporter: MetricExporter, collection: Collection, interval: float):
-        self.collection = collection
-        super().__init__(exporter, export_interval_millis=interval * 1000)
+    def __init__(self, collection: Collection, interval: float, deliver: Callable[[bytes, int], None],
+                 faults: Faults, clock=time.monotonic):
+        super().__init__()
+        self.collection, self.interval, self.deliver, self.faults, self.clock = (
+            collection, interval, deliver, faults, clock)
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=faults.guard("collect", self._tick), name="collect", daemon=True)
 
-    def collect(self, timeout_millis: float = 10_000) -> None:
-        self.collection.refresh()
-        super().collect(timeout_millis=timeout_millis)
+    def start(self) -> None:
+        self.thread.start()
+
+    def _tick(self) -> None:
+        due = self.clock() + self.interval
+        while not self.stopped.wait(max(0.0, due - self.clock())):
+            self.cycle()
+            due += self.interval
+            if due < self.clock():  # a collection longer than the interval: skip the times it missed
+                due += (self.clock() - due) // self.interval * self.interval + self.interval
+
+    def cycle(self) -> None:
+        try:
+            self.collection.refresh()
+            self.collect()
+        except Exception as error:
+            self.faults.report("collect", error)
+        else:
+            self.faults.clear("collect")
+
+    def _receive_metrics(self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs) -> None:
+        self.deliver(encode_metrics(metrics_data).SerializeToString(), count_points(metrics_data))
+
+    def shutdown(self, timeout_millis: float = 30_000, **kwargs) -> None:
+        """Stop the clock, then one last collection."""
+        self.stopped.set()
+        if self.thread.is_alive():
+            self.thread.join(timeout_millis / 1000)
+        self.cycle()
 
 
 class Agent:
     def __init__(self, config: Config, environ=os.environ):
         self.config = config
         self.telemetry = AgentTelemetry()
+        self.stop = threading.Event()  # set by a signal, or by a fatal fault
+        faults = Faults(self.telemetry, config.health.ready_intervals, on_fatal=self.stop.set)
         host = Host(config.host_root)
         self.collection = build_collection(config, host, self.telemetry)
-        reader = CollectingReader(build_exporter(config, self.telemetry), self.collection, config.exporter.interval)
-        self.provider = build_provider(build_resource(host, environ, config.resource), reader, self.collection)
+        self.sender = build_sender(config, self.telemetry, faults)
+        self.reader = CollectingReader(self.collection, config.exporter.interval, self.sender.submit, faults)
+        self.provider = build_provider(build_resource(host, environ, config.resource), self.reader, self.collection)
         self.health = None
         if config.health.enabled:
             window = config.health.ready_intervals * config.exporter.interval
             self.health = HealthServer(config.health, Readiness(self.telemetry, window))
 
-    def run(self, stop: threading.Event) -> None:
+    def run(self) -> int:
+        """Until `stop` is set; then a final collection, delivered within the timeout. The exit status: 1 after
+        a fatal fault (collector/faults.py), else 0."""
         if self.health:
             self.health.start()
         log.info("exporting %d sources every %ss to %s (%s)", len(self.collection.sources),
                  self.config.exporter.interval, self.config.exporter.url_for_logs, self.config.exporter.protocol)
-        stop.wait()
+        self.sender.start()
+        self.reader.start()
+        self.stop.wait()
         log.info("stopping: final export")
         self.provider.shutdown()
+        self.sender.close(self.config.exporter.timeout)
         if self.health:
             self.health.stop()
+        return 1 if self.telemetry.fatal else 0

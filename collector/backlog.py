@@ -1,6 +1,7 @@
 """Export requests that could not be delivered, kept (on disk when a directory is set) until the gateway
 is back, then replayed oldest first. Bounded by total size and by age: beyond either, the oldest go first
-and are counted as dropped. Files are named by creation time, so the order survives a restart or SIGKILL.
+and are counted as dropped. Requests are ordered, and files named, by the time they were collected, so the
+order survives a restart or SIGKILL. Not thread-safe: its one user (the sender) holds a lock around it.
 """
 
 import contextlib
@@ -35,6 +36,7 @@ class Backlog:
         self.size_bytes = 0
         self.dropped = 0
         self.replayed = 0
+        self.sending: Entry | None = None  # the request in flight: the size bound spares it
         self.problems = ProblemLog(log)
         self._sequence = itertools.count()
         if self.directory:
@@ -63,10 +65,14 @@ class Backlog:
         return len(self.entries)
 
     def age(self) -> float:
-        return self.clock() - self.entries[0].created if self.entries else 0.0
+        try:  # read without the sender's lock, by the agent's self-metrics
+            return self.clock() - self.entries[0].created
+        except IndexError:
+            return 0.0
 
-    def push(self, body: bytes) -> None:
-        created = self.clock()
+    def push(self, body: bytes, created: float | None = None) -> None:
+        """Keep `body`, collected at `created` (Unix time; now by default), in collection order."""
+        created = self.clock() if created is None else created
         entry = Entry(f"{int(created * 1e9):020d}-{next(self._sequence):06d}{SUFFIX}", created, len(body))
         if self.directory:
             temporary = self.directory / f".{entry.name}{PARTIAL}"
@@ -84,10 +90,14 @@ class Backlog:
                 return
         else:
             entry.body = body
-        self.entries.append(entry)
+        index = len(self.entries)
+        while index and self.entries[index - 1].created > created:  # collected before a request kept earlier
+            index -= 1
+        self.entries.insert(index, entry)
         self.size_bytes += entry.size
-        while self.size_bytes > self.max_bytes and self.entries:
-            self._discard(self.entries[0], dropped=True)
+        while self.size_bytes > self.max_bytes and (oldest := next(
+                (e for e in self.entries if e is not self.sending), None)):
+            self._discard(oldest, dropped=True)
 
     def oldest(self) -> tuple[Entry, bytes] | None:
         """The oldest request still worth sending; expired and unreadable ones are dropped on the way."""

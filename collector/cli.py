@@ -3,7 +3,6 @@
 import logging
 import signal
 import sys
-import threading
 import time
 from datetime import datetime, timezone
 
@@ -35,7 +34,8 @@ def main():
 @main.command()
 @config_option
 def run(config_path):
-    """Collect and export over OTLP until SIGTERM or SIGINT (which flush a final export)."""
+    """Collect and export over OTLP until SIGTERM or SIGINT (which flush a final export); exit 1 after a
+    fault the agent cannot recover from (logged), for its supervisor to restart it."""
     from collector.agent import Agent
 
     config = _load(config_path)
@@ -45,10 +45,9 @@ def run(config_path):
     except OSError as error:  # the health port is taken, a certificate is unreadable
         click.echo(f"error: {error}", err=True)
         sys.exit(1)
-    stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: stop.set())
-    agent.run(stop)
+        signal.signal(signum, lambda *_: agent.stop.set())
+    sys.exit(agent.run())
 
 
 @main.command("check-config")

@@ -1,13 +1,20 @@
-"""The agent's OTLP metric exporter: encodes what the SDK collected, sends it, and keeps what could not
-be delivered in the backlog — replayed oldest first, before newer data, when the gateway is back."""
+"""The agent's sender: delivers the OTLP requests the collection hands over, on a thread of its own, so that
+collection keeps its rhythm whatever the gateway does. What cannot be delivered at once goes to the backlog,
+which is replayed oldest first, before newer data, when the gateway is back.
+
+One request is in flight at a time. A request the gateway has not answered within the timeout is waited
+for on the same connection, never sent a second time alongside (docs/reliability.md, "Nothing twice").
+`hostagent.export.requests` counts each collected request once: `success` when delivered at its first
+attempt, `failure` when kept in the backlog (then replayed or dropped) or refused for good.
+"""
 
 import logging
+import threading
 import time
-
-from opentelemetry.exporter.otlp.proto.common.metrics_encoder import encode_metrics
-from opentelemetry.sdk.metrics.export import MetricExporter, MetricExportResult, MetricsData
+from collections import deque
 
 from collector.backlog import Backlog
+from collector.faults import Faults
 from collector.problems import ProblemLog
 from collector.telemetry import AgentTelemetry
 from collector.transport import Outcome
@@ -15,51 +22,118 @@ from collector.transport import Outcome
 log = logging.getLogger(__name__)
 
 
-def count_points(metrics_data: MetricsData) -> int:
-    return sum(len(metric.data.data_points)
-               for resource in metrics_data.resource_metrics
-               for scope in resource.scope_metrics
-               for metric in scope.metrics)
-
-
-class OtlpExporter(MetricExporter):
-    def __init__(self, transport, backlog: Backlog, telemetry: AgentTelemetry, replay_budget: float,
-                 clock=time.monotonic):
-        super().__init__()
-        self.transport, self.backlog, self.telemetry = transport, backlog, telemetry
-        self.replay_budget = replay_budget  # seconds of each export that replay may use
-        self.clock = clock
+class Sender:
+    def __init__(self, transport, backlog: Backlog, telemetry: AgentTelemetry, faults: Faults, patience: float,
+                 clock=time.monotonic, wall_clock=time.time):
+        self.transport, self.backlog, self.telemetry, self.faults = transport, backlog, telemetry, faults
+        self.patience = patience  # seconds a request in flight is waited for before it is given up
+        self.clock, self.wall_clock = clock, wall_clock
         self.problems = ProblemLog(log)
+        self.lock = threading.Condition()  # guards the backlog, `handed`, `busy` and the counters
+        self.handed: deque[tuple[bytes, int, float]] = deque()  # (body, data points, collected at)
+        self.busy = False
+        self.deadline: float | None = None  # set by close(): flush until then, then stop
+        self.thread = threading.Thread(target=faults.guard("send", self._run), name="send", daemon=True)
 
-    def export(self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs) -> MetricExportResult:
-        body = encode_metrics(metrics_data).SerializeToString()
-        points = count_points(metrics_data)
-        outcome = Outcome.RETRY if not self._replay() else self._send(body)
-        if outcome is Outcome.RETRY:
-            self.backlog.push(body)
-        elif outcome is Outcome.REJECTED:  # refused for good: dropped, as a refused replay is
-            self.backlog.count_dropped()
-        result = "success" if outcome is Outcome.SENT else "failure"
-        self.telemetry.export_requests[result] += 1
-        self.telemetry.exported_points[result] += points
-        return MetricExportResult.SUCCESS if outcome is Outcome.SENT else MetricExportResult.FAILURE
+    def start(self) -> None:
+        self.thread.start()
+
+    def submit(self, body: bytes, points: int) -> None:
+        """From the collection: returns at once. While a request is in flight the new one goes to the backlog."""
+        with self.lock:
+            if self.busy:
+                self._keep(body, points, self.wall_clock())
+            else:
+                self.handed.append((body, points, self.wall_clock()))
+                self.lock.notify()
+
+    def close(self, timeout: float) -> None:
+        """Deliver what was handed over, then the backlog, within `timeout` seconds; what is left stays in the
+        backlog (for the next start, when it has a directory)."""
+        with self.lock:
+            self.deadline = self.clock() + timeout
+            self.lock.notify()
+        if self.thread.is_alive():  # an answer awaited at the deadline may take one more timeout
+            self.thread.join(2 * timeout + 1)
+        self.transport.close()
+
+    def _run(self) -> None:
+        while True:
+            with self.lock:
+                while not self.handed and self.deadline is None:
+                    self.lock.wait()
+                if not self.handed:
+                    break
+                request = self.handed.popleft()
+                self.busy = True
+            try:
+                self.deliver(*request)
+            except Exception as error:  # a bug outside the transport: the request is lost, counted and logged
+                self.faults.report("send", error)
+            finally:
+                with self.lock:
+                    self.busy = False
+        self._replay()  # closing: what waits in the backlog goes too, until the deadline
+
+    def deliver(self, body: bytes, points: int, collected: float) -> None:
+        """Replay the backlog, then send `body`; keep it in the backlog if it cannot go now."""
+        outcome = self._attempt(body) if self._replay() else Outcome.RETRY
+        with self.lock:
+            if outcome is Outcome.SENT:
+                self.telemetry.export_requests["success"] += 1
+                self.telemetry.exported_points["success"] += points
+            elif outcome is Outcome.RETRY:
+                self._keep(body, points, collected)
+            else:  # refused for good: dropped, as a refused replay is
+                self._count_failure(points)
+                self.backlog.count_dropped()
+
+    def _keep(self, body: bytes, points: int, collected: float) -> None:
+        self._count_failure(points)
+        self.backlog.push(body, collected)
+
+    def _count_failure(self, points: int) -> None:
+        self.telemetry.export_requests["failure"] += 1
+        self.telemetry.exported_points["failure"] += points
 
     def _replay(self) -> bool:
         """Send the backlog, oldest first; False while any of it is left (newer data must wait behind)."""
-        deadline = self.clock() + self.replay_budget
-        while self.clock() < deadline and (oldest := self.backlog.oldest()):
-            entry, body = oldest
-            outcome = self._send(body)
-            if outcome is Outcome.RETRY:
-                return False
-            if outcome is Outcome.SENT:
-                self.backlog.delivered(entry)
-            else:
-                self.backlog.rejected(entry)
-        return not self.backlog
+        while not self._past_deadline():
+            with self.lock:
+                oldest = self.backlog.oldest()
+                if oldest is None:
+                    return True
+                entry, body = oldest
+                self.backlog.sending = entry
+            outcome = self._attempt(body)
+            with self.lock:
+                self.backlog.sending = None
+                if outcome is Outcome.SENT:
+                    self.backlog.delivered(entry)
+                elif outcome is Outcome.REJECTED:
+                    self.backlog.rejected(entry)
+                else:
+                    return False
+        return False
 
-    def _send(self, body: bytes) -> Outcome:
-        outcome, reason = self.transport.send(body)
+    def _attempt(self, body: bytes) -> Outcome:
+        """Send `body` and wait for the answer: past the timeout on the same connection, until `patience` or
+        the shutdown deadline, after which the request is given up (and kept)."""
+        started = self.clock()
+        try:
+            outcome, reason = self.transport.send(body)
+            while outcome is Outcome.PENDING:
+                self.problems.report("export", f"{reason}; waiting for it rather than sending the request twice")
+                if self.clock() - started >= self.patience or self._past_deadline():
+                    self.transport.abandon()
+                    outcome, reason = Outcome.RETRY, "gave up waiting for an answer"
+                else:
+                    outcome, reason = self.transport.wait()
+        except Exception as error:  # a bug in a transport or its library: keep the request, go on
+            self.transport.abandon()
+            self.faults.report("send", error)
+            return Outcome.RETRY
+        self.faults.clear("send")
         if outcome is Outcome.SENT:
             self.telemetry.last_export_success = self.clock()
             self.problems.report("export", None)
@@ -69,8 +143,5 @@ class OtlpExporter(MetricExporter):
             self.problems.report("export", f"rejected by the gateway, dropping the request: {reason}", logging.ERROR)
         return outcome
 
-    def force_flush(self, timeout_millis: float = 10_000) -> bool:
-        return True
-
-    def shutdown(self, timeout_millis: float = 30_000, **kwargs) -> None:
-        self.transport.close()
+    def _past_deadline(self) -> bool:
+        return self.deadline is not None and self.clock() >= self.deadline

@@ -9,13 +9,16 @@ from collector.telemetry import AgentTelemetry
 
 
 class Readiness:
-    """Ready while the last successful export is recent; a new agent gets the same grace period."""
+    """Ready while the last successful export is recent (a new agent gets the same grace period) and no fatal
+    fault stops the agent."""
 
     def __init__(self, telemetry: AgentTelemetry, window: float, clock=time.monotonic):
         self.telemetry, self.window, self.clock = telemetry, window, clock
         self.started = clock()
 
     def check(self) -> tuple[bool, str]:
+        if self.telemetry.fatal:
+            return False, self.telemetry.fatal
         last = self.telemetry.last_export_success
         if last is None:
             waited = self.clock() - self.started

@@ -20,4 +20,6 @@ class AgentTelemetry:
     exported_points: Counter = field(default_factory=Counter)  # "success" / "failure" → data points
     export_requests: Counter = field(default_factory=Counter)  # "success" / "failure" → requests
     last_export_success: float | None = None  # time.monotonic() of the last successful export
+    faults: Counter = field(default_factory=Counter)  # "collect" / "send" → unexpected exceptions
+    fatal: str | None = None  # why the agent is stopping to be restarted (collector/faults.py)
     backlog: "Backlog | None" = None  # set by the agent; a snapshot has none

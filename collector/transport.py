@@ -2,12 +2,18 @@
 
 The agent sends bytes rather than SDK objects so that a request that failed can be kept in the backlog
 and sent again, byte for byte, when the gateway is back.
+
+One request at a time is in flight. A request not answered within the timeout is still in flight (a frozen
+gateway has it in its socket and stores it when it resumes): `send` then answers PENDING, and `wait` keeps
+waiting for the answer on the same connection instead of sending the request a second time; `abandon`
+gives it up.
 """
 
 import base64
 import gzip
 import http.client
 import logging
+import select
 import ssl
 import urllib.parse
 import zlib
@@ -22,6 +28,7 @@ class Outcome(Enum):
     SENT = "sent"
     RETRY = "retry"  # the gateway is away, busy or slow: keep the request and send it again later
     REJECTED = "rejected"  # the gateway refused this request for good (malformed, too large)
+    PENDING = "pending"  # no answer within the timeout yet: the request is still in flight
 
 
 # OTLP/HTTP: these statuses mean "try again later" (specification, "Retryable Response Codes").
@@ -53,37 +60,53 @@ class HttpTransport:
 
     def send(self, body: bytes) -> tuple[Outcome, str]:
         data = self.compress(body) if self.compress else body
-        try:
-            status = self._post(data)
-        except (OSError, http.client.HTTPException) as error:
-            self.connection.close()
-            # Every TLS failure reads "SSLError" in the log, whichever subclass ssl raised.
-            kind = f"SSLError ({type(error).__name__})" if isinstance(error, ssl.SSLError) else type(error).__name__
-            return Outcome.RETRY, f"{kind}: {error}"
-        log.debug("POST %s: HTTP %d, %d bytes sent", self.url_for_logs, status, len(data))
-        if 200 <= status < 300:
-            return Outcome.SENT, ""
-        reason = f"HTTP {status} from {self.url_for_logs}"
-        return (Outcome.RETRY if status in RETRYABLE_HTTP else Outcome.REJECTED), reason
-
-    def _post(self, data: bytes) -> int:
         reused = self.connection.sock is not None
         try:
-            return self._exchange(data)
-        except (ConnectionResetError, BrokenPipeError, http.client.RemoteDisconnected):
-            if not reused:
-                raise
-            # The gateway closed the idle kept-alive connection: once more on a fresh one.
-            self.connection.close()
-            return self._exchange(data)
+            try:
+                return self._exchange(data)
+            except (ConnectionResetError, BrokenPipeError, http.client.RemoteDisconnected):
+                if not reused:
+                    raise
+                # The gateway closed the idle kept-alive connection: once more on a fresh one.
+                self.connection.close()
+                return self._exchange(data)
+        except (OSError, http.client.HTTPException) as error:
+            return self._failed(error)
 
-    def _exchange(self, data: bytes) -> int:
+    def wait(self) -> tuple[Outcome, str]:
+        """Wait up to the timeout more for the answer to the request in flight."""
+        try:
+            return self._answer()
+        except (OSError, http.client.HTTPException) as error:
+            return self._failed(error)
+
+    def abandon(self) -> None:
+        self.connection.close()
+
+    def _exchange(self, data: bytes) -> tuple[Outcome, str]:
         self.connection.request("POST", self.path, body=data, headers=self.headers)
+        log.debug("POST %s: %d bytes sent", self.url_for_logs, len(data))
+        return self._answer()
+
+    def _answer(self) -> tuple[Outcome, str]:
+        poller = select.poll()
+        poller.register(self.connection.sock, select.POLLIN)
+        if not poller.poll(self.timeout * 1000):
+            return Outcome.PENDING, f"no answer within {self.timeout:g}s from {self.url_for_logs}"
         response = self.connection.getresponse()
         response.read()
         if response.will_close:
             self.connection.close()
-        return response.status
+        if 200 <= response.status < 300:
+            return Outcome.SENT, ""
+        reason = f"HTTP {response.status} from {self.url_for_logs}"
+        return (Outcome.RETRY if response.status in RETRYABLE_HTTP else Outcome.REJECTED), reason
+
+    def _failed(self, error: Exception) -> tuple[Outcome, str]:
+        self.connection.close()
+        # Every TLS failure reads "SSLError" in the log, whichever subclass ssl raised.
+        kind = f"SSLError ({type(error).__name__})" if isinstance(error, ssl.SSLError) else type(error).__name__
+        return Outcome.RETRY, f"{kind}: {error}"
 
     def close(self) -> None:
         self.connection.close()
@@ -118,6 +141,7 @@ class GrpcTransport:
         self.stub = metrics_service_pb2_grpc.MetricsServiceStub(self.channel)
         self.metadata = [(k.lower(), v) for k, v in request_headers(config).items()]
         self.timeout = config.timeout
+        self.call = None  # the Export call in flight
         self.compression = {"gzip": grpc.Compression.Gzip, "deflate": grpc.Compression.Deflate}.get(
             config.compression, grpc.Compression.NoCompression)
         self.retryable = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED,
@@ -125,13 +149,24 @@ class GrpcTransport:
                           grpc.StatusCode.CANCELLED}
 
     def send(self, body: bytes) -> tuple[Outcome, str]:
+        # No deadline on the call itself: past the timeout it stays in flight until answered or abandoned.
+        self.call = self.stub.Export.future(self.request_type.FromString(body), metadata=self.metadata,
+                                            compression=self.compression)
+        return self.wait()
+
+    def wait(self) -> tuple[Outcome, str]:
         try:
-            self.stub.Export(self.request_type.FromString(body), metadata=self.metadata, timeout=self.timeout,
-                             compression=self.compression)
+            self.call.result(timeout=self.timeout)
+        except self.grpc.FutureTimeoutError:
+            return Outcome.PENDING, f"no answer within {self.timeout:g}s"
         except self.grpc.RpcError as error:
             reason = f"gRPC {error.code().name}: {error.details()}"
             return (Outcome.RETRY if error.code() in self.retryable else Outcome.REJECTED), reason
         return Outcome.SENT, ""
+
+    def abandon(self) -> None:
+        if self.call:
+            self.call.cancel()
 
     def close(self) -> None:
         self.channel.close()

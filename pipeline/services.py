@@ -37,6 +37,9 @@ DEBIAN_ALERTMANAGER_SHARE = Path("/usr/share/prometheus/alertmanager")
 GATEWAY_CONFIG = REPO_ROOT / "otel-config" / "gateway.yaml"
 VIEWER_LIBRARIES = REPO_ROOT / "viewer" / "node_modules"
 SCRAPE_INTERVAL = "10s"  # as in otel-config/vmagent/scrape.yml
+# Keep one sample per series and millisecond: a request delivered twice (its answer was lost, the agent sent it
+# again) is stored once, and nothing else is thinned out (docs/reliability.md, "Nothing twice").
+VICTORIAMETRICS_DEDUP = "-dedup.minScrapeInterval=1ms"
 _PR_SET_PDEATHSIG = 1
 
 
@@ -273,6 +276,7 @@ class VictoriaMetrics(Server, PromApi):
                 # Make samples queryable one second after they arrive, not the default 30 s.
                 "-search.latencyOffset=1s",
                 "-search.disableCache",
+                VICTORIAMETRICS_DEDUP,
                 *scrape]
 
     @property

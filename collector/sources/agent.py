@@ -19,7 +19,12 @@ class AgentSource(Source):
                 "hostagent.source", "hostagent.outcome"),
         counter("hostagent.export.data_points", "{data_point}", "Data points exported, by outcome.",
                 "hostagent.outcome"),
-        counter("hostagent.export.requests", "{request}", "Export requests, by outcome.", "hostagent.outcome"),
+        counter("hostagent.export.requests", "{request}",
+                "Requests collected, by outcome (success: delivered at the first attempt; failure: kept in the "
+                "backlog, or refused for good).", "hostagent.outcome"),
+        counter("hostagent.faults", "{fault}",
+                "Unexpected exceptions in the agent's collect or send loop (a bug: logged with its traceback).",
+                "hostagent.stage"),
         updowncounter("hostagent.backlog.size", "By", "Undelivered export requests waiting in the backlog."),
         gauge("hostagent.backlog.age", "s", "Age of the oldest request in the backlog (0 when empty)."),
         counter("hostagent.backlog.replayed", "{request}", "Backlog requests delivered after an outage."),
@@ -44,6 +49,8 @@ class AgentSource(Source):
             labels = {"hostagent.outcome": outcome}
             points.append(Point("hostagent.export.data_points", self.telemetry.exported_points[outcome], labels))
             points.append(Point("hostagent.export.requests", self.telemetry.export_requests[outcome], labels))
+        points += [Point("hostagent.faults", self.telemetry.faults[stage], {"hostagent.stage": stage})
+                   for stage in ("collect", "send")]
         backlog = self.telemetry.backlog
         # A snapshot has no backlog: it reports an empty one. (An empty Backlog is falsy: test for None.)
         size, age, replayed, dropped = (0, 0.0, 0, 0) if backlog is None else (

@@ -1,14 +1,17 @@
 """The backlog: undelivered requests kept, bounded, replayed oldest first, surviving a restart."""
 
 import logging
+import time
 
 import pytest
+from opentelemetry.exporter.otlp.proto.common.metrics_encoder import encode_metrics
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 
 from collector.backlog import Backlog
 from collector.config import ExporterConfig
-from collector.exporter import OtlpExporter
+from collector.exporter import Sender
+from collector.faults import Faults
 from collector.telemetry import AgentTelemetry
 from collector.transport import HttpTransport
 from tests.support.otlp_receiver import OtlpReceiver
@@ -49,6 +52,26 @@ def test_beyond_the_size_bound_the_oldest_are_dropped_and_counted(tmp_path):
     assert bodies(backlog) == [b"request-3", b"request-4"]
     assert backlog.dropped == 3
     assert not list(tmp_path.glob("*.otlp"))
+
+
+def test_a_request_kept_late_goes_before_those_collected_after_it(tmp_path):
+    # The request in flight when the gateway stopped answering is kept after newer ones were: by collection time.
+    backlog = Backlog(tmp_path, max_bytes=10_000, max_age=3600)
+    backlog.push(b"second", created=2.0)
+    backlog.push(b"third", created=3.0)
+    backlog.push(b"first", created=1.0)
+    assert bodies(Backlog(tmp_path, max_bytes=10_000, max_age=1e12)) == [b"first", b"second", b"third"]
+
+
+def test_the_size_bound_spares_the_request_in_flight(tmp_path):
+    backlog = Backlog(tmp_path, max_bytes=25, max_age=3600)
+    backlog.push(b"request-0")
+    backlog.sending = backlog.oldest()[0]
+    for n in range(1, 4):
+        backlog.push(f"request-{n}".encode())
+    backlog.delivered(backlog.sending)
+    assert (backlog.replayed, backlog.dropped) == (1, 2)
+    assert bodies(backlog) == [b"request-3"]
 
 
 def test_expired_requests_are_dropped_and_counted(tmp_path):
@@ -99,8 +122,8 @@ def test_an_outage_loses_nothing_and_the_backlog_goes_out_before_newer_data(tmp_
     receiver = OtlpReceiver(status=503)
     telemetry = AgentTelemetry()
     backlog = Backlog(tmp_path, max_bytes=1_000_000, max_age=3600)
-    exporter = OtlpExporter(HttpTransport(ExporterConfig(endpoint=receiver.url, timeout=5)), backlog, telemetry,
-                            replay_budget=5)
+    sender = Sender(HttpTransport(ExporterConfig(endpoint=receiver.url, timeout=5)), backlog, telemetry,
+                    Faults(telemetry, limit=3, on_fatal=lambda: None), patience=60)
     value = [0]
     reader, provider = collect_one(value)
     try:
@@ -108,7 +131,7 @@ def test_an_outage_loses_nothing_and_the_backlog_goes_out_before_newer_data(tmp_
             if n == 4:
                 receiver.status = 200  # the gateway comes back
             value[0] = n
-            exporter.export(reader.get_metrics_data())
+            sender.deliver(encode_metrics(reader.get_metrics_data()).SerializeToString(), 1, time.time())
         assert sequence_values(receiver) == [1, 2, 3, 4, 5, 6]
         assert telemetry.export_requests == {"failure": 3, "success": 3}
         assert (backlog.replayed, backlog.dropped, len(backlog)) == (3, 0, 0)

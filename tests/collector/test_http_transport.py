@@ -1,7 +1,9 @@
-"""The stdlib HTTP transport: basic auth from the URL, and a kept-alive connection the gateway closed."""
+"""The stdlib HTTP transport: basic auth from the URL, a kept-alive connection the gateway closed, and a
+request answered after the timeout, which stays in flight rather than being sent twice."""
 import base64
 import socket
 import threading
+import time
 
 from collector.config import ExporterConfig
 from collector.transport import HttpTransport, Outcome
@@ -9,10 +11,12 @@ from collector.transport import HttpTransport, Outcome
 
 class SilentlyClosingServer:
     """Answers each request with HTTP/1.1 200 (keep-alive implied), then closes the socket without saying so:
-    what a gateway does to a connection it considers idle."""
+    what a gateway does to a connection it considers idle. `delay`: seconds before it answers."""
 
-    def __init__(self):
+    def __init__(self, delay: float = 0.0):
         self.listener = socket.create_server(("127.0.0.1", 0))
+        self.delay = delay
+        self.connections = 0
         self.requests: list[bytes] = []
         threading.Thread(target=self._serve, daemon=True).start()
 
@@ -23,6 +27,7 @@ class SilentlyClosingServer:
     def _serve(self):
         while True:
             connection, _ = self.listener.accept()
+            self.connections += 1
             with connection:
                 head = b""
                 while b"\r\n\r\n" not in head:
@@ -33,6 +38,7 @@ class SilentlyClosingServer:
                 while len(body) < length:
                     body += connection.recv(65536)
                 self.requests.append(header)
+                time.sleep(self.delay)
                 connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
 
 
@@ -43,3 +49,14 @@ def test_a_connection_closed_by_the_gateway_is_reopened_and_url_credentials_are_
     assert len(server.requests) == 3
     expected = b"Authorization: Basic " + base64.b64encode(b"user:p@ss")
     assert all(expected in header for header in server.requests)
+
+
+def test_a_request_answered_after_the_timeout_stays_in_flight_and_is_sent_once():
+    server = SilentlyClosingServer(delay=1.2)
+    transport = HttpTransport(ExporterConfig(endpoint=server.url, timeout=0.5))
+    outcomes = [transport.send(b"x")]
+    while outcomes[-1][0] is Outcome.PENDING:
+        outcomes.append(transport.wait())
+    assert [outcome for outcome, _ in outcomes] == [Outcome.PENDING, Outcome.PENDING, Outcome.SENT]
+    assert outcomes[0][1].startswith("no answer within 0.5s from http://127.0.0.1:")
+    assert (server.connections, len(server.requests)) == (1, 1)

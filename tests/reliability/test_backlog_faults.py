@@ -106,7 +106,7 @@ def test_a_gateway_slower_than_the_timeout_leaves_memory_and_the_backlog_bounded
         with running(AgentProcess(tmp_path / "agent", slow.url(), options)) as agent:
             wait_for(lambda: len(slow.received()) >= 3, what="the first requests")
             start = agent.rss_kib()
-            wait_for(lambda: len(slow.received()) >= 30, timeout=180, what="30 timed-out requests")
+            wait_for(lambda: len(slow.received()) >= 15, timeout=120, what="15 late answers")
             end = agent.rss_kib()
             assert agent.running()
         received = slow.received()
@@ -114,4 +114,5 @@ def test_a_gateway_slower_than_the_timeout_leaves_memory_and_the_backlog_bounded
     sizes = [value for _, _, value in points(received, "hostagent.backlog.size")]
     assert 0 < max(sizes) <= max_bytes
     assert latest(received, "hostagent.backlog.dropped") > 0, "the size bound was never reached"
-    assert latest(received, "hostagent.export.requests", hostagent_outcome="success") == 0
+    sent = [time for time, _, _ in points(received, "system.uptime")]
+    assert len(sent) == len(set(sent)), "a request was sent again while its first copy was in flight"

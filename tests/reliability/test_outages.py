@@ -1,7 +1,7 @@
 """Outages with the real pipeline (agent → vmagent gateway → Prometheus + VictoriaMetrics): nothing is lost.
 
-Every test counts raw samples of the agent's `system_uptime_seconds` (one per export cycle). Each cycle's
-request also carries the agent's export counters, so the last sample tells how many cycles came before it.
+Every test counts raw samples of the agent's `system_uptime_seconds` (one per collection cycle). Each cycle's
+request also carries the number of cycles so far, so the last sample tells how many samples there must be.
 """
 import os
 import time
@@ -9,12 +9,12 @@ import time
 import pytest
 
 from collector.config import BacklogConfig
+from pipeline.soak import CYCLES, UPTIME
 from pipeline.testing import agent_data_in_both, running, wait_for
 from tests.reliability.agent_process import AgentProcess
 from tests.reliability.backends import last_value, prometheus_out_of_order_window, sample_times
 from tests.reliability.otlp import read_backlog_file, times_ms
 
-UPTIME = "system_uptime_seconds"
 # Export cycles (1 s each) the gateway stays away; RELIABILITY_OUTAGE_CYCLES=600 is a 10-minute outage.
 OUTAGE_CYCLES = int(os.environ.get("RELIABILITY_OUTAGE_CYCLES", 4))
 PATIENCE = 30 + 2 * OUTAGE_CYCLES  # seconds to wait for the outage to build up, or to drain
@@ -39,14 +39,14 @@ def wait_for_backlog(agent: AgentProcess, count: int) -> set[int]:
 
 def every_cycle_stored(backend, expected: set[int], after: float) -> list[int] | None:
     """The samples, once those of the outage are in, the latest is newer than `after` (ms) and has seen the
-    replay, and their number equals the cycles the agent counted before that one: a gap anywhere before it
-    would make the number smaller."""
+    replay, and their number equals the cycles the agent counted: a gap anywhere would make it smaller, a
+    duplicate larger."""
     samples = sample_times(backend, UPTIME)
-    exports = last_value(backend, "hostagent_export_requests_total")
+    cycles = last_value(backend, CYCLES)
     failures = last_value(backend, 'hostagent_export_requests_total{hostagent_outcome="failure"}')
     replayed = last_value(backend, "hostagent_backlog_replayed_total")
-    settled = expected <= set(samples) and samples and samples[-1] > after and exports is not None \
-        and len(samples) == exports + 1 and replayed >= failures
+    settled = expected <= set(samples) and samples and samples[-1] > after and cycles is not None \
+        and len(samples) == cycles and replayed >= failures
     return samples if settled else None
 
 
