@@ -1,6 +1,7 @@
 """Each source against the fixture host tree: exact values."""
 
 import os
+import shutil
 from collections import namedtuple
 
 import pytest
@@ -20,7 +21,7 @@ from collector.sources.processes import ProcessesSource
 from collector.sources.temperature import TemperatureSource
 from collector.host import Host
 from collector.sources.base import SourceOptions
-from tests.collector.conftest import by_attributes, values
+from tests.collector.conftest import FIXTURE_ROOT, by_attributes, values
 
 KIB = 1024
 Times = namedtuple("Times", "user nice system idle iowait irq softirq steal")
@@ -184,6 +185,18 @@ def test_process_counts_by_state_created_and_uptime(fixture_host):
         "running": 1, "sleeping": 2, "stopped": 0, "defunct": 1}
     assert values(points, "system.process.created") == [31337]
     assert values(points, "system.uptime") == [12345.67]
+
+
+def test_every_process_is_counted_whatever_its_state_letter(fixture_host, tmp_path):
+    root = shutil.copytree(FIXTURE_ROOT, tmp_path / "hostfs")
+    letters = "RSDZTtWXxKPIQ"  # every letter of proc(5), and Q, which no kernel uses yet
+    for pid, letter in enumerate(letters, 100):
+        (root / "proc" / str(pid)).mkdir()
+        (root / "proc" / str(pid) / "stat").write_text(f"{pid} (p {letter}) {letter} 1 {pid} {pid} 0 -1\n")
+    points = ProcessesSource(Host(root), SourceOptions()).collect()
+    counts = by_attributes(points, "system.process.count", "process.state")
+    assert counts == {"running": 1 + 2, "sleeping": 2 + 6, "stopped": 2, "defunct": 1 + 3}
+    assert sum(counts.values()) == 4 + len(letters)
 
 
 def test_linux_extras(fixture_host):
