@@ -69,6 +69,43 @@ def test_the_backlog_survives_a_restart(tmp_path):
     assert bodies(Backlog(tmp_path, max_bytes=10_000, max_age=3600)) == [b"one", b"two"]
 
 
+def test_after_a_restart_requests_come_back_in_creation_order_with_their_age(tmp_path):
+    clock = Clock()
+    first = Backlog(tmp_path, max_bytes=10_000, max_age=3600, clock=clock)
+    order = [5, 2, 7, 0, 3, 6, 1, 4]  # files written in an order that is neither by name nor its reverse
+    for n in order:
+        clock.now = 1_700_000_000.0 + 10 * n
+        first.push(f"request-{n}".encode())
+    del first
+    clock.now = 1_700_000_000.0 + 100
+    second = Backlog(tmp_path, max_bytes=10_000, max_age=3600, clock=clock)
+    assert (len(second), second.size_bytes, second.age()) == (8, 72, 100)
+    assert bodies(second) == [f"request-{n}".encode() for n in range(8)]
+
+
+def test_a_restart_does_not_make_expired_requests_young_again(tmp_path):
+    clock = Clock()
+    first = Backlog(tmp_path, max_bytes=10_000, max_age=60, clock=clock)
+    first.push(b"old")
+    clock.now += 50
+    first.push(b"recent")
+    del first
+    clock.now += 30
+    second = Backlog(tmp_path, max_bytes=10_000, max_age=60, clock=clock)
+    assert bodies(second) == [b"recent"] and second.dropped == 1
+
+
+@pytest.mark.parametrize("on_disk", [True, False])
+def test_the_size_bound_is_inclusive_and_a_request_larger_than_it_is_not_kept(tmp_path, on_disk):
+    backlog = Backlog(tmp_path if on_disk else None, max_bytes=18, max_age=3600)
+    backlog.push(b"request-1")
+    backlog.push(b"request-2")  # exactly 18 bytes: both fit
+    assert (len(backlog), backlog.size_bytes, backlog.dropped) == (2, 18, 0)
+    backlog.push(b"x" * 19)  # larger than the whole bound: everything goes, the big one too
+    assert (len(backlog), backlog.size_bytes, backlog.dropped) == (0, 0, 3)
+    assert not list(tmp_path.glob("*.otlp"))
+
+
 def test_an_unwritable_directory_drops_counts_and_logs_once(tmp_path, caplog):
     # A regular file where the directory should be: unwritable even for root, who ignores permissions.
     blocker = tmp_path / "not-a-directory"

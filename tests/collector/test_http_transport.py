@@ -1,10 +1,13 @@
 """The stdlib HTTP transport: basic auth from the URL, and a kept-alive connection the gateway closed."""
 import base64
+import ssl
 import socket
 import threading
 
-from collector.config import ExporterConfig
-from collector.transport import HttpTransport, Outcome
+import pytest
+
+from collector.config import ExporterConfig, load
+from collector.transport import HttpTransport, Outcome, tls_context
 
 
 class SilentlyClosingServer:
@@ -43,3 +46,10 @@ def test_a_connection_closed_by_the_gateway_is_reopened_and_url_credentials_are_
     assert len(server.requests) == 3
     expected = b"Authorization: Basic " + base64.b64encode(b"user:p@ss")
     assert all(expected in header for header in server.requests)
+
+
+@pytest.mark.parametrize("text, verified", [("false", True), ("FALSE", True), ("true", False)])
+def test_otel_insecure_decides_whether_the_gateway_certificate_is_checked(text, verified):
+    context = tls_context(load(None, environ={"OTEL_EXPORTER_OTLP_INSECURE": text}).exporter)
+    assert (context.verify_mode == ssl.CERT_REQUIRED, context.check_hostname) == (verified, verified)
+    assert context.verify_mode == (ssl.CERT_REQUIRED if verified else ssl.CERT_NONE)
