@@ -14,7 +14,7 @@ import types
 import typing
 from dataclasses import dataclass, field, fields, is_dataclass
 from pathlib import Path
-from urllib.parse import unquote, urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit
 
 import yaml
 
@@ -94,9 +94,9 @@ class Config:
 
 
 def without_credentials(url: str) -> str:
-    """The URL without any user:password part, which must never reach a log or an error message."""
-    parts = urlsplit(url)
-    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
+    """The URL without any user:password part, which must never reach a log or an error message (a regular
+    expression rather than urlsplit, which refuses some malformed URLs that must still be shown)."""
+    return re.sub(r"(?<=//)[^/?#]*@", "", url, count=1)
 
 
 def load(path: str | os.PathLike | None = None, environ: typing.Mapping[str, str] = os.environ) -> Config:
@@ -129,7 +129,12 @@ def _origin(path, origins, label):
 
 
 def _show_path(path) -> str:
-    return ".".join(key if key.isprintable() else repr(key) for key in path) or "top level"
+    return ".".join(map(_show_name, path)) or "top level"
+
+
+def _show_name(name: str) -> str:
+    """A key or file name as is, unless it holds a line break or another control character."""
+    return name if name.isprintable() else repr(name)
 
 
 class _Loader(yaml.SafeLoader):
@@ -250,11 +255,11 @@ def _check(value, hint, metadata):
     if metadata.get("listen") and (problem := _listen_problem(value)):
         raise ValueError(problem)
     if metadata.get("file") and not _exists(value, Path.is_file):
-        raise ValueError(f"file {value!r} does not exist or is not a regular file")
+        raise ValueError(f"file {_show_name(value)} does not exist or is not a regular file")
     if "pem" in metadata and (problem := _pem_problem(value, metadata["pem"])):
-        raise ValueError(f"file {value!r} {problem}")
+        raise ValueError(f"file {_show_name(value)} {problem}")
     if metadata.get("directory") and not _exists(value, Path.is_dir):
-        raise ValueError(f"directory {value!r} does not exist")
+        raise ValueError(f"directory {_show_name(value)} does not exist")
     if metadata.get("headers"):
         check_headers(read_headers_file(value) if isinstance(value, str) else value)
     for pattern in value if metadata.get("regex") else ():
@@ -294,7 +299,7 @@ def endpoint_problem(url: str, protocol: str) -> str | None:
     grpc = protocol == "grpc"
     expected = (f"expected a URL with scheme http or https, a host{', no path' if grpc else ''} and optionally "
                 f"a port, such as {'http://gateway:4317' if grpc else 'http://gateway:4318/v1/metrics'}")
-    shown = repr(without_credentials(url)) if "@" in url else repr(url)
+    shown = repr(without_credentials(url))
     if not url.isprintable() or any(c.isspace() for c in url):
         return f"{expected}; got {shown}, which holds spaces or control characters"
     try:
@@ -329,12 +334,12 @@ def read_headers_file(path: str) -> dict[str, str]:
     try:
         lines = Path(path).read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as error:
-        raise ValueError(f"file {path!r} cannot be read as UTF-8 text: {error}") from None
+        raise ValueError(f"file {_show_name(path)} cannot be read as UTF-8 text: {error}") from None
     for number, line in enumerate(lines, 1):
         if line.strip() and not line.lstrip().startswith("#"):
             key, equals, value = line.partition("=")
             if not equals:
-                raise ValueError(f"file {path!r}, line {number}: expected key=value")
+                raise ValueError(f"file {_show_name(path)}, line {number}: expected key=value")
             headers[key.strip()] = value.strip()
     return headers
 
@@ -364,13 +369,11 @@ def _pem_problem(path: str, kind: str) -> str | None:
     return None
 
 
-def _strict(kind, expected):
-    def convert(value, _hint):
-        # bool is an int in Python; a YAML "yes" must not become an interval of 1 s.
-        if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
-            raise TypeError(f"expected {expected}, got {_show(value)}")
-        return value
-    return convert
+def _strict(value, kind, expected):
+    # bool is an int in Python; a YAML "yes" must not become an interval of 1 s.
+    if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
+        raise TypeError(f"expected {expected}, got {_show(value)}")
+    return value
 
 
 def _collection(value, hint):
@@ -389,9 +392,9 @@ def _collection(value, hint):
 
 
 _SCALARS = {
-    bool: _strict(bool, "true or false"),
-    int: _strict(int, "an integer"),
-    str: _strict(str, "a string"),
+    bool: lambda value, _: _strict(value, bool, "true or false"),
+    int: lambda value, _: _strict(value, int, "an integer"),
+    str: lambda value, _: _strict(value, str, "a string"),
     Duration: lambda value, _: Duration.parse(value),
     ByteSize: lambda value, _: ByteSize.parse(value),
 }
@@ -430,7 +433,6 @@ _OTEL_EXPORTER_VARIABLES = {
     "CLIENT_CERTIFICATE": "client_certificate", "CLIENT_KEY": "client_key",
     "COMPRESSION": "compression", "TIMEOUT": "timeout", "INSECURE": "insecure",
 }
-_DECIMAL = re.compile(r"[0-9]+(\.[0-9]+)?")
 
 
 def _otel_overrides(environ, raw):
@@ -460,7 +462,7 @@ def _otel_overrides(environ, raw):
         # The HTTP exporter appends the signal path to the generic endpoint; gRPC uses it as is.
         yield ("exporter", "endpoint"), base if protocol == "grpc" else base.rstrip("/") + "/v1/metrics", variable
     if text := value_of("OTEL_METRIC_EXPORT_INTERVAL"):
-        value = int(text) / 1000 if _DECIMAL.fullmatch(text) and "." not in text else text
+        value = int(text) / 1000 if re.fullmatch(r"[0-9]+", text) else text  # not str.isdigit(): "²" is one
         yield ("exporter", "interval"), value, "environment variable OTEL_METRIC_EXPORT_INTERVAL (milliseconds)"
 
 
@@ -476,9 +478,7 @@ def _otel_value(key, text, variable):
             raise ConfigError(f"environment variable {variable}: exporter.insecure: expected true or false, "
                               f"got {text!r}")
         return text.lower() == "true"
-    if key == "timeout":  # opentelemetry-python reads this in seconds (the specification says ms)
-        return float(text) if _DECIMAL.fullmatch(text) else text
-    return text
+    return text  # a TIMEOUT is in seconds, as opentelemetry-python reads it (the specification says ms)
 
 
 def _check_resource_attributes(environ):

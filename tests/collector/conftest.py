@@ -1,11 +1,19 @@
+import os
 from pathlib import Path
 
 import psutil
 import pytest
+from hypothesis import settings
 
 from collector.host import Host
 
 FIXTURE_ROOT = Path(__file__).parent / "fixtures" / "hostfs"
+
+# Property-based tests: 400 examples each; `make mutation` runs them once per mutant, with fewer examples and the
+# same ones every time (HYPOTHESIS_PROFILE=mutation).
+settings.register_profile("thorough", max_examples=400, deadline=None)
+settings.register_profile("mutation", max_examples=40, deadline=None, derandomize=True, database=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "thorough"))
 
 
 @pytest.fixture

@@ -6,13 +6,15 @@ from pathlib import Path
 
 import pytest
 import yaml
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, strategies as st
 
 from collector.config import (
-    DEFAULT_RANGES, BacklogConfig, Config, ConfigError, ExporterConfig, HealthConfig, load, show_amount,
+    DEFAULT_RANGES, BacklogConfig, Config, ConfigError, ExporterConfig, HealthConfig, load, read_headers_file,
+    show_amount,
 )
 from collector.transport import build_transport
-from collector.units import ByteSize
+from collector.units import ByteSize, Duration
+from tests.reliability.tls import CertificateAuthority
 from collector.sources import SOURCES
 
 EXAMPLE = Path(__file__).parents[2] / "collector" / "example-config.yaml"
@@ -56,7 +58,9 @@ BAD_FILES = [
     ("log_level: debug\nlog_level: info\n", "line 2, column 1: not valid YAML: duplicate key 'log_level'"),
     ("a: 1\x00\n", "line 1, column 5: not valid YAML: unacceptable character #x0000: special characters are not allowed"),
     ("when: 2001-13-01\n", "not valid YAML: ValueError: month must be in 1..12"),
-    (b"exporter:\n  interval: 1s # \xff\xfe\n", "line 2, column 18: expected UTF-8 text, found byte 0xff"),
+    (b"exporter:\n  interval: 1s\n  timeout: 1s # \xff\xfe\n", "line 3, column 17: expected UTF-8 text, found byte 0xff"),
+    ("log_level: info\n\nhost_root: /\x07\n", "line 3, column 13: not valid YAML: unacceptable character #x0007: "
+     "special characters are not allowed"),
     (b"\x89PNG\r\n\x1a\n\x00\x00", "line 1, column 1: expected UTF-8 text, found byte 0x89"),
     ("- just\n- a list\n", "top level: expected a mapping of options, got list ['just', 'a list']"),
     ("0\n", "top level: expected a mapping of options, got int 0"),
@@ -95,9 +99,9 @@ BAD_FILES = [
     ("exporter:\n  headers: {'X Token': abc}\n", "exporter.headers: expected header names made of letters, digits "
      "and !#$%&'*+-.^_`|~, got 'X Token'"),
     ("exporter:\n  certificate: /nonexistent/ca.pem\n",
-     "exporter.certificate: file '/nonexistent/ca.pem' does not exist or is not a regular file"),
+     "exporter.certificate: file /nonexistent/ca.pem does not exist or is not a regular file"),
     (f"exporter:\n  certificate: /tmp/{LONG}\n",
-     f"exporter.certificate: file '/tmp/{LONG}' does not exist or is not a regular file"),
+     f"exporter.certificate: file /tmp/{LONG} does not exist or is not a regular file"),
     ("backlog:\n  max_bytes: 65GiB\n", "backlog.max_bytes: expected 0B to 64GiB, got 65GiB"),
     ("backlog:\n  max_age: 169h\n", "backlog.max_age: expected 1s to 168h, got 169h"),
     ("health:\n  enabled: yes please\n", "health.enabled: expected true or false, got str 'yes please'"),
@@ -110,14 +114,25 @@ BAD_FILES = [
     ("sources:\n  gpu: {}\n", "sources.gpu: unknown source; known sources: cpu, load, memory, paging, disk, "
      "filesystem, network, processes, top_processes, pressure, conntrack, temperature, file_descriptors"),
     ("sources:\n  cpu: false\n", "sources.cpu: expected a mapping, got bool False"),
+    ("sources: [cpu]\n", "sources: expected a mapping of source names, got list ['cpu']"),
+    ("sources:\n  disk:\n    exclude: [1]\n", "sources.disk.exclude: expected a list of strings, got list [1]"),
+    ("exporter:\n  headers: [a]\n", "exporter.headers: expected a mapping, got list ['a']"),
+    ("exporter:\n  headers: {X-Tenant: 5}\n", "exporter.headers: header X-Tenant: expected a non-empty value of "
+     "printable ASCII, got int 5"),
+    ("exporter:\n  endpoint: http://gw:0/v1/metrics\n", "exporter.endpoint: expected a URL with scheme http or "
+     "https, a host and optionally a port, such as http://gateway:4318/v1/metrics; got 'http://gw:0/v1/metrics'"),
+    ("exporter:\n  endpoint: 'http://u:p@[::1'\n", "exporter.endpoint: expected a URL with scheme http or https, a "
+     "host and optionally a port, such as http://gateway:4318/v1/metrics; got 'http://[::1' (Invalid IPv6 URL)"),
+    ("exporter:\n  <<: {interval: 5s}\n  interval: 7s\n  timeout: 1s\n  timeout: 2s\n",
+     "line 5, column 3: not valid YAML: duplicate key 'timeout'"),
     ("sources:\n  disk:\n    exclude: ['(unclosed']\n", "sources.disk.exclude: invalid regular expression "
      "'(unclosed': missing ), unterminated subpattern at position 0"),
     ("sources:\n  disk:\n    max_devices: 10001\n", "sources.disk.max_devices: expected 1 to 10000, got 10001"),
     ("sources:\n  top_processes:\n    count: 51\n", "sources.top_processes.count: expected 1 to 50, got 51"),
     ("sources:\n  top_processes:\n    by: io\n", "sources.top_processes.by: expected one of cpu, memory; got str 'io'"),
     ("sources:\n  cpu:\n    interval: true\n", "sources.cpu.interval: expected a duration such as 10s, 500ms or 5m"),
-    ("host_root: /nonexistent-root\n", "host_root: directory '/nonexistent-root' does not exist"),
-    (f"host_root: /{LONG}\n", f"host_root: directory '/{LONG}' does not exist"),
+    ("host_root: /nonexistent-root\n", "host_root: directory /nonexistent-root does not exist"),
+    (f"host_root: /{LONG}\n", f"host_root: directory /{LONG} does not exist"),
     ("host_root: \"/tmp\\0x\"\n", "host_root: directory '/tmp\\x00x' does not exist"),
     ('"a\\nb": 1\n', "'a\\nb': unknown option; expected one of: exporter, backlog, health, host_root, log_level, sources"),
 ]
@@ -137,11 +152,51 @@ def test_a_headers_file_with_a_line_that_is_not_key_value_is_an_error(tmp_path):
     headers = write(tmp_path, "# credentials\nX-Api-Key=abc\nBearer abc\n", "headers")
     with pytest.raises(ConfigError) as error:
         load(write(tmp_path, f"exporter:\n  headers_file: {headers}\n"), environ={})
-    assert str(error.value) == f"{tmp_path / 'agent.yaml'}: exporter.headers_file: file '{headers}', line 3: " \
+    assert str(error.value) == f"{tmp_path / 'agent.yaml'}: exporter.headers_file: file {headers}, line 3: " \
                                f"expected key=value"
-    headers.write_text("X-Api-Key=abc\n# a comment\n\nX-Tenant = t1\n")
-    assert load(write(tmp_path, f"exporter:\n  headers_file: {headers}\n"), environ={}).exporter.headers_file == \
-        str(headers)
+    headers.write_text("X-Api-Key=abc==\n  # a comment = not a header\n\nX-Tenant = t1\n")
+    config = load(write(tmp_path, f"exporter:\n  headers_file: {headers}\n"), environ={}).exporter
+    assert read_headers_file(config.headers_file) == {"X-Api-Key": "abc==", "X-Tenant": "t1"}
+    headers.write_bytes(b"X-Api-Key=\xff\n")
+    with pytest.raises(ConfigError) as error:
+        load(write(tmp_path, f"exporter:\n  headers_file: {headers}\n"), environ={})
+    assert str(error.value).startswith(f"{tmp_path / 'agent.yaml'}: exporter.headers_file: file {headers} cannot be "
+                                       f"read as UTF-8 text: 'utf-8' codec can't decode byte 0xff")
+
+
+def test_tls_files_must_hold_pem_certificates_and_a_private_key(tmp_path):
+    ca = CertificateAuthority(tmp_path / "ca")
+    client = ca.issue("client", server=False)
+    good = {"certificate": ca.bundle, "client_certificate": client.certificate, "client_key": client.key}
+    document = "exporter:\n" + "".join(f"  {key}: {path}\n" for key, path in good.items())
+    exporter = load(write(tmp_path, document), environ={}).exporter
+    assert (exporter.certificate, exporter.client_key) == (str(ca.bundle), str(client.key))
+    not_pem = write(tmp_path, "-----BEGIN CERTIFICATE-----\nnot base64 at all!\n-----END CERTIFICATE-----\n", "x.pem")
+    for key, expected in [("certificate", "holds no valid PEM certificate (["),  # then OpenSSL's reason
+                          ("client_certificate", "holds no valid PEM certificate (["),
+                          ("client_key", "holds no PEM private key")]:
+        with pytest.raises(ConfigError) as error:
+            load(write(tmp_path, f"exporter:\n  {key}: {not_pem}\n"), environ={})
+        assert str(error.value).startswith(f"{tmp_path / 'agent.yaml'}: exporter.{key}: file {not_pem} {expected}")
+
+
+@pytest.mark.parametrize("value, shown", [
+    (Duration(86400), "24h"), (Duration(3600), "1h"), (Duration(60), "1m"), (Duration(90), "90s"),
+    (Duration(0.1), "0.1s"), (Duration(99999999 * 3600), "99999999h"), (ByteSize(2**30), "1GiB"), (ByteSize(2**20), "1MiB"),
+    (ByteSize(3 * 2**20 + 2**10), "3073KiB"), (ByteSize(1024), "1KiB"), (ByteSize(1023), "1023B"), (10_000, "10000"),
+])
+def test_amounts_are_shown_in_the_largest_unit_that_divides_them(value, shown):
+    assert show_amount(value, type(value)) == shown
+
+
+def test_merge_keys_and_the_values_the_specification_allows(tmp_path):
+    config = load(write(tmp_path, "exporter:\n  <<: {interval: 5s, timeout: 3s}\n  interval: 7s\n"
+                                  "health:\n  listen: '[::ABCD]:65535'\n"), environ={
+        "OTEL_EXPORTER_OTLP_HEADERS": "Authorization=Basic dXNlcjpwYXNz==, X-Tenant = t%201",
+        "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc", "OTEL_EXPORTER_OTLP_ENDPOINT": "https://gw:4317/"})
+    assert (config.exporter.interval, config.exporter.timeout) == (7, 3)
+    assert config.exporter.headers == {"Authorization": "Basic dXNlcjpwYXNz==", "X-Tenant": "t 1"}
+    assert (config.exporter.url, config.health.listen) == ("https://gw:4317/", "[::ABCD]:65535")
 
 
 @pytest.mark.parametrize("where", ["directory", "missing", "too long"])
@@ -300,6 +355,13 @@ BAD_ENVIRONMENTS = [
      "exporter.interval: expected 0.1s to 24h, got 99999999h"),
     ({"HOSTAGENT_HEALTH__LISTEN__PORT": "1"}, "environment variable HOSTAGENT_HEALTH__LISTEN__PORT: "
      "health.listen: expected a string, got dict {'port': 1}"),
+    ({"HOSTAGENT_SOURCES__CPU": "{per_cpu: maybe}"}, "environment variable HOSTAGENT_SOURCES__CPU: "
+     "sources.cpu.per_cpu: expected true or false, got str 'maybe'"),
+    ({"HOSTAGENT_EXPORTER": "{interval: 99999999h}", "HOSTAGENT_HEALTH__READY_INTERVALS": "2"},
+     "environment variable HOSTAGENT_EXPORTER: exporter.interval: expected 0.1s to 24h, got 99999999h"),
+    ({"OTEL_EXPORTER_OTLP_HEADERS": "%FF=1"}, "environment variable OTEL_EXPORTER_OTLP_HEADERS: exporter.headers: "
+     "expected comma-separated key=value entries, percent-encoded; 'utf-8' codec can't decode byte 0xff in "
+     "position 0: invalid start byte"),
     ({"HOSTAGENT_LOG_LEVEL": "{a: 1, a: 2}"}, "environment variable HOSTAGENT_LOG_LEVEL: log_level: expected one of "
      "debug, info, warning, error; got str '{a: 1, a: 2}'"),
 ]
@@ -395,7 +457,6 @@ file_contents = st.one_of(
              max_size=12).map(lambda parts: "".join(parts).encode()))
 
 
-@settings(max_examples=600, deadline=None)
 @given(file_contents)
 def test_any_file_either_loads_or_gives_one_line(tmp_path_factory, content):
     path = tmp_path_factory.mktemp("cfg") / "agent.yaml"
@@ -419,7 +480,6 @@ env_texts = st.one_of(
                               "99999999h", "-1", "0.5", "[", "{", "}", "]", " ", "\t", "#"]), max_size=8).map("".join))
 
 
-@settings(max_examples=400, deadline=None)
 @given(st.dictionaries(st.sampled_from(VARIABLES), env_texts, min_size=1, max_size=3))
 def test_any_environment_either_loads_or_gives_one_line_naming_a_variable(environ):
     assert_loads_or_one_line(None, environ, [f"environment variable {name}" for name in environ] +
