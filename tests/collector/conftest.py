@@ -16,11 +16,18 @@ settings.register_profile("mutation", max_examples=40, deadline=None, derandomiz
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "thorough"))
 
 
+@pytest.fixture(autouse=True)
+def real_procfs_afterwards():
+    """Every Host sets psutil's global procfs path: each test leaves it as it found it, whatever order tests
+    run in (make mutation runs a few at a time)."""
+    yield
+    psutil.PROCFS_PATH = "/proc"
+
+
 @pytest.fixture
 def fixture_host():
-    """A Host reading the fake host tree; psutil's global procfs path is restored afterwards."""
-    yield Host(FIXTURE_ROOT)
-    psutil.PROCFS_PATH = "/proc"
+    """A Host reading the fake host tree."""
+    return Host(FIXTURE_ROOT)
 
 
 def by_attributes(points, metric, key):

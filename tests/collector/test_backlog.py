@@ -162,3 +162,47 @@ def test_a_directory_that_appears_after_start_up_is_used(tmp_path):
     blocker.unlink()  # the volume arrives
     backlog.push(b"kept")
     assert bodies(backlog) == [b"kept"] and backlog.dropped == 1
+
+
+def test_the_directory_is_made_at_start_and_a_previous_run_is_announced(tmp_path, caplog):
+    caplog.set_level(logging.INFO, logger="collector.backlog")
+    Backlog(tmp_path / "a" / "b", max_bytes=10_000, max_age=3600)
+    assert (tmp_path / "a" / "b").is_dir(), "made before the first request needs it"
+    first = Backlog(tmp_path / "a" / "b", max_bytes=10_000, max_age=3600)
+    first.push(b"one")
+    first.push(b"two")
+    # a request file that vanished (a dangling link) is skipped, the ones after it are kept
+    (tmp_path / "a" / "b" / f"{1:020d}-000000.otlp").symlink_to(tmp_path / "gone")
+    caplog.clear()
+    assert Backlog(tmp_path / "a" / "b", max_bytes=10_000, max_age=3600 * 24 * 365 * 100).size_bytes == 6
+    assert [r.getMessage() for r in caplog.records] == [
+        "backlog: 2 requests (6 bytes) waiting from a previous run"]
+
+
+def test_an_unusable_directory_at_start_is_logged_once_and_recovery_too(tmp_path, caplog):
+    caplog.set_level(logging.INFO, logger="collector.backlog")
+    blocker = tmp_path / "volume"
+    blocker.write_text("")
+    backlog = Backlog(blocker / "backlog", max_bytes=10_000, max_age=3600)
+    assert (len(backlog), backlog.age()) == (0, 0.0)
+    blocker.unlink()
+    backlog.push(b"kept")
+    assert [r.getMessage() for r in caplog.records] == [
+        f"backlog: cannot use {blocker / 'backlog'}: Not a directory", "backlog: recovered"]
+
+
+def test_a_request_exactly_max_age_old_is_still_sent_and_a_missing_file_is_dropped(tmp_path):
+    clock = Clock()
+    backlog = Backlog(tmp_path, max_bytes=10_000, max_age=60, clock=clock)
+    for body in (b"one", b"two", b"three"):
+        backlog.push(body)
+    clock.now += 60
+    (tmp_path / backlog.entries[0].name).unlink()  # removed behind the agent's back
+    entry, body = backlog.oldest()
+    assert body == b"two" and backlog.dropped == 1 and len(backlog) == 2
+    backlog.rejected(entry)  # the gateway refused it for good
+    assert (backlog.dropped, len(backlog), backlog.size_bytes) == (2, 1, 5)
+    assert [p.name for p in tmp_path.glob("*.otlp")] == [backlog.entries[0].name]
+    backlog.count_dropped()
+    backlog.count_dropped()
+    assert backlog.dropped == 4
