@@ -129,7 +129,7 @@ def _origin(path, origins, label):
 
 
 def _show_path(path) -> str:
-    return ".".join(map(_show_name, path)) or "top level"
+    return ".".join(map(_show_name, path))
 
 
 def _show_name(name: str) -> str:
@@ -421,7 +421,7 @@ def _agent_overrides(environ):
         if variable.startswith(ENV_PREFIX) and variable != CONFIG_FILE_VARIABLE:
             key_path = tuple(variable[len(ENV_PREFIX):].lower().split("__"))
             try:
-                value = parse_yaml(text) if text else None
+                value = parse_yaml(text)  # None for an empty variable
             except ValueError:  # not YAML: the text itself, checked as the option's value
                 value = text
             yield key_path, value, f"environment variable {variable}"

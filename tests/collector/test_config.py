@@ -56,6 +56,8 @@ BAD_FILES = [
      "line 2, column 1: not valid YAML: found character '\\t' that cannot start any token"),
     ("exporter:\n  interval: 1s\n  timeout: 2s\n  interval: 3s\n", "line 4, column 3: not valid YAML: duplicate key 'interval'"),
     ("log_level: debug\nlog_level: info\n", "line 2, column 1: not valid YAML: duplicate key 'log_level'"),
+    ("\nlog_level: \x07\n", "line 2, column 12: not valid YAML: unacceptable character #x0007: special characters "
+     "are not allowed"),
     ("a: 1\x00\n", "line 1, column 5: not valid YAML: unacceptable character #x0000: special characters are not allowed"),
     ("when: 2001-13-01\n", "not valid YAML: ValueError: month must be in 1..12"),
     (b"exporter:\n  interval: 1s\n  timeout: 1s # \xff\xfe\n", "line 3, column 17: expected UTF-8 text, found byte 0xff"),
@@ -191,12 +193,15 @@ def test_amounts_are_shown_in_the_largest_unit_that_divides_them(value, shown):
 
 def test_merge_keys_and_the_values_the_specification_allows(tmp_path):
     config = load(write(tmp_path, "exporter:\n  <<: {interval: 5s, timeout: 3s}\n  interval: 7s\n"
-                                  "health:\n  listen: '[::ABCD]:65535'\n"), environ={
+                                  "health:\n  listen: '[::ABCD]:65535'\n"
+                                  "sources:\n  cpu:\n  network:\n    exclude: ^eth\n"), environ={
         "OTEL_EXPORTER_OTLP_HEADERS": "Authorization=Basic dXNlcjpwYXNz==, X-Tenant = t%201",
         "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc", "OTEL_EXPORTER_OTLP_ENDPOINT": "https://gw:4317/"})
     assert (config.exporter.interval, config.exporter.timeout) == (7, 3)
     assert config.exporter.headers == {"Authorization": "Basic dXNlcjpwYXNz==", "X-Tenant": "t 1"}
     assert (config.exporter.url, config.health.listen) == ("https://gw:4317/", "[::ABCD]:65535")
+    assert (config.sources["cpu"], config.sources["network"].exclude) == (SOURCES["cpu"].Options(), ("^eth",))
+    assert load(None, environ={"HOSTAGENT_HEALTH__LISTEN": "[fe80::1]:0"}).health.listen == "[fe80::1]:0"
 
 
 @pytest.mark.parametrize("where", ["directory", "missing", "too long"])
@@ -487,6 +492,6 @@ def test_any_environment_either_loads_or_gives_one_line_naming_a_variable(enviro
 
 
 def test_credentials_in_the_endpoint_never_reach_the_logs():
-    config = load(None, environ={"OTEL_EXPORTER_OTLP_METRICS_ENDPOINT": "https://user:s3cret@gw:4318/v1/metrics"})
-    assert config.exporter.url == "https://user:s3cret@gw:4318/v1/metrics"
-    assert config.exporter.url_for_logs == "https://gw:4318/v1/metrics"
+    config = load(None, environ={"OTEL_EXPORTER_OTLP_METRICS_ENDPOINT": "https://user:s3cret@gw:4318/v1//me@x"})
+    assert config.exporter.url == "https://user:s3cret@gw:4318/v1//me@x"
+    assert config.exporter.url_for_logs == "https://gw:4318/v1//me@x"
