@@ -106,3 +106,14 @@ def test_no_replay_budget_means_no_replay_and_the_new_request_is_kept(metrics):
     assert transport.sent == [] and len(backlog) == 2
     exporter.shutdown()
     assert transport.outcomes is None, "shutdown closes the transport"
+
+
+def test_recovery_is_logged_once_and_flush_has_nothing_to_wait_for(metrics, caplog):
+    caplog.set_level(logging.INFO, logger="collector.exporter")
+    transport = ScriptedTransport(Outcome.RETRY, Outcome.RETRY, Outcome.SENT, Outcome.SENT, Outcome.SENT)
+    exporter, telemetry, backlog = exporter_with(transport)
+    results = [exporter.export(metrics) for _ in range(3)]
+    assert results == [MetricExportResult.FAILURE, MetricExportResult.FAILURE, MetricExportResult.SUCCESS]
+    assert [r.getMessage() for r in caplog.records] == [
+        "export: told to answer retry; keeping data in the backlog", "export: recovered"]
+    assert exporter.force_flush() is True and len(backlog) == 0 and backlog.replayed == 2

@@ -2,8 +2,10 @@
 how each answer is classified (sent, retry later, rejected for good)."""
 
 import gzip
+import socket
 import ssl
 import threading
+import time
 import zlib
 from concurrent import futures
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -148,7 +150,7 @@ class PlainGrpcReceiver(metrics_service_pb2_grpc.MetricsServiceServicer):
     """OTLP/gRPC without TLS, answering with `code` (OK when None) and keeping requests and metadata."""
 
     def __init__(self):
-        self.code, self.received = None, []
+        self.code, self.delay, self.received = None, 0, []
         self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
         metrics_service_pb2_grpc.add_MetricsServiceServicer_to_server(self, self.server)
         self.port = self.server.add_insecure_port("127.0.0.1:0")
@@ -156,6 +158,7 @@ class PlainGrpcReceiver(metrics_service_pb2_grpc.MetricsServiceServicer):
 
     def Export(self, request, context):
         self.received.append((request.SerializeToString(), dict(context.invocation_metadata())))
+        time.sleep(self.delay)
         if self.code:
             context.abort(self.code, "told to refuse")
         return metrics_service_pb2.ExportMetricsServiceResponse()
@@ -203,3 +206,18 @@ def test_grpc_over_tls_verifies_the_gateway_and_presents_the_client_certificate(
         assert send(certificate=str(ca.bundle), client_certificate=str(client.certificate),
                     client_key=str(client.key)) == (Outcome.SENT, "")
         assert len(gateway.received()) == 1
+
+
+def test_a_gateway_that_never_answers_is_given_up_after_the_timeout(grpc_receiver):
+    silent = socket.create_server(("127.0.0.1", 0))  # accepts connections, never answers
+    try:
+        started = time.monotonic()
+        http = HttpTransport(ExporterConfig(endpoint=f"http://127.0.0.1:{silent.getsockname()[1]}/", timeout=0.5))
+        assert http.send(BODY) == (Outcome.RETRY, "TimeoutError: timed out")
+        grpc_receiver.delay = 3
+        transport = GrpcTransport(ExporterConfig(protocol="grpc", endpoint=f"http://127.0.0.1:{grpc_receiver.port}",
+                                                 timeout=0.5))
+        assert transport.send(BODY) == (Outcome.RETRY, "gRPC DEADLINE_EXCEEDED: Deadline Exceeded")
+        assert time.monotonic() - started < 2.5
+    finally:
+        silent.close()
