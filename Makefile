@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: test run soak backends otelcol viewer chromium screenshots grafana-schema docs dashboards rules bench venv clean
+.PHONY: test run soak backends otelcol viewer chromium screenshots grafana-schema docs dashboards rules bench venv clean mutation
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -76,6 +76,17 @@ soak: venv backends otelcol
 
 bench: venv backends otelcol
 	$(PY) -m bench
+
+# Mutation testing with mutmut (docs/testing.md), one module of collector/ at a time (MUTATE=config for one),
+# with the fast tests; not part of make test. Results stay in mutants/ (`.venv/bin/mutmut results`).
+MUTATE ?= sources backlog config exporter transport units agent collection health host instruments naming problems \
+	render resource spec telemetry cli
+mutation: venv
+	$(PY) -m pip install -q -e '.[mutation]'
+	for module in $(MUTATE); do \
+		HYPOTHESIS_PROFILE=mutation $(VENV)/bin/mutmut run --max-children 1 "collector.$$module.*" || exit 1; \
+	done
+	$(VENV)/bin/mutmut results
 
 clean:
 	rm -rf $(VENV) .pytest_cache

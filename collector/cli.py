@@ -13,7 +13,8 @@ from collector.config import CONFIG_FILE_VARIABLE, Config, ConfigError, load
 from collector.sources import declared_metrics
 
 EXIT_CONFIG = 2
-config_option = click.option("--config", "config_path", type=click.Path(dir_okay=False), envvar=CONFIG_FILE_VARIABLE,
+# The file is checked by load(), not by click: a directory or an unreadable file gets the one-line error too.
+config_option = click.option("--config", "config_path", envvar=CONFIG_FILE_VARIABLE,
                              help="YAML configuration file (env HOSTAGENT_CONFIG). Every option has a default.")
 
 
@@ -21,7 +22,8 @@ def _load(config_path) -> Config:
     try:
         return load(config_path)
     except ConfigError as error:
-        click.echo(f"error: {error}", err=True)
+        # A name or value that is not valid UTF-8 (surrogate escapes from the OS) is shown escaped.
+        click.echo(f"error: {error}".encode(errors="backslashreplace").decode(), err=True)
         sys.exit(EXIT_CONFIG)
 
 
@@ -51,7 +53,7 @@ def run(config_path):
 
 
 @main.command("check-config")
-@click.argument("config_path", required=False, type=click.Path(dir_okay=False))
+@click.argument("config_path", required=False)
 def check_config(config_path):
     """Validate a configuration file (and the environment) without running; exit 2 when invalid."""
     config = _load(config_path)

@@ -2,6 +2,9 @@
 
 Precedence, highest first: ``HOSTAGENT_<SECTION>__<KEY>`` environment variables, the standard
 ``OTEL_*`` variables (as the Python SDK reads them), the YAML file, the defaults below.
+
+Every problem, in the file or in a variable, is one ConfigError line: where (the file, with line and column
+for YAML, or the variable), the key, what is expected and what was found.
 """
 
 import os
@@ -11,7 +14,7 @@ import types
 import typing
 from dataclasses import dataclass, field, fields, is_dataclass
 from pathlib import Path
-from urllib.parse import unquote, urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit
 
 import yaml
 
@@ -24,10 +27,15 @@ CONFIG_FILE_VARIABLE = "HOSTAGENT_CONFIG"  # names the file itself (collector --
 FILE = {"file": True}
 PEM_CERTIFICATE = {"file": True, "pem": "certificate"}
 PEM_KEY = {"file": True, "pem": "private key"}
+# The range of every duration, count and size whose field sets none of its own (docs: README, Configuration).
+DEFAULT_RANGES = {Duration: (Duration(0.1), Duration(24 * 3600)), int: (1, 10_000), ByteSize: (0, 64 * 2**30)}
+# An HTTP header name is an RFC 9110 token; values are printable ASCII, what HTTP/1.1 and gRPC metadata carry.
+HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+HEADER_VALUE = re.compile(r"[\t\x20-\x7e]+")
 
 
 class ConfigError(Exception):
-    """A configuration problem, phrased for the person who wrote the configuration."""
+    """A configuration problem, phrased for the person who wrote the configuration, on one line."""
 
 
 @dataclass(frozen=True)
@@ -35,11 +43,11 @@ class ExporterConfig:
     # None: http://localhost:4318/v1/metrics for http/protobuf, http://localhost:4317 for grpc.
     endpoint: str | None = None
     protocol: str = field(default="http/protobuf", metadata={"choices": ("http/protobuf", "grpc")})
-    interval: Duration = field(default=Duration(10), metadata={"min": 0.1})
-    timeout: Duration = field(default=Duration(10), metadata={"min": 0.1})
+    interval: Duration = field(default=Duration(10))
+    timeout: Duration = field(default=Duration(10), metadata={"max": Duration(300)})
     compression: str = field(default="gzip", metadata={"choices": ("gzip", "deflate", "none")})
-    headers: dict[str, str] = field(default_factory=dict, repr=False)
-    headers_file: str | None = field(default=None, metadata=FILE)
+    headers: dict[str, str] = field(default_factory=dict, repr=False, metadata={"headers": True})
+    headers_file: str | None = field(default=None, metadata={"file": True, "headers": True})
     # Plaintext gRPC, or HTTPS without verifying the gateway's certificate: only when asked for.
     insecure: bool = False
     certificate: str | None = field(default=None, metadata=PEM_CERTIFICATE)
@@ -54,24 +62,22 @@ class ExporterConfig:
 
     @property
     def url_for_logs(self) -> str:
-        """The endpoint without any user:password part, which must never reach a log."""
-        parts = urlsplit(self.url)
-        return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
+        return without_credentials(self.url)
 
 
 @dataclass(frozen=True)
 class BacklogConfig:
     directory: str | None = None
-    max_bytes: ByteSize = field(default=ByteSize(16 * 2**20), metadata={"min": 0})
-    max_age: Duration = field(default=Duration(3600), metadata={"min": 1})
+    max_bytes: ByteSize = field(default=ByteSize(16 * 2**20))
+    max_age: Duration = field(default=Duration(3600), metadata={"min": 1, "max": Duration(7 * 24 * 3600)})
 
 
 @dataclass(frozen=True)
 class HealthConfig:
     enabled: bool = True
-    listen: str = field(default="127.0.0.1:13134", metadata={"pattern": r"^\[?[\w.:-]*\]?:\d{1,5}$"})
+    listen: str = field(default="127.0.0.1:13134", metadata={"listen": True})
     # /readyz fails when no export succeeded within this many export intervals.
-    ready_intervals: int = field(default=3, metadata={"min": 1})
+    ready_intervals: int = field(default=3, metadata={"max": 1000})
 
 
 @dataclass(frozen=True)
@@ -89,32 +95,107 @@ class Config:
         return {name: options for name, options in self.sources.items() if options.enabled}
 
 
+def without_credentials(url: str) -> str:
+    """The URL without any user:password part, which must never reach a log or an error message (a regular
+    expression rather than urlsplit, which refuses some malformed URLs that must still be shown)."""
+    return re.sub(r"(?<=//)[^/?#]*@", "", url, count=1)
+
+
 def load(path: str | os.PathLike | None = None, environ: typing.Mapping[str, str] = os.environ) -> Config:
-    raw, origins = {}, {}
     label = str(path) if path else "defaults"
-    if path:
-        try:
-            raw = yaml.safe_load(Path(path).read_text()) or {}
-        except OSError as error:
-            raise ConfigError(f"{path}: cannot read the configuration file: {error.strerror}") from None
-        except yaml.YAMLError as error:
-            raise ConfigError(f"{path}: not valid YAML: {error}") from None
-        if not isinstance(raw, dict):
-            raise ConfigError(f"{path}: expected a mapping of options at the top level")
-    for key_path, value, variable in [*_otel_overrides(environ), *_agent_overrides(environ)]:
-        _set(raw, key_path, value)
-        origins[key_path] = variable
+    raw = _read_file(path) if path else {}
+    _check_resource_attributes(environ)
+    origins = {}
     try:
+        for key_path, value, variable in [*_otel_overrides(environ, raw), *_agent_overrides(environ)]:
+            origins[key_path] = variable
+            _set(raw, key_path, value, variable)
         return _build(Config, raw, ())
     except _Invalid as invalid:
-        origin = next((origins[invalid.path[:n]] for n in range(len(invalid.path), 0, -1)
-                       if invalid.path[:n] in origins), label)
-        raise ConfigError(f"{origin}: {'.'.join(invalid.path) or 'top level'}: {invalid.message}") from None
+        raise ConfigError(f"{_origin(invalid.path, origins, label)}: {_show_path(invalid.path)}: "
+                          f"{invalid.message}") from None
 
 
 class _Invalid(Exception):
     def __init__(self, path: tuple[str, ...], message: str):
         self.path, self.message = path, message
+
+
+def _origin(path, origins, label):
+    """The variable that set this key, a section above it, or a key below it (an unknown name in the middle of
+    a variable's path); else the file."""
+    for n in range(len(path), 0, -1):
+        if path[:n] in origins:
+            return origins[path[:n]]
+    return next((variable for key_path, variable in origins.items() if key_path[:len(path)] == path), label)
+
+
+def _show_path(path) -> str:
+    return ".".join(map(_show_name, path))
+
+
+def _show_name(name: str) -> str:
+    """A key or file name as is, unless it holds a line break or another control character."""
+    return name if name.isprintable() else repr(name)
+
+
+class _Loader(yaml.SafeLoader):
+    """Safe YAML that refuses duplicate keys instead of letting the last one win unnoticed."""
+
+    def construct_mapping(self, node, deep=False):
+        if isinstance(node, yaml.MappingNode):
+            seen = set()
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue
+                key = self.construct_object(key_node, deep=True)
+                if isinstance(key, typing.Hashable) and key in seen:
+                    raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}",
+                                                            key_node.start_mark)
+                if isinstance(key, typing.Hashable):
+                    seen.add(key)
+        return super().construct_mapping(node, deep)
+
+
+def parse_yaml(text: str):
+    """The YAML value of `text`; ValueError with a one-line reason (and line and column) when it is not YAML."""
+    try:
+        return yaml.load(text, Loader=_Loader)  # a SafeLoader
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark or error.context_mark
+        raise ValueError(f"line {mark.line + 1}, column {mark.column + 1}: not valid YAML: "
+                         f"{error.problem or error.context}") from None
+    except yaml.reader.ReaderError as error:
+        raise ValueError(f"{_line_column(text, error.position)}: not valid YAML: unacceptable character "
+                         f"#x{error.character:04x}: {error.reason}") from None
+    except (yaml.YAMLError, ValueError, RecursionError) as error:  # a timestamp such as 2001-13-01, deep nesting
+        raise ValueError(f"not valid YAML: {type(error).__name__}: {error}") from None
+
+
+def _line_column(text: str, position: int) -> str:
+    line_start = text.rfind("\n", 0, position) + 1
+    return f"line {text.count(chr(10), 0, position) + 1}, column {position - line_start + 1}"
+
+
+def _read_file(path) -> dict:
+    try:
+        data = Path(path).read_bytes()
+    except OSError as error:
+        raise ConfigError(f"{path}: cannot read the configuration file: {error.strerror}") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        where = _line_column(data.decode("utf-8", "replace"), len(data[:error.start].decode("utf-8", "replace")))
+        raise ConfigError(f"{path}: {where}: expected UTF-8 text, found byte 0x{data[error.start]:02x}") from None
+    try:
+        raw = parse_yaml(text)
+    except ValueError as error:
+        raise ConfigError(f"{path}: {error}") from None
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: top level: expected a mapping of options, got {_show(raw)}")
+    return raw
 
 
 def _build(cls, data, path):
@@ -131,7 +212,11 @@ def _build(cls, data, path):
             values[name] = _build_sources(value, (*path, name))
         else:
             values[name] = _convert(value, hints[name], known[name].metadata, (*path, name))
-    return cls(**values)
+    built = cls(**values)
+    if cls is ExporterConfig and built.endpoint is not None and (problem := endpoint_problem(built.endpoint,
+                                                                                            built.protocol)):
+        raise _Invalid((*path, "endpoint"), problem)
+    return built
 
 
 def _build_sources(data, path):
@@ -141,7 +226,7 @@ def _build_sources(data, path):
     for name, options in data.items():
         if name not in SOURCES:
             raise _Invalid((*path, str(name)), f"unknown source; known sources: {', '.join(SOURCES)}")
-        built[name] = _build(SOURCES[name].Options, options or {}, (*path, name))
+        built[name] = _build(SOURCES[name].Options, {} if options is None else options, (*path, name))
     return built
 
 
@@ -158,32 +243,121 @@ def _convert(value, hint, metadata, path):
         return {str(name): _build(item, options or {}, (*path, str(name))) for name, options in value.items()}
     try:
         converted = _SCALARS.get(hint, _collection)(value, hint)
-    except (TypeError, ValueError) as error:
+        _check(converted, hint, metadata)
+    except (TypeError, ValueError, ArithmeticError) as error:
         raise _Invalid(path, str(error)) from None
-    _check(converted, metadata, path)
     return converted
 
 
-def _check(value, metadata, path):
-    if "min" in metadata and value < metadata["min"]:
-        raise _Invalid(path, f"must be at least {metadata['min']}, got {value}")
-    if "max" in metadata and value > metadata["max"]:
-        raise _Invalid(path, f"must be at most {metadata['max']}, got {value}")
+def _check(value, hint, metadata):
+    """Raises ValueError saying what is wrong with an option's converted value."""
+    if hint in DEFAULT_RANGES:
+        low, high = metadata.get("min", DEFAULT_RANGES[hint][0]), metadata.get("max", DEFAULT_RANGES[hint][1])
+        if not low <= value <= high:  # also refuses NaN
+            raise ValueError(f"expected {show_amount(low, hint)} to {show_amount(high, hint)}, "
+                             f"got {show_amount(value, hint)}")
     if "choices" in metadata and value not in metadata["choices"]:
-        raise _Invalid(path, f"expected one of {', '.join(metadata['choices'])}; got {_show(value)}")
-    if "pattern" in metadata and not re.match(metadata["pattern"], value):
-        raise _Invalid(path, f"expected host:port such as 127.0.0.1:13134, got {_show(value)}")
-    if metadata.get("file") and not Path(value).is_file():
-        raise _Invalid(path, f"file {value} does not exist or is not a regular file")
+        raise ValueError(f"expected one of {', '.join(metadata['choices'])}; got {_show(value)}")
+    if metadata.get("listen") and (problem := _listen_problem(value)):
+        raise ValueError(problem)
+    if metadata.get("file") and not _exists(value, Path.is_file):
+        raise ValueError(f"file {_show_name(value)} does not exist or is not a regular file")
     if "pem" in metadata and (problem := _pem_problem(value, metadata["pem"])):
-        raise _Invalid(path, f"file {value} {problem}")
-    if metadata.get("directory") and not Path(value).is_dir():
-        raise _Invalid(path, f"directory {value} does not exist")
+        raise ValueError(f"file {_show_name(value)} {problem}")
+    if metadata.get("directory") and not _exists(value, Path.is_dir):
+        raise ValueError(f"directory {_show_name(value)} does not exist")
+    if metadata.get("headers"):
+        check_headers(read_headers_file(value) if isinstance(value, str) else value)
     for pattern in value if metadata.get("regex") else ():
         try:
             re.compile(pattern)
-        except re.error as error:
-            raise _Invalid(path, f"invalid regular expression {pattern!r}: {error}") from None
+        except (re.error, RecursionError, OverflowError) as error:
+            raise ValueError(f"invalid regular expression {pattern!r}: {error}") from None
+
+
+def _exists(path: str, kind) -> bool:
+    try:
+        return kind(Path(path))
+    except (OSError, ValueError):  # a name too long for the filesystem, a NUL byte
+        return False
+
+
+def show_amount(value, hint) -> str:
+    """A bound or value in the largest unit that divides it: 24h rather than 86400s, 64GiB rather than bytes."""
+    units = {Duration: (("h", 3600), ("m", 60)), ByteSize: (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10))}
+    for unit, size in units.get(hint, ()):
+        if value >= size and value % size == 0:
+            return f"{value / size:.12g}{unit}"
+    return f"{value:.12g}s" if hint is Duration else f"{value}{'B' if hint is ByteSize else ''}"
+
+
+def _listen_problem(listen: str) -> str | None:
+    host, _, port = listen.rpartition(":")
+    if (re.fullmatch(r"\[[0-9A-Fa-f:.]+\]|[\w.-]*", host) and re.fullmatch(r"[0-9]{1,5}", port)
+            and int(port) <= 65535):
+        return None
+    return f"expected host:port (port 0 to 65535) such as 127.0.0.1:13134, got {_show(listen)}"
+
+
+def endpoint_problem(url: str, protocol: str) -> str | None:
+    """What makes `url` unusable as the OTLP exporter's endpoint for `protocol` (OTLP exporter specification:
+    a URL with scheme http or https and a host, optionally a port; for gRPC nothing more), or None."""
+    grpc = protocol == "grpc"
+    expected = (f"expected a URL with scheme http or https, a host{', no path' if grpc else ''} and optionally "
+                f"a port, such as {'http://gateway:4317' if grpc else 'http://gateway:4318/v1/metrics'}")
+    shown = repr(without_credentials(url))
+    if not url.isprintable() or any(c.isspace() for c in url):
+        return f"{expected}; got {shown}, which holds spaces or control characters"
+    try:
+        parts = urlsplit(url)
+        port = parts.port  # ValueError for a port that is not a number from 0 to 65535
+    except ValueError as error:
+        return f"{expected}; got {shown} ({error})"
+    if parts.scheme not in ("http", "https") or not parts.hostname or port == 0:
+        return f"{expected}; got {shown}"
+    if parts.fragment or (grpc and (parts.path not in ("", "/") or parts.query)):
+        return f"{expected}; got {shown}"
+    return None
+
+
+def parse_key_values(text: str) -> dict[str, str]:
+    """``key1=value1,key2=value2`` with percent-encoded keys and values, as OTEL_EXPORTER_OTLP_HEADERS and
+    OTEL_RESOURCE_ATTRIBUTES are written (OpenTelemetry specification); ValueError for a malformed entry."""
+    pairs = {}
+    for number, entry in enumerate(text.split(","), 1):
+        key, equals, value = entry.partition("=")
+        key = unquote(key, errors="strict").strip()
+        if not equals or not key:
+            raise ValueError(f"entry {number} of {text.count(',') + 1} is not key=value")
+        pairs[key] = unquote(value, errors="strict").strip()
+    return pairs
+
+
+def read_headers_file(path: str) -> dict[str, str]:
+    """``key=value`` lines, blank lines and ``#`` comments: keeps credentials out of the configuration file, the
+    process list and logs."""
+    headers = {}
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as error:
+        raise ValueError(f"file {_show_name(path)} cannot be read as UTF-8 text: {error}") from None
+    for number, line in enumerate(lines, 1):
+        if line.strip() and not line.lstrip().startswith("#"):
+            key, equals, value = line.partition("=")
+            if not equals:
+                raise ValueError(f"file {_show_name(path)}, line {number}: expected key=value")
+            headers[key.strip()] = value.strip()
+    return headers
+
+
+def check_headers(headers: dict) -> None:
+    """Header values are never shown: they are usually credentials."""
+    for name, value in headers.items():
+        if not isinstance(name, str) or not HEADER_NAME.fullmatch(name):
+            raise ValueError(f"expected header names made of letters, digits and !#$%&'*+-.^_`|~, got {name!r}")
+        if not isinstance(value, str) or not HEADER_VALUE.fullmatch(value):
+            found = "another string" if isinstance(value, str) else _show(value)
+            raise ValueError(f"header {name}: expected a non-empty value of printable ASCII, got {found}")
 
 
 def _pem_problem(path: str, kind: str) -> str | None:
@@ -201,13 +375,11 @@ def _pem_problem(path: str, kind: str) -> str | None:
     return None
 
 
-def _strict(kind, expected):
-    def convert(value, _hint):
-        # bool is an int in Python; a YAML "yes" must not become an interval of 1 s.
-        if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
-            raise TypeError(f"expected {expected}, got {_show(value)}")
-        return value
-    return convert
+def _strict(value, kind, expected):
+    # bool is an int in Python; a YAML "yes" must not become an interval of 1 s.
+    if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
+        raise TypeError(f"expected {expected}, got {_show(value)}")
+    return value
 
 
 def _collection(value, hint):
@@ -221,14 +393,14 @@ def _collection(value, hint):
     if origin is dict:
         if not isinstance(value, dict):
             raise TypeError(f"expected a mapping, got {_show(value)}")
-        return {str(k): str(v) for k, v in value.items()}
+        return dict(value)
     raise TypeError(f"unsupported option type {hint}")
 
 
 _SCALARS = {
-    bool: _strict(bool, "true or false"),
-    int: _strict(int, "an integer"),
-    str: _strict(str, "a string"),
+    bool: lambda value, _: _strict(value, bool, "true or false"),
+    int: lambda value, _: _strict(value, int, "an integer"),
+    str: lambda value, _: _strict(value, str, "a string"),
     Duration: lambda value, _: Duration.parse(value),
     ByteSize: lambda value, _: ByteSize.parse(value),
 }
@@ -238,11 +410,14 @@ def _show(value) -> str:
     return f"{type(value).__name__} {value!r}"
 
 
-def _set(raw: dict, key_path: tuple[str, ...], value) -> None:
+def _set(raw: dict, key_path: tuple[str, ...], value, variable: str) -> None:
     node = raw
-    for key in key_path[:-1]:
-        if not isinstance(node.get(key), dict):
+    for depth, key in enumerate(key_path[:-1], 1):
+        if node.get(key) is None:
             node[key] = {}
+        elif not isinstance(node[key], dict):
+            raise _Invalid(key_path, f"{_show_path(key_path[:depth])} is not a section; it is {_show(node[key])} "
+                                     f"(from {variable})")
         node = node[key]
     node[key_path[-1]] = value
 
@@ -252,8 +427,8 @@ def _agent_overrides(environ):
         if variable.startswith(ENV_PREFIX) and variable != CONFIG_FILE_VARIABLE:
             key_path = tuple(variable[len(ENV_PREFIX):].lower().split("__"))
             try:
-                value = yaml.safe_load(text) if text else None
-            except yaml.YAMLError:
+                value = parse_yaml(text)  # None for an empty variable
+            except ValueError:  # not YAML: the text itself, checked as the option's value
                 value = text
             yield key_path, value, f"environment variable {variable}"
 
@@ -266,38 +441,57 @@ _OTEL_EXPORTER_VARIABLES = {
 }
 
 
-def _otel_overrides(environ):
+def _otel_overrides(environ, raw):
+    def value_of(variable):  # an empty variable counts as unset (specification)
+        return environ.get(variable, "").strip()
+
     def lookup(suffix):
         for variable in (f"OTEL_EXPORTER_OTLP_METRICS_{suffix}", f"OTEL_EXPORTER_OTLP_{suffix}"):
-            if environ.get(variable):
-                return variable, environ[variable].strip()
+            if value_of(variable):
+                return variable, value_of(variable)
         return None, None
 
     for suffix, key in _OTEL_EXPORTER_VARIABLES.items():
         variable, text = lookup(suffix)
         if variable:
-            yield ("exporter", key), _otel_value(key, text), f"environment variable {variable}"
-    if environ.get("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT"):
-        yield (("exporter", "endpoint"), environ["OTEL_EXPORTER_OTLP_METRICS_ENDPOINT"].strip(),
+            yield ("exporter", key), _otel_value(key, text, variable), f"environment variable {variable}"
+    if value_of("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT"):
+        yield (("exporter", "endpoint"), value_of("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT"),
                "environment variable OTEL_EXPORTER_OTLP_METRICS_ENDPOINT")
-    elif environ.get("OTEL_EXPORTER_OTLP_ENDPOINT"):
-        base = environ["OTEL_EXPORTER_OTLP_ENDPOINT"].strip()
-        _, protocol = lookup("PROTOCOL")
+    elif base := value_of("OTEL_EXPORTER_OTLP_ENDPOINT"):
+        variable = "environment variable OTEL_EXPORTER_OTLP_ENDPOINT"
+        file_section = raw.get("exporter")
+        protocol = (value_of(f"{ENV_PREFIX}EXPORTER__PROTOCOL") or lookup("PROTOCOL")[1]
+                    or (file_section.get("protocol") if isinstance(file_section, dict) else None))
+        if problem := endpoint_problem(base, protocol):
+            raise ConfigError(f"{variable}: exporter.endpoint: {problem}")
         # The HTTP exporter appends the signal path to the generic endpoint; gRPC uses it as is.
-        endpoint = base if protocol == "grpc" else base.rstrip("/") + "/v1/metrics"
-        yield ("exporter", "endpoint"), endpoint, "environment variable OTEL_EXPORTER_OTLP_ENDPOINT"
-    if environ.get("OTEL_METRIC_EXPORT_INTERVAL"):
-        text = environ["OTEL_METRIC_EXPORT_INTERVAL"].strip()
-        value = int(text) / 1000 if text.isdigit() else text
+        yield ("exporter", "endpoint"), base if protocol == "grpc" else base.rstrip("/") + "/v1/metrics", variable
+    if text := value_of("OTEL_METRIC_EXPORT_INTERVAL"):
+        value = int(text) / 1000 if re.fullmatch(r"[0-9]+", text) else text  # not str.isdigit(): "²" is one
         yield ("exporter", "interval"), value, "environment variable OTEL_METRIC_EXPORT_INTERVAL (milliseconds)"
 
 
-def _otel_value(key, text):
+def _otel_value(key, text, variable):
     if key == "headers":
-        pairs = (item.split("=", 1) for item in text.split(",") if "=" in item)
-        return {unquote(k).strip(): unquote(v).strip() for k, v in pairs}
-    if key == "insecure":
+        try:
+            return parse_key_values(text)
+        except ValueError as error:
+            raise ConfigError(f"environment variable {variable}: exporter.headers: expected comma-separated "
+                              f"key=value entries, percent-encoded; {error}") from None
+    if key == "insecure":  # anything but true or false is a mistake: it decides whether certificates are checked
+        if text.lower() not in ("true", "false"):
+            raise ConfigError(f"environment variable {variable}: exporter.insecure: expected true or false, "
+                              f"got {text!r}")
         return text.lower() == "true"
-    if key == "timeout":  # opentelemetry-python reads this in seconds (the specification says ms)
-        return float(text) if text.replace(".", "", 1).isdigit() else text
-    return text
+    return text  # a TIMEOUT is in seconds, as opentelemetry-python reads it (the specification says ms)
+
+
+def _check_resource_attributes(environ):
+    """OTEL_RESOURCE_ATTRIBUTES is read by the SDK, which skips what it cannot parse: checked here instead."""
+    if text := environ.get("OTEL_RESOURCE_ATTRIBUTES", "").strip():
+        try:
+            parse_key_values(text)
+        except ValueError as error:
+            raise ConfigError(f"environment variable OTEL_RESOURCE_ATTRIBUTES: resource attributes: expected "
+                              f"comma-separated key=value entries, percent-encoded; {error}") from None

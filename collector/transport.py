@@ -19,7 +19,7 @@ import urllib.parse
 import zlib
 from enum import Enum
 
-from collector.config import ExporterConfig
+from collector.config import ExporterConfig, read_headers_file
 
 log = logging.getLogger(__name__)
 
@@ -177,16 +177,7 @@ def build_transport(config: ExporterConfig):
 
 
 def request_headers(config: ExporterConfig) -> dict[str, str]:
-    return {**read_headers_file(config.headers_file), **config.headers}
-
-
-def read_headers_file(path: str | None) -> dict[str, str]:
-    """``key=value`` lines; keeps credentials out of the configuration file, the process list and logs."""
-    if not path:
-        return {}
-    with open(path) as file:
-        lines = [line.strip() for line in file if line.strip() and not line.lstrip().startswith("#")]
-    return dict((k.strip(), v.strip()) for k, v in (line.split("=", 1) for line in lines if "=" in line))
+    return {**(read_headers_file(config.headers_file) if config.headers_file else {}), **config.headers}
 
 
 def _read(path):

@@ -6,15 +6,21 @@ import os
 from collector.sources.base import Source
 from collector.spec import Point, counter, gauge, updowncounter
 
-# ps(1) state codes → semconv process.state. D (disk sleep) and I (idle kernel thread) are asleep.
-STATES = {"R": "running", "S": "sleeping", "D": "sleeping", "I": "sleeping", "T": "stopped", "t": "stopped",
-          "Z": "defunct"}
+# Every state letter of /proc/<pid>/stat (proc(5)) → semconv process.state, so that every process is counted.
+# W is "waking" (2.6.33-3.13; "paging" before 2.6), about to run; D (disk sleep), I (idle kernel thread),
+# P (parked kernel thread) and K (wakekill, 2.6.33-3.13) are asleep; X and x are dead. A letter a future kernel
+# adds is counted as sleeping, the state of most processes.
+STATES = {"R": "running", "W": "running", "S": "sleeping", "D": "sleeping", "I": "sleeping", "P": "sleeping",
+          "K": "sleeping", "T": "stopped", "t": "stopped", "Z": "defunct", "X": "defunct", "x": "defunct"}
+COUNTED_STATES = ("running", "sleeping", "stopped", "defunct")
 
 
 class ProcessesSource(Source):
     name = "processes"
     metrics = (
-        updowncounter("system.process.count", "{process}", "Processes in each state.", "process.state"),
+        updowncounter("system.process.count", "{process}",
+                      "Processes in each state; /proc state letters R, W: running; S, D, I, P, K and any other: "
+                      "sleeping; T, t: stopped; Z, X, x: defunct.", "process.state"),
         counter("system.process.created", "{process}", "Processes created since boot."),
         gauge("system.uptime", "s", "Time since the host booted."),
         updowncounter("system.process.limit", "{thread}",
@@ -23,10 +29,9 @@ class ProcessesSource(Source):
     )
 
     def collect(self) -> list[Point]:
-        counts = dict.fromkeys(("running", "sleeping", "stopped", "defunct"), 0)
+        counts = dict.fromkeys(COUNTED_STATES, 0)
         for state in self._process_states():
-            if state in STATES:
-                counts[STATES[state]] += 1
+            counts[STATES.get(state, "sleeping")] += 1
         points = [Point("system.process.count", n, {"process.state": s}) for s, n in counts.items()]
         points.append(Point("system.process.created", parse_processes_created(self.host.read_proc("stat"))))
         points.append(Point("system.uptime", float(self.host.read_proc("uptime").split()[0])))

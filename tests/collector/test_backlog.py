@@ -92,6 +92,43 @@ def test_the_backlog_survives_a_restart(tmp_path):
     assert bodies(Backlog(tmp_path, max_bytes=10_000, max_age=3600)) == [b"one", b"two"]
 
 
+def test_after_a_restart_requests_come_back_in_creation_order_with_their_age(tmp_path):
+    clock = Clock()
+    first = Backlog(tmp_path, max_bytes=10_000, max_age=3600, clock=clock)
+    order = [5, 2, 7, 0, 3, 6, 1, 4]  # files written in an order that is neither by name nor its reverse
+    for n in order:
+        clock.now = 1_700_000_000.0 + 10 * n
+        first.push(f"request-{n}".encode())
+    del first
+    clock.now = 1_700_000_000.0 + 100
+    second = Backlog(tmp_path, max_bytes=10_000, max_age=3600, clock=clock)
+    assert (len(second), second.size_bytes, second.age()) == (8, 72, 100)
+    assert bodies(second) == [f"request-{n}".encode() for n in range(8)]
+
+
+def test_a_restart_does_not_make_expired_requests_young_again(tmp_path):
+    clock = Clock()
+    first = Backlog(tmp_path, max_bytes=10_000, max_age=60, clock=clock)
+    first.push(b"old")
+    clock.now += 50
+    first.push(b"recent")
+    del first
+    clock.now += 30
+    second = Backlog(tmp_path, max_bytes=10_000, max_age=60, clock=clock)
+    assert bodies(second) == [b"recent"] and second.dropped == 1
+
+
+@pytest.mark.parametrize("on_disk", [True, False])
+def test_the_size_bound_is_inclusive_and_a_request_larger_than_it_is_not_kept(tmp_path, on_disk):
+    backlog = Backlog(tmp_path if on_disk else None, max_bytes=18, max_age=3600)
+    backlog.push(b"request-1")
+    backlog.push(b"request-2")  # exactly 18 bytes: both fit
+    assert (len(backlog), backlog.size_bytes, backlog.dropped) == (2, 18, 0)
+    backlog.push(b"x" * 19)  # larger than the whole bound: everything goes, the big one too
+    assert (len(backlog), backlog.size_bytes, backlog.dropped) == (0, 0, 3)
+    assert not list(tmp_path.glob("*.otlp"))
+
+
 def test_an_unwritable_directory_drops_counts_and_logs_once(tmp_path, caplog):
     # A regular file where the directory should be: unwritable even for root, who ignores permissions.
     blocker = tmp_path / "not-a-directory"
@@ -101,7 +138,8 @@ def test_an_unwritable_directory_drops_counts_and_logs_once(tmp_path, caplog):
     for _ in range(3):
         backlog.push(b"data")
     assert (len(backlog), backlog.dropped) == (0, 3)
-    assert len([r for r in caplog.records if "cannot write" in r.getMessage()]) == 1
+    assert [r.getMessage() for r in caplog.records if "cannot write" in r.getMessage()] == [
+        f"backlog: cannot write to {blocker / 'backlog'} (Not a directory): undelivered data is dropped and counted"]
 
 
 def collect_one(value_holder):
@@ -148,3 +186,47 @@ def test_a_directory_that_appears_after_start_up_is_used(tmp_path):
     blocker.unlink()  # the volume arrives
     backlog.push(b"kept")
     assert bodies(backlog) == [b"kept"] and backlog.dropped == 1
+
+
+def test_the_directory_is_made_at_start_and_a_previous_run_is_announced(tmp_path, caplog):
+    caplog.set_level(logging.INFO, logger="collector.backlog")
+    Backlog(tmp_path / "a" / "b", max_bytes=10_000, max_age=3600)
+    assert (tmp_path / "a" / "b").is_dir(), "made before the first request needs it"
+    first = Backlog(tmp_path / "a" / "b", max_bytes=10_000, max_age=3600)
+    first.push(b"one")
+    first.push(b"two")
+    # a request file that vanished (a dangling link) is skipped, the ones after it are kept
+    (tmp_path / "a" / "b" / f"{1:020d}-000000.otlp").symlink_to(tmp_path / "gone")
+    caplog.clear()
+    assert Backlog(tmp_path / "a" / "b", max_bytes=10_000, max_age=3600 * 24 * 365 * 100).size_bytes == 6
+    assert [r.getMessage() for r in caplog.records] == [
+        "backlog: 2 requests (6 bytes) waiting from a previous run"]
+
+
+def test_an_unusable_directory_at_start_is_logged_once_and_recovery_too(tmp_path, caplog):
+    caplog.set_level(logging.INFO, logger="collector.backlog")
+    blocker = tmp_path / "volume"
+    blocker.write_text("")
+    backlog = Backlog(blocker / "backlog", max_bytes=10_000, max_age=3600)
+    assert (len(backlog), backlog.age()) == (0, 0.0)
+    blocker.unlink()
+    backlog.push(b"kept")
+    assert [r.getMessage() for r in caplog.records] == [
+        f"backlog: cannot use {blocker / 'backlog'}: Not a directory", "backlog: recovered"]
+
+
+def test_a_request_exactly_max_age_old_is_still_sent_and_a_missing_file_is_dropped(tmp_path):
+    clock = Clock()
+    backlog = Backlog(tmp_path, max_bytes=10_000, max_age=60, clock=clock)
+    for body in (b"one", b"two", b"three"):
+        backlog.push(body)
+    clock.now += 60
+    (tmp_path / backlog.entries[0].name).unlink()  # removed behind the agent's back
+    entry, body = backlog.oldest()
+    assert body == b"two" and backlog.dropped == 1 and len(backlog) == 2
+    backlog.rejected(entry)  # the gateway refused it for good
+    assert (backlog.dropped, len(backlog), backlog.size_bytes) == (2, 1, 5)
+    assert [p.name for p in tmp_path.glob("*.otlp")] == [backlog.entries[0].name]
+    backlog.count_dropped()
+    backlog.count_dropped()
+    assert backlog.dropped == 4

@@ -43,6 +43,42 @@ def test_check_config_accepts_a_good_file_and_rejects_a_bad_one_with_exit_code_2
     assert process.stderr.strip() == f"error: {bad}: sources.cpu.per_cpu: expected true or false, got int 3"
 
 
+BAD = {
+    "tabs": ("exporter:\n\tinterval: 1s\n", {},
+             "{path}: line 2, column 1: not valid YAML: found character '\\t' that cannot start any token"),
+    "binary": (b"\x89PNG\r\n\x1a\n\x00", {}, "{path}: line 1, column 1: expected UTF-8 text, found byte 0x89"),
+    "duplicate": ("log_level: info\nlog_level: debug\n", {},
+                  "{path}: line 2, column 1: not valid YAML: duplicate key 'log_level'"),
+    "endpoint": ("{}\n", {"OTEL_EXPORTER_OTLP_ENDPOINT": "gateway:4318"},
+                 "environment variable OTEL_EXPORTER_OTLP_ENDPOINT: exporter.endpoint: expected a URL with scheme "
+                 "http or https, a host and optionally a port, such as http://gateway:4318/v1/metrics; "
+                 "got 'gateway:4318'"),
+    "source variable": ("{}\n", {"HOSTAGENT_SOURCES__CPUU__ENABLED": "true"},
+                        "environment variable HOSTAGENT_SOURCES__CPUU__ENABLED: sources.cpuu: unknown source; "
+                        "known sources: cpu, load,"),
+    "directory": (None, {}, "{path}: cannot read the configuration file: Is a directory"),
+}
+
+
+@pytest.mark.parametrize("case", BAD)
+def test_check_config_and_run_give_the_same_one_line_and_exit_2(tmp_path, case):
+    content, environ, expected = BAD[case]
+    path = tmp_path / "agent.yaml"
+    if content is None:
+        path.mkdir()
+    else:
+        path.write_bytes(content if isinstance(content, bytes) else content.encode())
+    outputs = []
+    for command in (["check-config", str(path)], ["run", "--config", str(path)]):
+        process = subprocess.run([*COLLECTOR, *command], capture_output=True, text=True, timeout=30,
+                                 env={**os.environ, **environ})
+        assert process.returncode == 2, process.stderr
+        assert process.stderr.count("\n") == 1 and process.stdout == "", process.stderr
+        assert process.stderr.startswith("error: " + expected.format(path=path)), process.stderr
+        outputs.append(process.stderr)
+    assert outputs[0] == outputs[1]
+
+
 def test_sources_json_lists_every_declaration():
     listed = json.loads(invoke("sources", "--format", "json").output)
     assert [(m["source"], m["name"]) for m in listed] == [(s, spec.name) for s, spec in declared_metrics()]

@@ -1,13 +1,20 @@
 """Configuration: defaults, the shipped example, environment precedence, and every kind of bad input."""
 
 import dataclasses
+import typing
 from pathlib import Path
 
 import pytest
 import yaml
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, strategies as st
 
-from collector.config import Config, ConfigError, load
+from collector.config import (
+    DEFAULT_RANGES, BacklogConfig, Config, ConfigError, ExporterConfig, HealthConfig, load, read_headers_file,
+    show_amount,
+)
+from collector.transport import build_transport
+from collector.units import ByteSize, Duration
+from tests.reliability.tls import CertificateAuthority
 from collector.sources import SOURCES
 
 EXAMPLE = Path(__file__).parents[2] / "collector" / "example-config.yaml"
@@ -42,34 +49,212 @@ def test_the_shipped_example_mentions_every_option():
         assert set(text["sources"][name]) == set(keys(source.Options)), name
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("exporter: [1, 2\n", "agent.yaml: not valid YAML"),
-    ("- just\n- a list\n", "agent.yaml: expected a mapping of options at the top level"),
-    ("exporter:\n  intervall: 10s\n", "agent.yaml: exporter.intervall: unknown option; expected one of: endpoint,"),
-    ("exporter:\n  interval: soon\n", "agent.yaml: exporter.interval: expected a duration such as 10s"),
-    ("exporter:\n  interval: -5\n", "agent.yaml: exporter.interval: must be at least 0.1, got -5"),
-    ("exporter:\n  protocol: http/json\n", "agent.yaml: exporter.protocol: expected one of http/protobuf, grpc"),
+LONG = "a" * 300  # a path component longer than any filesystem allows (ENAMETOOLONG, not ENOENT)
+BAD_FILES = [
+    ("exporter: [1, 2\n", "line 2, column 1: not valid YAML: expected ',' or ']', but got '<stream end>'"),
+    ("exporter:\n\tinterval: 1s\n",
+     "line 2, column 1: not valid YAML: found character '\\t' that cannot start any token"),
+    ("exporter:\n  interval: 1s\n  timeout: 2s\n  interval: 3s\n", "line 4, column 3: not valid YAML: duplicate key 'interval'"),
+    ("log_level: debug\nlog_level: info\n", "line 2, column 1: not valid YAML: duplicate key 'log_level'"),
+    ("\nlog_level: \x07\n", "line 2, column 12: not valid YAML: unacceptable character #x0007: special characters "
+     "are not allowed"),
+    ("a: 1\x00\n", "line 1, column 5: not valid YAML: unacceptable character #x0000: special characters are not allowed"),
+    ("when: 2001-13-01\n", "not valid YAML: ValueError: month must be in 1..12"),
+    (b"exporter:\n  interval: 1s\n  timeout: 1s # \xff\xfe\n", "line 3, column 17: expected UTF-8 text, found byte 0xff"),
+    ("log_level: info\n\nhost_root: /\x07\n", "line 3, column 13: not valid YAML: unacceptable character #x0007: "
+     "special characters are not allowed"),
+    (b"\x89PNG\r\n\x1a\n\x00\x00", "line 1, column 1: expected UTF-8 text, found byte 0x89"),
+    ("- just\n- a list\n", "top level: expected a mapping of options, got list ['just', 'a list']"),
+    ("0\n", "top level: expected a mapping of options, got int 0"),
+    ("exporter:\n  intervall: 10s\n", "exporter.intervall: unknown option; expected one of: endpoint, protocol, "
+     "interval, timeout, compression, headers, headers_file, insecure, certificate, client_certificate, client_key"),
+    ("exporter:\n  interval: soon\n", "exporter.interval: expected a duration such as 10s, 500ms or 5m, got 'soon'"),
+    ("exporter:\n  interval: -5\n", "exporter.interval: expected 0.1s to 24h, got -5s"),
+    ("exporter:\n  interval: 0.09\n", "exporter.interval: expected 0.1s to 24h, got 0.09s"),
+    ("exporter:\n  interval: 99999999h\n", "exporter.interval: expected 0.1s to 24h, got 99999999h"),
+    ("exporter:\n  interval: .nan\n", "exporter.interval: expected 0.1s to 24h, got nans"),
+    ("exporter:\n  interval: " + "9" * 400 + "\n", "exporter.interval: int too large to convert to float"),
+    ("exporter:\n  timeout: 301s\n", "exporter.timeout: expected 0.1s to 5m, got 301s"),
+    ("exporter:\n  protocol: http/json\n", "exporter.protocol: expected one of http/protobuf, grpc; got str 'http/json'"),
+    ("exporter:\n  endpoint: gateway:4318\n", "exporter.endpoint: expected a URL with scheme http or https, a host "
+     "and optionally a port, such as http://gateway:4318/v1/metrics; got 'gateway:4318'"),
+    ("exporter:\n  endpoint: ftp://gateway/v1/metrics\n", "exporter.endpoint: expected a URL with scheme http or "
+     "https, a host and optionally a port, such as http://gateway:4318/v1/metrics; got 'ftp://gateway/v1/metrics'"),
+    ("exporter:\n  endpoint: http:///v1/metrics\n", "exporter.endpoint: expected a URL with scheme http or https, "
+     "a host and optionally a port, such as http://gateway:4318/v1/metrics; got 'http:///v1/metrics'"),
+    ("exporter:\n  endpoint: http://gw:99999/v1/metrics\n", "exporter.endpoint: expected a URL with scheme http or "
+     "https, a host and optionally a port, such as http://gateway:4318/v1/metrics; got "
+     "'http://gw:99999/v1/metrics' (Port out of range 0-65535)"),
+    ("exporter:\n  endpoint: https://user:secret@gw:4318/v1/metrics#x\n", "exporter.endpoint: expected a URL with "
+     "scheme http or https, a host and optionally a port, such as http://gateway:4318/v1/metrics; got "
+     "'https://gw:4318/v1/metrics#x'"),
+    ("exporter:\n  endpoint: 'http://gw :4318'\n", "exporter.endpoint: expected a URL with scheme http or https, a "
+     "host and optionally a port, such as http://gateway:4318/v1/metrics; got 'http://gw :4318', which holds "
+     "spaces or control characters"),
+    ("exporter:\n  protocol: grpc\n  endpoint: http://gw:4317/v1/metrics\n", "exporter.endpoint: expected a URL "
+     "with scheme http or https, a host, no path and optionally a port, such as http://gateway:4317; got "
+     "'http://gw:4317/v1/metrics'"),
+    ("exporter:\n  headers: {X-Token: }\n", "exporter.headers: header X-Token: expected a non-empty value of "
+     "printable ASCII, got NoneType None"),
+    ("exporter:\n  headers: {X-Token: ''}\n", "exporter.headers: header X-Token: expected a non-empty value of "
+     "printable ASCII, got another string"),
+    ("exporter:\n  headers: {'X Token': abc}\n", "exporter.headers: expected header names made of letters, digits "
+     "and !#$%&'*+-.^_`|~, got 'X Token'"),
     ("exporter:\n  certificate: /nonexistent/ca.pem\n",
-     "agent.yaml: exporter.certificate: file /nonexistent/ca.pem does not exist"),
-    ("health:\n  enabled: yes please\n", "agent.yaml: health.enabled: expected true or false, got str"),
-    ("health:\n  listen: localhost\n", "agent.yaml: health.listen: expected host:port"),
-    ("sources:\n  gpu: {}\n", "agent.yaml: sources.gpu: unknown source; known sources: cpu, load,"),
-    ("sources:\n  disk:\n    exclude: ['(unclosed']\n",
-     "agent.yaml: sources.disk.exclude: invalid regular expression '(unclosed'"),
-    ("sources:\n  top_processes:\n    count: 500\n", "agent.yaml: sources.top_processes.count: must be at most 50"),
-    ("sources:\n  top_processes:\n    by: io\n", "agent.yaml: sources.top_processes.by: expected one of cpu, memory"),
-    ("sources:\n  cpu:\n    interval: true\n", "agent.yaml: sources.cpu.interval: expected a duration"),
-    ("host_root: /nonexistent-root\n", "agent.yaml: host_root: directory /nonexistent-root does not exist"),
-])
-def test_bad_input_names_the_file_the_key_and_what_is_expected(tmp_path, text, expected):
+     "exporter.certificate: file /nonexistent/ca.pem does not exist or is not a regular file"),
+    (f"exporter:\n  certificate: /tmp/{LONG}\n",
+     f"exporter.certificate: file /tmp/{LONG} does not exist or is not a regular file"),
+    ("backlog:\n  max_bytes: 65GiB\n", "backlog.max_bytes: expected 0B to 64GiB, got 65GiB"),
+    ("backlog:\n  max_age: 169h\n", "backlog.max_age: expected 1s to 168h, got 169h"),
+    ("health:\n  enabled: yes please\n", "health.enabled: expected true or false, got str 'yes please'"),
+    ("health:\n  listen: localhost\n",
+     "health.listen: expected host:port (port 0 to 65535) such as 127.0.0.1:13134, got str 'localhost'"),
+    ("health:\n  listen: 127.0.0.1:65536\n",
+     "health.listen: expected host:port (port 0 to 65535) such as 127.0.0.1:13134, got str '127.0.0.1:65536'"),
+    ("health:\n  ready_intervals: true\n", "health.ready_intervals: expected an integer, got bool True"),
+    ("health:\n  ready_intervals: 2.0\n", "health.ready_intervals: expected an integer, got float 2.0"),
+    ("sources:\n  gpu: {}\n", "sources.gpu: unknown source; known sources: cpu, load, memory, paging, disk, "
+     "filesystem, network, processes, top_processes, pressure, conntrack, temperature, file_descriptors"),
+    ("sources:\n  cpu: false\n", "sources.cpu: expected a mapping, got bool False"),
+    ("sources: [cpu]\n", "sources: expected a mapping of source names, got list ['cpu']"),
+    ("sources:\n  disk:\n    exclude: [1]\n", "sources.disk.exclude: expected a list of strings, got list [1]"),
+    ("exporter:\n  headers: [a]\n", "exporter.headers: expected a mapping, got list ['a']"),
+    ("exporter:\n  headers: {X-Tenant: 5}\n", "exporter.headers: header X-Tenant: expected a non-empty value of "
+     "printable ASCII, got int 5"),
+    ("exporter:\n  endpoint: http://gw:0/v1/metrics\n", "exporter.endpoint: expected a URL with scheme http or "
+     "https, a host and optionally a port, such as http://gateway:4318/v1/metrics; got 'http://gw:0/v1/metrics'"),
+    ("exporter:\n  endpoint: 'http://u:p@[::1'\n", "exporter.endpoint: expected a URL with scheme http or https, a "
+     "host and optionally a port, such as http://gateway:4318/v1/metrics; got 'http://[::1' (Invalid IPv6 URL)"),
+    ("exporter:\n  <<: {interval: 5s}\n  interval: 7s\n  timeout: 1s\n  timeout: 2s\n",
+     "line 5, column 3: not valid YAML: duplicate key 'timeout'"),
+    ("sources:\n  disk:\n    exclude: ['(unclosed']\n", "sources.disk.exclude: invalid regular expression "
+     "'(unclosed': missing ), unterminated subpattern at position 0"),
+    ("sources:\n  disk:\n    max_devices: 10001\n", "sources.disk.max_devices: expected 1 to 10000, got 10001"),
+    ("sources:\n  top_processes:\n    count: 51\n", "sources.top_processes.count: expected 1 to 50, got 51"),
+    ("sources:\n  top_processes:\n    by: io\n", "sources.top_processes.by: expected one of cpu, memory; got str 'io'"),
+    ("sources:\n  cpu:\n    interval: true\n", "sources.cpu.interval: expected a duration such as 10s, 500ms or 5m"),
+    ("host_root: /nonexistent-root\n", "host_root: directory /nonexistent-root does not exist"),
+    (f"host_root: /{LONG}\n", f"host_root: directory /{LONG} does not exist"),
+    ("host_root: \"/tmp\\0x\"\n", "host_root: directory '/tmp\\x00x' does not exist"),
+    ('"a\\nb": 1\n', "'a\\nb': unknown option; expected one of: exporter, backlog, health, host_root, log_level, sources"),
+]
+
+
+@pytest.mark.parametrize("content, expected", BAD_FILES)
+def test_bad_input_is_one_line_naming_the_file_the_key_what_is_expected_and_what_was_found(tmp_path, content,
+                                                                                         expected):
+    path = tmp_path / "agent.yaml"
+    path.write_bytes(content if isinstance(content, bytes) else content.encode())
     with pytest.raises(ConfigError) as error:
-        load(write(tmp_path, text), environ={})
-    assert str(error.value).startswith(str(tmp_path / expected.split(": ", 1)[0]) + ": " + expected.split(": ", 1)[1])
+        load(path, environ={})
+    assert str(error.value) == f"{path}: {expected}"
 
 
-def test_a_missing_file_is_a_clear_error(tmp_path):
-    with pytest.raises(ConfigError, match=r"missing.yaml: cannot read the configuration file: No such file"):
-        load(tmp_path / "missing.yaml", environ={})
+def test_a_headers_file_with_a_line_that_is_not_key_value_is_an_error(tmp_path):
+    headers = write(tmp_path, "# credentials\nX-Api-Key=abc\nBearer abc\n", "headers")
+    with pytest.raises(ConfigError) as error:
+        load(write(tmp_path, f"exporter:\n  headers_file: {headers}\n"), environ={})
+    assert str(error.value) == f"{tmp_path / 'agent.yaml'}: exporter.headers_file: file {headers}, line 3: " \
+                               f"expected key=value"
+    headers.write_text("X-Api-Key=abc==\n  # a comment = not a header\n\nX-Tenant = t1\n")
+    config = load(write(tmp_path, f"exporter:\n  headers_file: {headers}\n"), environ={}).exporter
+    assert read_headers_file(config.headers_file) == {"X-Api-Key": "abc==", "X-Tenant": "t1"}
+    headers.write_bytes(b"X-Api-Key=\xff\n")
+    with pytest.raises(ConfigError) as error:
+        load(write(tmp_path, f"exporter:\n  headers_file: {headers}\n"), environ={})
+    assert str(error.value).startswith(f"{tmp_path / 'agent.yaml'}: exporter.headers_file: file {headers} cannot be "
+                                       f"read as UTF-8 text: 'utf-8' codec can't decode byte 0xff")
+
+
+def test_tls_files_must_hold_pem_certificates_and_a_private_key(tmp_path):
+    ca = CertificateAuthority(tmp_path / "ca")
+    client = ca.issue("client", server=False)
+    good = {"certificate": ca.bundle, "client_certificate": client.certificate, "client_key": client.key}
+    document = "exporter:\n" + "".join(f"  {key}: {path}\n" for key, path in good.items())
+    exporter = load(write(tmp_path, document), environ={}).exporter
+    assert (exporter.certificate, exporter.client_key) == (str(ca.bundle), str(client.key))
+    not_pem = write(tmp_path, "-----BEGIN CERTIFICATE-----\nnot base64 at all!\n-----END CERTIFICATE-----\n", "x.pem")
+    for key, expected in [("certificate", "holds no valid PEM certificate (["),  # then OpenSSL's reason
+                          ("client_certificate", "holds no valid PEM certificate (["),
+                          ("client_key", "holds no PEM private key")]:
+        with pytest.raises(ConfigError) as error:
+            load(write(tmp_path, f"exporter:\n  {key}: {not_pem}\n"), environ={})
+        assert str(error.value).startswith(f"{tmp_path / 'agent.yaml'}: exporter.{key}: file {not_pem} {expected}")
+
+
+@pytest.mark.parametrize("value, shown", [
+    (Duration(86400), "24h"), (Duration(3600), "1h"), (Duration(60), "1m"), (Duration(90), "90s"),
+    (Duration(0.1), "0.1s"), (Duration(99999999 * 3600), "99999999h"), (ByteSize(2**30), "1GiB"), (ByteSize(2**20), "1MiB"),
+    (ByteSize(3 * 2**20 + 2**10), "3073KiB"), (ByteSize(1024), "1KiB"), (ByteSize(1023), "1023B"), (10_000, "10000"),
+])
+def test_amounts_are_shown_in_the_largest_unit_that_divides_them(value, shown):
+    assert show_amount(value, type(value)) == shown
+
+
+def test_merge_keys_and_the_values_the_specification_allows(tmp_path):
+    config = load(write(tmp_path, "exporter:\n  <<: {interval: 5s, timeout: 3s}\n  interval: 7s\n"
+                                  "health:\n  listen: '[::ABCD]:65535'\n"
+                                  "sources:\n  cpu:\n  network:\n    exclude: ^eth\n"), environ={
+        "OTEL_EXPORTER_OTLP_HEADERS": "Authorization=Basic dXNlcjpwYXNz==, X-Tenant = t%201",
+        "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc", "OTEL_EXPORTER_OTLP_ENDPOINT": "https://gw:4317/"})
+    assert (config.exporter.interval, config.exporter.timeout) == (7, 3)
+    assert config.exporter.headers == {"Authorization": "Basic dXNlcjpwYXNz==", "X-Tenant": "t 1"}
+    assert (config.exporter.url, config.health.listen) == ("https://gw:4317/", "[::ABCD]:65535")
+    assert (config.sources["cpu"], config.sources["network"].exclude) == (SOURCES["cpu"].Options(), ("^eth",))
+    assert load(None, environ={"HOSTAGENT_HEALTH__LISTEN": "[fe80::1]:0"}).health.listen == "[fe80::1]:0"
+
+
+@pytest.mark.parametrize("where", ["directory", "missing", "too long"])
+def test_a_file_that_cannot_be_read_is_one_line(tmp_path, where):
+    path = {"directory": tmp_path, "missing": tmp_path / "missing.yaml", "too long": tmp_path / LONG}[where]
+    reason = {"directory": "Is a directory", "missing": "No such file or directory",
+              "too long": "File name too long"}[where]
+    with pytest.raises(ConfigError) as error:
+        load(path, environ={})
+    assert str(error.value) == f"{path}: cannot read the configuration file: {reason}"
+
+
+def ranged_options():
+    """(YAML path, type, lowest, highest) of every duration, count and size option."""
+    sections = {"exporter": ExporterConfig, "backlog": BacklogConfig, "health": HealthConfig,
+                **{f"sources.{name}": source.Options for name, source in SOURCES.items()}}
+    for section, cls in sections.items():
+        hints = typing.get_type_hints(cls)
+        for option in dataclasses.fields(cls):
+            kind = next((t for t in DEFAULT_RANGES if t in (hints[option.name], *typing.get_args(hints[option.name]))),
+                        None)
+            if kind:
+                low, high = (option.metadata.get(k, default) for k, default in zip(("min", "max"), DEFAULT_RANGES[kind]))
+                yield f"{section}.{option.name}", kind, low, high
+
+
+def test_the_readme_states_every_range():
+    readme = " ".join((Path(__file__).parents[2] / "README.md").read_text().split())
+    assert "durations are 0.1s to 24h and counts 1 to 10000" in readme
+    for dotted, kind, low, high in ranged_options():
+        if (low, high) != DEFAULT_RANGES[kind] and not dotted.endswith(".interval"):
+            assert f"`{dotted}` ({show_amount(low, kind)} to {show_amount(high, kind)})" in readme, dotted
+
+
+def document(dotted, value):
+    *sections, key = dotted.split(".")
+    return "".join(f"{'  ' * depth}{name}:\n" for depth, name in enumerate(sections)) + \
+        f"{'  ' * len(sections)}{key}: {value}\n"
+
+
+@pytest.mark.parametrize("dotted, kind, low, high", list(ranged_options()))
+def test_every_range_includes_its_bounds_and_nothing_beyond(tmp_path, dotted, kind, low, high):
+    assert high < float("inf")
+    step = 1 if kind in (int, ByteSize) else 0.001
+    for value in (low, high):
+        config = load(write(tmp_path, document(dotted, value)), environ={})
+        section = config
+        for key in dotted.split("."):
+            section = section[key] if isinstance(section, dict) else getattr(section, key)
+        assert section == value and type(section) is kind, dotted
+    for value in (low - step, high + step):
+        with pytest.raises(ConfigError, match=rf"{dotted}: expected \S+ to \S+, got "):
+            load(write(tmp_path, document(dotted, value)), environ={})
 
 
 def test_otel_variables_override_the_file(tmp_path):
@@ -128,25 +313,185 @@ def test_headers_are_kept_out_of_the_printed_configuration():
     assert "secret-token" not in repr(config)
 
 
+URL_EXPECTED = "expected a URL with scheme http or https, a host and optionally a port, such as " \
+    "http://gateway:4318/v1/metrics"
+BAD_ENVIRONMENTS = [
+    ({"OTEL_EXPORTER_OTLP_ENDPOINT": "gateway:4318"},
+     f"environment variable OTEL_EXPORTER_OTLP_ENDPOINT: exporter.endpoint: {URL_EXPECTED}; got 'gateway:4318'"),
+    ({"OTEL_EXPORTER_OTLP_METRICS_ENDPOINT": "ftp://gateway/v1/metrics"},
+     "environment variable OTEL_EXPORTER_OTLP_METRICS_ENDPOINT: exporter.endpoint: "
+     f"{URL_EXPECTED}; got 'ftp://gateway/v1/metrics'"),
+    ({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://gw:4317/otlp", "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"},
+     "environment variable OTEL_EXPORTER_OTLP_ENDPOINT: exporter.endpoint: expected a URL with scheme http or "
+     "https, a host, no path and optionally a port, such as http://gateway:4317; got 'http://gw:4317/otlp'"),
+    ({"OTEL_EXPORTER_OTLP_HEADERS": "Authorization=Bearer%20abc,Bearer xyz"},
+     "environment variable OTEL_EXPORTER_OTLP_HEADERS: exporter.headers: expected comma-separated key=value "
+     "entries, percent-encoded; entry 2 of 2 is not key=value"),
+    ({"OTEL_EXPORTER_OTLP_HEADERS": "a=1,,b=2"},
+     "environment variable OTEL_EXPORTER_OTLP_HEADERS: exporter.headers: expected comma-separated key=value "
+     "entries, percent-encoded; entry 2 of 3 is not key=value"),
+    ({"OTEL_EXPORTER_OTLP_HEADERS": "Authorization="},
+     "environment variable OTEL_EXPORTER_OTLP_HEADERS: exporter.headers: header Authorization: expected a "
+     "non-empty value of printable ASCII, got another string"),
+    ({"OTEL_EXPORTER_OTLP_METRICS_HEADERS": "X-Tenant=%FF"},
+     "environment variable OTEL_EXPORTER_OTLP_METRICS_HEADERS: exporter.headers: expected comma-separated "
+     "key=value entries, percent-encoded; 'utf-8' codec can't decode byte 0xff in position 0: invalid start byte"),
+    ({"OTEL_EXPORTER_OTLP_INSECURE": "yes"},
+     "environment variable OTEL_EXPORTER_OTLP_INSECURE: exporter.insecure: expected true or false, got 'yes'"),
+    ({"OTEL_EXPORTER_OTLP_TIMEOUT": "1e3"}, "environment variable OTEL_EXPORTER_OTLP_TIMEOUT: exporter.timeout: "
+     "expected a duration such as 10s, 500ms or 5m, got '1e3'"),
+    ({"OTEL_EXPORTER_OTLP_TIMEOUT": "301"},
+     "environment variable OTEL_EXPORTER_OTLP_TIMEOUT: exporter.timeout: expected 0.1s to 5m, got 301s"),
+    ({"OTEL_EXPORTER_OTLP_COMPRESSION": "zstd"}, "environment variable OTEL_EXPORTER_OTLP_COMPRESSION: "
+     "exporter.compression: expected one of gzip, deflate, none; got str 'zstd'"),
+    ({"OTEL_METRIC_EXPORT_INTERVAL": "\u00b2"}, "environment variable OTEL_METRIC_EXPORT_INTERVAL (milliseconds): "
+     "exporter.interval: expected a duration such as 10s, 500ms or 5m, got '\u00b2'"),
+    ({"OTEL_METRIC_EXPORT_INTERVAL": "99999999999"}, "environment variable OTEL_METRIC_EXPORT_INTERVAL "
+     "(milliseconds): exporter.interval: expected 0.1s to 24h, got 99999999.999s"),
+    ({"OTEL_RESOURCE_ATTRIBUTES": "team"}, "environment variable OTEL_RESOURCE_ATTRIBUTES: resource attributes: "
+     "expected comma-separated key=value entries, percent-encoded; entry 1 of 1 is not key=value"),
+    ({"HOSTAGENT_SOURCES__CPUU__ENABLED": "true"}, "environment variable HOSTAGENT_SOURCES__CPUU__ENABLED: "
+     "sources.cpuu: unknown source; known sources: cpu, load, memory, paging, disk, filesystem, network, "
+     "processes, top_processes, pressure, conntrack, temperature, file_descriptors"),
+    ({"HOSTAGENT_EXPORTER__INTERVALL": "5s"}, "environment variable HOSTAGENT_EXPORTER__INTERVALL: "
+     "exporter.intervall: unknown option; expected one of: endpoint, protocol, interval, timeout, compression, "
+     "headers, headers_file, insecure, certificate, client_certificate, client_key"),
+    ({"HOSTAGENT_EXPORTER__INTERVAL": "99999999h"}, "environment variable HOSTAGENT_EXPORTER__INTERVAL: "
+     "exporter.interval: expected 0.1s to 24h, got 99999999h"),
+    ({"HOSTAGENT_HEALTH__LISTEN__PORT": "1"}, "environment variable HOSTAGENT_HEALTH__LISTEN__PORT: "
+     "health.listen: expected a string, got dict {'port': 1}"),
+    ({"HOSTAGENT_SOURCES__CPU": "{per_cpu: maybe}"}, "environment variable HOSTAGENT_SOURCES__CPU: "
+     "sources.cpu.per_cpu: expected true or false, got str 'maybe'"),
+    ({"HOSTAGENT_EXPORTER": "{interval: 99999999h}", "HOSTAGENT_HEALTH__READY_INTERVALS": "2"},
+     "environment variable HOSTAGENT_EXPORTER: exporter.interval: expected 0.1s to 24h, got 99999999h"),
+    ({"OTEL_EXPORTER_OTLP_HEADERS": "%FF=1"}, "environment variable OTEL_EXPORTER_OTLP_HEADERS: exporter.headers: "
+     "expected comma-separated key=value entries, percent-encoded; 'utf-8' codec can't decode byte 0xff in "
+     "position 0: invalid start byte"),
+    ({"HOSTAGENT_LOG_LEVEL": "{a: 1, a: 2}"}, "environment variable HOSTAGENT_LOG_LEVEL: log_level: expected one of "
+     "debug, info, warning, error; got str '{a: 1, a: 2}'"),
+]
+
+
+@pytest.mark.parametrize("environ, expected", BAD_ENVIRONMENTS)
+def test_a_bad_environment_variable_is_one_line_naming_the_variable(tmp_path, environ, expected):
+    with pytest.raises(ConfigError) as error:
+        load(write(tmp_path, "log_level: info\n"), environ=environ)
+    assert str(error.value) == expected
+
+
+def test_a_variable_reaching_into_an_option_the_file_sets_is_blamed(tmp_path):
+    with pytest.raises(ConfigError) as error:
+        load(write(tmp_path, "host_root: /\n"), environ={"HOSTAGENT_HOST_ROOT__X": "1"})
+    assert str(error.value) == "environment variable HOSTAGENT_HOST_ROOT__X: host_root.x: host_root is not a " \
+                               "section; it is str '/' (from environment variable HOSTAGENT_HOST_ROOT__X)"
+
+
+# value for the generic variable, value for the metrics one, what the metrics one must give
+SIGNAL_SPECIFIC = {
+    "PROTOCOL": ("http/protobuf", "grpc", "grpc"),
+    "HEADERS": ("a=generic", "a=metrics", {"a": "metrics"}),
+    "COMPRESSION": ("gzip", "none", "none"),
+    "TIMEOUT": ("4", "7", 7.0),
+    "INSECURE": ("true", "false", False),
+    "ENDPOINT": ("http://generic:4318", "http://metrics:4318/custom", "http://metrics:4318/custom"),
+}
+
+
+@pytest.mark.parametrize("suffix", SIGNAL_SPECIFIC)
+def test_the_metrics_variable_wins_over_the_generic_one(suffix):
+    generic, specific, expected = SIGNAL_SPECIFIC[suffix]
+    key = {"ENDPOINT": "endpoint"}.get(suffix, suffix.lower())
+    for environ in ({f"OTEL_EXPORTER_OTLP_{suffix}": generic, f"OTEL_EXPORTER_OTLP_METRICS_{suffix}": specific},
+                    {f"OTEL_EXPORTER_OTLP_METRICS_{suffix}": specific, f"OTEL_EXPORTER_OTLP_{suffix}": generic}):
+        assert getattr(load(None, environ=environ).exporter, key) == expected
+    alone = getattr(load(None, environ={f"OTEL_EXPORTER_OTLP_{suffix}": generic}).exporter, key)
+    assert alone != expected
+
+
+@pytest.mark.parametrize("text, insecure", [("false", False), ("FALSE", False), ("true", True), ("True", True),
+                                            ("", True)])
+def test_otel_insecure_is_true_only_when_it_says_true(tmp_path, text, insecure):
+    # The file asks for insecure; an empty variable counts as unset (specification), "false" turns it off.
+    path = write(tmp_path, "exporter:\n  insecure: true\n")
+    assert load(path, environ={"OTEL_EXPORTER_OTLP_INSECURE": text}).exporter.insecure is insecure
+    assert load(None, environ={"OTEL_EXPORTER_OTLP_INSECURE": text}).exporter.insecure is (insecure and bool(text))
+
+
+def test_the_generic_endpoint_follows_the_protocol_of_the_file_and_of_the_variables(tmp_path):
+    grpc_file = write(tmp_path, "exporter:\n  protocol: grpc\n")
+    assert load(grpc_file, environ={"OTEL_EXPORTER_OTLP_ENDPOINT": "http://gw:4317"}).exporter.url == \
+        "http://gw:4317"
+    assert load(grpc_file, environ={"OTEL_EXPORTER_OTLP_ENDPOINT": "http://gw:4318",
+                                    "HOSTAGENT_EXPORTER__PROTOCOL": "http/protobuf"}).exporter.url == \
+        "http://gw:4318/v1/metrics"
+
+
 yaml_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8),
     lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=8), children, max_size=3),
     max_leaves=8)
 known_keys = st.sampled_from(["exporter", "backlog", "health", "host_root", "log_level", "sources", "other"])
+exporter_keys = st.sampled_from([f.name for f in dataclasses.fields(ExporterConfig)])
+source_documents = st.dictionaries(st.sampled_from([*SOURCES, "gpu"]), st.dictionaries(
+    st.sampled_from(["enabled", "interval", "count", "exclude", "max_devices", "per_cpu"]), yaml_values, max_size=2),
+    max_size=2)
+documents = st.one_of(
+    st.dictionaries(known_keys, yaml_values, max_size=4),
+    st.fixed_dictionaries({"exporter": st.dictionaries(exporter_keys, yaml_values, max_size=3)}),
+    st.fixed_dictionaries({"sources": source_documents}))
 
 
-@settings(max_examples=200, deadline=None)
-@given(st.dictionaries(known_keys, yaml_values, max_size=4))
-def test_any_yaml_document_either_loads_or_gives_a_config_error(tmp_path_factory, document):
-    path = tmp_path_factory.mktemp("cfg") / "agent.yaml"
-    path.write_text(yaml.safe_dump(document))
+def assert_loads_or_one_line(path, environ, origins):
+    """Either the configuration loads and the agent's transport can be built from it (`run` agrees with
+    `check-config`), or the error is one line naming one of `origins`."""
     try:
-        load(path, environ={})
+        config = load(path, environ=environ)
     except ConfigError as error:
-        assert str(error).startswith(str(path) + ": ")
+        line = str(error)
+        assert "\n" not in line and "\r" not in line and line.isprintable(), line
+        assert any(line.startswith(f"{origin}: ") for origin in origins), line
+        return
+    build_transport(config.exporter).close()
+
+
+file_contents = st.one_of(
+    documents.map(lambda document: yaml.safe_dump(document).encode()),
+    st.binary(max_size=40), st.text(max_size=40).map(str.encode),
+    st.lists(st.sampled_from(["exporter:", "\n", "  ", "\t", "interval: 5s", "- x", "[", "{", "&a", "*a", "<<: *a",
+                              "!!binary", "'", '"', ":", "#", "\x00", "\xff", "a: 1", "a: 1\na: 2"]),
+             max_size=12).map(lambda parts: "".join(parts).encode()))
+
+
+@given(file_contents)
+def test_any_file_either_loads_or_gives_one_line(tmp_path_factory, content):
+    path = tmp_path_factory.mktemp("cfg") / "agent.yaml"
+    path.write_bytes(content)
+    assert_loads_or_one_line(path, {}, [path])
+
+
+VARIABLES = [
+    *(f"OTEL_EXPORTER_OTLP_{signal}{suffix}" for signal in ("", "METRICS_")
+      for suffix in ("ENDPOINT", "PROTOCOL", "HEADERS", "COMPRESSION", "TIMEOUT", "INSECURE")),
+    "OTEL_METRIC_EXPORT_INTERVAL", "OTEL_RESOURCE_ATTRIBUTES", "HOSTAGENT_EXPORTER__INTERVAL",
+    "HOSTAGENT_EXPORTER__ENDPOINT", "HOSTAGENT_EXPORTER__HEADERS", "HOSTAGENT_EXPORTER__PROTOCOL",
+    "HOSTAGENT_HEALTH__LISTEN", "HOSTAGENT_HEALTH__READY_INTERVALS", "HOSTAGENT_SOURCES__CPU__ENABLED",
+    "HOSTAGENT_SOURCES__CPU", "HOSTAGENT_SOURCES__TOP_PROCESSES__COUNT", "HOSTAGENT_SOURCES__DISK__EXCLUDE",
+    "HOSTAGENT_BACKLOG__MAX_BYTES", "HOSTAGENT_SOURCES__GPU__ENABLED", "HOSTAGENT_HOST_ROOT", "HOSTAGENT_LOG_LEVEL",
+]
+env_texts = st.one_of(
+    st.text(st.characters(blacklist_characters="\x00"), max_size=30),
+    st.lists(st.sampled_from(["http://", "https://", "gw", ":4318", ":99999", "/v1/metrics", "@", "user:pw",
+                              "grpc", "http/protobuf", "a=b", "=", ",", "%20", "%ff", "true", "false", "5s", "1h",
+                              "99999999h", "-1", "0.5", "[", "{", "}", "]", " ", "\t", "#"]), max_size=8).map("".join))
+
+
+@given(st.dictionaries(st.sampled_from(VARIABLES), env_texts, min_size=1, max_size=3))
+def test_any_environment_either_loads_or_gives_one_line_naming_a_variable(environ):
+    assert_loads_or_one_line(None, environ, [f"environment variable {name}" for name in environ] +
+                             ["environment variable OTEL_METRIC_EXPORT_INTERVAL (milliseconds)"])
 
 
 def test_credentials_in_the_endpoint_never_reach_the_logs():
-    config = load(None, environ={"OTEL_EXPORTER_OTLP_METRICS_ENDPOINT": "https://user:s3cret@gw:4318/v1/metrics"})
-    assert config.exporter.url == "https://user:s3cret@gw:4318/v1/metrics"
-    assert config.exporter.url_for_logs == "https://gw:4318/v1/metrics"
+    config = load(None, environ={"OTEL_EXPORTER_OTLP_METRICS_ENDPOINT": "https://user:s3cret@gw:4318/v1//me@x"})
+    assert config.exporter.url == "https://user:s3cret@gw:4318/v1//me@x"
+    assert config.exporter.url_for_logs == "https://gw:4318/v1//me@x"

@@ -1,12 +1,15 @@
 """The stdlib HTTP transport: basic auth from the URL, a kept-alive connection the gateway closed, and a
 request answered after the timeout, which stays in flight rather than being sent twice."""
 import base64
+import ssl
 import socket
 import threading
 import time
 
-from collector.config import ExporterConfig
-from collector.transport import HttpTransport, Outcome
+import pytest
+
+from collector.config import ExporterConfig, load
+from collector.transport import HttpTransport, Outcome, tls_context
 
 
 class SilentlyClosingServer:
@@ -60,3 +63,10 @@ def test_a_request_answered_after_the_timeout_stays_in_flight_and_is_sent_once()
     assert [outcome for outcome, _ in outcomes] == [Outcome.PENDING, Outcome.PENDING, Outcome.SENT]
     assert outcomes[0][1].startswith("no answer within 0.5s from http://127.0.0.1:")
     assert (server.connections, len(server.requests)) == (1, 1)
+
+
+@pytest.mark.parametrize("text, verified", [("false", True), ("FALSE", True), ("true", False)])
+def test_otel_insecure_decides_whether_the_gateway_certificate_is_checked(text, verified):
+    context = tls_context(load(None, environ={"OTEL_EXPORTER_OTLP_INSECURE": text}).exporter)
+    assert (context.verify_mode == ssl.CERT_REQUIRED, context.check_hostname) == (verified, verified)
+    assert context.verify_mode == (ssl.CERT_REQUIRED if verified else ssl.CERT_NONE)

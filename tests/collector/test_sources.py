@@ -1,8 +1,10 @@
 """Each source against the fixture host tree: exact values."""
 
 import os
+import shutil
 from collections import namedtuple
 
+import psutil
 import pytest
 
 from collector.sources.base import Unavailable
@@ -20,10 +22,11 @@ from collector.sources.processes import ProcessesSource
 from collector.sources.temperature import TemperatureSource
 from collector.host import Host
 from collector.sources.base import SourceOptions
-from tests.collector.conftest import by_attributes, values
+from tests.collector.conftest import FIXTURE_ROOT, by_attributes, values
 
 KIB = 1024
 Times = namedtuple("Times", "user nice system idle iowait irq softirq steal")
+Frequency = namedtuple("Frequency", "current min max")
 
 
 def test_cpu_time_per_mode_from_proc_stat(fixture_host):
@@ -50,6 +53,45 @@ def test_cpu_utilization_is_reported_on_the_first_collection(fixture_host):
     utilization = by_attributes(source.collect(), "system.cpu.utilization", "cpu.mode")
     assert utilization["idle"] == pytest.approx(80 / 94.0)
     assert sum(utilization.values()) == pytest.approx(1.0)
+
+
+def write_proc_stat(root, user, system, idle):
+    (root / "proc" / "stat").write_text(f"cpu  {user} 0 {system} {idle} 0 0 0 0 0 0\n"
+                                        f"cpu0 {user} 0 {system} {idle} 0 0 0 0 0 0\nprocesses 1\n")
+
+
+def test_cpu_utilization_covers_only_the_time_since_the_previous_collection(fixture_host, tmp_path):
+    root = shutil.copytree(FIXTURE_ROOT, tmp_path / "hostfs")
+    write_proc_stat(root, user=100, system=100, idle=800)
+    source = CpuSource(Host(root), CpuOptions())
+    write_proc_stat(root, user=200, system=100, idle=900)  # 2 s since start-up: half user, half idle
+    first = by_attributes(source.collect(), "system.cpu.utilization", "cpu.mode")
+    write_proc_stat(root, user=200, system=400, idle=1000)  # 4 s more: 3/4 system, 1/4 idle
+    second = by_attributes(source.collect(), "system.cpu.utilization", "cpu.mode")
+    assert (first["user"], first["idle"], first["system"]) == pytest.approx((0.5, 0.5, 0.0))
+    assert (second["user"], second["idle"], second["system"]) == pytest.approx((0.0, 0.25, 0.75))
+    assert "system.cpu.utilization" not in {p.metric for p in source.collect()}  # no time passed
+
+
+def test_a_mode_counter_going_backwards_counts_as_zero_not_negative():
+    before = Times(10, 0, 5, 80, 50, 0, 0, 0)
+    now = Times(40, 0, 15, 120, 40, 0, 0, 0)  # iowait went back 10 s (kernel accounting): 80 s elapsed
+    utilization = {p.attributes["cpu.mode"]: p.value for p in _mode_points(now, before, {})
+                   if p.metric == "system.cpu.utilization"}
+    assert utilization["iowait"] == 0.0
+    assert (utilization["user"], utilization["idle"]) == pytest.approx((30 / 80, 40 / 80))
+
+
+def test_cpu_counts_and_frequency_in_hz(fixture_host, monkeypatch):
+    monkeypatch.setattr(psutil, "cpu_count", lambda logical=True: 8 if logical else 4)
+    monkeypatch.setattr(psutil, "cpu_freq", lambda percpu=False: [Frequency(2400.0, 800.0, 3000.0),
+                                                                   Frequency(0.0, 0.0, 0.0),
+                                                                   Frequency(1200.5, 800.0, 3000.0)])
+    points = CpuSource(fixture_host, CpuOptions()).collect()
+    assert values(points, "system.cpu.logical.count") == [8]
+    assert values(points, "system.cpu.physical.count") == [4]
+    # psutil reports MHz; a CPU that reports no frequency is left out, not zero
+    assert by_attributes(points, "system.cpu.frequency", "cpu.logical_number") == {0: 2.4e9, 2: 1.2005e9}
 
 
 def test_cpu_per_cpu_breakdown_is_opt_in(fixture_host):
@@ -255,6 +297,18 @@ def test_process_counts_by_state_created_and_uptime(fixture_host):
     assert values(points, "system.process.created") == [31337]
     assert values(points, "system.uptime") == [12345.67]
     assert values(points, "system.process.limit") == [63304]  # threads-max, below pid_max
+
+
+def test_every_process_is_counted_whatever_its_state_letter(fixture_host, tmp_path):
+    root = shutil.copytree(FIXTURE_ROOT, tmp_path / "hostfs")
+    letters = "RSDZTtWXxKPIQ"  # every letter of proc(5), and Q, which no kernel uses yet
+    for pid, letter in enumerate(letters, 100):
+        (root / "proc" / str(pid)).mkdir()
+        (root / "proc" / str(pid) / "stat").write_text(f"{pid} (p {letter}) {letter} 1 {pid} {pid} 0 -1\n")
+    points = ProcessesSource(Host(root), SourceOptions()).collect()
+    counts = by_attributes(points, "system.process.count", "process.state")
+    assert counts == {"running": 1 + 2, "sleeping": 2 + 6, "stopped": 2, "defunct": 1 + 3}
+    assert sum(counts.values()) == 4 + len(letters)
 
 
 def test_linux_extras(fixture_host):

@@ -1,0 +1,223 @@
+"""Both transports against real local receivers: what goes over the wire (path, headers, compression, TLS) and
+how each answer is classified (sent, retry later, rejected for good)."""
+
+import gzip
+import socket
+import ssl
+import threading
+import time
+import zlib
+from concurrent import futures
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import grpc
+import pytest
+from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2, metrics_service_pb2_grpc
+
+from collector.config import ExporterConfig
+from collector.transport import GrpcTransport, HttpTransport, Outcome, build_transport
+from tests.reliability.grpc_endpoint import GrpcTlsEndpoint
+from tests.reliability.tls import CertificateAuthority
+from tests.support.otlp_receiver import free_port
+
+BODY = metrics_service_pb2.ExportMetricsServiceRequest().SerializeToString() + b"\x0a\x00"  # one empty resource
+DECOMPRESS = {"gzip": gzip.decompress, "deflate": zlib.decompress, None: bytes}
+
+
+class RecordingServer:
+    """HTTP(S) on 127.0.0.1 answering every POST with `status`, keeping (path, headers, body)."""
+
+    def __init__(self, status=200, tls: ssl.SSLContext | None = None):
+        self.status, self.requests = status, []
+        recorder = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                recorder.requests.append((self.path, dict(self.headers), body))
+                self.send_response(recorder.status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        if tls:
+            self.server.socket = tls.wrap_socket(self.server.socket, server_side=True)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def url(self, path="/v1/metrics", scheme="http"):
+        return f"{scheme}://127.0.0.1:{self.server.server_address[1]}{path}"
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def server():
+    server = RecordingServer()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def ca(tmp_path_factory):
+    return CertificateAuthority(tmp_path_factory.mktemp("ca"))
+
+
+@pytest.mark.parametrize("compression", ["gzip", "deflate", "none"])
+def test_http_sends_the_body_compressed_to_the_path_with_the_headers(server, tmp_path, compression):
+    headers_file = tmp_path / "headers"
+    headers_file.write_text("X-Api-Key=from-file\nX-Tenant=from-file\n")
+    transport = HttpTransport(ExporterConfig(
+        endpoint=server.url("/otlp/v1/metrics?tenant=a"), compression=compression, headers_file=str(headers_file),
+        headers={"X-Tenant": "from-config", "Authorization": "Bearer token"}))
+    assert transport.send(BODY) == (Outcome.SENT, "")
+    transport.close()
+    path, headers, body = server.requests[0]
+    encoding = None if compression == "none" else compression
+    assert (path, headers.get("Content-Encoding"), DECOMPRESS[encoding](body)) == (
+        "/otlp/v1/metrics?tenant=a", encoding, BODY)
+    assert (headers["Content-Type"], headers["X-Api-Key"], headers["X-Tenant"], headers["Authorization"]) == (
+        "application/x-protobuf", "from-file", "from-config", "Bearer token")
+
+
+def test_http_posts_to_slash_when_the_endpoint_has_no_path_and_a_configured_authorization_wins(server):
+    transport = HttpTransport(ExporterConfig(endpoint=server.url("").replace("://", "://u:p@"),
+                                             headers={"Authorization": "Bearer token"}))
+    assert transport.send(BODY)[0] is Outcome.SENT
+    assert (server.requests[0][0], server.requests[0][1]["Authorization"]) == ("/", "Bearer token")
+
+
+@pytest.mark.parametrize("status, outcome", [
+    (200, Outcome.SENT), (202, Outcome.SENT), (299, Outcome.SENT), (429, Outcome.RETRY), (502, Outcome.RETRY),
+    (503, Outcome.RETRY), (504, Outcome.RETRY), (300, Outcome.REJECTED), (400, Outcome.REJECTED),
+    (404, Outcome.REJECTED), (413, Outcome.REJECTED), (500, Outcome.REJECTED), (501, Outcome.REJECTED),
+])
+def test_http_statuses_are_sent_retry_or_rejected(server, status, outcome):
+    server.status = status
+    transport = HttpTransport(ExporterConfig(endpoint=server.url().replace("://", "://user:secret@")))
+    assert transport.send(BODY) == (outcome, "" if outcome is Outcome.SENT else f"HTTP {status} from {server.url()}")
+
+
+def test_http_without_a_listener_is_retry_with_the_reason():
+    transport = HttpTransport(ExporterConfig(endpoint=f"http://127.0.0.1:{free_port()}/v1/metrics", timeout=2))
+    outcome, reason = transport.send(BODY)
+    assert outcome is Outcome.RETRY and reason.startswith("ConnectionRefusedError: ")
+
+
+def tls_server(ca, client_ca=None):
+    pair = ca.issue("server", server=True)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(pair.certificate, pair.key)
+    if client_ca:
+        context.load_verify_locations(client_ca)
+        context.verify_mode = ssl.CERT_REQUIRED
+    return RecordingServer(tls=context)
+
+
+def test_https_verifies_the_gateway_against_the_given_ca_or_not_at_all_when_insecure(ca):
+    server = tls_server(ca)
+    try:
+        url = server.url(scheme="https")
+        outcome, reason = HttpTransport(ExporterConfig(endpoint=url, timeout=5)).send(BODY)
+        assert outcome is Outcome.RETRY and reason.startswith("SSLError (SSLCertVerificationError): ")
+        assert HttpTransport(ExporterConfig(endpoint=url, certificate=str(ca.bundle))).send(BODY)[0] is Outcome.SENT
+        assert HttpTransport(ExporterConfig(endpoint=url, insecure=True)).send(BODY)[0] is Outcome.SENT
+        assert len(server.requests) == 2
+    finally:
+        server.stop()
+
+
+def test_https_presents_the_client_certificate(ca):
+    server = tls_server(ca, client_ca=ca.bundle)
+    client = ca.issue("client", server=False)
+    try:
+        url = server.url(scheme="https")
+        assert HttpTransport(ExporterConfig(endpoint=url, certificate=str(ca.bundle))).send(BODY)[0] is Outcome.RETRY
+        assert HttpTransport(ExporterConfig(endpoint=url, certificate=str(ca.bundle),
+                                            client_certificate=str(client.certificate),
+                                            client_key=str(client.key))).send(BODY)[0] is Outcome.SENT
+    finally:
+        server.stop()
+
+
+class PlainGrpcReceiver(metrics_service_pb2_grpc.MetricsServiceServicer):
+    """OTLP/gRPC without TLS, answering with `code` (OK when None) and keeping requests and metadata."""
+
+    def __init__(self):
+        self.code, self.delay, self.received = None, 0, []
+        self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+        metrics_service_pb2_grpc.add_MetricsServiceServicer_to_server(self, self.server)
+        self.port = self.server.add_insecure_port("127.0.0.1:0")
+        self.server.start()
+
+    def Export(self, request, context):
+        self.received.append((request.SerializeToString(), dict(context.invocation_metadata())))
+        time.sleep(self.delay)
+        if self.code:
+            context.abort(self.code, "told to refuse")
+        return metrics_service_pb2.ExportMetricsServiceResponse()
+
+
+@pytest.fixture
+def grpc_receiver():
+    receiver = PlainGrpcReceiver()
+    yield receiver
+    receiver.server.stop(grace=None)
+
+
+@pytest.mark.parametrize("compression", ["gzip", "deflate", "none"])
+def test_grpc_sends_the_request_and_lowercased_headers(grpc_receiver, tmp_path, compression):
+    headers_file = tmp_path / "headers"
+    headers_file.write_text("X-Api-Key=from-file\n")
+    config = ExporterConfig(protocol="grpc", endpoint=f"http://127.0.0.1:{grpc_receiver.port}", compression=compression,
+                            headers={"X-Tenant": "t1"}, headers_file=str(headers_file))
+    transport = build_transport(config)
+    assert isinstance(transport, GrpcTransport) and transport.send(BODY) == (Outcome.SENT, "")
+    transport.close()
+    body, metadata = grpc_receiver.received[0]
+    assert body == BODY and (metadata["x-tenant"], metadata["x-api-key"]) == ("t1", "from-file")
+
+
+@pytest.mark.parametrize("code, outcome", [
+    (grpc.StatusCode.UNAVAILABLE, Outcome.RETRY), (grpc.StatusCode.DEADLINE_EXCEEDED, Outcome.RETRY),
+    (grpc.StatusCode.RESOURCE_EXHAUSTED, Outcome.RETRY), (grpc.StatusCode.ABORTED, Outcome.RETRY),
+    (grpc.StatusCode.CANCELLED, Outcome.RETRY), (grpc.StatusCode.INVALID_ARGUMENT, Outcome.REJECTED),
+    (grpc.StatusCode.PERMISSION_DENIED, Outcome.REJECTED), (grpc.StatusCode.INTERNAL, Outcome.REJECTED),
+])
+def test_grpc_status_codes_are_retry_or_rejected(grpc_receiver, code, outcome):
+    grpc_receiver.code = code
+    transport = GrpcTransport(ExporterConfig(protocol="grpc", endpoint=f"http://127.0.0.1:{grpc_receiver.port}/"))
+    assert transport.send(BODY) == (outcome, f"gRPC {code.name}: told to refuse")
+
+
+def test_grpc_over_tls_verifies_the_gateway_and_presents_the_client_certificate(ca):
+    client = ca.issue("grpc-client", server=False)
+    with GrpcTlsEndpoint(ca, require_client_certificate=True) as gateway:
+        def send(**tls):
+            return GrpcTransport(ExporterConfig(protocol="grpc", endpoint=gateway.url, timeout=5, **tls)).send(BODY)
+        assert send()[0] is Outcome.RETRY, "the system CAs do not know the test CA"
+        assert send(certificate=str(ca.bundle))[0] is Outcome.RETRY, "no client certificate"
+        assert send(certificate=str(ca.bundle), client_certificate=str(client.certificate),
+                    client_key=str(client.key)) == (Outcome.SENT, "")
+        assert len(gateway.received()) == 1
+
+
+def test_a_gateway_that_never_answers_is_given_up_after_the_timeout(grpc_receiver):
+    silent = socket.create_server(("127.0.0.1", 0))  # accepts connections, never answers
+    try:
+        started = time.monotonic()
+        http = HttpTransport(ExporterConfig(endpoint=f"http://127.0.0.1:{silent.getsockname()[1]}/", timeout=0.5))
+        assert http.send(BODY) == (Outcome.RETRY, "TimeoutError: timed out")
+        grpc_receiver.delay = 3
+        transport = GrpcTransport(ExporterConfig(protocol="grpc", endpoint=f"http://127.0.0.1:{grpc_receiver.port}",
+                                                 timeout=0.5))
+        assert transport.send(BODY) == (Outcome.RETRY, "gRPC DEADLINE_EXCEEDED: Deadline Exceeded")
+        assert time.monotonic() - started < 2.5
+    finally:
+        silent.close()
