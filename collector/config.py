@@ -12,7 +12,7 @@ import re
 import ssl
 import types
 import typing
-from dataclasses import dataclass, field, fields, is_dataclass
+from dataclasses import dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
@@ -42,6 +42,8 @@ class ConfigError(Exception):
 class ExporterConfig:
     # None: http://localhost:4318/v1/metrics for http/protobuf, http://localhost:4317 for grpc.
     endpoint: str | None = None
+    # More gateways, in order: a request `endpoint` cannot take now goes to the next one (docs/reliability.md).
+    failover_endpoints: tuple[str, ...] = ()
     protocol: str = field(default="http/protobuf", metadata={"choices": ("http/protobuf", "grpc")})
     interval: Duration = field(default=Duration(10))
     timeout: Duration = field(default=Duration(10), metadata={"max": Duration(300)})
@@ -63,6 +65,11 @@ class ExporterConfig:
     @property
     def url_for_logs(self) -> str:
         return without_credentials(self.url)
+
+    @property
+    def gateways(self) -> list["ExporterConfig"]:
+        """This config once per gateway: `endpoint`, then each of `failover_endpoints`."""
+        return [self, *(replace(self, endpoint=url, failover_endpoints=()) for url in self.failover_endpoints)]
 
 
 @dataclass(frozen=True)
@@ -213,9 +220,10 @@ def _build(cls, data, path):
         else:
             values[name] = _convert(value, hints[name], known[name].metadata, (*path, name))
     built = cls(**values)
-    if cls is ExporterConfig and built.endpoint is not None and (problem := endpoint_problem(built.endpoint,
-                                                                                            built.protocol)):
-        raise _Invalid((*path, "endpoint"), problem)
+    if cls is ExporterConfig:
+        for key, url in [("endpoint", built.endpoint), *(("failover_endpoints", u) for u in built.failover_endpoints)]:
+            if url is not None and (problem := endpoint_problem(url, built.protocol)):
+                raise _Invalid((*path, key), problem)
     return built
 
 

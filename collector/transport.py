@@ -172,8 +172,35 @@ class GrpcTransport:
         self.channel.close()
 
 
+class FailoverTransport:
+    """Several gateways in order. A request the current gateway cannot take now (RETRY: refused, reset, busy)
+    moves the sending on to the next one, round the list; an answer still awaited (PENDING) is awaited where the
+    request went, so one request is never in flight at two gateways."""
+
+    def __init__(self, transports: list):
+        self.transports, self.current = transports, 0
+
+    def send(self, body: bytes) -> tuple[Outcome, str]:
+        outcome, reason = self.transports[self.current].send(body)
+        if outcome is Outcome.RETRY:
+            self.current = (self.current + 1) % len(self.transports)
+        return outcome, reason
+
+    def wait(self) -> tuple[Outcome, str]:
+        return self.transports[self.current].wait()
+
+    def abandon(self) -> None:
+        self.transports[self.current].abandon()
+
+    def close(self) -> None:
+        for transport in self.transports:
+            transport.close()
+
+
 def build_transport(config: ExporterConfig):
-    return GrpcTransport(config) if config.protocol == "grpc" else HttpTransport(config)
+    transports = [GrpcTransport(gateway) if config.protocol == "grpc" else HttpTransport(gateway)
+                  for gateway in config.gateways]
+    return transports[0] if len(transports) == 1 else FailoverTransport(transports)
 
 
 def request_headers(config: ExporterConfig) -> dict[str, str]:
