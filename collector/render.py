@@ -19,6 +19,11 @@ CONFORMANCE_NOTES = (
     "(the host's), and Prometheus keeps resource attributes only in `target_info`: so both travel as point "
     "attributes, with `process.executable.name` beside them. `process.cpu.*` carry `cpu.mode` `user` and "
     "`system` (the kernel's per-process I/O wait is not CPU time).",
+    "- Process groups (`process_groups`): the `process.*` metrics summed over each configured group's processes "
+    "(as process-exporter does; `process.uptime` is the oldest member's), told apart by `hostagent.process_group` "
+    "instead of a process identity; `process.cpu.time` carries `cpu.mode` `user` and `system` as above.",
+    "- `systemd.unit.state` follows the Collector's systemd receiver, with `systemd.unit.name` on each point "
+    "rather than on a resource per unit: the agent's one resource is the host.",
     "- `system.memory.usage`: `used` is the limit minus free, buffers and cached, so that the four states add "
     "up to the limit; the model's MemTotal − MemAvailable is `system.memory.linux.available`'s complement.",
     "- Attributes the model lists that are not sent: `network.interface.name` on "

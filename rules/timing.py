@@ -7,10 +7,12 @@ TIMING names each alert, the agent series that feed it and how a breach is drawn
 durations and keep_firing_for come from rules/thresholds.yml, the rule's `for` and annotations from
 the rendered rule files. For every alert and severity the generated test feeds, on the agent's 10 s
 export cadence and with exactly the agent's names and labels:
-- host a: below the lowest threshold, then just above the severity's threshold from `BREACH_START`
-  for a while, then below again;
+- host a: short of the lowest threshold, then just beyond the severity's threshold from `BREACH_START`
+  for a while, then short of it again;
 - host b: the same breach one evaluation shorter than it takes to fire (it never fires);
-- host c: just below the lowest threshold throughout (it never fires).
+- host c: just short of the lowest threshold throughout (it never fires).
+"Beyond" is above, or at or below for an alert on what is left (`at_or_below`); an alert without a
+threshold breaches at level 1 (an absence, no link) and is quiet at 0.
 and asserts the alerts at the evaluations around firing and resolving (see `checkpoints`). A breach
 starts just after an evaluation; it ends just after the last evaluation that sees it.
 
@@ -45,8 +47,11 @@ COUNTER_START = 1000    # counters start high so that PromQL's extrapolation to 
 MEMORY = 8 * 2 ** 30
 PACKETS = 10_000        # packets an interface handles per export
 INODES = 1_000_000
+SEGMENTS = 10_000       # TCP segments a host sends (and receives) per export: 1000/s
+HUGEPAGES = 512         # a configured hugepage pool
+RESERVED = 32           # of its free pages, reserved by mappings not yet touched
 CPUS = 4
-HOSTS = ("a", "b", "c")  # breach, shorter breach, just below
+HOSTS = ("a", "b", "c")  # breach, shorter breach, just short
 
 
 @dataclass(frozen=True)
@@ -67,6 +72,10 @@ class Timing:
     alert_labels: Mapping[str, str]     # labels the alert carries besides the host's
     lag: Callable[[Mapping[str, Any]], int] = lambda level: EVALUATION
     early: int = 0                      # s the breach starts before BREACH_START (an absence: the missed sample)
+    at_or_below: bool = False           # fires at or below the threshold: a count of what is left, in whole units
+
+    def breaches(self, threshold: float, level: float) -> bool:
+        return level <= threshold if self.at_or_below else level > threshold
 
 
 def host_labels(host: str) -> dict[str, str]:
@@ -103,9 +112,11 @@ def one_of_two(level: float) -> list[float]:
     return [2 * level, 0.0]
 
 
-def gauges(*series: tuple[str, Mapping[str, str], Callable[[float], float]]) -> Callable[[str], list[Series]]:
-    """Gauges of a host, each a function of the level."""
-    return lambda host: [Series(name, {**host_labels(host), **labels}, value) for name, labels, value in series]
+def gauges(*series: tuple[str, Mapping[str, str], Callable[[float], float]],
+           counter: bool = False) -> Callable[[str], list[Series]]:
+    """Gauges of a host, each a function of the level (counters: their increase per export)."""
+    return lambda host: [Series(name, {**host_labels(host), **labels}, value, counter)
+                         for name, labels, value in series]
 
 
 MOUNT = {"system_device": "/dev/sda1", "system_filesystem_mountpoint": "/",
@@ -114,6 +125,9 @@ READ_ONLY_MOUNT = {"system_device": "/dev/loop0", "system_filesystem_mountpoint"
                         "system_filesystem_type": "squashfs", "system_filesystem_mode": "ro"}
 
 
+SWAP = {"system_device": "/dev/sda2"}
+LINK_ETH0 = {"hw_id": "eth0", "hw_name": "eth0", "network_interface_name": "eth0"}
+LINK_ETH1 = {"hw_id": "eth1", "hw_name": "eth1", "network_interface_name": "eth1"}
 NETWORK_RECEIVE = {"network_interface_name": "eth0", "network_io_direction": "receive"}
 NETWORK_TRANSMIT = {"network_interface_name": "eth0", "network_io_direction": "transmit"}
 
@@ -150,9 +164,9 @@ TIMING = (
            gauges(("system_memory_limit_bytes", {}, lambda level: MEMORY),
                   ("system_memory_linux_available_bytes", {}, lambda level: MEMORY * (1 - level))), {}),
     Timing("HostSwapUsage", "swap used / total > {threshold:.0%}",
-           gauges(("system_paging_usage_bytes", {"system_paging_state": "used"}, lambda level: MEMORY * level),
-                  ("system_paging_usage_bytes", {"system_paging_state": "free"}, lambda level: MEMORY * (1 - level))),
-           {}),
+           gauges(("system_paging_usage_bytes", {**SWAP, "system_paging_state": "used"}, lambda level: MEMORY * level),
+                  ("system_paging_usage_bytes", {**SWAP, "system_paging_state": "free"},
+                   lambda level: MEMORY * (1 - level))), {}),
     Timing("HostMajorPageFaults", "major page faults per second > {threshold}, per minute",
            lambda host: [Series("system_paging_faults_total", {**host_labels(host), "system_paging_fault_type": kind},
                                 rate, counter=True)
@@ -161,8 +175,10 @@ TIMING = (
            {"system_paging_fault_type": "major"}),
     # A full read-only filesystem beside: it never alerts.
     Timing("HostFilesystemUsage", "a read-write filesystem's used / (used + free) > {threshold:.0%}",
-           gauges(("system_filesystem_utilization_ratio", MOUNT, lambda level: level),
-                  ("system_filesystem_utilization_ratio", READ_ONLY_MOUNT, lambda level: 1.0)), MOUNT),
+           gauges(("system_filesystem_utilization_ratio", {**MOUNT, "system_filesystem_state": "used"},
+                   lambda level: level),
+                  ("system_filesystem_utilization_ratio", {**READ_ONLY_MOUNT, "system_filesystem_state": "used"},
+                   lambda level: 1.0)), MOUNT),
     Timing("HostInodesUsage", "a read-write filesystem's inodes used / total > {threshold:.0%}",
            gauges(("system_filesystem_inodes_usage", {**MOUNT, "system_filesystem_state": "used"},
                    lambda level: INODES * level),
@@ -182,6 +198,24 @@ TIMING = (
     Timing("HostFileDescriptorUsage", "open file descriptors / system limit > {threshold:.0%}",
            gauges(("system_linux_file_descriptor_usage", {}, lambda level: 1e6 * level),
                   ("system_linux_file_descriptor_limit", {}, lambda level: 1e6)), {}),
+    Timing("HostHugepagesExhausted", "hugepages left for new mappings (free − reserved) ≤ {threshold}, "
+           "in a configured pool", gauges(
+               ("system_memory_linux_hugepages_limit", {}, lambda level: HUGEPAGES),
+               ("system_memory_linux_hugepages_reserved", {}, lambda level: RESERVED),
+               ("system_memory_linux_hugepages_usage", {"system_memory_linux_hugepages_state": "free"},
+                lambda level: RESERVED + level),
+               ("system_memory_linux_hugepages_usage", {"system_memory_linux_hugepages_state": "used"},
+                lambda level: HUGEPAGES - RESERVED - level)), {}, at_or_below=True),
+    # eth1 keeps its link throughout: it never alerts.
+    Timing("HostNetworkInterfaceDown", "an administratively up interface without carrier (`hw.network.up` 0)",
+           gauges(("hw_network_up", LINK_ETH0, lambda level: 1 - level),
+                  ("hw_network_up", LINK_ETH1, lambda level: 1)), {"network_interface_name": "eth0"}),
+    # Received segments beside: only those sent count.
+    Timing("HostTcpRetransmits", "retransmitted / sent TCP segments > {threshold:.0%} at ≥ {min_segments} "
+           "segments/s, per minute",
+           gauges(("system_network_tcp_segments_total", {"network_io_direction": "transmit"}, lambda level: SEGMENTS),
+                  ("system_network_tcp_segments_total", {"network_io_direction": "receive"}, lambda level: SEGMENTS),
+                  ("system_network_tcp_retransmits_total", {}, lambda level: SEGMENTS * level), counter=True), {}),
     Timing("HostStoppedReporting", "no `hostagent_memory_usage_bytes` sample for {silent}, one within {remembered}",
            presence_series, {}, lag=lambda level: build.seconds(level["silent"]), early=EXPORT),
 )
@@ -211,10 +245,12 @@ def severities(timing: Timing, thresholds: Mapping[str, dict], rules: Mapping[tu
 
 
 def levels_of(timing: Timing, severity: Severity, all_severities: list[Severity]) -> tuple[float, float]:
-    """(above, below): just above the severity's threshold and under the next one; just under the lowest."""
-    if severity.threshold is None:       # an absence: 1 is silence
+    """(breach, safe): just beyond the severity's threshold and short of the next one; just short of the lowest."""
+    if severity.threshold is None:       # no threshold: 1 is the breach (silence, no link)
         return 1.0, 0.0
     thresholds = sorted(s.threshold for s in all_severities)
+    if timing.at_or_below:  # the threshold itself breaches; one unit more than the highest never does
+        return severity.threshold, thresholds[-1] + 1
     higher = [t for t in thresholds if t > severity.threshold]
     if higher:
         above = (severity.threshold + higher[0]) / 2
@@ -251,8 +287,10 @@ def selector(series: Series) -> str:
     return series.name + "{" + ",".join(f'{key}="{value}"' for key, value in series.labels.items()) + "}"
 
 
-TEMPLATE = re.compile(r"\{\{ *(?:\$labels\.(?P<label>\w+)|\$value \| (?P<format>humanizePercentage|humanize|printf \"%\.2f\")) *\}\}")
+TEMPLATE = re.compile(r"\{\{ *(?:\$labels\.(?P<label>\w+)"
+                      r"|\$value(?: \| (?P<format>humanizePercentage|humanize|printf \"%\.2f\"))?) *\}\}")
 VALUE_FORMATS = {  # as Prometheus and vmalert render them, for the values these tests produce (below 1000)
+    None: lambda value: f"{value:g}",  # Go's %v of a float64
     "humanizePercentage": lambda value: f"{value * 100:.4g}%",
     "humanize": lambda value: f"{value:.4g}",
     'printf "%.2f"': lambda value: f"{value:.2f}",
@@ -271,7 +309,7 @@ def annotations(rule: Mapping[str, Any], labels: Mapping[str, str], value: float
 
 
 def unit_test_group(timing: Timing, severity: Severity, all_severities: list[Severity], links: Mapping[str, str]) -> dict:
-    above, below = levels_of(timing, severity, all_severities)
+    breach, safe = levels_of(timing, severity, all_severities)
     longest = max(s.fires_after + s.keep_firing_for for s in all_severities)
     breaches = {"a": max(s.fires_after for s in all_severities) + 5 * EVALUATION,
                 "b": severity.fires_after - EVALUATION, "c": 0}
@@ -279,7 +317,7 @@ def unit_test_group(timing: Timing, severity: Severity, all_severities: list[Sev
     samples = range(0, end + 1, EXPORT)
 
     def level(host: str, t: int) -> float:
-        return above if BREACH_START - timing.early < t <= BREACH_START + breaches[host] else below
+        return breach if BREACH_START - timing.early < t <= BREACH_START + breaches[host] else safe
 
     input_series = [{"series": selector(series), "values": values(series, [level(host, t) for t in samples])}
                     for host in HOSTS for series in timing.series(host)]
@@ -287,7 +325,7 @@ def unit_test_group(timing: Timing, severity: Severity, all_severities: list[Sev
                           BREACH_START + severity.fires_after,
                           BREACH_START + breaches["a"] + severity.keep_firing_for,
                           BREACH_START + breaches["a"] + severity.keep_firing_for + EVALUATION})
-    firing_levels = [s for s in all_severities if s.threshold is None or s.threshold < above]
+    firing_levels = [s for s in all_severities if s.threshold is None or timing.breaches(s.threshold, breach)]
 
     def expected(at: int) -> list[dict]:
         alerts = []
@@ -297,7 +335,7 @@ def unit_test_group(timing: Timing, severity: Severity, all_severities: list[Sev
                     labels = {**host_labels(host), **timing.alert_labels}
                     labels = {key: labels[key] for key in ("job", "instance", "host_name", *timing.alert_labels)}
                     alerts.append({"exp_labels": {"severity": fired.name, **labels},
-                                   "exp_annotations": annotations(fired.rule, labels, above, links)})
+                                   "exp_annotations": annotations(fired.rule, labels, breach, links)})
         return alerts
 
     return {

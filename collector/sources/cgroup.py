@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 
 from collector.sources.base import OptInOptions, PartialFailure, Source, Unavailable, read_counters
 from collector.sources.filters import REGEX, NameFilter, capped
-from collector.sources.pressure import RESOURCES, parse_pressure
-from collector.spec import Point, counter, updowncounter
+from collector.sources.pressure import PRECEDENT, RESOURCES, STALL_TYPE, pressure_lines, stall_seconds
+from collector.spec import PROJECT, Point, counter, updowncounter
 
 CGROUP = ("linux.cgroup.path",)
 IDENTITY = ("container.id", "k8s.pod.uid")  # where the path carries them
@@ -21,6 +21,8 @@ OPT_IN = "only with cgroup.enabled: true"
 CONTAINER = re.compile(r"(?:^|-)([0-9a-f]{64})(?:\.scope)?$")
 POD = re.compile(r"pod([0-9a-f]{8}[-_][0-9a-f]{4}[-_][0-9a-f]{4}[-_][0-9a-f]{4}[-_][0-9a-f]{12})(?:\.slice)?$")
 MEMORY_EVENTS = ("max", "oom", "oom_kill")
+# The system-wide totals' names and attribute (system.<resource>.linux.pressure.total), in the cgroup namespace.
+PRESSURE_PRECEDENT = f"{PRECEDENT} (system.<resource>.linux.pressure.total), per cgroup"
 
 
 @dataclass(frozen=True)
@@ -37,20 +39,21 @@ class CgroupSource(Source):
     Options = CgroupOptions
     metrics = (
         counter("linux.cgroup.cpu.time", "s", "CPU seconds used by the cgroup's processes (cpu.stat).",
-                *CGROUP, "cpu.mode", optional=IDENTITY, condition=OPT_IN),
+                *CGROUP, "cpu.mode", optional=IDENTITY, condition=OPT_IN, precedent=PROJECT),
         counter("linux.cgroup.cpu.throttled_time", "s", "Time the cgroup was throttled by its CPU limit.",
-                *CGROUP, optional=IDENTITY, condition=OPT_IN + ", with the cpu controller"),
+                *CGROUP, optional=IDENTITY, condition=OPT_IN + ", with the cpu controller", precedent=PROJECT),
         updowncounter("linux.cgroup.memory.usage", "By", "Memory charged to the cgroup (memory.current).",
-                      *CGROUP, optional=IDENTITY, condition=OPT_IN),
+                      *CGROUP, optional=IDENTITY, condition=OPT_IN, precedent=PROJECT),
         updowncounter("linux.cgroup.memory.limit", "By", "The cgroup's memory limit (memory.max).",
-                      *CGROUP, optional=IDENTITY, condition=OPT_IN + ", for cgroups with a limit"),
+                      *CGROUP, optional=IDENTITY, condition=OPT_IN + ", for cgroups with a limit", precedent=PROJECT),
         counter("linux.cgroup.memory.events", "{event}",
                 "Memory events: max (the limit was hit), oom (out of memory), oom_kill (a process was killed).",
-                *CGROUP, "linux.cgroup.memory.event", optional=IDENTITY, condition=OPT_IN),
-        counter("linux.cgroup.pressure.stall_time", "s",
-                "Time the cgroup's tasks were stalled waiting for a resource (some: at least one; full: all).",
-                *CGROUP, "linux.pressure.resource", "linux.pressure.scope", optional=IDENTITY,
-                condition=OPT_IN + ", with pressure stall information"),
+                *CGROUP, "linux.cgroup.memory.event", optional=IDENTITY, condition=OPT_IN, precedent=PROJECT),
+        *(counter(f"linux.cgroup.{resource}.pressure.total", "s",
+                  f"Time the cgroup's tasks were stalled waiting for {resource} (some: at least one task; full: "
+                  "all non-idle tasks at once).", *CGROUP, STALL_TYPE, optional=IDENTITY,
+                  condition=OPT_IN + ", with pressure stall information", precedent=PRESSURE_PRECEDENT)
+          for resource in RESOURCES),
     )
 
     def __init__(self, host, options):
@@ -129,6 +132,6 @@ def cgroup_points(directory: str, labels: dict) -> list[Point]:
             text = read(f"{resource}.pressure")
         except FileNotFoundError:  # no PSI (kernel < 4.20 or psi=0)
             continue
-        points += [p._replace(metric="linux.cgroup.pressure.stall_time", attributes={**labels, **p.attributes})
-                   for p in parse_pressure(resource, text)]
+        points += [Point(f"linux.cgroup.{resource}.pressure.total", stall_seconds(fields),
+                         {**labels, STALL_TYPE: stall_type}) for stall_type, fields in pressure_lines(text)]
     return points

@@ -37,13 +37,22 @@ class PressureSource(Source):
         return points
 
 
-def parse_pressure(resource: str, text: str) -> list[Point]:
-    points = []
+def pressure_lines(text: str):
+    """(stall type, {field: value}) per line of a pressure file (/proc/pressure/* or a cgroup's *.pressure)."""
     for line in text.splitlines():
         stall_type, *pairs = line.split()
-        fields = dict(pair.split("=") for pair in pairs)
+        yield stall_type, dict(pair.split("=") for pair in pairs)
+
+
+def stall_seconds(fields: dict[str, str]) -> float:
+    return int(fields["total"]) / 1e6  # the kernel counts microseconds
+
+
+def parse_pressure(resource: str, text: str) -> list[Point]:
+    points = []
+    for stall_type, fields in pressure_lines(text):
         labels = {STALL_TYPE: stall_type}
-        points.append(Point(f"system.{resource}.linux.pressure.total", int(fields["total"]) / 1e6, labels))
+        points.append(Point(f"system.{resource}.linux.pressure.total", stall_seconds(fields), labels))
         # the kernel writes the averages as percentages
         points += [Point(f"system.{resource}.linux.pressure.{window}", float(fields[field]) / 100, labels)
                    for field, window in AVERAGES.items()]

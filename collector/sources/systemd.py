@@ -34,10 +34,11 @@ class SystemdSource(Source):
     name = "systemd"
     Options = SystemdOptions
     metrics = (
-        updowncounter("systemd.unit.state", "{unit}",
+        updowncounter("systemd.unit.state", "1",
                       "1 for the active state each unit is in, 0 for the other states.",
                       "systemd.unit.name", "systemd.unit.active_state",
-                      condition="only with systemd.enabled: true, on hosts whose system bus is reachable"),
+                      condition="only with systemd.enabled: true, on hosts whose system bus is reachable",
+                      precedent="the OpenTelemetry Collector's systemd receiver"),
     )
 
     def __init__(self, host, options):

@@ -15,7 +15,7 @@ CGROUP = "linux_cgroup_path"
 IN_GROUP = f'{GROUP}!=""'  # process.* series of process_groups, not of top_processes
 OOM_KILL = 'linux_cgroup_memory_event="oom_kill"'
 NOT_ACTIVE = 'systemd_unit_active_state!="active"'
-MEMORY_SOME = ('linux_pressure_resource="memory"', 'linux_pressure_scope="some"')
+SOME = 'system_pressure_stall_type="some"'
 
 
 def _process_groups() -> list[dict]:
@@ -64,7 +64,7 @@ def _cgroups() -> list[dict]:
                       f"{e.selector('linux_cgroup_memory_events_total', H, OOM_KILL)}"
                       f"[$__range]))", "none"),
                Column("Memory pressure", f"max by ({CGROUP}) (rate("
-                      f"{e.selector('linux_cgroup_pressure_stall_time_seconds_total', H, *MEMORY_SOME)}"
+                      f"{e.selector('linux_cgroup_memory_pressure_seconds_total', H, SOME)}"
                       f"{e.RATE}))", "percentunit")],
               key_names={CGROUP: "Cgroup"}, height=10),
     ]

@@ -11,11 +11,15 @@ from collector.host import Host
 from collector.sources import SOURCES
 from collector.sources.agent import AgentSource
 from collector.sources.base import SourceOptions
+from collector.sources.process_groups import GroupRule
 from collector.telemetry import AgentTelemetry
+from tests.collector.test_systemd import private_bus
 
 FIXTURE_ROOT = Path(__file__).parent / "fixtures" / "hostfs"
 # Opt-in options switched on so that every declared metric can appear.
-EVERYTHING = {"cpu": {"per_cpu": True}, "network": {"connections": True}, "top_processes": {"enabled": True}}
+EVERYTHING = {"cpu": {"per_cpu": True}, "network": {"connections": True}, "top_processes": {"enabled": True},
+              "textfile": {"enabled": True}, "cgroup": {"enabled": True},
+              "process_groups": {"enabled": True, "groups": {"nginx": GroupRule(executable=("^nginx$",))}}}
 
 # Property-based tests: 400 examples each; `make mutation` runs them once per mutant, with fewer examples and the
 # same ones every time (HYPOTHESIS_PROFILE=mutation).
@@ -45,8 +49,14 @@ def all_sources(host, telemetry):
 
 @pytest.fixture
 def collect_everything(tmp_path):
-    """The fixture tree for every source but top_processes, whose psutil walk needs a real /proc."""
+    """The fixture tree for every source but top_processes, whose psutil walk needs a real /proc, and systemd,
+    which asks a fake systemd on a private D-Bus daemon."""
     root = shutil.copytree(FIXTURE_ROOT, tmp_path / "hostfs", symlinks=True)
+    with private_bus(root):
+        yield _collect_everything(root)
+
+
+def _collect_everything(root):
     telemetry = AgentTelemetry()
     fixture_sources = [s for s in all_sources(Host(root), telemetry) if s.name != "top_processes"]
     # CPU time moves on between the start-up baseline and the first collection.

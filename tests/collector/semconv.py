@@ -2,11 +2,12 @@
 
 Written by the project from the model (github.com/open-telemetry/semantic-conventions, its newest files
 as read for v1.44.0: system/metrics.yaml with hugepages and system.process.limit, process/metrics.yaml
-with cpu.mode required), not copied from it; `where` names the model file each row was read from. Attributes are those the model lists
+with cpu.mode required and process.disk.io, process.context_switches, process.paging.faults, process.uptime), not copied from it; `where` names the model file each row was read from. Attributes are those the model lists
 for the metric (required, or recommended with no condition); `opt_in` those it marks opt_in.
 Rows in PRECEDENTS are names the model does not define, read from the OpenTelemetry Collector's hostmetrics
-receiver (receiver/hostmetricsreceiver/internal/scraper/<scraper>/metadata.yaml), whose attribute keys the
-agent spells as the model's registry does.
+receiver (receiver/hostmetricsreceiver/internal/scraper/<scraper>/metadata.yaml) or its systemd receiver
+(receiver/systemdreceiver/metadata.yaml), whose attribute keys the agent spells as the model's registry does;
+`where="hostagent"` rows are the project's own names where no receiver has one.
 """
 
 from typing import NamedTuple
@@ -80,11 +81,20 @@ MODEL = {fact.name: fact for fact in (
     Fact("process.memory.virtual", "updowncounter", "By", where=PROCESS),
     Fact("process.thread.count", "updowncounter", "{thread}", where=PROCESS),
     Fact("process.unix.file_descriptor.count", "updowncounter", "{file_descriptor}", where=PROCESS),
+    Fact("process.disk.io", "counter", "By", ("disk.io.direction",), where=PROCESS),
+    Fact("process.context_switches", "counter", "{context_switch}", ("process.context_switch.type",),
+         where=PROCESS),
+    Fact("process.paging.faults", "counter", "{fault}", ("system.paging.fault.type",), where=PROCESS),
+    Fact("process.uptime", "gauge", "s", where=PROCESS),
     *(Fact(name, "updowncounter", unit, HW_NETWORK, where=HW_NETWORK_FILE)
       for name, unit in (("hw.network.up", "1"), ("hw.network.bandwidth.limit", "By/s"))),
     Fact("hw.temperature", "gauge", "Cel", ("hw.id", "hw.name", "hw.parent", "hw.sensor_location"),
          where=HW_TEMPERATURE),
 )}
+
+
+CGROUP = ("linux.cgroup.path",)
+IDENTITY = ("container.id", "k8s.pod.uid")  # the model's keys, where the cgroup's path carries them
 
 
 def _hostmetrics(scraper: str) -> str:
@@ -120,6 +130,18 @@ PRECEDENTS = {fact.name: fact for fact in (
     Fact("system.network.tcp.listen.drops", "counter", "{connection}", where="hostagent"),
     Fact("system.network.mtu", "updowncounter", "By", ("network.interface.name",), where="hostagent"),
     Fact("system.network.socket.count", "updowncounter", "{socket}", ("network.transport",), where="hostagent"),
+    # cgroup v2 (no model metric): the project's, in the linux.* namespace; cpu.mode is the model's key.
+    Fact("linux.cgroup.cpu.time", "counter", "s", (*CGROUP, "cpu.mode"), IDENTITY, where="hostagent"),
+    Fact("linux.cgroup.cpu.throttled_time", "counter", "s", CGROUP, IDENTITY, where="hostagent"),
+    Fact("linux.cgroup.memory.usage", "updowncounter", "By", CGROUP, IDENTITY, where="hostagent"),
+    Fact("linux.cgroup.memory.limit", "updowncounter", "By", CGROUP, IDENTITY, where="hostagent"),
+    Fact("linux.cgroup.memory.events", "counter", "{event}", (*CGROUP, "linux.cgroup.memory.event"), IDENTITY,
+         where="hostagent"),
+    # The pressure scraper's totals (system.<resource>.linux.pressure.total), per cgroup.
+    *(Fact(f"linux.cgroup.{resource}.pressure.total", "counter", "s", (*CGROUP, "system.pressure.stall_type"),
+           IDENTITY, where=_hostmetrics("pressurescraper") + ", per cgroup") for resource in ("cpu", "memory", "io")),
+    Fact("systemd.unit.state", "updowncounter", "1", ("systemd.unit.active_state",),
+         where="systemd receiver, receiver/systemdreceiver/metadata.yaml"),
 )}
 
 # Where the agent departs from a metric's listed attributes, and why: (metric, attribute) → reason.
@@ -135,6 +157,14 @@ DEPARTURES = {
        for attribute in ("hw.model", "hw.network.logical_addresses", "hw.serial_number", "hw.vendor")},
     **{(metric, "network.interface.name"): "added: joins the adapter's series to system.network.*"
        for metric in ("hw.network.up", "hw.network.bandwidth.limit")},
+    **{(metric, "hostagent.process_group"): "process_groups sums a configured group's processes (as "
+       "process-exporter does): the group, not a process identity, tells the series apart"
+       for metric in ("process.cpu.time", "process.memory.usage", "process.memory.virtual", "process.disk.io",
+                      "process.context_switches", "process.paging.faults", "process.thread.count",
+                      "process.unix.file_descriptor.count", "process.uptime")},
+    ("systemd.unit.state", "systemd.unit.name"):
+        "a point attribute: the receiver makes it a resource attribute (one resource per unit); the agent's one "
+        "resource is the host",
 }
 
 # Point attributes the agent adds to every metric of the process entity, and why.
@@ -161,6 +191,7 @@ ENUMS = {
     "network.connection.state": {"closed", "close_wait", "closing", "established", "fin_wait_1", "fin_wait_2",
                                  "last_ack", "listen", "syn_received", "syn_sent", "time_wait"},
     "process.state": {"running", "sleeping", "stopped", "defunct"},  # model/process/registry.yaml
+    "process.context_switch.type": {"voluntary", "involuntary"},
     "system.pressure.stall_type": {"some", "full"},
 }
 # process.cpu.* notes: "The following values for cpu.mode SHOULD be used: user, system, wait".

@@ -39,8 +39,11 @@ def test_cpu_memory_oom_and_pressure_per_cgroup():
     assert by_path(points, "linux.cgroup.memory.events", **{"linux.cgroup.memory.event": "oom_kill"})[CONTAINER] == 3
     assert by_path(points, "linux.cgroup.memory.events", **{"linux.cgroup.memory.event": "max"})[
         "/system.slice/nginx.service"] == 12
-    assert by_path(points, "linux.cgroup.pressure.stall_time", **{
-        "linux.pressure.resource": "memory", "linux.pressure.scope": "full"})[POD] == 3.0
+    # the kernel's totals only (µs → s), one metric per resource as system.<resource>.linux.pressure.total
+    assert {(p.metric, p.attributes["system.pressure.stall_type"]): p.value for p in points
+            if "pressure" in p.metric and p.attributes["linux.cgroup.path"] == POD} == {
+        (f"linux.cgroup.{resource}.pressure.total", stall_type): seconds
+        for resource in ("cpu", "memory", "io") for stall_type, seconds in (("some", 4.0), ("full", 3.0))}
 
 
 def test_container_and_pod_identity_come_from_the_path():

@@ -9,47 +9,10 @@ from opentelemetry.sdk.metrics.export import Gauge, InMemoryMetricReader, Sum
 from collector.instruments import register
 from collector.naming import prometheus_name
 from collector.render import metrics_markdown, naming_markdown
-from collector.sources import SOURCES, declared_metrics
-from collector.sources.agent import AgentSource
-from collector.sources.base import SourceOptions
-from collector.sources.process_groups import GroupRule
+from collector.sources import declared_metrics
 from collector.spec import Instrument
-from collector.telemetry import AgentTelemetry
-from tests.collector.conftest import FIXTURE_ROOT
-from tests.collector.test_systemd import private_bus
 
 DOCS = Path(__file__).parents[2] / "docs"
-# Opt-in options switched on so that every declared metric can appear.
-EVERYTHING = {"cpu": {"per_cpu": True}, "network": {"connections": True}, "top_processes": {"enabled": True},
-              "textfile": {"enabled": True}, "cgroup": {"enabled": True},
-              "process_groups": {"enabled": True, "groups": {"nginx": GroupRule(executable=("^nginx$",))}}}
-
-
-def all_sources(host, telemetry):
-    sources = [cls(host, cls.Options(**EVERYTHING.get(name, {}))) for name, cls in SOURCES.items()]
-    return sources + [AgentSource(host, SourceOptions(), telemetry)]
-
-
-@pytest.fixture
-def collect_everything(tmp_path):
-    """The fixture tree for every source but top_processes, whose psutil walk needs a real /proc, and systemd,
-    which asks a fake systemd on a private D-Bus daemon."""
-    root = shutil.copytree(FIXTURE_ROOT, tmp_path / "hostfs")
-    with private_bus(root):
-        yield _collect_everything(root)
-
-
-def _collect_everything(root):
-    telemetry = AgentTelemetry()
-    fixture_sources = [s for s in all_sources(Host(root), telemetry) if s.name != "top_processes"]
-    # CPU time moves on between the start-up baseline and the first collection.
-    stat = root / "proc" / "stat"
-    stat.write_text(stat.read_text().replace("cpu  1000 ", "cpu  1100 ").replace("cpu0 600 ", "cpu0 700 "))
-    fixture = Collection(fixture_sources, telemetry)
-    fixture.refresh()
-    psutil.PROCFS_PATH = "/proc"
-    top = SOURCES["top_processes"](Host("/"), SOURCES["top_processes"].Options(enabled=True))
-    return fixture, top
 
 
 def test_every_declared_metric_is_emitted_with_exactly_its_declared_attributes(collect_everything):

@@ -103,7 +103,9 @@ def test_the_runbook_states_the_thresholds_and_durations_of_the_rules(alert):
     meaning = " ".join(meaning.split("## Meaning", 1)[1].split("## Impact", 1)[0].split())
     for severity, level in THRESHOLDS[alert].items():
         threshold = level.get("threshold")
-        if threshold is not None:
+        if threshold is not None and TIMED[alert].at_or_below:  # a count of what is left
+            assert f"at most {threshold:g}" in meaning, (severity, threshold)
+        elif threshold is not None:
             said = f"{round(threshold * 100, 6):g} %" if threshold <= 1 else f"{threshold:g}"
             assert f"above {said}" in meaning or f"than {said}" in meaning, (severity, said)
         assert spoken(build.seconds(level["duration"])) in meaning, (severity, level["duration"])
