@@ -150,7 +150,8 @@ class Fleet:
 class Sent:
     """What one run of the generator did, cycle by cycle."""
 
-    busy: list[float] = field(default_factory=list)  # per cycle: seconds from its start to its last answer
+    late: float = 0.0  # seconds the most delayed request was posted after it was due (its connection was busy)
+    last_answer: float = 0.0  # time.monotonic() of the last answer
     failures: int = 0  # requests answered other than 2xx, or not answered
     requests: int = 0
     latencies: list[float] = field(default_factory=list)  # seconds per answered request
@@ -163,17 +164,18 @@ def send(url: str, bodies: list[list[bytes]], interval: float, workers: int, sta
     parts = urlsplit(url)
     started = time.monotonic() if started is None else started
     hosts = len(bodies[0])
-    last_answer = [[0.0] * workers for _ in bodies]
     sent, lock = Sent(), threading.Lock()
 
     def worker(number: int) -> None:
         connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
-        latencies, failures, first_failure = [], 0, ""
+        answered = time.monotonic()
+        latencies, failures, first_failure, late = [], 0, "", 0.0
         for cycle, cycle_bodies in enumerate(bodies):
             for host in range(number, hosts, workers):
                 due = started + (cycle + host / hosts) * interval
                 time.sleep(max(0.0, due - time.monotonic()))
                 posted = time.monotonic()
+                late = max(late, posted - due)
                 try:
                     connection.request("POST", parts.path, cycle_bodies[host], HEADERS)
                     response = connection.getresponse()
@@ -188,18 +190,18 @@ def send(url: str, bodies: list[list[bytes]], interval: float, workers: int, sta
                 if not ok:
                     failures += 1
                     first_failure = first_failure or problem
-                last_answer[cycle][number] = answered
         connection.close()
         with lock:
             sent.latencies.extend(latencies)
             sent.failures += failures
             sent.first_failure = sent.first_failure or first_failure
             sent.requests += len(latencies)
+            sent.late = max(sent.late, late)
+            sent.last_answer = max(sent.last_answer, answered)
 
     threads = [threading.Thread(target=worker, args=(number,), daemon=True) for number in range(workers)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    sent.busy = [max(answers) - (started + cycle * interval) for cycle, answers in enumerate(last_answer)]
     return sent

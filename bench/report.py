@@ -82,12 +82,14 @@ def capacity_steps(steps: list) -> str:
         cores = ", ".join(f"{name} {used:.2f}" for name, used in step.cpu.items())
         memory = ", ".join(f"{name} {size / MIB:.0f}" for name, size in step.rss.items())
         counted = " / ".join(f"{step.samples[name]} ({step.series[name]} series)" for name in step.samples)
-        rows.append([str(step.hosts), f"{step.points_per_second:.0f}", f"{max(step.sent.busy):.1f} s",
-                     f"{step.latency_p99 * 1000:.0f} ms", f"{step.drain:.1f} s", str(step.sent.failures),
-                     str(step.points), counted, cores, f"{step.machine:.2f}", memory, step.verdict])
-    return table(["hosts", "data points/s", "slowest cycle's last answer", "request p99", "last cycle queryable after",
+        rows.append([str(step.hosts), f"{step.points_per_second:.0f}", f"{step.latency_p99 * 1000:.0f} ms",
+                     f"{step.sent.late:.2f} s", f"{step.drain:.1f} s", str(step.sent.failures), str(step.points),
+                     counted, cores, f"{step.points_per_gateway_core:.0f}", f"{step.machine:.2f}", memory,
+                     step.verdict])
+    return table(["hosts", "data points/s", "request p99", "most late request", "last cycle queryable after",
                   "failed requests", "points sent", "samples (series) in Prometheus / VictoriaMetrics",
-                  "CPU cores used", "machine's busy cores (all users)", "RSS MiB", "result"], rows)
+                  "CPU cores used", "data points/s per gateway core", "machine's busy cores (all users)", "RSS MiB",
+                  "result"], rows)
 
 
 def targets(results: Results) -> str:

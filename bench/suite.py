@@ -25,9 +25,9 @@ class Settings:
     cycles: int = 3  # export cycles per step
     # The gateways at their own limit (bench/capacity.py): load-generator hosts per step, at `interval`.
     gateways: tuple[str, ...] = GATEWAYS
-    gateway_hosts: tuple[int, ...] = (1000, 2000, 3500, 5000, 7000)
+    gateway_hosts: tuple[int, ...] = (1000, 2000, 3500, 5000)
     gateway_cycles: int = 3
-    gateway_workers: int = 32  # concurrent connections of the load generator
+    gateway_workers: int = 64  # concurrent connections of the load generator
     parts: tuple[str, ...] = PARTS
 
 
