@@ -3,8 +3,9 @@
 Each step is a fresh pipeline (the gateway, Prometheus, VictoriaMetrics as `make run` starts them) and K hosts
 from the load generator (bench/loadgen.py): one warm-up cycle, then the steady cycles, every host sending once
 per interval. A step holds when no request failed, no request was posted more than a second after it was due
-(the generator's connections were never held up that long by slow answers), the last cycle was queryable in both backends within one interval after its last answer (the gateway's
-queues did not carry a backlog), and both backends hold exactly one sample per data point sent.
+(the generator's connections were never held up that long by slow answers), the last cycle was queryable in
+both backends within one interval after its last answer (the gateway's queues did not carry a backlog), and
+both backends hold exactly one sample per data point sent.
 """
 
 import os
@@ -97,9 +98,10 @@ def run_step(base: Path, gateway: str, hosts: int, interval: float, cycles: int,
         with ThreadPoolExecutor(1) as pool:
             sending = pool.submit(send, pipeline.gateway.otlp_url, bodies, interval, workers, started)
             time.sleep(max(0.0, started + WARMUP_CYCLES * interval - time.monotonic()))
-            before, machine_before = {name: cpu(pid) for name, pid in processes.items()}, machine_cpu_seconds()
+            steady_since, machine_before = time.monotonic(), machine_cpu_seconds()
+            before = {name: cpu(pid) for name, pid in processes.items()}
             time.sleep(max(0.0, started + (WARMUP_CYCLES + cycles) * interval - time.monotonic()))
-            elapsed = cycles * interval + (time.monotonic() - started - (WARMUP_CYCLES + cycles) * interval)
+            elapsed = time.monotonic() - steady_since
             step.cpu = {name: (cpu(pid) - before[name]) / elapsed for name, pid in processes.items()}
             step.machine = (machine_cpu_seconds() - machine_before) / elapsed
             step.rss = {name: memory_bytes(pid)["rss"] for name, pid in processes.items()}
