@@ -27,3 +27,10 @@ def memory_bytes(pid: int) -> dict[str, int]:
             if key in wanted:
                 values[wanted[key]] = int(rest.split()[0]) * 1024
     return values
+
+
+def machine_cpu_seconds() -> float:
+    """CPU time the whole machine has spent busy (every process, other users' included), from /proc/stat."""
+    with open("/proc/stat") as file:
+        user, nice, system, _idle, _iowait, irq, softirq, steal = (int(v) for v in file.readline().split()[1:9])
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")

@@ -11,6 +11,7 @@ MIB = 2**20
 TARGET_RSS = 40 * MIB
 TARGET_P99 = 0.050
 TARGET_HOSTS = 200
+TARGET_POINTS_PER_SECOND = 50_000
 REFERENCE = "node_exporter"
 
 
@@ -75,6 +76,22 @@ def steps(results: Results) -> str:
                   "simulator CPU per host export", "CPU cores used", "result"], rows)
 
 
+def capacity_steps(steps: list) -> str:
+    rows = []
+    for step in steps:
+        cores = ", ".join(f"{name} {used:.2f}" for name, used in step.cpu.items())
+        memory = ", ".join(f"{name} {size / MIB:.0f}" for name, size in step.rss.items())
+        counted = " / ".join(f"{step.samples[name]} ({step.series[name]} series)" for name in step.samples)
+        rows.append([str(step.hosts), f"{step.points_per_second:.0f}", f"{step.latency_p99 * 1000:.0f} ms",
+                     f"{step.sent.late:.2f} s", f"{step.drain:.1f} s", str(step.sent.failures), str(step.points),
+                     counted, cores, f"{step.points_per_gateway_core:.0f}", f"{step.machine:.2f}", memory,
+                     step.verdict])
+    return table(["hosts", "data points/s", "request p99", "most late request", "last cycle queryable after",
+                  "failed requests", "points sent", "samples (series) in Prometheus / VictoriaMetrics",
+                  "CPU cores used", "data points/s per gateway core", "machine's busy cores (all users)", "RSS MiB",
+                  "result"], rows)
+
+
 def targets(results: Results) -> str:
     rows = []
     ours = next((c for c in results.costs if c.name == "hostagent"), None)
@@ -92,6 +109,12 @@ def targets(results: Results) -> str:
         interval = results.settings.interval
         rows.append([f"≥ {TARGET_HOSTS} hosts at a 10 s interval, zero loss", f"{held} hosts at {interval:g} s",
                      _met(held >= TARGET_HOSTS and interval <= 10)])
+    for gateway, steps in results.gateway_steps.items():
+        held = max((step for step in steps if step.held), key=lambda step: step.hosts, default=None)
+        rate = held.points_per_second if held else 0.0
+        rows.append([f"{gateway}: ≥ {TARGET_POINTS_PER_SECOND:,} data points/s end to end, zero loss",
+                     f"{rate:,.0f} points/s ({held.hosts if held else 0} hosts at {results.settings.interval:g} s)",
+                     _met(rate >= TARGET_POINTS_PER_SECOND)])
     return table(["target", "measured", "result"], rows)
 
 
@@ -111,6 +134,10 @@ def render(results: Results) -> str:
     if results.steps:
         sections.append(f"Simulated hosts through the vmagent gateway ({results.settings.cycles} steady cycles of "
                         f"{results.settings.interval:g} s after one warm-up cycle):\n\n" + steps(results))
+    for gateway, steps in results.gateway_steps.items():
+        sections.append(f"The {gateway} gateway at its limit (load generator, {results.settings.gateway_cycles} steady "
+                        f"cycles of {results.settings.interval:g} s after one warm-up cycle, a fresh pipeline per "
+                        "step):\n\n" + capacity_steps(steps))
     return "\n\n".join(sections) + "\n"
 
 

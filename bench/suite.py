@@ -4,14 +4,14 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench import cost, latency, phases, throughput, workloads
+from bench import capacity, cost, latency, phases, throughput, workloads
 from bench.cost import Cost
 from bench.latency import Latency
 from bench.throughput import Step
 from bench.workloads import WorkloadCost
-from pipeline.testing import gateway_pipeline_in
+from pipeline.testing import GATEWAYS, gateway_pipeline_in
 
-PARTS = ("cost", "latency", "phases", "workloads", "throughput")
+PARTS = ("cost", "latency", "phases", "workloads", "throughput", "gateway")
 
 
 @dataclass(frozen=True)
@@ -23,11 +23,16 @@ class Settings:
     hosts: tuple[int, ...] = (50, 100, 200, 400, 800, 1600)  # simulated-host steps, tried in order
     interval: float = 10.0  # export interval of the simulated hosts
     cycles: int = 3  # export cycles per step
+    # The gateways at their own limit (bench/capacity.py): load-generator hosts per step, at `interval`.
+    gateways: tuple[str, ...] = GATEWAYS
+    gateway_hosts: tuple[int, ...] = (1000, 2000, 3500, 5000)
+    gateway_cycles: int = 3
+    gateway_workers: int = 64  # concurrent connections of the load generator
     parts: tuple[str, ...] = PARTS
 
 
 QUICK = Settings(cost_interval=0.5, cost_cycles=4, latency_cycles=20, workload_cycles=2, hosts=(5, 10), interval=2.0,
-                 cycles=2)
+                 cycles=2, gateway_hosts=(20,), gateway_cycles=1, gateway_workers=4)
 
 
 @dataclass
@@ -38,6 +43,7 @@ class Results:
     phases: dict[str, float] = field(default_factory=dict)  # phase → CPU seconds per cycle
     steps: list[Step] = field(default_factory=list)
     workloads: list[WorkloadCost] = field(default_factory=list)
+    gateway_steps: dict[str, list[capacity.Step]] = field(default_factory=dict)  # gateway → its steps
 
 
 def run(settings: Settings, progress=print) -> Results:
@@ -63,4 +69,12 @@ def run(settings: Settings, progress=print) -> Results:
                 results.steps = throughput.find_capacity(
                     pipeline, list(settings.hosts), settings.interval, settings.cycles,
                     on_step=lambda step: progress(f"  {step.hosts} hosts: {'holds' if step.held else 'fails'}"))
+        if "gateway" in settings.parts:
+            for gateway in settings.gateways:
+                progress(f"gateway {gateway}: steps {settings.gateway_hosts}, {settings.gateway_cycles} cycles of "
+                         f"{settings.interval}s each after one warm-up cycle, a fresh pipeline per step")
+                results.gateway_steps[gateway] = capacity.find_capacity(
+                    workdir / "capacity", gateway, list(settings.gateway_hosts), settings.interval,
+                    settings.gateway_cycles, settings.gateway_workers,
+                    on_step=lambda step: progress(f"  {step.hosts} hosts: {step.verdict}"))
     return results

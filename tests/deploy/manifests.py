@@ -13,7 +13,9 @@ REPO = Path(__file__).resolve().parents[2]
 DEPLOY = REPO / "deploy"
 KUBERNETES = DEPLOY / "kubernetes"
 OVERLAYS = sorted(path.name for path in (KUBERNETES / "overlays").iterdir() if path.is_dir())
-OTELCOL_OVERLAYS = ("both", "prometheus", "victoriametrics")
+OTELCOL_OVERLAYS = ("both", "prometheus", "victoriametrics", "scaled")
+# The clustered backend the scaled overlay writes to (applied on its own, into the monitoring namespace).
+VICTORIAMETRICS_CLUSTER = KUBERNETES / "victoriametrics-cluster"
 PLACEHOLDER = re.compile(r"\$\{env:([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 

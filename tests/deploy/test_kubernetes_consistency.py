@@ -27,6 +27,7 @@ EXPECTED_EXPORTERS = {
     "both": {"otlphttp/prometheus", "otlphttp/victoriametrics"},
     "prometheus": {"otlphttp/prometheus"},
     "victoriametrics": {"otlphttp/victoriametrics"},
+    "scaled": {"otlphttp/victoriametrics"},
 }
 
 

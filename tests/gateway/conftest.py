@@ -13,7 +13,7 @@ SHIPPED_CONFIGS = {
     "gateway.yaml": (GATEWAY_CONFIG,),
     "kubernetes both": (COMPONENT / "gateway.yaml", COMPONENT / "backends.yaml"),
     **{f"kubernetes {overlay}": (COMPONENT / "gateway.yaml", KUBERNETES / "overlays" / overlay / "backends.yaml")
-       for overlay in ("prometheus", "victoriametrics")},
+       for overlay in ("prometheus", "victoriametrics", "scaled")},
 }
 
 
