@@ -69,7 +69,7 @@ def _mode_points(now, before, attributes) -> list[Point]:
             continue
         labels = {"cpu.mode": mode, **attributes}
         points.append(Point("system.cpu.time", seconds, labels))
-        deltas[mode] = deltas.get(mode, 0.0) + max(seconds - getattr(before, column), 0.0)
+        deltas[mode] = max(seconds - getattr(before, column), 0.0)
     elapsed = sum(deltas.values())
     if elapsed > 0:
         points += [Point("system.cpu.utilization", d / elapsed, {"cpu.mode": m, **attributes})
