@@ -7,7 +7,8 @@ from collections import Counter, namedtuple
 import psutil
 import pytest
 
-from collector.sources.base import Unavailable
+from collector.host import Host
+from collector.sources.base import SourceOptions, Unavailable
 from collector.sources.conntrack import ConntrackSource
 from collector.sources.cpu import CpuOptions, CpuSource, _mode_points
 from collector.sources.disk import DiskOptions, DiskSource
@@ -18,10 +19,8 @@ from collector.sources.memory import MemorySource
 from collector.sources.network import NetworkOptions, NetworkSource
 from collector.sources.paging import PagingSource
 from collector.sources.pressure import PressureSource
-from collector.sources.processes import ProcessesSource
+from collector.sources.processes import ProcessesSource, parse_processes_created
 from collector.sources.temperature import TemperatureSource
-from collector.host import Host
-from collector.sources.base import SourceOptions
 from tests.collector.conftest import FIXTURE_ROOT, by_attributes, values
 
 KIB = 1024
@@ -80,6 +79,18 @@ def test_a_mode_counter_going_backwards_counts_as_zero_not_negative():
                    if p.metric == "system.cpu.utilization"}
     assert utilization["iowait"] == 0.0
     assert (utilization["user"], utilization["idle"]) == pytest.approx((30 / 80, 40 / 80))
+
+
+def test_a_kernel_without_some_mode_columns_gives_the_others():
+    Old = namedtuple("Old", "user nice system idle")  # before iowait, irq, softirq and steal existed
+    points = _mode_points(Old(30, 0, 10, 60), Old(0, 0, 0, 0), {})
+    assert by_attributes(points, "system.cpu.utilization", "cpu.mode") == pytest.approx(
+        {"user": 0.3, "nice": 0.0, "system": 0.1, "idle": 0.6})
+
+
+def test_proc_stat_without_a_processes_line_is_an_error():
+    with pytest.raises(ValueError, match=r"^no 'processes' line in /proc/stat$"):
+        parse_processes_created("cpu  1 2 3 4\n")
 
 
 def test_cpu_counts_and_frequency_in_hz(fixture_host, monkeypatch):
@@ -202,9 +213,10 @@ def test_disk_include_filter_and_device_cap(fixture_host):
 
 def test_mount_table_parsing_unescapes_and_keeps_the_top_of_stacked_mounts():
     mounts = parse_mounts("/dev/sda1 /mnt/my\\040disk ext4 rw 0 0\n"
-                          "/dev/sdb1 /srv ext4 rw 0 0\n/dev/sdc1 /srv xfs ro 0 0\n")
+                          "/dev/sdb1 /srv ext4 rw 0 0\n/dev/sdc1 /srv xfs ro 0 0\n"
+                          "/dev/sdd1 /mnt/a\\011b\\012c\\134d ext4 rw 0 0\n")
     assert [(m.device, m.mountpoint, m.fstype) for m in mounts] == [
-        ("/dev/sda1", "/mnt/my disk", "ext4"), ("/dev/sdc1", "/srv", "xfs")]
+        ("/dev/sda1", "/mnt/my disk", "ext4"), ("/dev/sdc1", "/srv", "xfs"), ("/dev/sdd1", "/mnt/a\tb\nc\\d", "ext4")]
     assert mounts[1].attributes["system.filesystem.mode"] == "ro"
 
 
@@ -218,6 +230,8 @@ def test_filesystem_states_add_up_to_the_limit():
     assert values(points, "system.filesystem.utilization") == [700 / 950]
     assert by_attributes(points, "system.filesystem.inodes.usage", "system.filesystem.state") == {
         "used": 100, "free": 400}
+    half_full = statvfs_points(mount, Stat(4096, 1000, 500, 500, 500, 400))
+    assert values(half_full, "system.filesystem.utilization") == [0.5]
 
 
 def test_filesystem_reads_the_host_mount_table_and_measures_under_the_host_root(fixture_host):
@@ -307,6 +321,8 @@ def test_every_process_is_counted_whatever_its_state_letter(fixture_host, tmp_pa
     for pid, letter in enumerate(letters, 900):
         (root / "proc" / str(pid)).mkdir()
         (root / "proc" / str(pid) / "stat").write_text(f"{pid} (p {letter}) {letter} 1 {pid} {pid} 0 -1\n")
+    for pid in (990, 991):  # exited between the listing and the reading
+        (root / "proc" / str(pid)).mkdir()
     after = Counter(by_attributes(ProcessesSource(Host(root), SourceOptions()).collect(),
                                   "system.process.count", "process.state"))
     added = dict(after - before)
@@ -354,6 +370,7 @@ def test_non_utf8_interface_names_become_valid_text(tmp_path):
 
 def test_a_hung_filesystem_is_skipped_until_it_answers_and_the_others_are_measured(tmp_path):
     import threading
+
     from collector.sources.base import PartialFailure
     (tmp_path / "proc/1").mkdir(parents=True)
     (tmp_path / "proc/1/mounts").write_text("/dev/sda1 / ext4 rw 0 0\nserver:/export /nfs nfs4 rw 0 0\n")

@@ -1,6 +1,7 @@
 """Both transports against real local receivers: what goes over the wire (path, headers, compression, TLS) and
 how each answer is classified (sent, retry later, rejected for good)."""
 
+import base64
 import gzip
 import socket
 import ssl
@@ -91,6 +92,9 @@ def test_http_posts_to_slash_when_the_endpoint_has_no_path_and_a_configured_auth
                                              headers={"Authorization": "Bearer token"}))
     assert transport.send(BODY)[0] is Outcome.SENT
     assert (server.requests[0][0], server.requests[0][1]["Authorization"]) == ("/", "Bearer token")
+    without_password = build_transport(ExporterConfig(endpoint=server.url().replace("://", "://u@")))
+    assert isinstance(without_password, HttpTransport) and without_password.send(BODY)[0] is Outcome.SENT
+    assert server.requests[1][1]["Authorization"] == "Basic " + base64.b64encode(b"u:").decode()
 
 
 @pytest.mark.parametrize("status, outcome", [
