@@ -42,7 +42,7 @@ screenshots: venv backends otelcol viewer chromium
 
 # Grafana's dashboard schema (@grafana/schema + TypeScript, from the npm registry) for the dashboard type-check.
 grafana-schema: venv
-	PYTHONPATH=grafana $(PY) -m dashgen.schema install
+	$(PY) -m dashgen.schema install
 
 test: venv backends otelcol grafana-schema viewer chromium
 	$(PY) -m pytest
@@ -57,9 +57,9 @@ docs: venv
 
 # Regenerate grafana/dashboards/*.json from grafana/dashgen/, then lint and type-check them.
 dashboards: grafana-schema
-	cd grafana && ../$(PY) -m dashgen
-	PYTHONPATH=grafana $(PY) -m dashgen.lint grafana/dashboards/*.json
-	PYTHONPATH=grafana $(PY) -m dashgen.schema grafana/dashboards/*.json
+	$(PY) -m dashgen
+	$(PY) -m dashgen.lint grafana/dashboards/*.json
+	$(PY) -m dashgen.schema grafana/dashboards/*.json
 
 # Re-render rules/*.rules.yml from rules/src/ and rules/thresholds.yml and the timing tests and table from
 # rules/timing.py, then check and unit-test them on promtool and vmalert-tool (docs/alerting-rules.md).

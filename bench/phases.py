@@ -15,7 +15,7 @@ from collector.host import Host
 from collector.instruments import register
 from collector.resource import build_resource
 from collector.transport import build_transport
-from tests.support.otlp_receiver import OtlpReceiver
+from pipeline.otlp_receiver import OtlpReceiver
 
 PHASES = ("collection (all sources)", "SDK collection", "OTLP encoding", "compression + HTTP POST")
 

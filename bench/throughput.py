@@ -27,7 +27,7 @@ from collector.faults import Faults
 from collector.host import Host
 from collector.resource import build_resource
 from collector.telemetry import AgentTelemetry
-from pipeline.testing import Pipeline
+from pipeline.stack import Pipeline
 
 WARMUP_CYCLES = 1  # not judged for keeping up (first connections, first aggregations), but counted for loss
 EXPORT_WORKERS = 4  # hosts exporting at the same moment; the rest wait their turn within the cycle

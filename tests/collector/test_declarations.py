@@ -15,8 +15,8 @@ from collector.sources.base import SourceOptions
 from collector.sources.process_groups import GroupRule
 from collector.spec import Instrument
 from collector.telemetry import AgentTelemetry
+from pipeline.fake_systemd import private_bus
 from tests.collector.conftest import FIXTURE_ROOT
-from tests.collector.test_systemd import private_bus
 
 DOCS = Path(__file__).parents[2] / "docs"
 # Opt-in options switched on so that every declared metric can appear.

@@ -26,7 +26,7 @@ def _panel(uid: str, title: str) -> dict:
 
 @pytest.mark.parametrize("uid", UIDS)
 def test_committed_json_is_what_the_generator_renders(uid):
-    # Edit grafana/dashgen/*.py, then regenerate: cd grafana && python -m dashgen
+    # Edit grafana/dashgen/*.py, then regenerate: python -m dashgen
     assert (DASHBOARDS_DIR / f"{uid}.json").read_text() == render(uid)
 
 
