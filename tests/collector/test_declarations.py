@@ -2,11 +2,16 @@
 
 from pathlib import Path
 
-import pytest
-from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.export import Gauge, InMemoryMetricReader, Sum
+import shutil
 
-from collector.instruments import register
+import psutil
+import pytest
+from opentelemetry.sdk.metrics.export import Gauge, InMemoryMetricReader, Sum
+from opentelemetry.sdk.resources import Resource
+
+from collector.agent import build_provider
+from collector.collection import Collection
+from collector.host import Host
 from collector.naming import prometheus_name
 from collector.render import metrics_markdown, naming_markdown
 from collector.sources import SOURCES, declared_metrics
@@ -85,9 +90,8 @@ KIND = {Instrument.COUNTER: (Sum, True), Instrument.UPDOWNCOUNTER: (Sum, False),
 def test_the_sdk_receives_each_metric_with_its_declared_instrument_and_unit(collect_everything):
     fixture, _ = collect_everything
     reader = InMemoryMetricReader()
-    provider = MeterProvider(metric_readers=[reader])
+    provider = build_provider(Resource.create(), reader, fixture)
     specs = fixture.specs()  # declared and discovered (textfile)
-    register(provider.get_meter("test"), specs, fixture)
     metrics = {m.name: m for rm in reader.get_metrics_data().resource_metrics
                for sm in rm.scope_metrics for m in sm.metrics}
     assert set(metrics) == {spec.name for spec in specs}
