@@ -50,9 +50,10 @@ test: venv backends otelcol grafana-schema viewer chromium
 run: venv backends otelcol viewer
 	$(PY) -m pipeline.run
 
-# Regenerate the metric reference and the naming contract from the declarations in collector/sources/.
+# Regenerate the metric reference (with the rules and panels that read each metric) and the naming contract from
+# the declarations in collector/sources/.
 docs: venv
-	$(VENV)/bin/collector sources --format markdown > docs/metrics.md
+	$(VENV)/bin/collector sources --format markdown --used-by rules grafana/dashboards > docs/metrics.md
 	$(VENV)/bin/collector sources --format naming > docs/naming.md
 
 # Regenerate grafana/dashboards/*.json from grafana/dashgen/, then lint and type-check them.

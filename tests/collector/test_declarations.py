@@ -20,10 +20,12 @@ from collector.sources.base import SourceOptions
 from collector.sources.process_groups import GroupRule
 from collector.spec import Instrument
 from collector.telemetry import AgentTelemetry
+from collector.usage import uses
 from pipeline.fake_systemd import private_bus
 from tests.collector.conftest import FIXTURE_ROOT
 
-DOCS = Path(__file__).parents[2] / "docs"
+REPO = Path(__file__).parents[2]
+DOCS = REPO / "docs"
 # Opt-in options switched on so that every declared metric can appear.
 EVERYTHING = {"cpu": {"per_cpu": True}, "network": {"connections": True}, "top_processes": {"enabled": True},
               "textfile": {"enabled": True}, "cgroup": {"enabled": True},
@@ -125,7 +127,11 @@ def test_prometheus_names_follow_the_translation_rules(otlp, prometheus):
     assert prometheus_name(spec) == prometheus
 
 
-@pytest.mark.parametrize("document, render", [("metrics.md", metrics_markdown), ("naming.md", naming_markdown)])
+def metrics_reference(declared) -> str:
+    return metrics_markdown(declared, uses(REPO / "rules", REPO / "grafana" / "dashboards"))
+
+
+@pytest.mark.parametrize("document, render", [("metrics.md", metrics_reference), ("naming.md", naming_markdown)])
 def test_generated_docs_are_up_to_date(document, render):
     expected = render(declared_metrics()).strip()
     assert (DOCS / document).read_text().strip() == expected, \
