@@ -1,6 +1,8 @@
-"""CPU time per mode, utilization, counts and frequency (psutil, /proc/stat)."""
+"""CPU time per mode and utilization (/proc/stat), counts and frequency (psutil)."""
 
+import os
 from dataclasses import dataclass
+from types import SimpleNamespace
 
 import psutil
 
@@ -15,6 +17,9 @@ MODES = {
     "irq": "interrupt", "softirq": "interrupt", "steal": "steal",
 }
 PER_CPU = ("cpu.logical_number",)  # with per_cpu: true
+# The columns of a /proc/stat cpu line, in ticks of USER_HZ (older kernels have fewer: they are left out).
+COLUMNS = ("user", "nice", "system", "idle", "iowait", "irq", "softirq", "steal", "guest", "guest_nice")
+TICKS_PER_SECOND = os.sysconf("SC_CLK_TCK")
 
 
 @dataclass(frozen=True)
@@ -45,7 +50,7 @@ class CpuSource(Source):
         self._physical = psutil.cpu_count(logical=False)
 
     def _times(self):
-        return psutil.cpu_times(percpu=self.options.per_cpu)
+        return parse_cpu_times(self.host.read_proc("stat"), self.options.per_cpu)
 
     def collect(self) -> list[Point]:
         current = self._times()
@@ -60,6 +65,14 @@ class CpuSource(Source):
         points += _frequency_points()
         self._previous = current
         return points
+
+
+def parse_cpu_times(stat: str, per_cpu: bool):
+    """Seconds per column of /proc/stat's first line (all CPUs), or of each `cpuN` line with `per_cpu`."""
+    lines = [line.split() for line in stat.splitlines() if line.startswith("cpu")]
+    rows = [SimpleNamespace(**{column: float(ticks) / TICKS_PER_SECOND for column, ticks in zip(COLUMNS, line[1:])})
+            for line in (lines[1:] if per_cpu else lines[:1])]
+    return rows if per_cpu else rows[0]
 
 
 def _mode_points(now, before, attributes) -> list[Point]:

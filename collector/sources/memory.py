@@ -1,12 +1,13 @@
-"""Memory usage by state, utilization, limit and available (psutil over /proc/meminfo); shared, slab and
-hugepages (/proc/meminfo)."""
+"""Memory usage by state, utilization, limit and available; shared, slab and hugepages (/proc/meminfo, read as
+psutil's virtual_memory reads it, which mimics procps' free)."""
 
-import psutil
+import os
 
 from collector.sources.base import Source, read_counters
 from collector.spec import Point, gauge, updowncounter
 
 HUGEPAGES = "when the kernel supports hugepages"
+PAGE_BYTES = os.sysconf("SC_PAGE_SIZE")
 
 
 class MemorySource(Source):
@@ -38,17 +39,42 @@ class MemorySource(Source):
     )
 
     def collect(self) -> list[Point]:
-        memory = psutil.virtual_memory()
-        states = {"free": memory.free, "buffers": memory.buffers, "cached": memory.cached}
-        # Derived rather than psutil's `used`, so that the states always sum to the total.
-        states["used"] = max(memory.total - sum(states.values()), 0)
-        points = [Point("system.memory.limit", memory.total),
-                  Point("system.memory.linux.available", memory.available)]
+        meminfo = read_counters(self.host.read_proc("meminfo"))
+        total, free = meminfo["MemTotal"], meminfo["MemFree"]
+        # Reclaimable slab counts as cached (since 2.6.19), as in psutil and free.
+        cached = meminfo["Cached"] + meminfo.get("SReclaimable", 0) if "Cached" in meminfo else 0
+        states = {"free": free, "buffers": meminfo.get("Buffers", 0), "cached": cached}
+        # Derived rather than total - available, so that the states always sum to the total.
+        states["used"] = max(total - sum(states.values()), 0)
+        points = [Point("system.memory.limit", total), Point("system.memory.linux.available", self._available(meminfo))]
         for state, value in states.items():
             labels = {"system.memory.state": state}
             points.append(Point("system.memory.usage", value, labels))
-            points.append(Point("system.memory.utilization", value / memory.total, labels))
-        return points + meminfo_points(read_counters(self.host.read_proc("meminfo")))
+            points.append(Point("system.memory.utilization", value / total, labels))
+        return points + meminfo_points(meminfo)
+
+    def _available(self, meminfo: dict[str, int]) -> int:
+        # MemAvailable is missing before 3.14 and 0 on some kernels (psutil issue 1915): estimated then.
+        available = meminfo.get("MemAvailable") or self._estimated_available(meminfo)
+        if available < 0:
+            return 0
+        # Above the total inside some LXC containers, whose figures are distorted: free is the closest.
+        return meminfo["MemFree"] if available > meminfo["MemTotal"] else available
+
+    def _estimated_available(self, meminfo: dict[str, int]) -> int:
+        """The kernel's MemAvailable (commit 34e431b0ae39), as psutil computes it; free + cached without the
+        figures it needs."""
+        free = meminfo["MemFree"]
+        try:
+            page_cache = meminfo["Active(file)"] + meminfo["Inactive(file)"]
+            reclaimable = meminfo["SReclaimable"]
+            zoneinfo = self.host.read_proc("zoneinfo")
+        except (KeyError, OSError):
+            return free + meminfo.get("Cached", 0)
+        low = sum(int(line.split()[1]) for line in map(str.strip, zoneinfo.splitlines())
+                  if line.startswith("low")) * PAGE_BYTES
+        available = free - low + page_cache - min(page_cache / 2, low)
+        return int(available + reclaimable - min(reclaimable / 2.0, low))
 
 
 def meminfo_points(meminfo: dict[str, int]) -> list[Point]:

@@ -2,7 +2,6 @@ import os
 import shutil
 from pathlib import Path
 
-import psutil
 import pytest
 from hypothesis import settings
 
@@ -22,14 +21,6 @@ EVERYTHING = {"cpu": {"per_cpu": True}, "network": {"connections": True}, "top_p
 settings.register_profile("thorough", max_examples=400, deadline=None)
 settings.register_profile("mutation", max_examples=40, deadline=None, derandomize=True, database=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "thorough"))
-
-
-@pytest.fixture(autouse=True)
-def real_procfs_afterwards():
-    """Every Host sets psutil's global procfs path: each test leaves it as it found it, whatever order tests
-    run in (make mutation runs a few at a time)."""
-    yield
-    psutil.PROCFS_PATH = "/proc"
 
 
 @pytest.fixture
@@ -54,7 +45,6 @@ def collect_everything(tmp_path):
     stat.write_text(stat.read_text().replace("cpu  1000 ", "cpu  1100 ").replace("cpu0 600 ", "cpu0 700 "))
     fixture = Collection(fixture_sources, telemetry)
     fixture.refresh()
-    psutil.PROCFS_PATH = "/proc"
     top = SOURCES["top_processes"](Host("/"), SOURCES["top_processes"].Options(enabled=True))
     return fixture, top
 

@@ -2,16 +2,11 @@
 
 from pathlib import Path
 
-import shutil
-
-import psutil
 import pytest
 from opentelemetry.sdk.metrics.export import Gauge, InMemoryMetricReader, Sum
 from opentelemetry.sdk.resources import Resource
 
 from collector.agent import build_provider
-from collector.collection import Collection
-from collector.host import Host
 from collector.naming import prometheus_name
 from collector.render import metrics_markdown, naming_markdown
 from collector.sources import SOURCES, declared_metrics
@@ -54,7 +49,6 @@ def _collect_everything(root):
     stat.write_text(stat.read_text().replace("cpu  1000 ", "cpu  1100 ").replace("cpu0 600 ", "cpu0 700 "))
     fixture = Collection(fixture_sources, telemetry)
     fixture.refresh()
-    psutil.PROCFS_PATH = "/proc"
     top = SOURCES["top_processes"](Host("/"), SOURCES["top_processes"].Options(enabled=True))
     return fixture, top
 
