@@ -27,21 +27,21 @@ class CpuOptions(SourceOptions):
     per_cpu: bool = False
 
 
+TIME = counter("system.cpu.time", "s", "Seconds the CPUs spent in each mode.", "cpu.mode", optional=PER_CPU)
+UTILIZATION = gauge("system.cpu.utilization", "1",
+                    "Share of CPU time spent in each mode since the previous collection.", "cpu.mode",
+                    optional=PER_CPU)
+LOGICAL_COUNT = updowncounter("system.cpu.logical.count", "{cpu}", "Number of logical CPUs.")
+PHYSICAL_COUNT = updowncounter("system.cpu.physical.count", "{cpu}", "Number of physical CPU cores.",
+                               condition="when the kernel exposes the CPU topology")
+FREQUENCY = gauge("system.cpu.frequency", "Hz", "Current operating frequency of each logical CPU.",
+                  "cpu.logical_number", condition="where the kernel reports CPU frequency")
+
+
 class CpuSource(Source):
     name = "cpu"
     Options = CpuOptions
-    metrics = (
-        counter("system.cpu.time", "s", "Seconds the CPUs spent in each mode.", "cpu.mode",
-                optional=PER_CPU),
-        gauge("system.cpu.utilization", "1",
-              "Share of CPU time spent in each mode since the previous collection.", "cpu.mode",
-              optional=PER_CPU),
-        updowncounter("system.cpu.logical.count", "{cpu}", "Number of logical CPUs."),
-        updowncounter("system.cpu.physical.count", "{cpu}", "Number of physical CPU cores.",
-                      condition="when the kernel exposes the CPU topology"),
-        gauge("system.cpu.frequency", "Hz", "Current operating frequency of each logical CPU.",
-              "cpu.logical_number", condition="where the kernel reports CPU frequency"),
-    )
+    metrics = (TIME, UTILIZATION, LOGICAL_COUNT, PHYSICAL_COUNT, FREQUENCY)
 
     def __init__(self, host, options):
         super().__init__(host, options)
@@ -54,9 +54,9 @@ class CpuSource(Source):
 
     def collect(self) -> list[Point]:
         current = self._times()
-        points = [Point("system.cpu.logical.count", psutil.cpu_count(logical=True))]
+        points = [Point(LOGICAL_COUNT.name, psutil.cpu_count(logical=True))]
         if self._physical:
-            points.append(Point("system.cpu.physical.count", self._physical))
+            points.append(Point(PHYSICAL_COUNT.name, self._physical))
         if self.options.per_cpu:
             for number, (now, before) in enumerate(zip(current, self._previous)):
                 points += _mode_points(now, before, {"cpu.logical_number": number})
@@ -83,10 +83,10 @@ def _mode_points(now, before, attributes) -> list[Point]:
             continue
         totals[mode] = totals.get(mode, 0.0) + seconds
         deltas[mode] = deltas.get(mode, 0.0) + max(seconds - getattr(before, column), 0.0)
-    points = [Point("system.cpu.time", s, {"cpu.mode": m, **attributes}) for m, s in totals.items()]
+    points = [Point(TIME.name, s, {"cpu.mode": m, **attributes}) for m, s in totals.items()]
     elapsed = sum(deltas.values())
     if elapsed > 0:
-        points += [Point("system.cpu.utilization", d / elapsed, {"cpu.mode": m, **attributes})
+        points += [Point(UTILIZATION.name, d / elapsed, {"cpu.mode": m, **attributes})
                    for m, d in deltas.items()]
     return points
 
@@ -96,5 +96,5 @@ def _frequency_points() -> list[Point]:
         frequencies = psutil.cpu_freq(percpu=True)
     except (OSError, NotImplementedError):
         return []
-    return [Point("system.cpu.frequency", f.current * 1e6, {"cpu.logical_number": n})
+    return [Point(FREQUENCY.name, f.current * 1e6, {"cpu.logical_number": n})
             for n, f in enumerate(frequencies or []) if f.current]
