@@ -42,7 +42,7 @@ screenshots: venv backends otelcol viewer chromium
 
 # Grafana's dashboard schema (@grafana/schema + TypeScript, from the npm registry) for the dashboard type-check.
 grafana-schema: venv
-	PYTHONPATH=grafana $(PY) -m dashgen.schema install
+	$(PY) -m dashgen.schema install
 
 test: venv backends otelcol grafana-schema viewer chromium
 	$(PY) -m pytest
@@ -50,16 +50,17 @@ test: venv backends otelcol grafana-schema viewer chromium
 run: venv backends otelcol viewer
 	$(PY) -m pipeline.run
 
-# Regenerate the metric reference and the naming contract from the declarations in collector/sources/.
+# Regenerate the metric reference (with the rules and panels that read each metric) and the naming contract from
+# the declarations in collector/sources/.
 docs: venv
-	$(VENV)/bin/collector sources --format markdown > docs/metrics.md
+	$(VENV)/bin/collector sources --format markdown --used-by rules grafana/dashboards > docs/metrics.md
 	$(VENV)/bin/collector sources --format naming > docs/naming.md
 
 # Regenerate grafana/dashboards/*.json from grafana/dashgen/, then lint and type-check them.
 dashboards: grafana-schema
-	cd grafana && ../$(PY) -m dashgen
-	PYTHONPATH=grafana $(PY) -m dashgen.lint grafana/dashboards/*.json
-	PYTHONPATH=grafana $(PY) -m dashgen.schema grafana/dashboards/*.json
+	$(PY) -m dashgen
+	$(PY) -m dashgen.lint grafana/dashboards/*.json
+	$(PY) -m dashgen.schema grafana/dashboards/*.json
 
 # Re-render rules/*.rules.yml from rules/src/ and rules/thresholds.yml and the timing tests and table from
 # rules/timing.py, then check and unit-test them on promtool and vmalert-tool (docs/alerting-rules.md).

@@ -21,9 +21,9 @@ from pathlib import Path
 from bench.otlp import data_points
 from bench.procfs import cpu_seconds, memory_bytes
 from pipeline import backends
-from pipeline.services import HOST, REPO_ROOT, Agent, PortInUse, Server
-from pipeline.testing import free_port
-from tests.support.otlp_receiver import OtlpReceiver
+from pipeline.otlp_receiver import OtlpReceiver
+from pipeline.services import HOST, Agent, PortInUse, Server
+from pipeline.stack import free_port
 
 # The filesystem source runs every third export by default (30 s on a 10 s export): keep that ratio.
 FILESYSTEM_EVERY = 3
@@ -83,9 +83,6 @@ class StockAgent(Server):
 
     def argv(self) -> list[str]:
         return [sys.executable, "-m", "bench.stock_agent", self.endpoint, str(self.interval)]
-
-    def environment(self) -> dict[str, str]:
-        return {"PYTHONPATH": str(REPO_ROOT)}  # servers run in their data directory
 
     def ports(self) -> tuple[int, ...]:
         return ()

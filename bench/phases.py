@@ -6,16 +6,14 @@ from collections import Counter
 from contextlib import contextmanager
 
 from opentelemetry.exporter.otlp.proto.common.metrics_encoder import encode_metrics
-from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 
 from bench.latency import every_source_due
-from collector import __version__
+from collector.agent import build_provider
 from collector.host import Host
-from collector.instruments import register
 from collector.resource import build_resource
 from collector.transport import build_transport
-from tests.support.otlp_receiver import OtlpReceiver
+from pipeline.otlp_receiver import OtlpReceiver
 
 PHASES = ("collection (all sources)", "SDK collection", "OTLP encoding", "compression + HTTP POST")
 
@@ -25,9 +23,7 @@ def measure(cycles: int) -> dict[str, float]:
     sink = OtlpReceiver()
     config, collection = every_source_due({"OTEL_EXPORTER_OTLP_METRICS_ENDPOINT": sink.url})
     reader = InMemoryMetricReader()
-    provider = MeterProvider(resource=build_resource(Host(config.host_root), {}), metric_readers=[reader],
-                             shutdown_on_exit=False)
-    register(provider.get_meter("hostagent", __version__), collection.specs(), collection)
+    provider = build_provider(build_resource(Host(config.host_root), {}), reader, collection, shutdown_on_exit=False)
     transport = build_transport(config.exporter)
     spent = Counter()
 

@@ -9,7 +9,7 @@ from bench.cost import Cost
 from bench.latency import Latency
 from bench.throughput import Step
 from bench.workloads import WorkloadCost
-from pipeline.testing import GATEWAYS, gateway_pipeline_in
+from pipeline.stack import GATEWAYS, gateway_pipeline_in
 
 PARTS = ("cost", "latency", "phases", "workloads", "throughput", "gateway")
 

@@ -20,14 +20,14 @@ from opentelemetry.sdk.resources import Resource
 
 from bench.counting import SETTLE_SECONDS, count_series, settled_count
 from bench.procfs import cpu_seconds
-from collector.agent import CollectingReader, build_collection, build_provider, build_sender
+from collector.agent import CollectingReader, build_backlog, build_collection, build_provider, build_sender
 from collector.collection import Collection
 from collector.config import Config, load
 from collector.faults import Faults
 from collector.host import Host
 from collector.resource import build_resource
 from collector.telemetry import AgentTelemetry
-from pipeline.testing import Pipeline
+from pipeline.stack import Pipeline
 
 WARMUP_CYCLES = 1  # not judged for keeping up (first connections, first aggregations), but counted for loss
 EXPORT_WORKERS = 4  # hosts exporting at the same moment; the rest wait their turn within the cycle
@@ -37,7 +37,7 @@ class SimulatedHost:
     def __init__(self, config: Config, collection: Collection, resource: Resource):
         self.telemetry = AgentTelemetry()
         faults = Faults(self.telemetry, limit=1, on_fatal=lambda: None)
-        sender = build_sender(config, self.telemetry, faults)
+        sender = build_sender(config, build_backlog(config), self.telemetry, faults)
         # The reader's clock is not started, and the sender's thread neither: the benchmark's loop decides
         # when each host collects, and each request is delivered within its cycle.
         self.reader = CollectingReader(collection, config.exporter.interval,

@@ -13,6 +13,7 @@ from collector.sources.cgroup import CgroupOptions, CgroupSource
 from collector.sources.process_groups import GroupRule, ProcessGroupsOptions, ProcessGroupsSource
 from collector.sources.systemd import SystemdOptions, SystemdSource
 from collector.sources.textfile import TextfileOptions, TextfileSource
+from pipeline import fake_systemd
 
 PROCESSES, MEMBER_EVERY = 3000, 10  # every 10th process belongs to a group
 CGROUPS = 200
@@ -45,9 +46,9 @@ def measure(cycles: int, workdir: Path) -> list[WorkloadCost]:
     ]
     costs = [_cost(source, size, cycles) for source, size in sources]
     if shutil.which("dbus-daemon"):
-        from tests.collector.test_systemd import UNITS as STATES, private_bus
-        with private_bus(root) as systemd:
-            systemd.units = [(f"unit-{n}.service", STATES[n % len(STATES)][1]) for n in range(UNITS)]
+        states = [state for _, state in fake_systemd.UNITS]
+        with fake_systemd.private_bus(root) as systemd:
+            systemd.units = [(f"unit-{n}.service", states[n % len(states)]) for n in range(UNITS)]
             costs.append(_cost(SystemdSource(host, SystemdOptions(enabled=True)), f"{UNITS} units over D-Bus", cycles))
     return costs
 

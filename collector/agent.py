@@ -30,9 +30,11 @@ from collector.transport import build_transport
 log = logging.getLogger(__name__)
 
 
-def build_collection(config: Config, host: Host, telemetry: AgentTelemetry) -> Collection:
+def build_collection(config: Config, host: Host, telemetry: AgentTelemetry,
+                     backlog: Backlog | None = None) -> Collection:
+    """The enabled sources and the agent's own; `backlog`: the sender's (none for a snapshot)."""
     sources = [SOURCES[name](host, options) for name, options in config.enabled_sources.items()]
-    sources.append(AgentSource(host, SourceOptions(), telemetry))
+    sources.append(AgentSource(host, SourceOptions(), telemetry, backlog))
     return Collection(sources, telemetry)
 
 
@@ -43,11 +45,13 @@ def count_points(metrics_data: MetricsData) -> int:
                for metric in scope.metrics)
 
 
-def build_sender(config: Config, telemetry: AgentTelemetry, faults: Faults) -> Sender:
-    telemetry.backlog = Backlog(config.backlog.directory, config.backlog.max_bytes, config.backlog.max_age)
+def build_backlog(config: Config) -> Backlog:
+    return Backlog(config.backlog.directory, config.backlog.max_bytes, config.backlog.max_age)
+
+
+def build_sender(config: Config, backlog: Backlog, telemetry: AgentTelemetry, faults: Faults) -> Sender:
     # A request in flight is waited for as long as the backlog would keep it.
-    return Sender(build_transport(config.exporter), telemetry.backlog, telemetry, faults,
-                  patience=config.backlog.max_age)
+    return Sender(build_transport(config.exporter), backlog, telemetry, faults, patience=config.backlog.max_age)
 
 
 def build_provider(resource: Resource, reader: MetricReader, collection: Collection, **options) -> MeterProvider:
@@ -112,8 +116,9 @@ class Agent:
         self.stop = threading.Event()  # set by a signal, or by a fatal fault
         faults = Faults(self.telemetry, config.health.ready_intervals, on_fatal=self.stop.set)
         host = Host(config.host_root)
-        self.collection = build_collection(config, host, self.telemetry)
-        self.sender = build_sender(config, self.telemetry, faults)
+        backlog = build_backlog(config)
+        self.collection = build_collection(config, host, self.telemetry, backlog)
+        self.sender = build_sender(config, backlog, self.telemetry, faults)
         self.reader = CollectingReader(self.collection, config.exporter.interval, self.sender.submit, faults)
         self.provider = build_provider(build_resource(host, environ, config.resource), self.reader, self.collection)
         self.health = None

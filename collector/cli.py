@@ -5,10 +5,11 @@ import signal
 import sys
 import time
 from datetime import datetime, timezone
+from pathlib import Path
 
 import click
 
-from collector import __version__, render
+from collector import __version__, render, usage
 from collector.config import CONFIG_FILE_VARIABLE, Config, ConfigError, load
 from collector.sources import declared_metrics
 
@@ -65,10 +66,16 @@ def check_config(config_path):
 @main.command()
 @click.option("--format", "output", type=click.Choice(["table", "markdown", "naming", "json"]), default="table",
               help="markdown: docs/metrics.md; naming: docs/naming.md (OTLP → Prometheus); json: for programs.")
-def sources(output):
+@click.option("--used-by", nargs=2, type=click.Path(exists=True, file_okay=False, path_type=Path),
+              metavar="RULES_DIR DASHBOARDS_DIR",
+              help="markdown: list the recording rules and alerts (*.rules.yml) and dashboard panels (*.json) "
+                   "that read each metric.")
+def sources(output, used_by):
     """List every metric the agent can emit, as declared by its sources."""
-    renderers = {"table": render.sources_table, "markdown": render.metrics_markdown,
-                 "naming": render.naming_markdown, "json": render.sources_json}
+    if output == "markdown":
+        click.echo(render.metrics_markdown(declared_metrics(), usage.uses(*used_by) if used_by else None))
+        return
+    renderers = {"table": render.sources_table, "naming": render.naming_markdown, "json": render.sources_json}
     click.echo(renderers[output](declared_metrics()))
 
 

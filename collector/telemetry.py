@@ -2,10 +2,6 @@
 
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from collector.backlog import Backlog
 
 
 @dataclass
@@ -22,4 +18,3 @@ class AgentTelemetry:
     last_export_success: float | None = None  # time.monotonic() of the last successful export
     faults: Counter = field(default_factory=Counter)  # "collect" / "send" → unexpected exceptions
     fatal: str | None = None  # why the agent is stopping to be restarted (collector/faults.py)
-    backlog: "Backlog | None" = None  # set by the agent; a snapshot has none

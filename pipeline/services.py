@@ -480,9 +480,6 @@ class Viewer(Server):
         urls = [argument for name, url in self.backend_urls.items() for argument in (f"--{name}", url)]
         return [sys.executable, "-m", "viewer", "--host", HOST, "--port", str(self.port), *urls]
 
-    def environment(self) -> Mapping[str, str]:
-        return {"PYTHONPATH": str(REPO_ROOT)}
-
 
 def agent_executable() -> Path:
     beside_python = Path(sys.executable).parent / "collector"

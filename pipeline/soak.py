@@ -19,7 +19,7 @@ from pathlib import Path
 
 from collector.units import Duration
 from pipeline.services import Agent, PromApi
-from pipeline.testing import GATEWAYS, Pipeline, free_port, gateway_pipeline_in
+from pipeline.stack import GATEWAYS, Pipeline, free_port, gateway_pipeline_in
 
 UPTIME = "system_uptime_seconds"  # one sample per collection cycle
 # Collection cycles so far, carried by every cycle's request: the cycles of the source that reads the uptime.

@@ -1,16 +1,9 @@
 """pytest plugin: real backends on 127.0.0.1, free ports, temporary directories (loaded by tests/conftest.py).
 
-Helpers
+Helpers (those of `pipeline.stack`, re-exported, plus two)
     require_binary(name) -> Path   the backend binary ("otelcol": the project's collector build); skips the test when missing (fails it when env CI is set)
-    free_port() -> int             a port nobody listens on right now
-    running(server)                context manager: start a `pipeline.services` server, stop it afterwards;
-                                   a missing binary skips (or, in CI, fails) like require_binary
-    wait_for(check, timeout, what) poll `check()` until it returns something truthy, return that
-    gateway_pipeline_in(dir, gateway)  context manager behind the gateway_pipeline fixture, for other scopes; the
-                                   components' own metrics (gateway, both backends, any other `scrape_targets`)
-                                   reach both backends as in `make run`
-    gateway_server(kind, ...)      the otelcol or vmagent gateway on free ports (the four arguments of Vmagent)
-    agent_data_in_both(pipeline)   True once an export the agent counted as successful is in both backends
+    unavailable(message)           skip the test for a missing prerequisite (fail it when env CI is set)
+A `pipeline.backends.MissingBackend` raised in a fixture or a test (a server's binary missing) skips it the same way.
 
 Fixtures (function scope unless noted; every server is stopped afterwards)
     prometheus         Prometheus with the remote-write receiver            .url .write_url .query() .series()
@@ -29,37 +22,18 @@ For servers with your own rule files or configs, build them from `pipeline.servi
 from __future__ import annotations
 
 import os
-import socket
-import time
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
-from typing import TypeVar
 
 import pytest
 
 from pipeline import backends, otelcol
-from pipeline.services import (HOST, Agent, Alertmanager, Otelcol, Prometheus, Server, VictoriaMetrics, Vmagent,
-                               Vmalert)
+from pipeline.services import Agent, Alertmanager, Prometheus, VictoriaMetrics, Vmalert
+from pipeline.stack import (AGENT_INTERVAL, GATEWAYS, Pipeline, agent_data_in_both, free_port, gateway_pipeline_in,
+                            gateway_server, otelcol_gateway, running, wait_for)
 
-T = TypeVar("T")
-S = TypeVar("S", bound=Server)
-AGENT_INTERVAL = "1s"
-# The project's collector build first: it is the default gateway.
-GATEWAYS = ("otelcol", "vmagent")
-
-
-@dataclass
-class Pipeline:
-    prometheus: Prometheus
-    victoriametrics: VictoriaMetrics
-    gateway: Otelcol | Vmagent
-    agent: Agent | None = None
-
-    @property
-    def backends(self) -> tuple[Prometheus, VictoriaMetrics]:
-        return self.prometheus, self.victoriametrics
+__all__ = ["AGENT_INTERVAL", "GATEWAYS", "Pipeline", "agent_data_in_both", "free_port", "gateway_pipeline_in",
+           "gateway_server", "otelcol_gateway", "require_binary", "running", "unavailable", "wait_for"]
 
 
 def require_binary(name: str) -> Path:
@@ -67,74 +41,6 @@ def require_binary(name: str) -> Path:
         return otelcol.binary() if name == "otelcol" else backends.binary(name)
     except backends.MissingBackend as missing:
         unavailable(str(missing))
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return sock.getsockname()[1]
-
-
-@contextmanager
-def running(server: S) -> Iterator[S]:
-    try:
-        server.start()
-    except backends.MissingBackend as missing:
-        unavailable(str(missing))
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-def wait_for(check: Callable[[], T], timeout: float = 60.0, what: str = "condition") -> T:
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
-        time.sleep(0.5)
-
-
-def otelcol_gateway(port: int, data_dir: Path, prometheus_write_url: str, victoriametrics_write_url: str,
-                    **options) -> Otelcol:
-    """otel-config/gateway.yaml on free ports, built like the vmagent gateway (same four arguments)."""
-    return Otelcol(port, data_dir, prometheus_write_url, victoriametrics_write_url,
-                   grpc_port=free_port(), health_port=free_port(), telemetry_port=free_port(),
-                   relay_ports=(free_port(), free_port()), **options)
-
-
-def gateway_server(kind: str, port: int, data_dir: Path, prometheus_write_url: str,
-                   victoriametrics_write_url: str) -> Otelcol | Vmagent:
-    return {"otelcol": otelcol_gateway, "vmagent": Vmagent}[kind](port, data_dir, prometheus_write_url,
-                                                                   victoriametrics_write_url)
-
-
-@contextmanager
-def gateway_pipeline_in(base: Path, gateway: str = GATEWAYS[0],
-                        scrape_targets: Mapping[str, str] | None = None) -> Iterator[Pipeline]:
-    """As in `make run`: vmagent scrapes itself, both backends and `scrape_targets` into both backends; with the
-    collector, each backend scrapes them and the collector itself (docs/gateway.md)."""
-    vm = VictoriaMetrics(free_port(), base / "victoria-metrics")
-    prom = Prometheus(free_port(), base / "prometheus")
-    targets = {"prometheus": prom.address, "victoriametrics": vm.address, **(scrape_targets or {})}
-    if gateway == "vmagent":
-        server = Vmagent(free_port(), base / "vmagent", prom.write_url, vm.write_url, scrape_targets=targets)
-    else:
-        server = otelcol_gateway(free_port(), base / "otelcol", prom.write_url, vm.write_url)
-        vm.scrape_targets = prom.scrape_targets = {"otelcol": server.telemetry_address, **targets}
-    with ExitStack() as stack:
-        for component in (vm, prom, server):
-            stack.enter_context(running(component))
-        yield Pipeline(prom, vm, server)
-
-
-def agent_data_in_both(pipeline: Pipeline) -> bool:
-    """True once an export the agent reported as successful is queryable in both backends."""
-    expr = 'hostagent_export_requests_total{hostagent_outcome="success"} > 0'
-    return all(backend.query(expr) for backend in pipeline.backends)
 
 
 @pytest.fixture
@@ -184,3 +90,19 @@ def unavailable(message: str):
     if os.environ.get("CI"):
         pytest.fail(f"{message} (CI must not skip)", pytrace=False)
     pytest.skip(message)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_fixture_setup(fixturedef, request):
+    try:
+        return (yield)
+    except backends.MissingBackend as missing:
+        unavailable(str(missing))
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_pyfunc_call(pyfuncitem):
+    try:
+        return (yield)
+    except backends.MissingBackend as missing:
+        unavailable(str(missing))

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.support.otlp_receiver import OtlpReceiver, free_port
+from pipeline.otlp_receiver import OtlpReceiver
+from pipeline.stack import free_port
 
 ROOT = Path(__file__).parents[1]
 COMMANDS = [line.split("#")[0].strip() for line in (ROOT / "README.md").read_text().splitlines()

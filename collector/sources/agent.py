@@ -2,6 +2,7 @@
 
 import os
 
+from collector.backlog import Backlog
 from collector.sources.base import Source
 from collector.spec import Point, counter, gauge, updowncounter
 from collector.telemetry import AgentTelemetry
@@ -34,9 +35,10 @@ class AgentSource(Source):
         updowncounter("hostagent.memory.usage", "By", "Resident memory of the agent process."),
     )
 
-    def __init__(self, host, options, telemetry: AgentTelemetry):
+    def __init__(self, host, options, telemetry: AgentTelemetry, backlog: Backlog | None = None):
+        """`backlog`: the sender's; a snapshot has none and reports an empty one."""
         super().__init__(host, options)
-        self.telemetry = telemetry
+        self.telemetry, self.backlog = telemetry, backlog
 
     def collect(self) -> list[Point]:
         points = []
@@ -51,8 +53,8 @@ class AgentSource(Source):
             points.append(Point("hostagent.export.requests", self.telemetry.export_requests[outcome], labels))
         points += [Point("hostagent.faults", self.telemetry.faults[stage], {"hostagent.stage": stage})
                    for stage in ("collect", "send")]
-        backlog = self.telemetry.backlog
-        # A snapshot has no backlog: it reports an empty one. (An empty Backlog is falsy: test for None.)
+        backlog = self.backlog
+        # An empty Backlog is falsy: test for None.
         size, age, replayed, dropped = (0, 0.0, 0, 0) if backlog is None else (
             backlog.size_bytes, backlog.age(), backlog.replayed, backlog.dropped)
         points += [Point("hostagent.backlog.size", size), Point("hostagent.backlog.age", age),

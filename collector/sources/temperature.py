@@ -19,7 +19,7 @@ class TemperatureSource(Source):
         self._identities: dict[Path, dict] = {}  # a sensor's names never change: read them once
 
     def collect(self) -> list[Point]:
-        hwmon = self.host.root / "sys/class/hwmon"
+        hwmon = self.host.host_path("/sys/class/hwmon")
         inputs = sorted(hwmon.glob("hwmon*/temp*_input"))
         if not inputs:
             raise Unavailable(f"no temperature sensors under {hwmon}")

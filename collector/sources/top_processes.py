@@ -59,8 +59,9 @@ class TopProcessesSource(Source):
         now = time.monotonic()
         elapsed = max(now - self._previous_time, 1e-9) * (psutil.cpu_count() or 1)
         rows = []
-        for process in psutil.process_iter(self.FIELDS):
-            info = process.info
+        with self.host.psutil_procfs():
+            infos = [process.info for process in psutil.process_iter(self.FIELDS)]
+        for info in infos:
             if info["cpu_times"] is None or info["memory_info"] is None:
                 continue
             cpu = cpu_by_mode(info["cpu_times"])

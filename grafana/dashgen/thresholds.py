@@ -6,9 +6,9 @@ from pathlib import Path
 
 import yaml
 
-from .builder import Thresholds
+from rules.build import THRESHOLDS as RULES_THRESHOLDS
 
-RULES_THRESHOLDS = Path(__file__).resolve().parents[2] / "rules" / "thresholds.yml"
+from .builder import Thresholds
 
 
 @functools.cache

@@ -2,7 +2,6 @@ import os
 import shutil
 from pathlib import Path
 
-import psutil
 import pytest
 from hypothesis import settings
 
@@ -13,7 +12,7 @@ from collector.sources.agent import AgentSource
 from collector.sources.base import SourceOptions
 from collector.sources.process_groups import GroupRule
 from collector.telemetry import AgentTelemetry
-from tests.collector.test_systemd import private_bus
+from pipeline.fake_systemd import private_bus
 
 FIXTURE_ROOT = Path(__file__).parent / "fixtures" / "hostfs"
 # Opt-in options switched on so that every declared metric can appear.
@@ -26,14 +25,6 @@ EVERYTHING = {"cpu": {"per_cpu": True}, "network": {"connections": True}, "top_p
 settings.register_profile("thorough", max_examples=400, deadline=None)
 settings.register_profile("mutation", max_examples=40, deadline=None, derandomize=True, database=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "thorough"))
-
-
-@pytest.fixture(autouse=True)
-def real_procfs_afterwards():
-    """Every Host sets psutil's global procfs path: each test leaves it as it found it, whatever order tests
-    run in (make mutation runs a few at a time)."""
-    yield
-    psutil.PROCFS_PATH = "/proc"
 
 
 @pytest.fixture
@@ -64,7 +55,6 @@ def _collect_everything(root):
     stat.write_text(stat.read_text().replace("cpu  1000 ", "cpu  1100 ").replace("cpu0 600 ", "cpu0 700 "))
     fixture = Collection(fixture_sources, telemetry)
     fixture.refresh()
-    psutil.PROCFS_PATH = "/proc"
     top = SOURCES["top_processes"](Host("/"), SOURCES["top_processes"].Options(enabled=True))
     return fixture, top
 

@@ -14,7 +14,7 @@ from collector.exporter import Sender
 from collector.faults import Faults
 from collector.telemetry import AgentTelemetry
 from collector.transport import HttpTransport
-from tests.support.otlp_receiver import OtlpReceiver
+from pipeline.otlp_receiver import OtlpReceiver
 
 
 class Clock:

@@ -17,7 +17,8 @@ from click.testing import CliRunner
 from collector import __version__
 from collector.cli import main
 from collector.sources import declared_metrics
-from tests.support.otlp_receiver import OtlpReceiver, free_port
+from pipeline.otlp_receiver import OtlpReceiver
+from pipeline.stack import free_port
 
 COLLECTOR = [sys.executable, "-m", "collector"]
 

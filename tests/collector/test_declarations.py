@@ -3,16 +3,18 @@
 from pathlib import Path
 
 import pytest
-from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import Gauge, InMemoryMetricReader, Sum
+from opentelemetry.sdk.resources import Resource
 
-from collector.instruments import register
+from collector.agent import build_provider
 from collector.naming import prometheus_name
 from collector.render import metrics_markdown, naming_markdown
 from collector.sources import declared_metrics
 from collector.spec import Instrument
+from collector.usage import uses
 
-DOCS = Path(__file__).parents[2] / "docs"
+REPO = Path(__file__).parents[2]
+DOCS = REPO / "docs"
 
 
 def test_every_declared_metric_is_emitted_with_exactly_its_declared_attributes(collect_everything):
@@ -48,9 +50,8 @@ KIND = {Instrument.COUNTER: (Sum, True), Instrument.UPDOWNCOUNTER: (Sum, False),
 def test_the_sdk_receives_each_metric_with_its_declared_instrument_and_unit(collect_everything):
     fixture, _ = collect_everything
     reader = InMemoryMetricReader()
-    provider = MeterProvider(metric_readers=[reader])
+    provider = build_provider(Resource.create(), reader, fixture)
     specs = fixture.specs()  # declared and discovered (textfile)
-    register(provider.get_meter("test"), specs, fixture)
     metrics = {m.name: m for rm in reader.get_metrics_data().resource_metrics
                for sm in rm.scope_metrics for m in sm.metrics}
     assert set(metrics) == {spec.name for spec in specs}
@@ -84,7 +85,11 @@ def test_prometheus_names_follow_the_translation_rules(otlp, prometheus):
     assert prometheus_name(spec) == prometheus
 
 
-@pytest.mark.parametrize("document, render", [("metrics.md", metrics_markdown), ("naming.md", naming_markdown)])
+def metrics_reference(declared) -> str:
+    return metrics_markdown(declared, uses(REPO / "rules", REPO / "grafana" / "dashboards"))
+
+
+@pytest.mark.parametrize("document, render", [("metrics.md", metrics_reference), ("naming.md", naming_markdown)])
 def test_generated_docs_are_up_to_date(document, render):
     expected = render(declared_metrics()).strip()
     assert (DOCS / document).read_text().strip() == expected, \

@@ -63,6 +63,5 @@ def test_network_addresses_are_opt_in_and_those_of_this_machine(fixture_host, mo
 
 def test_no_cloud_where_the_firmware_names_none(tmp_path, monkeypatch):
     from collector.host import Host
-    monkeypatch.setattr(psutil, "PROCFS_PATH", psutil.PROCFS_PATH)  # Host() points psutil at its procfs
     (tmp_path / "proc").mkdir()
     assert not any(key.startswith("cloud.") for key in attributes(Host(tmp_path), monkeypatch))

@@ -22,7 +22,8 @@ from collector.spec import Instrument
 from collector.telemetry import AgentTelemetry
 from tests.collector.conftest import FIXTURE_ROOT
 from tests.collector.test_cli import agent_environment, wait_until
-from tests.support.otlp_receiver import OtlpReceiver, free_port
+from pipeline.otlp_receiver import OtlpReceiver
+from pipeline.stack import free_port
 
 DIRECTORY = "/var/lib/node_exporter/textfile_collector"
 MTIME = 1_764_590_000

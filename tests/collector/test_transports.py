@@ -17,9 +17,9 @@ from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2, metric
 
 from collector.config import ExporterConfig
 from collector.transport import GrpcTransport, HttpTransport, Outcome, build_transport
+from pipeline.stack import free_port
 from tests.reliability.grpc_endpoint import GrpcTlsEndpoint
 from tests.reliability.tls import CertificateAuthority
-from tests.support.otlp_receiver import free_port
 
 BODY = metrics_service_pb2.ExportMetricsServiceRequest().SerializeToString() + b"\x0a\x00"  # one empty resource
 DECOMPRESS = {"gzip": gzip.decompress, "deflate": zlib.decompress, None: bytes}

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import yaml
 
+from pipeline.fake_systemd import private_bus
 from pipeline.run import AGENT_SOURCES
 from pipeline.services import Agent, Vmalert
 from pipeline.testing import Pipeline, agent_data_in_both, free_port, gateway_pipeline_in, running, wait_for
-from tests.collector.test_systemd import private_bus
 
 CLUSTER, NODE = "ci-cluster", "ci-node-1"
 # Beyond what `make run`'s agent has on: the workload sources.

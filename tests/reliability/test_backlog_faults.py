@@ -25,7 +25,7 @@ def test_replayed_and_dropped_stay_cumulative_once_the_backlog_is_empty(tmp_path
     backlog.push(b"dropped: over max_bytes")
     backlog.push(b"kept")
     backlog.delivered(backlog.oldest()[0])
-    reported = {p.metric: p.value for p in AgentSource(None, None, AgentTelemetry(backlog=backlog)).collect()}
+    reported = {p.metric: p.value for p in AgentSource(None, None, AgentTelemetry(), backlog).collect()}
     assert len(backlog) == 0
     assert (reported["hostagent.backlog.replayed"], reported["hostagent.backlog.dropped"]) == (1, 1)
 

@@ -1,6 +1,6 @@
 """A dashboard linter with the rules of Grafana's dashboard-linter, fitted to this pipeline's labels.
 
-    python -m dashgen.lint grafana/dashboards/*.json      (with grafana/ on PYTHONPATH)
+    python -m dashgen.lint grafana/dashboards/*.json
 
 Rules (dashboard-linter's names where it has one):
   template-datasource-rule       a `datasource` variable of type datasource, query prometheus

@@ -1,7 +1,6 @@
-"""A real OTLP/HTTP metrics receiver for tests: decodes every request and keeps it."""
+"""A real OTLP/HTTP metrics receiver for tests and benchmarks: decodes every request and keeps it."""
 
 import gzip
-import socket
 import threading
 import zlib
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -10,12 +9,6 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
     ExportMetricsServiceRequest, ExportMetricsServiceResponse)
 
 DECODERS = {"gzip": gzip.decompress, "deflate": zlib.decompress, None: lambda body: body}
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 class OtlpReceiver:
