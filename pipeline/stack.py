@@ -42,10 +42,19 @@ class Pipeline:
         return self.prometheus, self.victoriametrics
 
 
+_HANDED_OUT: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return sock.getsockname()[1]
+    """A port nobody listens on, and not one this process handed out before: the kernel may offer a just-closed
+    port again at once, and a server with several ports (the collector has six) asks for them one after another."""
+    while True:
+        with socket.socket() as sock:
+            sock.bind((HOST, 0))
+            port = sock.getsockname()[1]
+        if port not in _HANDED_OUT:
+            _HANDED_OUT.add(port)
+            return port
 
 
 @contextmanager
