@@ -48,7 +48,12 @@ class MemorySource(Source):
             labels = {"system.memory.state": state}
             points.append(Point("system.memory.usage", value, labels))
             points.append(Point("system.memory.utilization", value / memory.total, labels))
-        return points + meminfo_points(read_counters(self.host.read_proc("meminfo")))
+        return points + meminfo_points(read_counters(self.host.read_proc("meminfo"), MEMINFO_KEYS))
+
+
+# What meminfo_points reads (psutil reads the rest of /proc/meminfo).
+MEMINFO_KEYS = frozenset({"Shmem", "SReclaimable", "SUnreclaim", "HugePages_Total", "HugePages_Free",
+                          "HugePages_Rsvd", "HugePages_Surp", "Hugepagesize"})
 
 
 def meminfo_points(meminfo: dict[str, int]) -> list[Point]:
