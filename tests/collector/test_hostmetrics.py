@@ -165,5 +165,6 @@ def test_processes_created_lie_between_the_receivers_readings(both):
 def test_process_count_agrees_with_the_receiver(both):
     theirs, ours = both
     ours_total = sum(p.value for p in ours["system.process.count"])
-    # processes of other test runs start and end between the readings
-    assert_between(ours_total, theirs.around("system.processes.count"), 20)
+    # processes of other test runs on this shared machine start and end between the readings (20 was too few in
+    # a full run); counting only running processes, or none, is still far outside
+    assert_between(ours_total, theirs.around("system.processes.count"), 50)
