@@ -1,10 +1,13 @@
-"""CPU per cycle and memory of three separate processes running side by side on the same host, from /proc:
+"""CPU per cycle and memory of four separate processes running side by side on the same host, from /proc:
 
 - our agent (`collector run`, default sources) pushing OTLP/HTTP to a local sink,
 - the stock SystemMetricsInstrumentor with the SDK's OTLP/HTTP exporter, pushing to a sink of its own,
+- the OpenTelemetry Collector's hostmetrics receiver (the project's build, bench/hostmetrics.yaml), pushing
+  OTLP/HTTP to a sink of its own,
 - node_exporter (default collectors), scraped like Prometheus does (gzip).
 
-A push cycle is counted when its request reaches the sink; a scrape cycle is one GET of /metrics.
+A push cycle is counted when a request carrying CYCLE_METRIC reaches the sink (the hostmetrics receiver sends
+the filesystem scraper's points in requests of their own); a scrape cycle is one GET of /metrics.
 """
 
 import gzip
@@ -20,14 +23,16 @@ from pathlib import Path
 
 from bench.otlp import data_points
 from bench.procfs import cpu_seconds, memory_bytes
-from pipeline import backends
+from pipeline import backends, otelcol
 from pipeline.otlp_receiver import OtlpReceiver
-from pipeline.services import HOST, Agent, PortInUse, Server
+from pipeline.services import HOST, REPO_ROOT, Agent, PortInUse, Server
 from pipeline.stack import free_port
 
 # The filesystem source runs every third export by default (30 s on a 10 s export): keep that ratio.
 FILESYSTEM_EVERY = 3
 WARMUP_CYCLES = 2  # imports, first reads and connection set-up are not a cycle's cost
+CYCLE_METRIC = "system.cpu.time"  # in every cycle's request of every pushing contender
+HOSTMETRICS_CONFIG = REPO_ROOT / "bench" / "hostmetrics.yaml"
 
 
 @dataclass(frozen=True)
@@ -97,23 +102,52 @@ def stock_agent(endpoint: str, interval: float, workdir: Path):
         yield agent.process.pid
 
 
+class Hostmetrics(Server):
+    """The project's collector build running only the hostmetrics receiver (bench/hostmetrics.yaml); `port` serves
+    the collector's own metrics, which answer once the pipeline runs."""
+
+    name = "hostmetrics"
+    ready_path = "/metrics"
+
+    def __init__(self, port: int, data_dir: Path, endpoint: str, interval: float):
+        super().__init__(port, data_dir)
+        self.endpoint, self.interval = endpoint, interval
+
+    def argv(self) -> list[str]:
+        return [str(otelcol.binary()), f"--config={HOSTMETRICS_CONFIG}"]
+
+    def environment(self) -> dict[str, str]:
+        return {"HOSTMETRICS_ENDPOINT": self.endpoint, "HOSTMETRICS_INTERVAL": f"{self.interval}s",
+                "HOSTMETRICS_FILESYSTEM_INTERVAL": f"{self.interval * FILESYSTEM_EVERY}s",
+                "HOSTMETRICS_TELEMETRY_PORT": str(self.port)}
+
+
+@contextmanager
+def hostmetrics(endpoint: str, interval: float, workdir: Path):
+    with started(lambda port: Hostmetrics(port, workdir, endpoint, interval)) as collector:
+        yield collector.process.pid
+
+
 def pushed_cost(name: str, contender, interval: float, cycles: int, workdir: Path) -> Cost:
     """Run `contender(endpoint, interval, workdir)` against a fresh sink; CPU between two arrivals / cycles."""
     sink = OtlpReceiver()
     timeout = (WARMUP_CYCLES + cycles) * interval * 3 + 30
     try:
         with contender(sink.url, interval, workdir / name) as pid:
-            if not sink.wait_for(WARMUP_CYCLES, timeout):
+            if not sink.wait_for(WARMUP_CYCLES, timeout, CYCLE_METRIC):
                 raise RuntimeError(f"{name} did not export {WARMUP_CYCLES} times in {timeout:.0f}s")
-            first, before = len(sink.requests), cpu_seconds(pid)
-            if not sink.wait_for(first + cycles, timeout):
+            first, before = sink.cycles(CYCLE_METRIC), cpu_seconds(pid)
+            if not sink.wait_for(len(first) + cycles, timeout, CYCLE_METRIC):
                 raise RuntimeError(f"{name} did not export {cycles} more times in {timeout:.0f}s")
-            counted, after = len(sink.requests) - first, cpu_seconds(pid)
+            last, after = sink.cycles(CYCLE_METRIC), cpu_seconds(pid)
             memory = memory_bytes(pid)
     finally:
         sink.stop()
+    counted = len(last) - len(first)
+    # every request after the first counted cycle's, up to the last one's: the cycles and what came between them
+    window = sink.requests[first[-1] + 1:last[-1] + 1]
     return Cost(name, (after - before) / counted, memory["rss"], memory["peak"], counted,
-                data_points(sink.requests[-1]), frozenset(sink.metric_names()))
+                round(sum(map(data_points, window)) / counted), frozenset(sink.metric_names()))
 
 
 def scraped_cost(interval: float, cycles: int, workdir: Path) -> Cost:
@@ -132,9 +166,10 @@ def scraped_cost(interval: float, cycles: int, workdir: Path) -> Cost:
 
 
 def measure(interval: float, cycles: int, workdir: Path) -> list[Cost]:
-    """The three at the same time: whatever else loads the machine then weighs on each of them alike."""
+    """The four at the same time: whatever else loads the machine then weighs on each of them alike."""
     runs = [partial(pushed_cost, "hostagent", our_agent, interval, cycles, workdir),
             partial(pushed_cost, "stock SystemMetricsInstrumentor", stock_agent, interval, cycles, workdir),
+            partial(pushed_cost, "hostmetrics receiver", hostmetrics, interval, cycles, workdir),
             partial(scraped_cost, interval, cycles, workdir)]
     with ThreadPoolExecutor(len(runs)) as pool:
         return list(pool.map(lambda run: run(), runs))

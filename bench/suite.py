@@ -51,7 +51,7 @@ def run(settings: Settings, progress=print) -> Results:
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
         workdir = Path(tmp)
         if "cost" in settings.parts:
-            progress(f"cost: three processes side by side, {settings.cost_cycles} cycles each, "
+            progress(f"cost: four processes side by side, {settings.cost_cycles} cycles each, "
                      f"{settings.cost_interval}s apart")
             results.costs = cost.measure(settings.cost_interval, settings.cost_cycles, workdir)
         if "latency" in settings.parts:

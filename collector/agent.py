@@ -6,7 +6,6 @@ import threading
 import time
 from collections.abc import Callable
 
-from opentelemetry.exporter.otlp.proto.common.metrics_encoder import encode_metrics
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import MetricReader, MetricsData
 from opentelemetry.sdk.resources import Resource
@@ -14,6 +13,7 @@ from opentelemetry.sdk.resources import Resource
 from collector import __version__
 from collector.collection import Collection
 from collector.config import Config
+from collector.encoding import RequestEncoder
 from collector.backlog import Backlog
 from collector.exporter import Sender
 from collector.faults import Faults
@@ -75,6 +75,7 @@ class CollectingReader(MetricReader):
         super().__init__()
         self.collection, self.interval, self.deliver, self.faults, self.clock = (
             collection, interval, deliver, faults, clock)
+        self.encoder = RequestEncoder()
         self.stopped = threading.Event()
         self.thread = threading.Thread(target=faults.guard("collect", self._tick), name="collect", daemon=True)
 
@@ -99,7 +100,7 @@ class CollectingReader(MetricReader):
             self.faults.clear("collect")
 
     def _receive_metrics(self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs) -> None:
-        self.deliver(encode_metrics(metrics_data).SerializeToString(), count_points(metrics_data))
+        self.deliver(self.encoder.encode(metrics_data), count_points(metrics_data))
 
     def shutdown(self, timeout_millis: float = 30_000, **kwargs) -> None:
         """Stop the clock, then one last collection."""

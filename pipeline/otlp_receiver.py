@@ -11,6 +11,10 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
 DECODERS = {"gzip": gzip.decompress, "deflate": zlib.decompress, None: lambda body: body}
 
 
+def _names(request: ExportMetricsServiceRequest) -> set[str]:
+    return {m.name for rm in request.resource_metrics for sm in rm.scope_metrics for m in sm.metrics}
+
+
 class OtlpReceiver:
     def __init__(self, status: int = 200):
         self.requests: list[ExportMetricsServiceRequest] = []
@@ -23,13 +27,18 @@ class OtlpReceiver:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.server.server_address[1]}/v1/metrics"
 
-    def wait_for(self, count: int, timeout: float = 20) -> bool:
+    def wait_for(self, count: int, timeout: float = 20, metric: str | None = None) -> bool:
+        """Until `count` requests arrived (only those carrying `metric`, if given)."""
         with self.arrived:
-            return self.arrived.wait_for(lambda: len(self.requests) >= count, timeout)
+            return self.arrived.wait_for(lambda: len(self.cycles(metric)) >= count, timeout)
+
+    def cycles(self, metric: str | None = None) -> list[int]:
+        """Indexes in `requests` of the requests that carry `metric` (of all, if None)."""
+        return [index for index, request in enumerate(self.requests)
+                if metric is None or metric in _names(request)]
 
     def metric_names(self) -> set[str]:
-        return {m.name for r in self.requests for rm in r.resource_metrics for sm in rm.scope_metrics
-                for m in sm.metrics}
+        return {name for request in self.requests for name in _names(request)}
 
     def resource_attributes(self) -> dict:
         resource = self.requests[-1].resource_metrics[0].resource

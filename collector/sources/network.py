@@ -4,7 +4,7 @@ opt-in, connections by state."""
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from collector.sources.base import PartialFailure, Source, SourceOptions
+from collector.sources.base import PartialFailure, Source, SourceOptions, read_small
 from collector.sources.filters import REGEX, NameFilter, capped
 from collector.spec import PROJECT, Point, counter, updowncounter
 
@@ -121,7 +121,7 @@ def link_points(directory: Path, name: str) -> list[Point]:
 
 def _read(path: Path) -> str | None:
     try:
-        return path.read_text().strip()
+        return read_small(path).decode().strip()
     except OSError:
         return None
 

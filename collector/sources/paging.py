@@ -37,8 +37,11 @@ def parse_swaps(text: str) -> list[Point]:
     return points
 
 
+VMSTAT_KEYS = frozenset({"pgfault", "pgmajfault", "pswpin", "pswpout"})
+
+
 def parse_vmstat(text: str) -> list[Point]:
-    vmstat = read_counters(text)
+    vmstat = read_counters(text, VMSTAT_KEYS)
     major = vmstat["pgmajfault"]
     return [
         Point("system.paging.faults", major, {"system.paging.fault.type": "major"}),

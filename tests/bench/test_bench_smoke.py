@@ -33,21 +33,24 @@ def test_command_line_overrides_the_preset():
 
 
 def test_minimal_run_computes_every_figure():
-    for name in ("node_exporter", "vmagent", "prometheus", "victoria-metrics"):
+    for name in ("node_exporter", "otelcol", "vmagent", "prometheus", "victoria-metrics"):
         require_binary(name)
     settings = dataclasses.replace(QUICK, cost_interval=0.3, cost_cycles=2, latency_cycles=3, workload_cycles=1,
                                    hosts=(2,), interval=1.0, cycles=1,
                                    parts=tuple(part for part in PARTS if part != "gateway"))
     results = run(settings, progress=lambda line: None)
 
-    ours, stock, node_exporter = results.costs
-    assert [ours.name, node_exporter.name] == ["hostagent", "node_exporter"]
+    ours, stock, hostmetrics, node_exporter = results.costs
+    assert [ours.name, hostmetrics.name, node_exporter.name] == ["hostagent", "hostmetrics receiver", "node_exporter"]
     for cost in results.costs:
         assert cost.cycles >= settings.cost_cycles and cost.rss > 0 and cost.points > 0
         assert math.isfinite(cost.cpu_per_cycle)
     assert ours.names >= required_names()
     assert len(stock.names & required_names()) < len(required_names())
     assert node_exporter.names is None
+    assert {"system.cpu.time", "system.memory.usage", "system.cpu.load_average.1m", "system.filesystem.usage",
+            "system.disk.io", "system.network.io", "system.paging.faults", "system.processes.count"} <= hostmetrics.names
+    assert "system.network.connections" not in hostmetrics.names  # off, as in the agent (bench/hostmetrics.yaml)
 
     assert results.latency.cycles == 3 and results.latency.p50 <= results.latency.p99
     assert len(results.latency.slowest_sources) == 3
@@ -64,7 +67,8 @@ def test_minimal_run_computes_every_figure():
     assert set(step.cores) == {"simulator", "vmagent", "prometheus", "victoria-metrics"}
 
     text = render(results)
-    for row in ("| hostagent |", "| stock SystemMetricsInstrumentor |", "| node_exporter |", "| 2 |",
+    for row in ("| hostagent |", "| stock SystemMetricsInstrumentor |", "| hostmetrics receiver |", "| node_exporter |",
+                "| agent CPU per cycle ≤ 1.0× hostmetrics receiver's per cycle |", "| 2 |",
                 "| collection p99 < 50 ms |", "| whole cycle |", "| systemd |"):
         assert row in text
 

@@ -1,0 +1,82 @@
+"""The agent's request encoder against the exporter library's `encode_metrics`: the same message, decoded."""
+
+import pytest
+from opentelemetry.exporter.otlp.proto.common.metrics_encoder import encode_metrics
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
+from opentelemetry.sdk.metrics import Exemplar, MeterProvider
+from opentelemetry.sdk.metrics.export import (
+    AggregationTemporality, Gauge, Histogram, HistogramDataPoint, InMemoryMetricReader, Metric, MetricsData,
+    NumberDataPoint, ResourceMetrics, ScopeMetrics, Sum)
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+
+from collector.agent import build_collection
+from collector.config import Config
+from collector.encoding import RequestEncoder
+from collector.host import Host
+from collector.instruments import register
+from collector.resource import build_resource
+from collector.telemetry import AgentTelemetry
+
+
+def decoded(data: MetricsData) -> ExportMetricsServiceRequest:
+    return ExportMetricsServiceRequest.FromString(RequestEncoder().encode(data))
+
+
+def sdk_data(collection, resource: Resource) -> MetricsData:
+    reader = InMemoryMetricReader()
+    provider = MeterProvider(resource=resource, metric_readers=[reader], shutdown_on_exit=False)
+    register(provider.get_meter("hostagent", "1.2.3"), collection.specs(), collection)
+    collection.refresh()
+    return reader.get_metrics_data()
+
+
+def test_every_sources_request_on_the_fixture_tree_is_the_libraries(collect_everything):
+    fixture, _ = collect_everything
+    data = sdk_data(fixture, Resource({"host.name": "fixture", "host.ip": ("10.0.0.1", "fe80::1")}, "https://s"))
+    assert len(encode_metrics(data).resource_metrics[0].scope_metrics[0].metrics) > 80
+    assert decoded(data) == encode_metrics(data)
+
+
+def test_this_hosts_requests_are_the_libraries_cycle_after_cycle():
+    collection = build_collection(Config(), Host("/"), AgentTelemetry())
+    encoder = RequestEncoder()
+    resource = build_resource(Host("/"), {})
+    for _ in range(2):  # the second time from the kept attributes and headers
+        data = sdk_data(collection, resource)
+        assert ExportMetricsServiceRequest.FromString(encoder.encode(data)) == encode_metrics(data)
+    assert encoder.attributes and encoder.headers
+
+
+def point(value, attributes=None, start=1):
+    return NumberDataPoint(attributes, start_time_unix_nano=start, time_unix_nano=2_000_000_000_000_000_000,
+                           value=value)
+
+
+def request_of(*metrics, scope=InstrumentationScope("s", "1", "https://scope")) -> MetricsData:
+    resource = Resource({"service.name": "x", "n": 7, "ok": True, "list": (1, 2)}, "https://resource")
+    return MetricsData([ResourceMetrics(resource, [ScopeMetrics(scope, list(metrics), "")], "")])
+
+
+def test_attribute_values_of_every_kind_zeros_and_negative_numbers():
+    attributes = {"s": "text", "empty": "", "yes": True, "no": False, "zero": 0, "negative": -5, "big": 2**62,
+                  "ratio": 0.25, "nothing": 0.0, "ünïcode": "µs"}
+    data = request_of(
+        Metric("counter", "Counted.", "s", Sum([point(3, attributes), point(-7, {}), point(0.0, None, start=0)],
+                                                AggregationTemporality.CUMULATIVE, is_monotonic=True)),
+        Metric("updown", "", "", Sum([point(-1.5, {"zero": 0})], AggregationTemporality.DELTA, is_monotonic=False)),
+        Metric("gauge", "A gauge.", "1", Gauge([point(0, {"s": "text"}), point(float("inf"), {"ratio": -0.5})])),
+    )
+    assert decoded(data) == encode_metrics(data)
+
+
+def test_what_it_does_not_encode_is_refused_by_name():
+    histogram = Histogram([HistogramDataPoint({}, 1, 2, 1, 1.0, [1], [], 1.0, 1.0)], AggregationTemporality.CUMULATIVE)
+    with pytest.raises(TypeError, match="latency: Histogram is not encoded here"):
+        RequestEncoder().encode(request_of(Metric("latency", "", "s", histogram)))
+    with pytest.raises(TypeError, match="attribute hosts: tuple values are not encoded here"):
+        RequestEncoder().encode(request_of(Metric("g", "", "", Gauge([point(1, {"hosts": ("a", "b")})]))))
+    exemplar = Exemplar({}, 1.0, 1, None, None)
+    sampled = NumberDataPoint({}, 1, 2, 1, exemplars=[exemplar])
+    with pytest.raises(ValueError, match="exemplars are not encoded here"):
+        RequestEncoder().encode(request_of(Metric("g", "", "", Gauge([sampled]))))
