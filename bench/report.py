@@ -6,6 +6,7 @@ import time
 
 from bench.otlp import required_names
 from bench.suite import Results
+from pipeline.stack import GATEWAYS
 
 MIB = 2**20
 TARGET_RSS = 30 * MIB
@@ -116,8 +117,8 @@ def targets(results: Results) -> str:
         interval = results.settings.interval
         rows.append([f"≥ {TARGET_HOSTS} hosts at a 10 s interval, zero loss", f"{held} hosts at {interval:g} s",
                      _met(held >= TARGET_HOSTS and interval <= 10)])
-    for gateway, steps in results.gateway_steps.items():
-        held = max((step for step in steps if step.held), key=lambda step: step.hosts, default=None)
+    for gateway, gateway_steps in results.gateway_steps.items():
+        held = max((step for step in gateway_steps if step.held), key=lambda step: step.hosts, default=None)
         rate = held.points_per_second if held else 0.0
         rows.append([f"{gateway}: ≥ {TARGET_POINTS_PER_SECOND:,} data points/s end to end, zero loss",
                      f"{rate:,.0f} points/s ({held.hosts if held else 0} hosts at {results.settings.interval:g} s)",
@@ -139,12 +140,12 @@ def render(results: Results) -> str:
         sections.append("Opt-in workload sources (in this process, thread CPU clock, synthetic trees):\n\n"
                         + workload_costs(results))
     if results.steps:
-        sections.append(f"Simulated hosts through the vmagent gateway ({results.settings.cycles} steady cycles of "
+        sections.append(f"Simulated hosts through the {GATEWAYS[0]} gateway ({results.settings.cycles} steady cycles of "
                         f"{results.settings.interval:g} s after one warm-up cycle):\n\n" + steps(results))
-    for gateway, steps in results.gateway_steps.items():
+    for gateway, gateway_steps in results.gateway_steps.items():
         sections.append(f"The {gateway} gateway at its limit (load generator, {results.settings.gateway_cycles} steady "
                         f"cycles of {results.settings.interval:g} s after one warm-up cycle, a fresh pipeline per "
-                        "step):\n\n" + capacity_steps(steps))
+                        "step):\n\n" + capacity_steps(gateway_steps))
     return "\n\n".join(sections) + "\n"
 
 

@@ -1,4 +1,4 @@
-"""K simulated hosts through the vmagent gateway into Prometheus and VictoriaMetrics, counted at both ends.
+"""K simulated hosts through the default gateway (the project's collector) into Prometheus and VictoriaMetrics, counted at both ends.
 
 Every simulated host is the agent's own code path with an identity of its own: an SDK MeterProvider with a
 distinct Resource (host.name, host.id, service.instance.id), the agent's observable instruments, the agent's

@@ -14,6 +14,7 @@ from bench.latency import percentile
 from bench.loadgen import Fleet, agent_request, points
 from bench.otlp import required_names
 from bench.phases import PHASES
+from pipeline.stack import GATEWAYS
 from bench.report import render
 from bench.suite import PARTS, QUICK, run
 from pipeline.testing import require_binary
@@ -64,7 +65,7 @@ def test_minimal_run_computes_every_figure():
     assert step.points > 0 and step.failed_requests == 0
     assert step.samples == {"prometheus": step.points, "victoria-metrics": step.points}  # counted, not assumed
     assert step.series["prometheus"] == step.series["victoria-metrics"] > 0
-    assert set(step.cores) == {"simulator", "vmagent", "prometheus", "victoria-metrics"}
+    assert set(step.cores) == {"simulator", GATEWAYS[0], "prometheus", "victoria-metrics"}  # the default gateway
 
     text = render(results)
     for row in ("| hostagent |", "| stock SystemMetricsInstrumentor |", "| hostmetrics receiver |", "| node_exporter |",
