@@ -27,8 +27,12 @@ PORTS = {
     "otlp-http": 4318, "otlp-grpc": 4317, "otelcol-health": 13133, "otelcol-telemetry": 8888,
     "otelcol-prometheus-relay": 4320, "otelcol-victoriametrics-relay": 4321, "agent-health": 13134, "viewer": 3000,
 }
-# The agent's opt-in sources, on so that every dashboard panel has data (per-core CPU, connections, top processes).
-AGENT_SOURCES = {"cpu": {"per_cpu": True}, "network": {"connections": True}, "top_processes": {"enabled": True}}
+# The agent's opt-in sources, on so that the dashboards' panels have data: per-core CPU, connections, top processes,
+# the workload sources (a process group for the agent itself; systemd and cgroup v2 where the host has them; a
+# textfile directory, .data/agent/textfile, for the user's *.prom files).
+AGENT_SOURCES = {"cpu": {"per_cpu": True}, "network": {"connections": True}, "top_processes": {"enabled": True},
+                 "process_groups": {"enabled": True, "groups": {"hostagent": {"cmdline": ["collector run"]}}},
+                 "systemd": {"enabled": True}, "cgroup": {"enabled": True}}
 GATEWAY_PORTS = {"vmagent": ("vmagent",),
                  "otelcol": ("otlp-http", "otlp-grpc", "otelcol-health", "otelcol-telemetry",
                              "otelcol-prometheus-relay", "otelcol-victoriametrics-relay")}
@@ -113,8 +117,10 @@ def build(args: argparse.Namespace, gateway: str) -> list[tuple[str, Server, str
         gateway_server = Vmagent(args.vmagent_port, data / "vmagent", prometheus.write_url, victoriametrics.write_url,
                                  scrape_targets=components)
         gateway_note = "OTLP/HTTP in"
+    textfiles = data / "agent" / "textfile"
+    textfiles.mkdir(parents=True, exist_ok=True)
     agent = Agent(args.agent_health_port, data / "agent", gateway_server.otlp_url, interval=args.agent_interval,
-                  sources=AGENT_SOURCES)
+                  sources={**AGENT_SOURCES, "textfile": {"enabled": True, "directory": str(textfiles)}})
     viewer = Viewer(args.viewer_port, data / "viewer", prometheus.url, victoriametrics.url, alertmanager.url)
     return [
         # Debian's builds leave out Alertmanager's UI and VictoriaMetrics' vmui: the viewer (last line) shows both.

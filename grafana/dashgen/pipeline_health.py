@@ -64,7 +64,7 @@ def _gateway() -> list[dict]:
         row("Gateway"),
         timeseries("Gateway queue",
                    "Data waiting to be sent to each backend: vmagent's persistent queue (bytes) or the "
-                   "OpenTelemetry Collector's exporter queue (batches).", "bytes",
+                   "OpenTelemetry Collector's persistent queue per backend (requests).", "bytes",
                    [Target("sum by (url) (vmagent_remotewrite_pending_data_bytes)", "vmagent {{url}}"),
                     Target(f"{by_exporter} (otelcol_exporter_queue_size)", "otelcol {{exporter}}")],
                    overrides=[{"matcher": {"id": "byFrameRefID", "options": "B"},
@@ -77,7 +77,9 @@ def _gateway() -> list[dict]:
                            "vmagent retries {{url}}"),
                     Target("sum by (url) (rate(vmagent_remotewrite_packets_dropped_total[$__rate_interval]))",
                            "vmagent dropped {{url}}"),
-                    Target(f"{by_exporter} (rate(otelcol_exporter_send_failed_metric_points[$__rate_interval]))",
+                    # The collector creates the failure counter with the first failure: 0 until then.
+                    Target(f"{by_exporter} (rate(otelcol_exporter_send_failed_metric_points[$__rate_interval])"
+                           " or rate(otelcol_exporter_sent_metric_points[$__rate_interval]) * 0)",
                            "otelcol {{exporter}}")], width=8),
         timeseries("Gateway accepted data points", "Data points received from the agents per second.", "cps",
                    [Target('sum(rate(vmagent_rows_inserted_total{type="opentelemetry"}[$__rate_interval]))',

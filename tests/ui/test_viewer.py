@@ -32,7 +32,16 @@ TEST_RULES = f"""groups:
 # What the last panels to fill need: the alert's ALERTS_FOR_STATE, and two scrapes of the components in each backend.
 READY_QUERIES = ('ALERTS_FOR_STATE and ignoring (alertstate) ALERTS{alertstate="firing"}',
                  "rate(vm_rows_inserted_total[40s])", "rate(prometheus_tsdb_head_samples_appended_total[40s])",
-                 "rate(vmagent_rows_inserted_total[40s])")
+                 "rate(otelcol_receiver_accepted_metric_points[40s])")
+# Panels that rightly show "No data" on these machines, with the reason (tests/grafana proves their queries with the
+# data made for them: a fake systemd, textfiles; cgroup v2 and swap cannot be had here).
+EMPTY_HERE = {
+    ("host-detail", "Swap usage"): "no swap on these machines",
+    **{("workloads", title): "cgroup v1 on these machines; the source reads cgroup v2"
+       for title in ("Cgroup CPU", "Cgroup memory against its limit", "Cgroups")},
+    **{("workloads", title): "no systemd on these machines" for title in ("Units by state", "Units not active")},
+    ("workloads", "Textfiles"): "make run's textfile directory (.data/agent/textfile) is empty until a user adds a file",
+}
 DASHBOARDS = sorted(path.stem for path in (REPO_ROOT / "grafana" / "dashboards").glob("*.json"))
 
 
@@ -46,7 +55,7 @@ def browse(*args: str) -> dict:
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
-    for name in ("prometheus", "victoria-metrics", "vmagent", "vmalert", "alertmanager"):
+    for name in ("prometheus", "victoria-metrics", "otelcol", "vmalert", "alertmanager"):
         require_binary(name)
     if not CHROMIUM.is_file() or not (VIEWER_LIBRARIES / "playwright-core").is_dir():
         unavailable(f"{CHROMIUM} or viewer/node_modules missing: run `make chromium viewer`")
@@ -58,7 +67,7 @@ def stack(tmp_path_factory):
     (rules / "viewer-test.rules.yml").write_text(TEST_RULES)
     (base / "alertmanager.yml").write_text("route: {receiver: local, group_wait: 1s}\nreceivers: [{name: local}]\n")
     ports = {name: free_port() for name in PORTS}
-    argv = [sys.executable, "-m", "pipeline.run", "--data-dir", str(base / "data"), "--gateway", "vmagent",
+    argv = [sys.executable, "-m", "pipeline.run", "--data-dir", str(base / "data"),
             "--agent-interval", "1s", "--status-interval", "5", "--rules-dir", str(rules),
             "--alertmanager-config", str(base / "alertmanager.yml"),
             *(argument for name, port in ports.items() for argument in (f"--{name}-port", str(port)))]
@@ -88,7 +97,8 @@ def test_every_panel_of_every_dashboard_shows_data_on_either_backend(stack, tmp_
     assert sorted({view["uid"] for view in views}) == DASHBOARDS
     assert {view["datasource"] for view in views} == {"prometheus", "victoriametrics"}
     empty = [f"{view['uid']} on {view['datasource']}: {panel['title']} is {panel['state']} ({panel['text']!r})"
-             for view in views for panel in view["panels"] if panel["state"] != "data"]
+             for view in views for panel in view["panels"]
+             if panel["state"] != "data" and not (panel["state"] == "nodata" and (view["uid"], panel["title"]) in EMPTY_HERE)]
     assert not empty, "\n".join(empty)
     switched = [view for view in views if view["datasource"] == "victoriametrics"]
     assert all("var-datasource=victoriametrics" in view["url"] for view in switched)
@@ -99,6 +109,8 @@ def test_every_panel_of_every_dashboard_shows_data_on_either_backend(stack, tmp_
         assert by_backend[uid, "prometheus"] == by_backend[uid, "victoriametrics"] == titles
     for uid in DASHBOARDS:
         assert (shots / f"{uid}.png").stat().st_size > 20_000
+    titles = {(uid, title) for uid in DASHBOARDS for title in by_backend[uid, "prometheus"]}
+    assert set(EMPTY_HERE) <= titles, "EMPTY_HERE names a panel that does not exist"
 
 
 def test_a_silence_created_on_the_alerts_page_silences_the_firing_alert(stack):
