@@ -84,8 +84,9 @@ def _gateway() -> list[dict]:
         timeseries("Gateway accepted data points", "Data points received from the agents per second.", "cps",
                    [Target('sum(rate(vmagent_rows_inserted_total{type="opentelemetry"}[$__rate_interval]))',
                            "vmagent"),
-                    Target("sum by (receiver) (rate(otelcol_receiver_accepted_metric_points[$__rate_interval]))",
-                           "otelcol {{receiver}}")], width=8),
+                    # The agents' receiver only: otlp/prometheus and otlp/victoriametrics are the loopback relays.
+                    Target('sum by (receiver) (rate(otelcol_receiver_accepted_metric_points{receiver="otlp"}'
+                           '[$__rate_interval]))', "otelcol {{receiver}}")], width=8),
     ]
 
 
