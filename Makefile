@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: test run soak backends otelcol viewer chromium screenshots grafana-schema docs dashboards rules bench venv clean mutation
+.PHONY: test lint run soak backends otelcol viewer chromium screenshots grafana-schema docs dashboards rules bench venv clean mutation
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -44,8 +44,12 @@ screenshots: venv backends otelcol viewer chromium
 grafana-schema: venv
 	$(PY) -m dashgen.schema install
 
-test: venv backends otelcol grafana-schema viewer chromium
+test: lint venv backends otelcol grafana-schema viewer chromium
 	$(PY) -m pytest
+
+# The lint gate: ruff with the rule set in pyproject.toml ([tool.ruff]), over the whole repository.
+lint: venv
+	$(VENV)/bin/ruff check .
 
 run: venv backends otelcol viewer
 	$(PY) -m pipeline.run

@@ -14,9 +14,9 @@ import gzip
 import sys
 import time
 import urllib.request
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path

@@ -11,10 +11,10 @@ from opentelemetry.sdk.metrics.export import MetricReader, MetricsData
 from opentelemetry.sdk.resources import Resource
 
 from collector import __version__
+from collector.backlog import Backlog
 from collector.collection import Collection
 from collector.config import Config
 from collector.encoding import RequestEncoder
-from collector.backlog import Backlog
 from collector.exporter import Sender
 from collector.faults import Faults
 from collector.health import HealthServer, Readiness

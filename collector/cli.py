@@ -4,7 +4,7 @@ import logging
 import signal
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import click
@@ -94,7 +94,7 @@ def snapshot(config_path, output):
     collection.refresh()
     time.sleep(1)
     collection.refresh()
-    timestamp = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    timestamp = datetime.now(UTC).isoformat(timespec="seconds")
     resource = dict(build_resource(Host(config.host_root)).attributes)
     units = {spec.name: spec.unit for spec in collection.specs()}
     if output == "json":

@@ -10,7 +10,6 @@ from collector.sources import ALL_SOURCES, SOURCES
 from collector.spec import MetricSpec, Point
 from collector.usage import Use
 
-
 # How the agent reads the model where it leaves a choice.
 CONFORMANCE_NOTES = (
     "Where the model leaves a choice, the agent makes this one:",

@@ -1,8 +1,9 @@
 """Metric declarations as data: every emitted metric is declared exactly once, in its source module."""
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import Enum
-from typing import Mapping, NamedTuple
+from typing import NamedTuple
 
 
 class Instrument(Enum):

@@ -6,7 +6,9 @@ import zlib
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
-    ExportMetricsServiceRequest, ExportMetricsServiceResponse)
+    ExportMetricsServiceRequest,
+    ExportMetricsServiceResponse,
+)
 
 DECODERS = {"gzip": gzip.decompress, "deflate": zlib.decompress, None: lambda body: body}
 

@@ -19,8 +19,23 @@ from contextlib import ExitStack
 from pathlib import Path
 
 from pipeline import backends, otelcol
-from pipeline.services import (HOST, REPO_ROOT, Agent, Alertmanager, Otelcol, PortInUse, Prometheus, Server,
-                               ServerFailed, VictoriaMetrics, Viewer, Vmagent, Vmalert, http_get, port_is_free)
+from pipeline.services import (
+    HOST,
+    REPO_ROOT,
+    Agent,
+    Alertmanager,
+    Otelcol,
+    PortInUse,
+    Prometheus,
+    Server,
+    ServerFailed,
+    VictoriaMetrics,
+    Viewer,
+    Vmagent,
+    Vmalert,
+    http_get,
+    port_is_free,
+)
 
 PORTS = {
     "prometheus": 9090, "alertmanager": 9093, "victoriametrics": 8428, "vmalert": 8880, "vmagent": 8429,

@@ -105,7 +105,7 @@ class Server:
     def ports(self) -> tuple[int, ...]:
         return (self.port,)
 
-    def start(self, timeout: float = 60.0) -> "Server":
+    def start(self, timeout: float = 60.0) -> Server:
         for port in self.ports():
             if not port_is_free(port):
                 raise PortInUse(self.name, port)

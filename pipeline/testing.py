@@ -29,8 +29,18 @@ import pytest
 
 from pipeline import backends, otelcol
 from pipeline.services import Agent, Alertmanager, Prometheus, VictoriaMetrics, Vmalert
-from pipeline.stack import (AGENT_INTERVAL, GATEWAYS, Pipeline, agent_data_in_both, free_port, gateway_pipeline_in,
-                            gateway_server, otelcol_gateway, running, wait_for)
+from pipeline.stack import (
+    AGENT_INTERVAL,
+    GATEWAYS,
+    Pipeline,
+    agent_data_in_both,
+    free_port,
+    gateway_pipeline_in,
+    gateway_server,
+    otelcol_gateway,
+    running,
+    wait_for,
+)
 
 __all__ = ["AGENT_INTERVAL", "GATEWAYS", "Pipeline", "agent_data_in_both", "free_port", "gateway_pipeline_in",
            "gateway_server", "otelcol_gateway", "require_binary", "running", "unavailable", "wait_for"]

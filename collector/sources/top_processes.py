@@ -6,8 +6,8 @@ in target_info: so the identity travels as point attributes, beside the descript
 """
 
 import time
-from datetime import datetime, timezone
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 import psutil
 
@@ -86,7 +86,7 @@ def cpu_by_mode(cpu_times) -> dict[str, float]:
 
 def creation_time(create_time: float) -> str:
     """The model's process.creation.time: ISO 8601 in UTC, millisecond precision."""
-    return datetime.fromtimestamp(create_time, timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return datetime.fromtimestamp(create_time, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def process_points(info: dict, cpu: dict[str, float], cpu_shares: dict[str, float]) -> list[Point]:

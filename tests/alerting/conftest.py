@@ -5,9 +5,10 @@ from pathlib import Path
 
 import pytest
 
+from pipeline.testing import GATEWAYS, free_port, require_binary
+
 from .am_server import shipped_alertmanager_in
 from .notification_sinks import HttpSink, SmtpSink
-from pipeline.testing import GATEWAYS, free_port, require_binary
 
 
 @pytest.fixture(scope="session")

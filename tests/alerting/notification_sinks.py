@@ -7,10 +7,11 @@ import email
 import email.policy
 import json
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from email.message import EmailMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Callable, Generic, TypeVar
+from typing import Generic, TypeVar
 
 from aiosmtpd.controller import Controller
 

@@ -23,10 +23,10 @@ import yaml
 
 from pipeline.services import Prometheus, VictoriaMetrics, Vmalert
 from pipeline.testing import GATEWAYS, free_port, gateway_server, running, wait_for
+from rules.check import RULE_FILES
 
 from .am_api import get
 from .otlp_samples import FakeHost, push
-from rules.check import RULE_FILES
 
 EVALUATORS = {"prometheus", "vmalert"}
 ALERT = "HostCpuBusy"

@@ -8,11 +8,12 @@ import time
 
 import pytest
 
+from pipeline.testing import wait_for
+from rules.build import load_thresholds
+
 from .am_api import get, post_alerts
 from .am_localconfig import ALERTMANAGER_YML
 from .am_server import shipped_alertmanager_in
-from pipeline.testing import wait_for
-from rules.build import load_thresholds
 
 SILENT_HOST = "HostStoppedReporting"
 NO_INGESTION = "TelemetryIngestionStopped"

@@ -14,9 +14,9 @@ from bench.latency import percentile
 from bench.loadgen import Fleet, agent_request, points
 from bench.otlp import required_names
 from bench.phases import PHASES
-from pipeline.stack import GATEWAYS
 from bench.report import render
 from bench.suite import PARTS, QUICK, run
+from pipeline.stack import GATEWAYS
 from pipeline.testing import require_binary
 
 

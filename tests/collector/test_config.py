@@ -6,16 +6,24 @@ from pathlib import Path
 
 import pytest
 import yaml
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from collector.config import (
-    DEFAULT_RANGES, BacklogConfig, Config, ConfigError, ExporterConfig, HealthConfig, load, read_headers_file,
+    DEFAULT_RANGES,
+    BacklogConfig,
+    Config,
+    ConfigError,
+    ExporterConfig,
+    HealthConfig,
+    load,
+    read_headers_file,
     show_amount,
 )
+from collector.sources import SOURCES
 from collector.transport import build_transport
 from collector.units import ByteSize, Duration
 from tests.reliability.tls import CertificateAuthority
-from collector.sources import SOURCES
 
 EXAMPLE = Path(__file__).parents[2] / "collector" / "example-config.yaml"
 KNOWN_SOURCES = ", ".join(SOURCES)

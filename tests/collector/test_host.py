@@ -11,10 +11,10 @@ from tests.collector.conftest import FIXTURE_ROOT
 def test_a_host_on_another_root_leaves_psutil_on_this_machines_proc():
     before = psutil.PROCFS_PATH
     host = Host(FIXTURE_ROOT)
-    assert psutil.PROCFS_PATH == before
+    assert before == psutil.PROCFS_PATH
     with host.psutil_procfs():
-        assert psutil.PROCFS_PATH == str(FIXTURE_ROOT / "proc")
-    assert psutil.PROCFS_PATH == before
+        assert str(FIXTURE_ROOT / "proc") == psutil.PROCFS_PATH
+    assert before == psutil.PROCFS_PATH
 
 
 def test_top_processes_read_the_hosts_procfs_only_while_collecting():

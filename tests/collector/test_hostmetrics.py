@@ -18,8 +18,8 @@ from collector.agent import build_collection
 from collector.config import Config
 from collector.host import Host
 from collector.telemetry import AgentTelemetry
-from pipeline.testing import require_binary
 from pipeline.otlp_receiver import OtlpReceiver
+from pipeline.testing import require_binary
 
 INTERVAL = 0.5  # seconds between the receiver's collections (the filesystem scraper's: three times that)
 FILESYSTEM_METRIC = "system.filesystem.usage"  # in the filesystem scraper's requests of its own

@@ -1,8 +1,8 @@
 """The stdlib HTTP transport: basic auth from the URL, a kept-alive connection the gateway closed, and a
 request answered after the timeout, which stays in flight rather than being sent twice."""
 import base64
-import ssl
 import socket
+import ssl
 import threading
 import time
 

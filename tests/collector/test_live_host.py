@@ -7,8 +7,8 @@ import psutil
 from collector.agent import build_collection
 from collector.config import Config
 from collector.host import Host
-from collector.spec import Instrument
 from collector.sources import declared_metrics
+from collector.spec import Instrument
 from collector.telemetry import AgentTelemetry
 
 COUNTERS = {spec.name for _, spec in declared_metrics() if spec.instrument is Instrument.COUNTER}

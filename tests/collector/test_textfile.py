@@ -20,10 +20,10 @@ from collector.sources.prometheus_text import parse
 from collector.sources.textfile import TextfileOptions, TextfileSource
 from collector.spec import Instrument
 from collector.telemetry import AgentTelemetry
-from tests.collector.conftest import FIXTURE_ROOT
-from tests.collector.test_cli import agent_environment, wait_until
 from pipeline.otlp_receiver import OtlpReceiver
 from pipeline.stack import free_port
+from tests.collector.conftest import FIXTURE_ROOT
+from tests.collector.test_cli import agent_environment, wait_until
 
 DIRECTORY = "/var/lib/node_exporter/textfile_collector"
 MTIME = 1_764_590_000

@@ -12,10 +12,10 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
-from pipeline.testing import require_binary
-from tests.gateway.gateway_check import without_relays
-from tests.deploy.manifests import DEPLOY, KUBERNETES, REPO, expand
 from pipeline.services import agent_executable
+from pipeline.testing import require_binary
+from tests.deploy.manifests import DEPLOY, KUBERNETES, REPO, expand
+from tests.gateway.gateway_check import without_relays
 
 COMPOSE_DIR = DEPLOY / "compose"
 COMPOSE = yaml.safe_load((COMPOSE_DIR / "compose.yaml").read_text())

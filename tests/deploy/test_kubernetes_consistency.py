@@ -15,10 +15,23 @@ import yaml
 from collector.config import ExporterConfig, HealthConfig
 from collector.units import ByteSize
 from pipeline.services import agent_executable, flags_from_file
+from tests.deploy.manifests import (
+    KUBERNETES,
+    OTELCOL_OVERLAYS,
+    OVERLAYS,
+    REPO,
+    config_map_data,
+    container,
+    container_port,
+    expand,
+    find,
+    pod_environment,
+    pod_spec,
+    quantity_bytes,
+    render,
+    workloads,
+)
 from tests.gateway.gateway_check import resolve, without_relays
-from tests.deploy.manifests import (KUBERNETES, OTELCOL_OVERLAYS, OVERLAYS, REPO, config_map_data, container,
-                                    container_port, expand, find, pod_environment, pod_spec, quantity_bytes,
-                                    render, workloads)
 
 OTEL_CONFIG = REPO / "otel-config"
 OTELCOL_COMPONENT = KUBERNETES / "components" / "otelcol-gateway"

@@ -6,8 +6,7 @@ import re
 import pytest
 import yaml
 
-from tests.deploy.manifests import (OVERLAYS, config_map_data, container, container_port, find, pod_spec,
-                                    quantity_bytes)
+from tests.deploy.manifests import OVERLAYS, config_map_data, container, container_port, find, pod_spec, quantity_bytes
 
 # Taints a node may carry; the agent must tolerate all of them (it belongs on every node).
 NODE_TAINTS = (

@@ -12,8 +12,16 @@ from collector.config import ExporterConfig
 from collector.units import Duration
 from pipeline.services import GATEWAY_CONFIG
 from pipeline.testing import free_port, otelcol_gateway, running
-from tests.deploy.manifests import (KUBERNETES, VICTORIAMETRICS_CLUSTER, container, container_port, find,
-                                    pod_environment, pod_spec, render)
+from tests.deploy.manifests import (
+    KUBERNETES,
+    VICTORIAMETRICS_CLUSTER,
+    container,
+    container_port,
+    find,
+    pod_environment,
+    pod_spec,
+    render,
+)
 from tests.deploy.test_kubernetes_consistency import otelcol_config
 
 SCALED = KUBERNETES / "overlays" / "scaled"

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from collector.cli import EXIT_CONFIG
-from tests.deploy.manifests import DEPLOY, require_tool
 from pipeline.services import agent_executable
+from tests.deploy.manifests import DEPLOY, require_tool
 
 UNIT = DEPLOY / "systemd" / "hostagent.service"
 ENV_FILE = DEPLOY / "systemd" / "hostagent.env"

@@ -6,7 +6,8 @@ The config is the parsed YAML with `${env:NAME:-default}` left in place (`resolv
 from __future__ import annotations
 
 import re
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 # Which component types exist, which keys they take and whether the environment placeholders resolve is for the
 # collector itself to say (`validate`, tests/gateway/test_gateway_config.py). This checks the project's design.

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import copy
 import subprocess
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 import yaml

@@ -50,7 +50,7 @@ def test_identity_labels_are_exactly_the_scheme(backends_fed_through):
     machine_id = read_machine_id(Host())
     for backend in backends_fed_through:
         for labels in backend.series('{__name__=~"system_.+|hostagent_.+"}'):
-            assert IDENTITY <= labels.keys(), f"{backend.name}: {labels}"
+            assert labels.keys() >= IDENTITY, f"{backend.name}: {labels}"
             assert not [key for key in labels if key.startswith(NOT_LABELS)], f"{backend.name}: {labels}"
             assert (labels["job"], labels["host_name"], labels["host_id"], labels["os_type"]) == \
                 ("hostagent", socket.gethostname(), machine_id, "linux")

@@ -22,6 +22,7 @@ from dashgen import DASHBOARDS_DIR, lint, promql
 from pipeline.testing import GATEWAYS, Pipeline, wait_for
 
 from .live_pipeline import CLUSTER, NODE, dashboards_pipeline
+
 # Grafana's built-in time variables, with values a dashboard showing the last hour would get.
 TIME_VALUES = {"__rate_interval": "1m", "__interval": "5s", "__range": "1h", "__range_s": "3600"}
 RANGE_SECONDS, STEP_SECONDS = 300, 5

@@ -2,8 +2,8 @@
 vmagent gateway scrapes them (otel-config/vmagent/scrape.yml) and its relabelling rewrites only the OTLP series;
 with the collector gateway (`make run`'s default) each backend scrapes them and the collector itself."""
 import json
-import time
 import re
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -12,9 +12,17 @@ from collector import render
 from collector.naming import OPTIONAL_RESOURCE_LABELS, RESOURCE_LABELS
 from collector.sources import declared_metrics
 from pipeline.services import HOST, REPO_ROOT, Agent, Alertmanager, Prometheus, VictoriaMetrics, Vmalert
+from pipeline.testing import (
+    AGENT_INTERVAL,
+    GATEWAYS,
+    Pipeline,
+    agent_data_in_both,
+    free_port,
+    gateway_pipeline_in,
+    running,
+    wait_for,
+)
 from tests.support.otlp_push import push_gauge_at
-from pipeline.testing import AGENT_INTERVAL, GATEWAYS, Pipeline, agent_data_in_both, free_port, gateway_pipeline_in, running, \
-    wait_for
 
 # One metric per component that rules/pipeline.rules.yml or the pipeline-health dashboard reads (or, for vmalert
 # and Alertmanager, that every build exposes), with labels the OTLP relabelling would have dropped.

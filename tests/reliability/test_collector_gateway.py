@@ -7,8 +7,8 @@ import pytest
 import yaml
 
 from pipeline.services import http_get
-from rules.build import RULES_DIR
 from pipeline.testing import agent_data_in_both, gateway_pipeline_in, running, wait_for
+from rules.build import RULES_DIR
 from tests.reliability.agent_process import AgentProcess
 from tests.reliability.backends import sample_times
 from tests.reliability.test_outages import PATIENCE, UPTIME, assert_nothing_lost, wait_for_backlog

@@ -103,10 +103,9 @@ def test_mutual_tls_with_a_client_certificate_delivers(agent_for, ca):
     client = ca.issue("agent", server=False)
     exporter = {"certificate": str(ca.bundle), "client_certificate": str(client.certificate),
                 "client_key": str(client.key)}
-    with Endpoint(tls=mutual_tls(ca)) as gateway:
-        with running(agent_for(gateway.url(), "mtls", exporter)) as agent:
-            wait_for(lambda: len(gateway.received()) >= 2, timeout=30, what="requests over mutual TLS")
-            assert not agent.backlog_files()
+    with Endpoint(tls=mutual_tls(ca)) as gateway, running(agent_for(gateway.url(), "mtls", exporter)) as agent:
+        wait_for(lambda: len(gateway.received()) >= 2, timeout=30, what="requests over mutual TLS")
+        assert not agent.backlog_files()
 
 
 def test_mutual_tls_without_a_client_certificate_is_refused(agent_for, ca):

@@ -36,7 +36,7 @@ class CertificateAuthority:
         self.directory.mkdir(parents=True, exist_ok=True)
         self.key = ec.generate_private_key(ec.SECP256R1())
         self.name = _name(name)
-        now = datetime.datetime.now(datetime.timezone.utc)
+        now = datetime.datetime.now(datetime.UTC)
         self.certificate = (
             x509.CertificateBuilder().subject_name(self.name).issuer_name(self.name)
             .public_key(self.key.public_key()).serial_number(x509.random_serial_number())
@@ -53,7 +53,7 @@ class CertificateAuthority:
     def issue(self, stem: str, server: bool) -> KeyPair:
         """A server certificate for 127.0.0.1 and localhost, or a client certificate."""
         key = ec.generate_private_key(ec.SECP256R1())
-        now = datetime.datetime.now(datetime.timezone.utc)
+        now = datetime.datetime.now(datetime.UTC)
         builder = (
             x509.CertificateBuilder().subject_name(_name("127.0.0.1" if server else "hostagent"))
             .issuer_name(self.name).public_key(key.public_key()).serial_number(x509.random_serial_number())

@@ -14,8 +14,8 @@ import yaml
 
 from pipeline.services import Vmagent, http_get
 from pipeline.testing import free_port, gateway_pipeline_in, require_binary, running, wait_for
-from tests.support.otlp_push import push_gauge_at
 from rules import build, check
+from tests.support.otlp_push import push_gauge_at
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 RUNBOOKS = REPO_ROOT / "docs" / "runbooks"

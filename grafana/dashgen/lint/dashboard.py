@@ -6,8 +6,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 
 from .. import promql
-from .model import (DATASOURCE_REFS, Problem, expand, panels, targets, variable, variable_query, variables,
-                    where)
+from .model import DATASOURCE_REFS, Problem, expand, panels, targets, variable, variable_query, variables, where
 
 UID = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
 LABEL_QUERY = re.compile(r"^\s*(label_values|label_names|query_result|metrics)\((.*)\)\s*$", re.S)
