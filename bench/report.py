@@ -140,8 +140,9 @@ def render(results: Results) -> str:
         sections.append("Opt-in workload sources (in this process, thread CPU clock, synthetic trees):\n\n"
                         + workload_costs(results))
     if results.steps:
-        sections.append(f"Simulated hosts through the {GATEWAYS[0]} gateway ({results.settings.cycles} steady cycles of "
-                        f"{results.settings.interval:g} s after one warm-up cycle):\n\n" + steps(results))
+        sections.append(f"Simulated hosts through the {GATEWAYS[0]} gateway "
+                        f"({results.settings.cycles} steady cycles of {results.settings.interval:g} s "
+                        "after one warm-up cycle):\n\n" + steps(results))
     for gateway, gateway_steps in results.gateway_steps.items():
         sections.append(f"The {gateway} gateway at its limit (load generator, {results.settings.gateway_cycles} steady "
                         f"cycles of {results.settings.interval:g} s after one warm-up cycle, a fresh pipeline per "

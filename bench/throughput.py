@@ -1,9 +1,11 @@
-"""K simulated hosts through the default gateway (the project's collector) into Prometheus and VictoriaMetrics, counted at both ends.
+"""K simulated hosts through the default gateway (the project's collector) into Prometheus and VictoriaMetrics,
+counted at both ends.
 
 Every simulated host is the agent's own code path with an identity of its own: an SDK MeterProvider with a
 distinct Resource (host.name, host.id, service.instance.id), the agent's observable instruments, the agent's
-Sender (backlog included) and HTTP transport, delivering synchronously in the benchmark's cycle. To spend the CPU on the pipeline rather than on reading
-/proc K times, all hosts observe one shared Collection, refreshed once per cycle.
+Sender (backlog included) and HTTP transport, delivering synchronously in the benchmark's cycle. To spend the
+CPU on the pipeline rather than on reading /proc K times, all hosts observe one shared Collection, refreshed
+once per cycle.
 
 A step holds when the work of every steady cycle (after one warm-up cycle) fits in the export interval and
 both backends hold exactly as many samples for that step as the exporters were handed data points.

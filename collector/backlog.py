@@ -128,7 +128,5 @@ class Backlog:
         self.size_bytes -= entry.size
         self.dropped += dropped
         if entry.body is None:
-            try:
+            with contextlib.suppress(OSError):
                 (self.directory / entry.name).unlink()
-            except OSError:
-                pass

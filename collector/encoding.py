@@ -54,7 +54,8 @@ class RequestEncoder:
             body = _message(7, points + _varint_field(2, data.aggregation_temporality)
                             + _varint_field(3, int(data.is_monotonic)))
         elif isinstance(data, Gauge):
-            body = _message(5, b"".join(_message(1, self._point(point, data_start=False)) for point in data.data_points))
+            body = _message(5, b"".join(_message(1, self._point(point, data_start=False))
+                                        for point in data.data_points))
         else:
             raise TypeError(f"{metric.name}: {type(data).__name__} is not encoded here (sums and gauges only)")
         return _string(1, metric.name) + _string(2, metric.description) + _string(3, metric.unit) + body

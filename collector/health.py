@@ -36,8 +36,9 @@ class HealthServer:
         try:
             self.server = ThreadingHTTPServer((host.strip("[]"), int(port)), _handler(readiness))
         except OSError as error:
-            raise OSError(error.errno, f"health endpoint {config.listen}: {error.strerror}; choose another address "
-                                       f"with health.listen in the config file or {LISTEN_VARIABLE}=HOST:PORT")
+            message = (f"health endpoint {config.listen}: {error.strerror}; choose another address "
+                       f"with health.listen in the config file or {LISTEN_VARIABLE}=HOST:PORT")
+            raise OSError(error.errno, message) from error
         self.thread = threading.Thread(target=self.server.serve_forever, name="health", daemon=True)
 
     @property

@@ -43,7 +43,8 @@ def core_release(config: dict) -> str:
                 for line in (entry["gomod"] for entry in config.get(kind, ()))
                 if line.startswith(CORE_PREFIX)}
     if len(versions) != 1:
-        raise BuildFailed(f"{MANIFEST.name}: the collector core modules must share one release, found {sorted(versions)}")
+        raise BuildFailed(f"{MANIFEST.name}: the collector core modules must share one release, "
+                          f"found {sorted(versions)}")
     return versions.pop()
 
 

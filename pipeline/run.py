@@ -125,7 +125,8 @@ def build(args: argparse.Namespace, gateway: str) -> list[tuple[str, Server, str
         gateway_server = Otelcol(args.otlp_http_port, data / "otelcol", prometheus.write_url,
                                  victoriametrics.write_url, grpc_port=args.otlp_grpc_port,
                                  health_port=args.otelcol_health_port, telemetry_port=args.otelcol_telemetry_port,
-                                 relay_ports=(args.otelcol_prometheus_relay_port, args.otelcol_victoriametrics_relay_port),
+                                 relay_ports=(args.otelcol_prometheus_relay_port,
+                                              args.otelcol_victoriametrics_relay_port),
                                  binary=args.otelcol_binary)
         gateway_note = f"OTLP/HTTP in; OTLP/gRPC at {HOST}:{args.otlp_grpc_port}"
     else:
@@ -140,8 +141,10 @@ def build(args: argparse.Namespace, gateway: str) -> list[tuple[str, Server, str
     return [
         # Debian's builds leave out Alertmanager's UI and VictoriaMetrics' vmui: the viewer (last line) shows both.
         ("Alertmanager", alertmanager, f"{alertmanager.url}/api/v2/alerts  API; alerts from Prometheus and vmalert"),
-        ("VictoriaMetrics", victoriametrics, f"{victoriametrics.url}/api/v1/status/tsdb  series statistics; PromQL API at /api/v1/query"),
-        ("Prometheus", prometheus, f"{prometheus.url}/classic/graph  UI; rules at /classic/rules, alerts at /classic/alerts"),
+        ("VictoriaMetrics", victoriametrics,
+         f"{victoriametrics.url}/api/v1/status/tsdb  series statistics; PromQL API at /api/v1/query"),
+        ("Prometheus", prometheus,
+         f"{prometheus.url}/classic/graph  UI; rules at /classic/rules, alerts at /classic/alerts"),
         ("vmalert", vmalert, f"{vmalert.url}  the same rules against VictoriaMetrics"),
         (f"gateway ({gateway})", gateway_server, f"{gateway_server.otlp_url}  {gateway_note}"),
         ("agent", agent, f"{agent.url}/readyz  exporting every {args.agent_interval}"),
@@ -151,7 +154,8 @@ def build(args: argparse.Namespace, gateway: str) -> list[tuple[str, Server, str
 
 
 def missing_binary_error(args: argparse.Namespace, gateway: str) -> str | None:
-    needed = ("alertmanager", "victoria-metrics", "prometheus", "vmalert") + (("vmagent",) if gateway == "vmagent" else ())
+    needed = (("alertmanager", "victoria-metrics", "prometheus", "vmalert")
+              + (("vmagent",) if gateway == "vmagent" else ()))
     try:
         for name in needed:
             backends.binary(name)

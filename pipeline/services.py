@@ -189,7 +189,8 @@ class PromApi:
         try:
             body = json.loads(http_get(f"{self.url}/api/v1/{path}?{query}", timeout=30))
         except urllib.error.HTTPError as error:
-            raise RuntimeError(f"{self.url} {path} {params}: {error.code} {error.read().decode(errors='replace')}")
+            raise RuntimeError(
+                f"{self.url} {path} {params}: {error.code} {error.read().decode(errors='replace')}") from error
         if body.get("status") != "success":
             raise RuntimeError(f"{self.url} {path}: {body}")
         return body["data"]

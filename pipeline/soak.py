@@ -97,7 +97,8 @@ def soak(duration: float, base: Path, gateway: str) -> str:
              "| replayed | dropped |", "|---|---|---|---|---|---|---|"]
     lines += [f"| {name} | {c['expected']} | {c['found']} | {c['duplicates']} | {c['failed exports']} | "
               f"{c['replayed']} | {c['dropped']} |" for name, c in counts.items()]
-    lines += ["", "| agent | first | last | min | max | slope per hour (after the first minute) |", "|---|---|---|---|---|---|"]
+    lines += ["", "| agent | first | last | min | max | slope per hour (after the first minute) |",
+              "|---|---|---|---|---|---|"]
     for name, series in (("RSS (KiB)", rss), ("open fds", fds)):
         values = [value for _, value in series]
         lines.append(f"| {name} | {values[0]} | {values[-1]} | {min(values)} | {max(values)} | "

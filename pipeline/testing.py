@@ -1,7 +1,8 @@
 """pytest plugin: real backends on 127.0.0.1, free ports, temporary directories (loaded by tests/conftest.py).
 
 Helpers (those of `pipeline.stack`, re-exported, plus two)
-    require_binary(name) -> Path   the backend binary ("otelcol": the project's collector build); skips the test when missing (fails it when env CI is set)
+    require_binary(name) -> Path   the backend binary ("otelcol": the project's collector build);
+                                   skips the test when missing (fails it when env CI is set)
     unavailable(message)           skip the test for a missing prerequisite (fail it when env CI is set)
 A `pipeline.backends.MissingBackend` raised in a fixture or a test (a server's binary missing) skips it the same way.
 

@@ -188,9 +188,11 @@ TIMING = (
                    lambda level: INODES),
                   ("system_filesystem_inodes_usage", {**READ_ONLY_MOUNT, "system_filesystem_state": "free"},
                    lambda level: 0)), MOUNT),
-    Timing("HostNetworkDrops", "dropped / (packets + dropped) of an interface and direction > {threshold:.0%}, per minute",
+    Timing("HostNetworkDrops",
+           "dropped / (packets + dropped) of an interface and direction > {threshold:.0%}, per minute",
            packet_failures("system_network_packet_dropped_total"), NETWORK_RECEIVE),
-    Timing("HostNetworkErrors", "errors / (packets + errors) of an interface and direction > {threshold:.0%}, per minute",
+    Timing("HostNetworkErrors",
+           "errors / (packets + errors) of an interface and direction > {threshold:.0%}, per minute",
            packet_failures("system_network_errors_total"), NETWORK_RECEIVE),
     Timing("HostConntrackUsage", "conntrack entries / limit > {threshold:.0%}",
            gauges(("system_network_conntrack_count", {}, lambda level: 65536 * level),
@@ -304,11 +306,13 @@ def annotations(rule: Mapping[str, Any], labels: Mapping[str, str], value: float
         text = TEMPLATE.sub(lambda m: labels[m["label"]] if m["label"] else VALUE_FORMATS[m["format"]](value), text)
         if "{{" in text:
             raise ValueError(f"{rule['alert']}: rules.timing cannot render {text!r}")
-        return text.replace(links["runbooks"].rstrip("/"), "${runbooks}").replace(links["grafana"].rstrip("/"), "${grafana}")
+        return (text.replace(links["runbooks"].rstrip("/"), "${runbooks}")
+                .replace(links["grafana"].rstrip("/"), "${grafana}"))
     return {key: render(text) for key, text in rule["annotations"].items()}
 
 
-def unit_test_group(timing: Timing, severity: Severity, all_severities: list[Severity], links: Mapping[str, str]) -> dict:
+def unit_test_group(timing: Timing, severity: Severity, all_severities: list[Severity],
+                    links: Mapping[str, str]) -> dict:
     breach, safe = levels_of(timing, severity, all_severities)
     longest = max(s.fires_after + s.keep_firing_for for s in all_severities)
     breaches = {"a": max(s.fires_after for s in all_severities) + 5 * EVALUATION,
@@ -340,7 +344,8 @@ def unit_test_group(timing: Timing, severity: Severity, all_severities: list[Sev
 
     return {
         "name": f"{timing.alert} {severity.name}: fires {build.duration(severity.fires_after)} after a breach starts, "
-                f"not for one evaluation less, resolves {build.duration(severity.keep_firing_for + EVALUATION)} after it ends",
+                "not for one evaluation less, "
+                f"resolves {build.duration(severity.keep_firing_for + EVALUATION)} after it ends",
         "interval": f"{EXPORT}s",
         "input_series": input_series,
         "alert_rule_test": [{"eval_time": build.duration(at), "alertname": timing.alert, "exp_alerts": expected(at)}

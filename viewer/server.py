@@ -15,6 +15,7 @@ Paths follow Grafana's, so the rules' dashboard_url works on either: /d/<uid>[/<
 from __future__ import annotations
 
 import argparse
+import contextlib
 import html
 import json
 import re
@@ -166,8 +167,6 @@ def main(argv: list[str] | None = None) -> int:
     Viewer.alertmanager = args.alertmanager.rstrip("/")
     server = ThreadingHTTPServer((args.host, args.port), Viewer)
     print(f"viewer on http://{args.host}:{args.port}", flush=True)
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         server.serve_forever()
-    except KeyboardInterrupt:
-        pass
     return 0

@@ -134,7 +134,8 @@ def top_hosts(title: str, description: str, unit: str, expr: str, *,
     """A horizontal bar gauge of the `count` hosts with the highest value of `expr` (by host_name)."""
     target = Target(f"topk({count}, {expr})", "{{host_name}}")
     defaults = {"thresholds": _threshold_config(thresholds), "color": {"mode": "thresholds"},
-                "links": [HOST_LINK | {"url": HOST_LINK["url"].replace("${__value.raw}", "${__field.labels.host_name}")}],
+                "links": [HOST_LINK | {"url": HOST_LINK["url"].replace("${__value.raw}",
+                                                                       "${__field.labels.host_name}")}],
                 **_limits(0, maximum)}
     options = {"reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
                "orientation": "horizontal", "displayMode": "gradient", "valueMode": "color",

@@ -105,7 +105,8 @@ def build() -> dict:
     return dashboard(
         "workloads", "Workloads",
         "One host's process groups, cgroups (containers, pods, systemd services), systemd units and textfile "
-        "metrics, from the agent's opt-in process_groups, cgroup, systemd and textfile sources. Alerts link here with ?var-host=<host_name>.",
+        "metrics, from the agent's opt-in process_groups, cgroup, systemd and textfile sources. "
+        "Alerts link here with ?var-host=<host_name>.",
         host_variables(multi_host=False),
         [*_process_groups(), *_cgroups(), *_systemd(), *_textfiles()],
     )

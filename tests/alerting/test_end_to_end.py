@@ -1,8 +1,8 @@
 """Notifications end to end, with real processes only.
 
-Fake hosts write CPU time through each gateway (the project's collector, vmagent) into Prometheus and VictoriaMetrics. Prometheus
-and vmalert evaluate the shipped rules (with `for` shortened) and notify the same Alertmanager, which
-runs the shipped config with its endpoints pointed at a local HTTP sink and a local SMTP server.
+Fake hosts write CPU time through each gateway (the project's collector, vmagent) into Prometheus and
+VictoriaMetrics. Prometheus and vmalert evaluate the shipped rules (with `for` shortened) and notify the same
+Alertmanager, which runs the shipped config with its endpoints pointed at a local HTTP sink and a local SMTP server.
 Each evaluator labels its alerts `evaluator=...`, so every assertion names the backend it proves.
 
 - e2e-hot   99 % busy: critical pages (webhook + email), its warning is inhibited; then idle: resolved.

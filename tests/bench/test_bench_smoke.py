@@ -50,7 +50,8 @@ def test_minimal_run_computes_every_figure():
     assert len(stock.names & required_names()) < len(required_names())
     assert node_exporter.names is None
     assert {"system.cpu.time", "system.memory.usage", "system.cpu.load_average.1m", "system.filesystem.usage",
-            "system.disk.io", "system.network.io", "system.paging.faults", "system.processes.count"} <= hostmetrics.names
+            "system.disk.io", "system.network.io", "system.paging.faults",
+            "system.processes.count"} <= hostmetrics.names
     assert "system.network.connections" not in hostmetrics.names  # off, as in the agent (bench/hostmetrics.yaml)
 
     assert results.latency.cycles == 3 and results.latency.p50 <= results.latency.p99

@@ -2,7 +2,8 @@
 
 Written by the project from the model (github.com/open-telemetry/semantic-conventions, its newest files
 as read for v1.44.0: system/metrics.yaml with hugepages and system.process.limit, process/metrics.yaml
-with cpu.mode required and process.disk.io, process.context_switches, process.paging.faults, process.uptime), not copied from it; `where` names the model file each row was read from. Attributes are those the model lists
+with cpu.mode required and process.disk.io, process.context_switches, process.paging.faults, process.uptime),
+not copied from it; `where` names the model file each row was read from. Attributes are those the model lists
 for the metric (required, or recommended with no condition); `opt_in` those it marks opt_in.
 Rows in PRECEDENTS are names the model does not define, read from the OpenTelemetry Collector's hostmetrics
 receiver (receiver/hostmetricsreceiver/internal/scraper/<scraper>/metadata.yaml) or its systemd receiver

@@ -48,7 +48,8 @@ def test_cpu_memory_oom_and_pressure_per_cgroup():
 
 def test_container_and_pod_identity_come_from_the_path():
     points = collect()
-    labels = {p.attributes["linux.cgroup.path"]: p.attributes for p in points if p.metric == "linux.cgroup.memory.usage"}
+    labels = {p.attributes["linux.cgroup.path"]: p.attributes for p in points
+              if p.metric == "linux.cgroup.memory.usage"}
     assert labels[CONTAINER] == {"linux.cgroup.path": CONTAINER, "container.id": "0123456789abcdef" * 4,
                                  "k8s.pod.uid": "0c1d2e3f-4a5b-6c7d-8e9f-0a1b2c3d4e5f"}
     assert labels[POD] == {"linux.cgroup.path": POD, "k8s.pod.uid": "0c1d2e3f-4a5b-6c7d-8e9f-0a1b2c3d4e5f"}

@@ -69,19 +69,23 @@ BAD_FILES = [
     ("exporter: [1, 2\n", "line 2, column 1: not valid YAML: expected ',' or ']', but got '<stream end>'"),
     ("exporter:\n\tinterval: 1s\n",
      "line 2, column 1: not valid YAML: found character '\\t' that cannot start any token"),
-    ("exporter:\n  interval: 1s\n  timeout: 2s\n  interval: 3s\n", "line 4, column 3: not valid YAML: duplicate key 'interval'"),
+    ("exporter:\n  interval: 1s\n  timeout: 2s\n  interval: 3s\n",
+     "line 4, column 3: not valid YAML: duplicate key 'interval'"),
     ("log_level: debug\nlog_level: info\n", "line 2, column 1: not valid YAML: duplicate key 'log_level'"),
     ("\nlog_level: \x07\n", "line 2, column 12: not valid YAML: unacceptable character #x0007: special characters "
      "are not allowed"),
-    ("a: 1\x00\n", "line 1, column 5: not valid YAML: unacceptable character #x0000: special characters are not allowed"),
+    ("a: 1\x00\n", "line 1, column 5: not valid YAML: unacceptable character #x0000: special characters "
+     "are not allowed"),
     ("when: 2001-13-01\n", "not valid YAML: ValueError: month must be in 1..12"),
-    (b"exporter:\n  interval: 1s\n  timeout: 1s # \xff\xfe\n", "line 3, column 17: expected UTF-8 text, found byte 0xff"),
+    (b"exporter:\n  interval: 1s\n  timeout: 1s # \xff\xfe\n",
+     "line 3, column 17: expected UTF-8 text, found byte 0xff"),
     ("log_level: info\n\nhost_root: /\x07\n", "line 3, column 13: not valid YAML: unacceptable character #x0007: "
      "special characters are not allowed"),
     (b"\x89PNG\r\n\x1a\n\x00\x00", "line 1, column 1: expected UTF-8 text, found byte 0x89"),
     ("- just\n- a list\n", "top level: expected a mapping of options, got list ['just', 'a list']"),
     ("0\n", "top level: expected a mapping of options, got int 0"),
-    ("exporter:\n  intervall: 10s\n", f"exporter.intervall: unknown option; expected one of: {options_of(ExporterConfig)}"),
+    ("exporter:\n  intervall: 10s\n",
+     f"exporter.intervall: unknown option; expected one of: {options_of(ExporterConfig)}"),
     ("exporter:\n  interval: soon\n", "exporter.interval: expected a duration such as 10s, 500ms or 5m, got 'soon'"),
     ("exporter:\n  interval: -5\n", "exporter.interval: expected 0.1s to 24h, got -5s"),
     ("exporter:\n  interval: 0.09\n", "exporter.interval: expected 0.1s to 24h, got 0.09s"),
@@ -89,7 +93,8 @@ BAD_FILES = [
     ("exporter:\n  interval: .nan\n", "exporter.interval: expected 0.1s to 24h, got nans"),
     ("exporter:\n  interval: " + "9" * 400 + "\n", "exporter.interval: int too large to convert to float"),
     ("exporter:\n  timeout: 301s\n", "exporter.timeout: expected 0.1s to 5m, got 301s"),
-    ("exporter:\n  protocol: http/json\n", "exporter.protocol: expected one of http/protobuf, grpc; got str 'http/json'"),
+    ("exporter:\n  protocol: http/json\n",
+     "exporter.protocol: expected one of http/protobuf, grpc; got str 'http/json'"),
     ("exporter:\n  endpoint: gateway:4318\n", "exporter.endpoint: expected a URL with scheme http or https, a host "
      "and optionally a port, such as http://gateway:4318/v1/metrics; got 'gateway:4318'"),
     ("exporter:\n  endpoint: ftp://gateway/v1/metrics\n", "exporter.endpoint: expected a URL with scheme http or "
@@ -197,8 +202,9 @@ def test_tls_files_must_hold_pem_certificates_and_a_private_key(tmp_path):
 
 @pytest.mark.parametrize("value, shown", [
     (Duration(86400), "24h"), (Duration(3600), "1h"), (Duration(60), "1m"), (Duration(90), "90s"),
-    (Duration(0.1), "0.1s"), (Duration(99999999 * 3600), "99999999h"), (ByteSize(2**30), "1GiB"), (ByteSize(2**20), "1MiB"),
-    (ByteSize(3 * 2**20 + 2**10), "3073KiB"), (ByteSize(1024), "1KiB"), (ByteSize(1023), "1023B"), (10_000, "10000"),
+    (Duration(0.1), "0.1s"), (Duration(99999999 * 3600), "99999999h"),
+    (ByteSize(2**30), "1GiB"), (ByteSize(2**20), "1MiB"), (ByteSize(3 * 2**20 + 2**10), "3073KiB"),
+    (ByteSize(1024), "1KiB"), (ByteSize(1023), "1023B"), (10_000, "10000"),
 ])
 def test_amounts_are_shown_in_the_largest_unit_that_divides_them(value, shown):
     assert show_amount(value, type(value)) == shown
@@ -237,7 +243,8 @@ def ranged_options():
             kind = next((t for t in DEFAULT_RANGES if t in (hints[option.name], *typing.get_args(hints[option.name]))),
                         None)
             if kind:
-                low, high = (option.metadata.get(k, default) for k, default in zip(("min", "max"), DEFAULT_RANGES[kind]))
+                low, high = (option.metadata.get(k, default)
+                             for k, default in zip(("min", "max"), DEFAULT_RANGES[kind]))
                 yield f"{section}.{option.name}", kind, low, high
 
 

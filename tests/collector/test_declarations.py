@@ -62,7 +62,8 @@ def test_the_sdk_receives_each_metric_with_its_declared_instrument_and_unit(coll
         assert metric.unit == spec.unit and metric.description == spec.description
         if kind is Sum:
             assert metric.data.is_monotonic is monotonic, spec.name
-    memory = {dict(p.attributes)["system.memory.state"]: p.value for p in metrics["system.memory.usage"].data.data_points}
+    memory = {dict(p.attributes)["system.memory.state"]: p.value
+              for p in metrics["system.memory.usage"].data.data_points}
     assert sum(memory.values()) == 8_000_000 * 1024
     provider.shutdown()
 

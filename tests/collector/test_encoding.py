@@ -63,7 +63,10 @@ def point(value, attributes=None, start=1):
                            value=value)
 
 
-def request_of(*metrics, scope=InstrumentationScope("s", "1", "https://scope")) -> MetricsData:
+SCOPE = InstrumentationScope("s", "1", "https://scope")
+
+
+def request_of(*metrics, scope=SCOPE) -> MetricsData:
     resource = Resource({"service.name": "x", "n": 7, "ok": True, "list": (1, 2)}, "https://resource")
     return MetricsData([ResourceMetrics(resource, [ScopeMetrics(scope, list(metrics), "")], "")])
 

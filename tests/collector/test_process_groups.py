@@ -89,7 +89,8 @@ def test_groups_are_configured_by_name_with_lists_or_single_patterns(tmp_path):
     path.write_text("sources:\n  process_groups:\n    enabled: true\n    groups:\n"
                     "      nginx: {executable: '^nginx$'}\n      api: {cmdline: [gunicorn], user: [app]}\n")
     groups = load(path, environ={}).sources["process_groups"].groups
-    assert groups == {"nginx": GroupRule(executable=("^nginx$",)), "api": GroupRule(cmdline=("gunicorn",), user=("app",))}
+    assert groups == {"nginx": GroupRule(executable=("^nginx$",)),
+                      "api": GroupRule(cmdline=("gunicorn",), user=("app",))}
     path.write_text("sources:\n  process_groups:\n    groups:\n      nginx: {exe: nginx}\n")
     with pytest.raises(ConfigError, match="sources.process_groups.groups.nginx.exe: unknown option"):
         load(path, environ={})

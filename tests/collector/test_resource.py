@@ -7,8 +7,10 @@ import psutil
 
 from collector.resource import ResourceConfig, build_resource
 
+DEFAULT_CONFIG = ResourceConfig()
 
-def attributes(host, monkeypatch, config=ResourceConfig(), **environ):
+
+def attributes(host, monkeypatch, config=DEFAULT_CONFIG, **environ):
     for name in ("OTEL_RESOURCE_ATTRIBUTES", "OTEL_SERVICE_NAME"):
         monkeypatch.delenv(name, raising=False)
     for name, value in environ.items():

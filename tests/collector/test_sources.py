@@ -194,7 +194,8 @@ def test_disk_counters_per_whole_device_excluding_loop_and_partitions(fixture_ho
 def test_disk_queue_and_size_per_device(fixture_host):
     points = DiskSource(fixture_host, DiskOptions()).collect()
     per_device = {(p.metric, p.attributes["system.device"]): p.value for p in points
-                  if p.metric in ("system.disk.weighted_io_time", "system.disk.pending_operations", "system.disk.limit")}
+                  if p.metric in ("system.disk.weighted_io_time", "system.disk.pending_operations",
+                                  "system.disk.limit")}
     assert per_device == {
         ("system.disk.weighted_io_time", "sda"): 12.0, ("system.disk.weighted_io_time", "nvme0n1"): 2.0,
         ("system.disk.pending_operations", "sda"): 3, ("system.disk.pending_operations", "nvme0n1"): 1,

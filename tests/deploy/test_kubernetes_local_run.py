@@ -90,7 +90,8 @@ def test_vmagent_overlay_delivers_with_kubernetes_identity(rendered, prometheus,
     })
     [entrypoint] = [json.loads(args) for kind, args in final_stage() if kind == "ENTRYPOINT"]
     endpoint = pod_environment(manifests, daemonset)["OTEL_EXPORTER_OTLP_METRICS_ENDPOINT"]
-    agent = LocalContainer(manifests, daemonset, [str(agent_executable()), *entrypoint[1:]], tmp_path / "agent", health_port, {
+    command = [str(agent_executable()), *entrypoint[1:]]
+    agent = LocalContainer(manifests, daemonset, command, tmp_path / "agent", health_port, {
         "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT": _with_address(endpoint, gateway_port),
         "HOSTAGENT_HEALTH__LISTEN": f"127.0.0.1:{health_port}",
         "OTEL_METRIC_EXPORT_INTERVAL": "1000",

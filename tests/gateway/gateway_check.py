@@ -136,7 +136,8 @@ def _queues(config: dict[str, Any]) -> Iterator[str]:
             yield f"exporter {exporter_id}: sending_queue.storage {storage} is not in service.extensions"
         retry = settings.get("retry_on_failure") or {}
         if not retry.get("enabled") or retry.get("max_elapsed_time") not in ("0s", 0):
-            yield f"exporter {exporter_id}: retry_on_failure must be enabled with max_elapsed_time 0s (retry until the backend is back)"
+            yield (f"exporter {exporter_id}: retry_on_failure must be enabled with max_elapsed_time 0s "
+                   "(retry until the backend is back)")
 
 
 def _relays(config: dict[str, Any]) -> Iterator[str]:
@@ -185,7 +186,8 @@ def _same_settings(config: dict[str, Any]) -> Iterator[str]:
         first_id, first = next(iter(per_backend.items()), (None, None))
         for exporter_id, settings in per_backend.items():
             if settings != first:
-                yield f"exporter {exporter_id}: settings differ from {first_id} (the backends would be treated differently)"
+                yield (f"exporter {exporter_id}: settings differ from {first_id} "
+                       "(the backends would be treated differently)")
 
 
 def _exporters_of(config: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:

@@ -206,7 +206,8 @@ def test_the_collector_validates_every_shipped_config(tmp_path, otelcol_binary, 
 def test_validate_rejects_a_broken_config(tmp_path, otelcol_binary, config):
     """The check above can fail: a misspelled key."""
     broken = copy.deepcopy(config)
-    broken["processors"]["memory_limiter"]["check_intervall"] = broken["processors"]["memory_limiter"].pop("check_interval")
+    memory_limiter = broken["processors"]["memory_limiter"]
+    memory_limiter["check_intervall"] = memory_limiter.pop("check_interval")
     path = tmp_path / "broken.yaml"
     path.write_text(yaml.safe_dump(broken))
     result = subprocess.run([str(otelcol_binary), "validate", f"--config={path}"],

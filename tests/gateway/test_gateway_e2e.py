@@ -59,7 +59,8 @@ def test_identity_labels_are_exactly_the_scheme(backends_fed_through):
 
 
 def test_one_instance_per_agent(backends_fed_through):
-    instances = {labels["instance"] for backend in backends_fed_through for labels in backend.series('{job="hostagent"}')}
+    instances = {labels["instance"] for backend in backends_fed_through
+                 for labels in backend.series('{job="hostagent"}')}
     assert len(instances) == 1 and "" not in instances
 
 

@@ -60,7 +60,8 @@ def dashboards_pipeline(base: Path, gateway: str) -> Iterator[Pipeline]:
     (textfiles / "broken.prom").write_text("backup_size{\n")
     sources = {**OPT_IN_SOURCES, "textfile": {"enabled": True, "directory": str(textfiles)},
                "systemd": {"enabled": True, "bus_socket": str(base / "run/dbus/system_bus_socket")}}
-    with private_bus(base), gateway_pipeline_in(base, gateway) as fed:  # a fake systemd (a failed unit) on a private bus
+    # a fake systemd (a failed unit) on a private bus
+    with private_bus(base), gateway_pipeline_in(base, gateway) as fed:
         agent = KubernetesAgent(free_port(), base / "agent", fed.gateway.otlp_url, interval="1s", sources=sources)
         rules = base / "alerts.yml"
         rules.write_text(yaml.safe_dump(ALERT_RULES))

@@ -111,7 +111,8 @@ BROKEN = {
     "template-datasource-rule": _variable("datasource", None, None),
     "template-job-rule": _variable("job", "multi", False),
     "template-host-rule": _variable("host", None, None),
-    "template-label-promql-rule": _variable("host", "query", {"query": "label_values(system_uptime_seconds{, host_name)"}),
+    "template-label-promql-rule": _variable("host", "query",
+                                            {"query": "label_values(system_uptime_seconds{, host_name)"}),
     "template-on-time-change-reload": _variable("host", "refresh", 1),
     "template-datasource-use-rule": _variable("host", "datasource", {"type": "prometheus", "uid": "victoriametrics"}),
     "template-unused-rule": _unused_variable,
@@ -135,7 +136,8 @@ MORE_BREAKAGE = [
     ("panel-units-rule", _set_unit(None)),
     ("panel-title-description-rule", _set_panel("title", "")),
     ("target-host-rule", _set_expr('sum(system_uptime_seconds{job=~"$job", host_name="web-1"})')),
-    ("target-rate-interval-rule", _set_expr(f"sum(irate(system_cpu_time_seconds_total{{{GOOD_SELECTOR}}}[$__interval]))")),
+    ("target-rate-interval-rule",
+     _set_expr(f"sum(irate(system_cpu_time_seconds_total{{{GOOD_SELECTOR}}}[$__interval]))")),
     ("template-datasource-rule", _variable("datasource", "query", "loki")),
 ]
 

@@ -1,4 +1,5 @@
-"""Either gateway (the project's collector, vmagent) puts the same series, with the project's label scheme, into both backends."""
+"""Either gateway (the project's collector, vmagent) puts the same series, with the project's label scheme,
+into both backends."""
 import time
 
 import pytest

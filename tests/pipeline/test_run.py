@@ -81,7 +81,8 @@ class Stack:
         for proc in Path("/proc").iterdir():
             try:
                 if str(self.data_dir) in os.readlink(proc / "cwd") and any(
-                        os.readlink(fd).removeprefix("socket:[").rstrip("]") in inodes for fd in (proc / "fd").iterdir()):
+                        os.readlink(fd).removeprefix("socket:[").rstrip("]") in inodes
+                        for fd in (proc / "fd").iterdir()):
                     return int(proc.name)
             except OSError:
                 continue
@@ -222,7 +223,8 @@ def test_the_status_line_shows_a_gateway_outage_and_the_recovery(stack):
     os.kill(gateway, signal.SIGSTOP)
     try:
         # The newest host sample ages, and after 5 minutes without one the backends say so.
-        outage = r"(?:newest (\d+)s old|no host data in the last 5m) .*agent NOT READY \(last successful export \d+s ago\), backlog \d+ KiB in ([1-9]\d*) files"
+        outage = (r"(?:newest (\d+)s old|no host data in the last 5m) "
+                  r".*agent NOT READY \(last successful export \d+s ago\), backlog \d+ KiB in ([1-9]\d*) files")
         try:
             found = wait_for(lambda: re.search(outage, last_line()), timeout=90, what="the outage on the status line")
         except AssertionError as failure:

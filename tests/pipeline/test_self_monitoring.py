@@ -43,8 +43,8 @@ PIPELINE_RULES = (REPO_ROOT / "rules" / "pipeline.rules.yml").read_text()
 ALERTED = {"vmagent": ("url", sorted(set(re.findall(r"vmagent_\w+", PIPELINE_RULES)))),
            "otelcol": ("exporter", sorted(set(re.findall(r"otelcol_\w+", PIPELINE_RULES))))}
 SCRAPED_JOBS = "|".join(COMPONENT_METRICS)
-SCRAPED = '{job=~"%s"}' % SCRAPED_JOBS
-NOT_SCRAPED = '{__name__=~".+", job!~"%s"}' % SCRAPED_JOBS
+SCRAPED = f'{{job=~"{SCRAPED_JOBS}"}}'
+NOT_SCRAPED = f'{{__name__=~".+", job!~"{SCRAPED_JOBS}"}}'
 # Per metric the agent declares: the label names it may carry besides the identity labels.
 METRIC_LABELS = {metric["prometheus_name"]: {*metric["prometheus_labels"], *metric["prometheus_optional_labels"]}
                  for metric in json.loads(render.sources_json(declared_metrics()))}

@@ -96,7 +96,8 @@ def test_a_full_queue_refuses_data_which_the_agent_keeps_until_the_backend_is_ba
             stopped = time.time() * 1000
             held = wait_for_backlog(agent, QUEUED_CYCLES)
             assert telemetry(gateway, "otelcol_exporter_queue_size", exporter="otlphttp/victoriametrics") == capacity
-            assert telemetry(gateway, "otelcol_exporter_queue_capacity", exporter="otlphttp/victoriametrics") == capacity
+            assert telemetry(gateway, "otelcol_exporter_queue_capacity",
+                             exporter="otlphttp/victoriametrics") == capacity
             assert telemetry(gateway, "otelcol_exporter_enqueue_failed_metric_points",
                              exporter="otlphttp/victoriametrics") > 0
             # Prometheus scrapes the gateway: the queue alert's condition holds there.

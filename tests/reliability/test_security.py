@@ -181,14 +181,14 @@ def test_grpc_over_mutual_tls(agent_for, ca, client_certificate):
     if client_certificate:
         client = ca.issue("grpc-agent", server=False)
         exporter |= {"client_certificate": str(client.certificate), "client_key": str(client.key)}
-    with GrpcTlsEndpoint(ca, require_client_certificate=True) as gateway:
-        with running(agent_for(gateway.url, "grpc-mtls", exporter)) as agent:
-            if client_certificate:
-                wait_for(lambda: len(gateway.received()) >= 2, timeout=30, what="requests over gRPC with mTLS")
-                assert not agent.backlog_files()
-            else:
-                assert_refused_and_kept(agent)
-                assert gateway.received() == []
+    with (GrpcTlsEndpoint(ca, require_client_certificate=True) as gateway,
+          running(agent_for(gateway.url, "grpc-mtls", exporter)) as agent):
+        if client_certificate:
+            wait_for(lambda: len(gateway.received()) >= 2, timeout=30, what="requests over gRPC with mTLS")
+            assert not agent.backlog_files()
+        else:
+            assert_refused_and_kept(agent)
+            assert gateway.received() == []
 
 
 def test_grpc_verifies_the_gateway_by_default(agent_for, ca):

@@ -76,7 +76,8 @@ def test_for_is_the_duration_less_the_step_the_expression_measures(tmp_path):
 
 def test_a_duration_shorter_than_the_step_is_an_error(tmp_path):
     template = TEMPLATE.replace("dashboard: host-detail", "dashboard: host-detail\n        step: 2m")
-    with pytest.raises(build.TemplateError, match="DiskBusy/critical: duration 1m is shorter than the expression's step 2m"):
+    with pytest.raises(build.TemplateError,
+                       match="DiskBusy/critical: duration 1m is shorter than the expression's step 2m"):
         build.render_all(*write_sources(tmp_path, template=template))
 
 

@@ -112,7 +112,8 @@ def test_the_runbook_states_the_thresholds_and_durations_of_the_rules(alert):
 
 
 def test_the_timing_tests_feed_exactly_the_series_and_labels_the_agent_emits():
-    """Every input series: a declared name, all its labels, optional ones only as declared, the gateway's resource labels."""
+    """Every input series: a declared name, all its labels, optional ones only as declared,
+    the gateway's resource labels."""
     contract = agent_contract()
     groups = yaml.safe_load(timing.TEST_FILE.read_text())["tests"]
     for selector in {series["series"] for group in groups for series in group["input_series"]}:

@@ -40,7 +40,8 @@ EMPTY_HERE = {
     **{("workloads", title): "cgroup v1 on these machines; the source reads cgroup v2"
        for title in ("Cgroup CPU", "Cgroup memory against its limit", "Cgroups")},
     **{("workloads", title): "no systemd on these machines" for title in ("Units by state", "Units not active")},
-    ("workloads", "Textfiles"): "make run's textfile directory (.data/agent/textfile) is empty until a user adds a file",
+    ("workloads", "Textfiles"):
+        "make run's textfile directory (.data/agent/textfile) is empty until a user adds a file",
 }
 DASHBOARDS = sorted(path.stem for path in (REPO_ROOT / "grafana" / "dashboards").glob("*.json"))
 
@@ -98,7 +99,8 @@ def test_every_panel_of_every_dashboard_shows_data_on_either_backend(stack, tmp_
     assert {view["datasource"] for view in views} == {"prometheus", "victoriametrics"}
     empty = [f"{view['uid']} on {view['datasource']}: {panel['title']} is {panel['state']} ({panel['text']!r})"
              for view in views for panel in view["panels"]
-             if panel["state"] != "data" and not (panel["state"] == "nodata" and (view["uid"], panel["title"]) in EMPTY_HERE)]
+             if panel["state"] != "data"
+             and not (panel["state"] == "nodata" and (view["uid"], panel["title"]) in EMPTY_HERE)]
     assert not empty, "\n".join(empty)
     switched = [view for view in views if view["datasource"] == "victoriametrics"]
     assert all("var-datasource=victoriametrics" in view["url"] for view in switched)
