@@ -64,12 +64,13 @@ def _cpu() -> list[dict]:
                                       "system_pressure_stall_type"), f"{resource} {{{{system_pressure_stall_type}}}}")
                     for resource in ("cpu", "memory", "io")],
                    width=6),
-        timeseries("Pressure, kernel averages", "The kernel's own 1-minute average of the share of time "
-                   "tasks were stalled (/proc/pressure avg60), as the agent last read it.", "percentunit",
+        timeseries("Pressure, kernel averages", "The kernel's own 10-second, 1-minute and 5-minute averages of "
+                   "the share of time tasks were stalled (/proc/pressure avg10, avg60, avg300), as the agent last "
+                   "read them.", "percentunit",
                    [Target(f"max by (system_pressure_stall_type) "
-                           f"({e.selector(f'system_{resource}_linux_pressure_1m_ratio', H)})",
-                           f"{resource} {{{{system_pressure_stall_type}}}}")
-                    for resource in ("cpu", "memory", "io")],
+                           f"({e.selector(f'system_{resource}_linux_pressure_{window}_ratio', H)})",
+                           f"{resource} {{{{system_pressure_stall_type}}}} {window}")
+                    for resource in ("cpu", "memory", "io") for window in ("10s", "1m", "5m")],
                    width=6),
     ]
 
