@@ -51,6 +51,7 @@ SEGMENTS = 10_000       # TCP segments a host sends (and receives) per export: 1
 HUGEPAGES = 512         # a configured hugepage pool
 RESERVED = 32           # of its free pages, reserved by mappings not yet touched
 CPUS = 4
+TASKS = 32768           # the kernel's task limit (the default pid_max of 32-bit hosts)
 HOSTS = ("a", "b", "c")  # breach, shorter breach, just short
 
 
@@ -197,6 +198,10 @@ TIMING = (
     Timing("HostConntrackUsage", "conntrack entries / limit > {threshold:.0%}",
            gauges(("system_network_conntrack_count", {}, lambda level: 65536 * level),
                   ("system_network_conntrack_max", {}, lambda level: 65536)), {}),
+    Timing("HostProcessesNearLimit", "processes (all states) / task limit > {threshold:.0%}",
+           gauges(("system_process_count", {"process_state": "running"}, lambda level: 8),
+                  ("system_process_count", {"process_state": "sleeping"}, lambda level: TASKS * level - 8),
+                  ("system_process_limit", {}, lambda level: TASKS)), {}),
     Timing("HostFileDescriptorUsage", "open file descriptors / system limit > {threshold:.0%}",
            gauges(("system_linux_file_descriptor_usage", {}, lambda level: 1e6 * level),
                   ("system_linux_file_descriptor_limit", {}, lambda level: 1e6)), {}),
@@ -218,6 +223,17 @@ TIMING = (
            gauges(("system_network_tcp_segments_total", {"network_io_direction": "transmit"}, lambda level: SEGMENTS),
                   ("system_network_tcp_segments_total", {"network_io_direction": "receive"}, lambda level: SEGMENTS),
                   ("system_network_tcp_retransmits_total", {}, lambda level: SEGMENTS * level), counter=True), {}),
+    # Overflows beside (ListenDrops counts them too): only the drops are read.
+    Timing("HostTcpListenDrops", "connection requests listening sockets dropped per second > {threshold}, per minute",
+           gauges(("system_network_tcp_listen_drops_total", {}, lambda level: EXPORT * level),
+                  ("system_network_tcp_listen_overflows_total", {}, lambda level: EXPORT * level), counter=True), {}),
+    # `some` beside, high throughout: only `full` counts.
+    Timing("HostMemoryPressure", "share of time all non-idle tasks stalled on memory (PSI full) > {threshold:.0%}, "
+           "per minute",
+           gauges(("system_memory_linux_pressure_seconds_total", {"system_pressure_stall_type": "full"},
+                   lambda level: EXPORT * level),
+                  ("system_memory_linux_pressure_seconds_total", {"system_pressure_stall_type": "some"},
+                   lambda level: EXPORT * 0.5), counter=True), {}),
     Timing("HostStoppedReporting", "no `hostagent_memory_usage_bytes` sample for {silent}, one within {remembered}",
            presence_series, {}, lag=lambda level: build.seconds(level["silent"]), early=EXPORT),
 )
@@ -256,6 +272,8 @@ def levels_of(timing: Timing, severity: Severity, all_severities: list[Severity]
     higher = [t for t in thresholds if t > severity.threshold]
     if higher:
         above = (severity.threshold + higher[0]) / 2
+    elif severity.threshold == 0:  # any: one per export (a counter's increase of 1, exact in binary)
+        above = 1 / EXPORT
     elif severity.threshold <= 1:  # a share: stay below 100 %
         above = severity.threshold + min(0.02, (1 - severity.threshold) / 2)
     else:

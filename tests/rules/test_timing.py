@@ -64,6 +64,7 @@ def test_counters_add_each_samples_own_increase_and_gaps_are_n_samples():
     ([0.8, 0.95], 0.95, (0.97, 0.78)),
     ([0.01], 0.01, (0.03, 0.005)),
     ([2.0], 2.0, (2.04, 1.96)),
+    ([0], 0, (0.1, 0)),
 ])
 def test_levels_are_just_above_the_severity_and_just_below_the_lowest_threshold(thresholds, severity, expected):
     found = [timing.Severity(str(t), t, 60, 0, {}) for t in thresholds]
@@ -106,7 +107,7 @@ def test_the_runbook_states_the_thresholds_and_durations_of_the_rules(alert):
         if threshold is not None and TIMED[alert].at_or_below:  # a count of what is left
             assert f"at most {threshold:g}" in meaning, (severity, threshold)
         elif threshold is not None:
-            said = f"{round(threshold * 100, 6):g} %" if threshold <= 1 else f"{threshold:g}"
+            said = f"{round(threshold * 100, 6):g} %" if 0 < threshold <= 1 else f"{threshold:g}"  # 0: any
             assert f"above {said}" in meaning or f"than {said}" in meaning, (severity, said)
         assert spoken(build.seconds(level["duration"])) in meaning, (severity, level["duration"])
 
