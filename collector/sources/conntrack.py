@@ -6,15 +6,15 @@ from collector.spec import HOSTMETRICS, Point, updowncounter
 CONDITION = "when the nf_conntrack module is loaded"
 PRECEDENT = HOSTMETRICS.format("network")
 
+COUNT = updowncounter("system.network.conntrack.count", "{entry}", "Entries in the conntrack table.",
+                      condition=CONDITION, precedent=PRECEDENT)
+MAX = updowncounter("system.network.conntrack.max", "{entry}", "Size limit of the conntrack table.",
+                    condition=CONDITION, precedent=PRECEDENT)
+
 
 class ConntrackSource(Source):
     name = "conntrack"
-    metrics = (
-        updowncounter("system.network.conntrack.count", "{entry}", "Entries in the conntrack table.",
-                      condition=CONDITION, precedent=PRECEDENT),
-        updowncounter("system.network.conntrack.max", "{entry}", "Size limit of the conntrack table.",
-                      condition=CONDITION, precedent=PRECEDENT),
-    )
+    metrics = (COUNT, MAX)
 
     def collect(self) -> list[Point]:
         try:
@@ -23,8 +23,8 @@ class ConntrackSource(Source):
             limit = self.host.read_proc("sys/net/netfilter/nf_conntrack_max")  # global, whoever reads it
         except FileNotFoundError as missing:
             raise Unavailable(f"{missing.filename} is missing") from None
-        return [Point("system.network.conntrack.count", parse_entries(stats)),
-                Point("system.network.conntrack.max", int(limit))]
+        return [Point(COUNT.name, parse_entries(stats)),
+                Point(MAX.name, int(limit))]
 
 
 def parse_entries(stats: str) -> int:

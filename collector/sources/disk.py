@@ -20,26 +20,27 @@ class DiskOptions(SourceOptions):
     max_devices: int = field(default=200, metadata={"min": 1})
 
 
+IO = counter("system.disk.io", "By", "Bytes read and written.", "system.device", "disk.io.direction")
+OPERATIONS = counter("system.disk.operations", "{operation}", "Completed reads and writes.",
+                     "system.device", "disk.io.direction")
+IO_TIME = counter("system.disk.io_time", "s", "Time the device was busy with I/O.", "system.device")
+OPERATION_TIME = counter("system.disk.operation_time", "s", "Sum of the time each operation took.",
+                         "system.device", "disk.io.direction")
+MERGED = counter("system.disk.merged", "{operation}", "Adjacent reads and writes merged by the kernel.",
+                 "system.device", "disk.io.direction")
+WEIGHTED_IO_TIME = counter("system.disk.weighted_io_time", "s",
+                           "Time spent on I/O weighted by the number of operations in flight (its rate is the "
+                           "average queue length).", "system.device", precedent=PRECEDENT)
+PENDING_OPERATIONS = updowncounter("system.disk.pending_operations", "{operation}", "I/O operations in flight.",
+                                   "system.device", precedent=PRECEDENT)
+LIMIT = updowncounter("system.disk.limit", "By", "Size of the device.", "system.device",
+                      condition="where /sys/block names the device's size")
+
+
 class DiskSource(Source):
     name = "disk"
     Options = DiskOptions
-    metrics = (
-        counter("system.disk.io", "By", "Bytes read and written.", "system.device", "disk.io.direction"),
-        counter("system.disk.operations", "{operation}", "Completed reads and writes.",
-                "system.device", "disk.io.direction"),
-        counter("system.disk.io_time", "s", "Time the device was busy with I/O.", "system.device"),
-        counter("system.disk.operation_time", "s", "Sum of the time each operation took.",
-                "system.device", "disk.io.direction"),
-        counter("system.disk.merged", "{operation}", "Adjacent reads and writes merged by the kernel.",
-                "system.device", "disk.io.direction"),
-        counter("system.disk.weighted_io_time", "s",
-                "Time spent on I/O weighted by the number of operations in flight (its rate is the average "
-                "queue length).", "system.device", precedent=PRECEDENT),
-        updowncounter("system.disk.pending_operations", "{operation}", "I/O operations in flight.",
-                      "system.device", precedent=PRECEDENT),
-        updowncounter("system.disk.limit", "By", "Size of the device.", "system.device",
-                      condition="where /sys/block names the device's size"),
-    )
+    metrics = (IO, OPERATIONS, IO_TIME, OPERATION_TIME, MERGED, WEIGHTED_IO_TIME, PENDING_OPERATIONS, LIMIT)
 
     def __init__(self, host, options):
         super().__init__(host, options)
@@ -61,7 +62,7 @@ class DiskSource(Source):
             sectors = int((self.host.root / "sys/block" / device / "size").read_text())
         except (OSError, ValueError):  # device-mapper and other virtual devices may have no size here
             return []
-        return [Point("system.disk.limit", sectors * SECTOR_BYTES, {"system.device": device})]
+        return [Point(LIMIT.name, sectors * SECTOR_BYTES, {"system.device": device})]
 
 
 def parse_diskstats(text: str):
@@ -77,15 +78,15 @@ def device_points(device: str, stats: list[int]) -> list[Point]:
     read = {"system.device": device, "disk.io.direction": "read"}
     write = {"system.device": device, "disk.io.direction": "write"}
     return [
-        Point("system.disk.io", sectors_read * SECTOR_BYTES, read),
-        Point("system.disk.io", sectors_written * SECTOR_BYTES, write),
-        Point("system.disk.operations", reads, read),
-        Point("system.disk.operations", writes, write),
-        Point("system.disk.io_time", io_ms / 1000, {"system.device": device}),
-        Point("system.disk.operation_time", read_ms / 1000, read),
-        Point("system.disk.operation_time", write_ms / 1000, write),
-        Point("system.disk.merged", reads_merged, read),
-        Point("system.disk.merged", writes_merged, write),
-        Point("system.disk.weighted_io_time", weighted_ms / 1000, {"system.device": device}),
-        Point("system.disk.pending_operations", in_flight, {"system.device": device}),
+        Point(IO.name, sectors_read * SECTOR_BYTES, read),
+        Point(IO.name, sectors_written * SECTOR_BYTES, write),
+        Point(OPERATIONS.name, reads, read),
+        Point(OPERATIONS.name, writes, write),
+        Point(IO_TIME.name, io_ms / 1000, {"system.device": device}),
+        Point(OPERATION_TIME.name, read_ms / 1000, read),
+        Point(OPERATION_TIME.name, write_ms / 1000, write),
+        Point(MERGED.name, reads_merged, read),
+        Point(MERGED.name, writes_merged, write),
+        Point(WEIGHTED_IO_TIME.name, weighted_ms / 1000, {"system.device": device}),
+        Point(PENDING_OPERATIONS.name, in_flight, {"system.device": device}),
     ]

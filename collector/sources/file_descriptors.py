@@ -3,17 +3,17 @@
 from collector.sources.base import Source
 from collector.spec import PROJECT, Point, updowncounter
 
+USAGE = updowncounter("system.linux.file_descriptor.usage", "{file_descriptor}",
+                      "File handles allocated by the kernel.", precedent=PROJECT)
+LIMIT = updowncounter("system.linux.file_descriptor.limit", "{file_descriptor}",
+                      "Maximum number of file handles (fs.file-max).", precedent=PROJECT)
+
 
 class FileDescriptorsSource(Source):
     name = "file_descriptors"
-    metrics = (
-        updowncounter("system.linux.file_descriptor.usage", "{file_descriptor}",
-                      "File handles allocated by the kernel.", precedent=PROJECT),
-        updowncounter("system.linux.file_descriptor.limit", "{file_descriptor}",
-                      "Maximum number of file handles (fs.file-max).", precedent=PROJECT),
-    )
+    metrics = (USAGE, LIMIT)
 
     def collect(self) -> list[Point]:
         allocated, unused, limit = (int(v) for v in self.host.read_proc("sys/fs/file-nr").split())
-        return [Point("system.linux.file_descriptor.usage", allocated - unused),
-                Point("system.linux.file_descriptor.limit", limit)]
+        return [Point(USAGE.name, allocated - unused),
+                Point(LIMIT.name, limit)]

@@ -48,21 +48,23 @@ class Mount:
                 "system.filesystem.mountpoint": Host.printable(self.mountpoint)}
 
 
+USAGE = updowncounter("system.filesystem.usage", "By",
+                      "Space used, free (available to users) and reserved (for root); they add up to the limit.",
+                      "system.filesystem.state", *MOUNT_ATTRIBUTES)
+UTILIZATION = gauge("system.filesystem.utilization", "1",
+                    "Used space as a share of used + free (as df shows it); one point, state `used`.",
+                    "system.filesystem.state", *MOUNT_ATTRIBUTES)
+LIMIT = updowncounter("system.filesystem.limit", "By", "Total size of the filesystem.", *MOUNT_ATTRIBUTES)
+INODES_USAGE = updowncounter("system.filesystem.inodes.usage", "{inode}", "Inodes used and free.",
+                             "system.filesystem.state", *MOUNT_ATTRIBUTES,
+                             condition="filesystems with a fixed inode table",
+                             precedent=HOSTMETRICS.format("filesystem"))
+
+
 class FilesystemSource(Source):
     name = "filesystem"
     Options = FilesystemOptions
-    metrics = (
-        updowncounter("system.filesystem.usage", "By",
-                      "Space used, free (available to users) and reserved (for root); they add up to the limit.",
-                      "system.filesystem.state", *MOUNT_ATTRIBUTES),
-        gauge("system.filesystem.utilization", "1",
-              "Used space as a share of used + free (as df shows it); one point, state `used`.",
-              "system.filesystem.state", *MOUNT_ATTRIBUTES),
-        updowncounter("system.filesystem.limit", "By", "Total size of the filesystem.", *MOUNT_ATTRIBUTES),
-        updowncounter("system.filesystem.inodes.usage", "{inode}", "Inodes used and free.",
-                      "system.filesystem.state", *MOUNT_ATTRIBUTES,
-                      condition="filesystems with a fixed inode table", precedent=HOSTMETRICS.format("filesystem")),
-    )
+    metrics = (USAGE, UTILIZATION, LIMIT, INODES_USAGE)
 
     statvfs = staticmethod(os.statvfs)
 
@@ -145,15 +147,15 @@ def statvfs_points(mount: Mount, stat) -> list[Point]:
     used = (stat.f_blocks - stat.f_bfree) * block
     free = stat.f_bavail * block
     reserved = (stat.f_bfree - stat.f_bavail) * block
-    points = [Point("system.filesystem.limit", stat.f_blocks * block, labels)]
+    points = [Point(LIMIT.name, stat.f_blocks * block, labels)]
     for state, value in (("used", used), ("free", free), ("reserved", reserved)):
-        points.append(Point("system.filesystem.usage", value, {**labels, "system.filesystem.state": state}))
+        points.append(Point(USAGE.name, value, {**labels, "system.filesystem.state": state}))
     if used + free:
-        points.append(Point("system.filesystem.utilization", used / (used + free),
+        points.append(Point(UTILIZATION.name, used / (used + free),
                             {**labels, "system.filesystem.state": "used"}))
     if stat.f_files:
-        points.append(Point("system.filesystem.inodes.usage", stat.f_files - stat.f_ffree,
+        points.append(Point(INODES_USAGE.name, stat.f_files - stat.f_ffree,
                             {**labels, "system.filesystem.state": "used"}))
-        points.append(Point("system.filesystem.inodes.usage", stat.f_ffree,
+        points.append(Point(INODES_USAGE.name, stat.f_ffree,
                             {**labels, "system.filesystem.state": "free"}))
     return points

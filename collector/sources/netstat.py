@@ -7,33 +7,33 @@ node_exporter's netstat and sockstat collectors read the same counters.
 from collector.sources.base import Source
 from collector.spec import PROJECT, Point, counter, updowncounter
 
+SEGMENTS = counter("system.network.tcp.segments", "{segment}", "TCP segments received and sent (InSegs, OutSegs).",
+                   "network.io.direction", precedent=PROJECT)
+RETRANSMITS = counter("system.network.tcp.retransmits", "{segment}", "TCP segments retransmitted (RetransSegs).",
+                      precedent=PROJECT)
+LISTEN_OVERFLOWS = counter("system.network.tcp.listen.overflows", "{connection}",
+                           "Connections a listening socket could not accept: its accept queue was full "
+                           "(ListenOverflows).", precedent=PROJECT)
+LISTEN_DROPS = counter("system.network.tcp.listen.drops", "{connection}",
+                       "Connection requests a listening socket dropped, overflows included (ListenDrops).",
+                       precedent=PROJECT)
+SOCKET_COUNT = updowncounter("system.network.socket.count", "{socket}",
+                             "Sockets in use per transport (sockstat inuse).", "network.transport", precedent=PROJECT)
+
 # (file, "Section: Field") → (metric, attributes)
 COUNTERS = {
-    ("snmp", "Tcp", "InSegs"): ("system.network.tcp.segments", {"network.io.direction": "receive"}),
-    ("snmp", "Tcp", "OutSegs"): ("system.network.tcp.segments", {"network.io.direction": "transmit"}),
-    ("snmp", "Tcp", "RetransSegs"): ("system.network.tcp.retransmits", {}),
-    ("netstat", "TcpExt", "ListenOverflows"): ("system.network.tcp.listen.overflows", {}),
-    ("netstat", "TcpExt", "ListenDrops"): ("system.network.tcp.listen.drops", {}),
+    ("snmp", "Tcp", "InSegs"): (SEGMENTS.name, {"network.io.direction": "receive"}),
+    ("snmp", "Tcp", "OutSegs"): (SEGMENTS.name, {"network.io.direction": "transmit"}),
+    ("snmp", "Tcp", "RetransSegs"): (RETRANSMITS.name, {}),
+    ("netstat", "TcpExt", "ListenOverflows"): (LISTEN_OVERFLOWS.name, {}),
+    ("netstat", "TcpExt", "ListenDrops"): (LISTEN_DROPS.name, {}),
 }
 SOCKSTAT = {"TCP": "tcp", "UDP": "udp"}
 
 
 class NetstatSource(Source):
     name = "netstat"
-    metrics = (
-        counter("system.network.tcp.segments", "{segment}", "TCP segments received and sent (InSegs, OutSegs).",
-                "network.io.direction", precedent=PROJECT),
-        counter("system.network.tcp.retransmits", "{segment}", "TCP segments retransmitted (RetransSegs).",
-                precedent=PROJECT),
-        counter("system.network.tcp.listen.overflows", "{connection}",
-                "Connections a listening socket could not accept: its accept queue was full (ListenOverflows).",
-                precedent=PROJECT),
-        counter("system.network.tcp.listen.drops", "{connection}",
-                "Connection requests a listening socket dropped, overflows included (ListenDrops).",
-                precedent=PROJECT),
-        updowncounter("system.network.socket.count", "{socket}", "Sockets in use per transport (sockstat inuse).",
-                      "network.transport", precedent=PROJECT),
-    )
+    metrics = (SEGMENTS, RETRANSMITS, LISTEN_OVERFLOWS, LISTEN_DROPS, SOCKET_COUNT)
 
     def collect(self) -> list[Point]:
         tables = {name: parse_snmp(self.host.read_proc(self.host.net_file(name))) for name in ("snmp", "netstat")}
@@ -60,5 +60,5 @@ def parse_sockstat(text: str) -> list[Point]:
         if protocol in SOCKSTAT:
             fields = rest.split()
             in_use = int(fields[fields.index("inuse") + 1])
-            points.append(Point("system.network.socket.count", in_use, {"network.transport": SOCKSTAT[protocol]}))
+            points.append(Point(SOCKET_COUNT.name, in_use, {"network.transport": SOCKSTAT[protocol]}))
     return points

@@ -9,9 +9,6 @@ from collector.sources.filters import REGEX, NameFilter, capped
 from collector.spec import PROJECT, Point, counter, updowncounter
 
 INTERFACE = ("network.interface.name", "network.io.direction")
-# /proc/net/dev column (per direction) → metric
-COLUMNS = {0: "system.network.io", 1: "system.network.packet.count", 2: "system.network.errors",
-           3: "system.network.packet.dropped"}
 # hw.network.* identify the adapter by hw.id; network.interface.name is kept so they join system.network.*.
 LINK = ("hw.id", "hw.name", "network.interface.name")
 LINK_OPTIONAL = ("hw.network.physical_address", "hw.parent")
@@ -33,25 +30,28 @@ class NetworkOptions(SourceOptions):
     max_interfaces: int = field(default=100, metadata={"min": 1})
 
 
+IO = counter("system.network.io", "By", "Bytes received and transmitted.", *INTERFACE)
+PACKET_COUNT = counter("system.network.packet.count", "{packet}", "Packets received and transmitted.", *INTERFACE)
+PACKET_DROPPED = counter("system.network.packet.dropped", "{packet}", "Packets dropped without an error.", *INTERFACE)
+ERRORS = counter("system.network.errors", "{error}", "Receive and transmit errors.", *INTERFACE)
+CONNECTION_COUNT = updowncounter("system.network.connection.count", "{connection}",
+                                 "Sockets by transport and TCP state (UDP sockets have no state).",
+                                 "network.transport", optional=("network.connection.state",),
+                                 condition="only with connections: true")
+UP = updowncounter("hw.network.up", "1", "Link (carrier) present: 1 up, 0 down.", *LINK,
+                   optional=LINK_OPTIONAL, condition=ADMIN_UP)
+BANDWIDTH_LIMIT = updowncounter("hw.network.bandwidth.limit", "By/s", "Link speed the adapter negotiated.", *LINK,
+                                optional=LINK_OPTIONAL, condition="where the driver reports a link speed")
+MTU = updowncounter("system.network.mtu", "By", "Maximum transmission unit of the interface.",
+                    "network.interface.name", precedent=PROJECT)
+# /proc/net/dev column (per direction) → metric
+COLUMNS = {0: IO.name, 1: PACKET_COUNT.name, 2: ERRORS.name, 3: PACKET_DROPPED.name}
+
+
 class NetworkSource(Source):
     name = "network"
     Options = NetworkOptions
-    metrics = (
-        counter("system.network.io", "By", "Bytes received and transmitted.", *INTERFACE),
-        counter("system.network.packet.count", "{packet}", "Packets received and transmitted.", *INTERFACE),
-        counter("system.network.packet.dropped", "{packet}", "Packets dropped without an error.", *INTERFACE),
-        counter("system.network.errors", "{error}", "Receive and transmit errors.", *INTERFACE),
-        updowncounter("system.network.connection.count", "{connection}",
-                      "Sockets by transport and TCP state (UDP sockets have no state).",
-                      "network.transport", optional=("network.connection.state",),
-                      condition="only with connections: true"),
-        updowncounter("hw.network.up", "1", "Link (carrier) present: 1 up, 0 down.", *LINK,
-                      optional=LINK_OPTIONAL, condition=ADMIN_UP),
-        updowncounter("hw.network.bandwidth.limit", "By/s", "Link speed the adapter negotiated.", *LINK,
-                      optional=LINK_OPTIONAL, condition="where the driver reports a link speed"),
-        updowncounter("system.network.mtu", "By", "Maximum transmission unit of the interface.",
-                      "network.interface.name", precedent=PROJECT),
-    )
+    metrics = (IO, PACKET_COUNT, PACKET_DROPPED, ERRORS, CONNECTION_COUNT, UP, BANDWIDTH_LIMIT, MTU)
 
     def __init__(self, host, options):
         super().__init__(host, options)
@@ -80,7 +80,7 @@ class NetworkSource(Source):
                 for state in parse_socket_states(text):
                     key = (transport, TCP_STATES.get(state) if transport == "tcp" else None)
                     counts[key] = counts.get(key, 0) + 1
-        return [Point("system.network.connection.count", count,
+        return [Point(CONNECTION_COUNT.name, count,
                       {"network.transport": transport, **({"network.connection.state": state} if state else {})})
                 for (transport, state), count in sorted(counts.items(), key=str)]
 
@@ -105,7 +105,7 @@ def link_points(directory: Path, name: str) -> list[Point]:
     """Link state, speed and MTU from sysfs; a value the driver does not give (EINVAL) is left out."""
     points = []
     if (mtu := _read_int(directory / "mtu")) is not None:
-        points.append(Point("system.network.mtu", mtu, {"network.interface.name": name}))
+        points.append(Point(MTU.name, mtu, {"network.interface.name": name}))
     link = {"hw.id": name, "hw.name": name, "network.interface.name": name}
     if (address := _read(directory / "address")) and address != "00:00:00:00:00:00":
         link["hw.network.physical_address"] = address
@@ -113,9 +113,9 @@ def link_points(directory: Path, name: str) -> list[Point]:
         link["hw.parent"] = (directory / "device").resolve().name
     # carrier cannot be read while the interface is administratively down: not a fault, no point
     if (carrier := _read_int(directory / "carrier")) is not None:
-        points.append(Point("hw.network.up", carrier, link))
+        points.append(Point(UP.name, carrier, link))
     if (speed := _read_int(directory / "speed")) is not None and speed > 0:  # Mbit/s; -1: unknown
-        points.append(Point("hw.network.bandwidth.limit", speed * 1_000_000 // 8, link))
+        points.append(Point(BANDWIDTH_LIMIT.name, speed * 1_000_000 // 8, link))
     return points
 
 

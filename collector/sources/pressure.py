@@ -12,19 +12,20 @@ CONDITION = "Linux with pressure stall information (CONFIG_PSI)"
 PRECEDENT = HOSTMETRICS.format("pressure")
 
 
-def _declarations(resource: str):
-    yield counter(f"system.{resource}.linux.pressure.total", "s",
-                  f"Time tasks were stalled waiting for {resource} (some: at least one task; full: all "
-                  "non-idle tasks at once).", STALL_TYPE, condition=CONDITION, precedent=PRECEDENT)
-    for window in AVERAGES.values():
-        yield gauge(f"system.{resource}.linux.pressure.{window}", "1",
-                    f"Share of time tasks were stalled waiting for {resource}, averaged by the kernel over "
-                    f"{window}.", STALL_TYPE, condition=CONDITION, precedent=PRECEDENT)
+TOTAL = {resource: counter(f"system.{resource}.linux.pressure.total", "s",
+                           f"Time tasks were stalled waiting for {resource} (some: at least one task; full: all "
+                           "non-idle tasks at once).", STALL_TYPE, condition=CONDITION, precedent=PRECEDENT)
+         for resource in RESOURCES}
+AVERAGE = {(resource, window): gauge(f"system.{resource}.linux.pressure.{window}", "1",
+                                     f"Share of time tasks were stalled waiting for {resource}, averaged by the "
+                                     f"kernel over {window}.", STALL_TYPE, condition=CONDITION, precedent=PRECEDENT)
+           for resource in RESOURCES for window in AVERAGES.values()}
 
 
 class PressureSource(Source):
     name = "pressure"
-    metrics = tuple(spec for resource in RESOURCES for spec in _declarations(resource))
+    metrics = tuple(spec for resource in RESOURCES
+                    for spec in (TOTAL[resource], *(AVERAGE[resource, w] for w in AVERAGES.values())))
 
     def collect(self) -> list[Point]:
         points = []
@@ -52,8 +53,8 @@ def parse_pressure(resource: str, text: str) -> list[Point]:
     points = []
     for stall_type, fields in pressure_lines(text):
         labels = {STALL_TYPE: stall_type}
-        points.append(Point(f"system.{resource}.linux.pressure.total", stall_seconds(fields), labels))
+        points.append(Point(TOTAL[resource].name, stall_seconds(fields), labels))
         # the kernel writes the averages as percentages
-        points += [Point(f"system.{resource}.linux.pressure.{window}", float(fields[field]) / 100, labels)
+        points += [Point(AVERAGE[resource, window].name, float(fields[field]) / 100, labels)
                    for field, window in AVERAGES.items()]
     return points

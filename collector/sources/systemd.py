@@ -30,16 +30,16 @@ class SystemdOptions(OptInOptions):
     bus_socket: str = "/run/dbus/system_bus_socket"
 
 
+UNIT_STATE = updowncounter("systemd.unit.state", "1", "1 for the active state each unit is in, 0 for the other states.",
+                           "systemd.unit.name", "systemd.unit.active_state",
+                           condition="only with systemd.enabled: true, on hosts whose system bus is reachable",
+                           precedent="the OpenTelemetry Collector's systemd receiver")
+
+
 class SystemdSource(Source):
     name = "systemd"
     Options = SystemdOptions
-    metrics = (
-        updowncounter("systemd.unit.state", "1",
-                      "1 for the active state each unit is in, 0 for the other states.",
-                      "systemd.unit.name", "systemd.unit.active_state",
-                      condition="only with systemd.enabled: true, on hosts whose system bus is reachable",
-                      precedent="the OpenTelemetry Collector's systemd receiver"),
-    )
+    metrics = (UNIT_STATE,)
 
     def __init__(self, host, options):
         super().__init__(host, options)
@@ -50,7 +50,7 @@ class SystemdSource(Source):
     def collect(self) -> list[Point]:
         units = [(name, state) for name, state in self._list_units() if self.filter.allows(name)]
         units, overflow = capped(sorted(units), self.options.max_units, "units")
-        points = [Point("systemd.unit.state", int(state == candidate),
+        points = [Point(UNIT_STATE.name, int(state == candidate),
                         {"systemd.unit.name": name, "systemd.unit.active_state": candidate})
                   for name, state in units for candidate in ACTIVE_STATES]
         if overflow:

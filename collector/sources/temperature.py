@@ -5,14 +5,14 @@ from pathlib import Path
 from collector.sources.base import Source, Unavailable
 from collector.spec import Point, gauge
 
+TEMPERATURE = gauge("hw.temperature", "Cel", "Temperature reported by a hardware sensor.", "hw.id", "hw.name",
+                    # the sensor's label (tempN_label) and the device its chip sits on, where the kernel names them
+                    optional=("hw.sensor_location", "hw.parent"), condition="where hwmon temperature sensors exist")
+
 
 class TemperatureSource(Source):
     name = "temperature"
-    metrics = (
-        gauge("hw.temperature", "Cel", "Temperature reported by a hardware sensor.", "hw.id", "hw.name",
-              # the sensor's label (tempN_label) and the device its chip sits on, where the kernel names them
-              optional=("hw.sensor_location", "hw.parent"), condition="where hwmon temperature sensors exist"),
-    )
+    metrics = (TEMPERATURE,)
 
     def __init__(self, host, options):
         super().__init__(host, options)
@@ -31,7 +31,7 @@ class TemperatureSource(Source):
                 continue
             if path not in self._identities:
                 self._identities[path] = sensor_identity(path)
-            points.append(Point("hw.temperature", millidegrees / 1000, self._identities[path]))
+            points.append(Point(TEMPERATURE.name, millidegrees / 1000, self._identities[path]))
         return points
 
 

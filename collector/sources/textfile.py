@@ -26,17 +26,18 @@ class TextfileOptions(OptInOptions):
     max_series: int = field(default=1000, metadata={"min": 1})
 
 
+MTIME = gauge("hostagent.textfile.mtime", "s",
+              "Modification time (Unix time) of each *.prom file: a cron job that stopped writing grows old.",
+              "file.name", condition=OPT_IN)
+ERRORS = counter("hostagent.textfile.errors", "{error}",
+                 "Collections that skipped a file: not valid text format, a type conflict, a clash or max_series.",
+                 "file.name", condition=OPT_IN)
+
+
 class TextfileSource(Source):
     name = "textfile"
     Options = TextfileOptions
-    metrics = (
-        gauge("hostagent.textfile.mtime", "s",
-              "Modification time (Unix time) of each *.prom file: a cron job that stopped writing grows old.",
-              "file.name", condition=OPT_IN),
-        counter("hostagent.textfile.errors", "{error}",
-                "Collections that skipped a file: not valid text format, a type conflict, a clash or max_series.",
-                "file.name", condition=OPT_IN),
-    )
+    metrics = (MTIME, ERRORS)
 
     def __init__(self, host, options):
         super().__init__(host, options)
@@ -60,13 +61,13 @@ class TextfileSource(Source):
             except OSError as error:  # renamed away between listing and reading
                 problems.append(f"{path.name}: {error.strerror}")
                 continue
-            points.append(Point("hostagent.textfile.mtime", mtime, {"file.name": path.name}))
+            points.append(Point(MTIME.name, mtime, {"file.name": path.name}))
             try:
                 points += self._file_points(parse(text), series)
             except ValueError as error:
                 problems.append(f"{path.name}: {error}")
                 self._errors[path.name] += 1
-            points.append(Point("hostagent.textfile.errors", self._errors[path.name], {"file.name": path.name}))
+            points.append(Point(ERRORS.name, self._errors[path.name], {"file.name": path.name}))
         if problems:
             raise PartialFailure(points, "skipped " + "; ".join(problems))
         return points

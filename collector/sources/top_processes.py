@@ -28,25 +28,26 @@ class TopProcessesOptions(OptInOptions):
     by: str = field(default="cpu", metadata={"choices": ("cpu", "memory")})
 
 
+CPU_TIME = counter("process.cpu.time", "s", "CPU seconds of a top process by mode.", *PROCESS, "cpu.mode",
+                   condition=OPT_IN)
+CPU_UTILIZATION = gauge("process.cpu.utilization", "1",
+                        "CPU share of a top process by mode since the previous collection (of all CPUs).",
+                        *PROCESS, "cpu.mode", condition=OPT_IN)
+MEMORY_USAGE = updowncounter("process.memory.usage", "By", "Resident memory of a top process.", *PROCESS,
+                             condition=OPT_IN)
+MEMORY_VIRTUAL = updowncounter("process.memory.virtual", "By", "Virtual memory of a top process.", *PROCESS,
+                               condition=OPT_IN)
+THREAD_COUNT = updowncounter("process.thread.count", "{thread}", "Threads of a top process.", *PROCESS,
+                             condition=OPT_IN)
+FILE_DESCRIPTOR_COUNT = updowncounter("process.unix.file_descriptor.count", "{file_descriptor}",
+                                      "Open file descriptors of a top process (needs permission to list its fds).",
+                                      *PROCESS, condition=OPT_IN)
+
+
 class TopProcessesSource(Source):
     name = "top_processes"
     Options = TopProcessesOptions
-    metrics = (
-        counter("process.cpu.time", "s", "CPU seconds of a top process by mode.", *PROCESS, "cpu.mode",
-                condition=OPT_IN),
-        gauge("process.cpu.utilization", "1",
-              "CPU share of a top process by mode since the previous collection (of all CPUs).",
-              *PROCESS, "cpu.mode", condition=OPT_IN),
-        updowncounter("process.memory.usage", "By", "Resident memory of a top process.", *PROCESS,
-                      condition=OPT_IN),
-        updowncounter("process.memory.virtual", "By", "Virtual memory of a top process.", *PROCESS,
-                      condition=OPT_IN),
-        updowncounter("process.thread.count", "{thread}", "Threads of a top process.", *PROCESS,
-                      condition=OPT_IN),
-        updowncounter("process.unix.file_descriptor.count", "{file_descriptor}",
-                      "Open file descriptors of a top process (needs permission to list its fds).",
-                      *PROCESS, condition=OPT_IN),
-    )
+    metrics = (CPU_TIME, CPU_UTILIZATION, MEMORY_USAGE, MEMORY_VIRTUAL, THREAD_COUNT, FILE_DESCRIPTOR_COUNT)
     FIELDS = ["pid", "name", "create_time", "cpu_times", "memory_info", "num_threads", "num_fds"]
 
     def __init__(self, host, options):
@@ -92,14 +93,14 @@ def creation_time(create_time: float) -> str:
 def process_points(info: dict, cpu: dict[str, float], cpu_shares: dict[str, float]) -> list[Point]:
     labels = {"process.pid": info["pid"], "process.creation.time": creation_time(info["create_time"]),
               "process.executable.name": info["name"]}
-    points = [Point("process.cpu.time", seconds, {**labels, "cpu.mode": mode}) for mode, seconds in cpu.items()]
-    points += [Point("process.cpu.utilization", share, {**labels, "cpu.mode": mode})
+    points = [Point(CPU_TIME.name, seconds, {**labels, "cpu.mode": mode}) for mode, seconds in cpu.items()]
+    points += [Point(CPU_UTILIZATION.name, share, {**labels, "cpu.mode": mode})
                for mode, share in cpu_shares.items()]
     points += [
-        Point("process.memory.usage", info["memory_info"].rss, labels),
-        Point("process.memory.virtual", info["memory_info"].vms, labels),
-        Point("process.thread.count", info["num_threads"], labels),
+        Point(MEMORY_USAGE.name, info["memory_info"].rss, labels),
+        Point(MEMORY_VIRTUAL.name, info["memory_info"].vms, labels),
+        Point(THREAD_COUNT.name, info["num_threads"], labels),
     ]
     if info["num_fds"] is not None:  # None when we may not list another user's /proc/<pid>/fd
-        points.append(Point("process.unix.file_descriptor.count", info["num_fds"], labels))
+        points.append(Point(FILE_DESCRIPTOR_COUNT.name, info["num_fds"], labels))
     return points
