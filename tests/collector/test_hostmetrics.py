@@ -166,5 +166,7 @@ def test_process_count_agrees_with_the_receiver(both):
     theirs, ours = both
     ours_total = sum(p.value for p in ours["system.process.count"])
     # processes of other test runs on this shared machine start and end between the readings (20 was too few in
-    # a full run); counting only running processes, or none, is still far outside
-    assert_between(ours_total, theirs.around("system.processes.count"), 50)
+    # a full run, 50 once with seven suites running at a time): a quarter of the count, at least 50; counting only
+    # running processes, or none, is still far outside
+    readings = theirs.around("system.processes.count")
+    assert_between(ours_total, readings, max(50, max(readings) / 4))
