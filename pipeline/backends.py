@@ -37,7 +37,7 @@ class MissingBackend(FileNotFoundError):
 
 @dataclass(frozen=True)
 class Tool:
-    package: str | None          # Debian package shipping it; None: PATH only
+    package: str                 # Debian package shipping it
     packaged_name: str           # file name in the package's /usr/bin
     path_names: tuple[str, ...]  # names it may have on PATH
     minimum: tuple[int, ...]     # oldest version accepted from PATH
@@ -57,7 +57,6 @@ TOOLS: dict[str, Tool] = {
                          ("vmalert-tool", "vmalert-tool-prod"), (1, 112)),
     "node_exporter": Tool("prometheus-node-exporter", "prometheus-node-exporter",
                           ("node_exporter", "prometheus-node-exporter"), (1, 8)),
-    "otelcol-contrib": Tool(None, "otelcol-contrib", ("otelcol-contrib",), (0, 100)),
 }
 # What the Prometheus package's classic UI loads through its static/ symlinks to ../../../javascript/…
 # (its Depends, plus rickshaw's d3): unpacked beside it in the cache, so those relative links resolve.
@@ -74,10 +73,9 @@ def binary(name: str, cache_dir: Path = CACHE_DIR) -> Path:
     if found:
         return found
     cached = cache_dir / "usr" / "bin" / tool.packaged_name
-    if tool.package and cached.is_file():
+    if cached.is_file():
         return cached
-    where = f"install {name} on PATH" if tool.package is None else HINT
-    raise MissingBackend(f"{name} is not available: {where}")
+    raise MissingBackend(f"{name} is not available: {HINT}")
 
 
 def ensure(cache_dir: Path = CACHE_DIR) -> None:
@@ -85,7 +83,7 @@ def ensure(cache_dir: Path = CACHE_DIR) -> None:
     cache_dir.mkdir(parents=True, exist_ok=True)
     with locked(cache_dir / ".lock"):
         missing = sorted({tool.package for name, tool in TOOLS.items()
-                          if tool.package and not available(name, cache_dir)})
+                          if not available(name, cache_dir)})
         recorded = recorded_versions(cache_dir)
         missing += [package for package in WEB_ASSET_PACKAGES if package not in recorded]
         if missing:
@@ -145,7 +143,7 @@ def _on_path(name: str) -> Path | None:
     tool = TOOLS[name]
     for candidate in tool.path_names:
         found = shutil.which(candidate)
-        if found and (tool.package is None or (version_of(Path(found)) or ()) >= tool.minimum):
+        if found and (version_of(Path(found)) or ()) >= tool.minimum:
             return Path(found)
     return None
 
