@@ -8,6 +8,7 @@ from collector.agent import build_collection
 from collector.config import Config
 from collector.host import Host
 from collector.sources import declared_metrics
+from collector.sources.cpu import frequencies, physical_cores
 from collector.spec import Instrument
 from collector.telemetry import AgentTelemetry
 
@@ -52,3 +53,16 @@ def test_counters_never_decrease_between_two_collections():
                 assert point.value >= first[key], key
                 checked += 1
     assert checked > 20
+
+
+def test_cpu_cores_and_frequencies_are_psutil_s():
+    host = Host("/")
+    before = psutil.cpu_freq(percpu=True) or []
+    ours = frequencies(host)
+    after = psutil.cpu_freq(percpu=True) or []
+    assert physical_cores(host) == psutil.cpu_count(logical=False)
+    reporting = {n for n, frequency in enumerate(before) if frequency.current}
+    assert {n for n, hertz in ours.items() if hertz} == reporting
+    for n in reporting:  # the frequency may change between the reads: within what psutil saw around ours
+        low, high = sorted((before[n].current * 1e6, after[n].current * 1e6))
+        assert 0.75 * low <= ours[n] <= 1.25 * high

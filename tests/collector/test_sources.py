@@ -4,7 +4,6 @@ import os
 import shutil
 from collections import Counter, namedtuple
 
-import psutil
 import pytest
 
 from collector.host import Host
@@ -25,7 +24,6 @@ from tests.collector.conftest import FIXTURE_ROOT, by_attributes, values
 
 KIB = 1024
 Times = namedtuple("Times", "user nice system idle iowait irq softirq steal")
-Frequency = namedtuple("Frequency", "current min max")
 
 
 def test_cpu_time_per_mode_from_proc_stat(fixture_host):
@@ -93,16 +91,46 @@ def test_proc_stat_without_a_processes_line_is_an_error():
         parse_processes_created("cpu  1 2 3 4\n")
 
 
-def test_cpu_counts_and_frequency_in_hz(fixture_host, monkeypatch):
-    monkeypatch.setattr(psutil, "cpu_count", lambda logical=True: 8 if logical else 4)
-    monkeypatch.setattr(psutil, "cpu_freq", lambda percpu=False: [Frequency(2400.0, 800.0, 3000.0),
-                                                                   Frequency(0.0, 0.0, 0.0),
-                                                                   Frequency(1200.5, 800.0, 3000.0)])
+def test_cpu_counts_and_frequency_in_hz(fixture_host):
     points = CpuSource(fixture_host, CpuOptions()).collect()
-    assert values(points, "system.cpu.logical.count") == [8]
-    assert values(points, "system.cpu.physical.count") == [4]
-    # psutil reports MHz; a CPU that reports no frequency is left out, not zero
-    assert by_attributes(points, "system.cpu.frequency", "cpu.logical_number") == {0: 2.4e9, 2: 1.2005e9}
+    assert values(points, "system.cpu.logical.count") == [os.cpu_count()]
+    assert values(points, "system.cpu.physical.count") == [1]  # cpu0 and cpu1 are two threads of one core
+    # /proc/cpuinfo's "cpu MHz" of each processor
+    assert by_attributes(points, "system.cpu.frequency", "cpu.logical_number") == {0: 2.4e9, 1: 2.6e9}
+
+
+def test_without_cpuinfo_frequencies_or_topology_cpufreq_and_cpuinfo_cores_count(tmp_path):
+    root = shutil.copytree(FIXTURE_ROOT, tmp_path / "hostfs")
+    # an arm64 host: cpuinfo has no "cpu MHz"; two sockets of 4 cores (a socket's processors say it alike)
+    (root / "proc" / "cpuinfo").write_text("".join(
+        f"processor\t: {n}\nphysical id\t: {socket}\ncpu cores\t: 4\n\n" for n, socket in enumerate((0, 0, 1))))
+    cpus = root / "sys" / "devices" / "system" / "cpu"
+    for n in (0, 1):
+        shutil.rmtree(cpus / f"cpu{n}" / "topology")
+    for n, name, khz in ((0, "scaling_cur_freq", "2400000"), (1, "cpuinfo_cur_freq", "1200500"),
+                         (2, "scaling_cur_freq", "0"), (3, "scaling_max_freq", "3000000")):
+        (cpus / f"cpu{n}" / "cpufreq").mkdir(parents=True)
+        (cpus / f"cpu{n}" / "cpufreq" / name).write_text(khz + "\n")
+    points = CpuSource(Host(root), CpuOptions()).collect()
+    assert values(points, "system.cpu.physical.count") == [8]
+    # kHz; a CPU that reports no frequency (0: offline) or no current one is left out, not zero
+    assert by_attributes(points, "system.cpu.frequency", "cpu.logical_number") == {0: 2.4e9, 1: 1.2005e9}
+
+
+def test_before_core_cpus_list_the_thread_siblings_count_the_cores(tmp_path):
+    root = shutil.copytree(FIXTURE_ROOT, tmp_path / "hostfs")
+    cpus = root / "sys" / "devices" / "system" / "cpu"
+    for n, siblings in ((0, "0"), (1, "1")):  # no SMT: each CPU its own core
+        (cpus / f"cpu{n}" / "topology" / "core_cpus_list").unlink()
+        (cpus / f"cpu{n}" / "topology" / "thread_siblings_list").write_text(siblings + "\n")
+    assert values(CpuSource(Host(root), CpuOptions()).collect(), "system.cpu.physical.count") == [2]
+
+
+def test_no_topology_and_no_cpuinfo_cores_give_no_physical_count(tmp_path):
+    root = shutil.copytree(FIXTURE_ROOT, tmp_path / "hostfs")
+    for n in (0, 1):
+        shutil.rmtree(root / "sys" / "devices" / "system" / "cpu" / f"cpu{n}" / "topology")
+    assert values(CpuSource(Host(root), CpuOptions()).collect(), "system.cpu.physical.count") == []
 
 
 def test_cpu_per_cpu_breakdown_is_opt_in(fixture_host):
