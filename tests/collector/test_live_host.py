@@ -9,6 +9,7 @@ from collector.config import Config
 from collector.host import Host
 from collector.sources import declared_metrics
 from collector.sources.cpu import frequencies, physical_cores
+from collector.sources.top_processes import TopProcessesOptions, TopProcessesSource, creation_time
 from collector.spec import Instrument
 from collector.telemetry import AgentTelemetry
 
@@ -66,3 +67,24 @@ def test_cpu_cores_and_frequencies_are_psutil_s():
     for n in reporting:  # the frequency may change between the reads: within what psutil saw around ours
         low, high = sorted((before[n].current * 1e6, after[n].current * 1e6))
         assert 0.75 * low <= ours[n] <= 1.25 * high
+
+
+def test_top_processes_name_and_date_each_process_as_psutil_does():
+    def ours():
+        points = TopProcessesSource(Host("/"), TopProcessesOptions(enabled=True, count=50, by="memory")).collect()
+        return {p.attributes["process.pid"]: (p.attributes["process.executable.name"],
+                                              p.attributes["process.creation.time"]) for p in points}
+
+    def theirs(pid):
+        try:
+            process = psutil.Process(pid)
+            return process.name(), creation_time(process.create_time())
+        except psutil.NoSuchProcess:
+            return None
+
+    before = ours()
+    psutils = {pid: theirs(pid) for pid in before}
+    after = ours()
+    # processes of other tests start, exec (a new name) and end meanwhile: those that did not change
+    steady = {pid for pid, seen in before.items() if after.get(pid) == seen and psutils[pid] is not None}
+    assert len(steady) > 5 and {pid: before[pid] for pid in steady} == {pid: psutils[pid] for pid in steady}

@@ -20,6 +20,7 @@ from collector.sources.paging import PagingSource
 from collector.sources.pressure import PressureSource
 from collector.sources.processes import ProcessesSource, parse_processes_created
 from collector.sources.temperature import TemperatureSource
+from collector.sources.top_processes import TopProcessesOptions, TopProcessesSource
 from tests.collector.conftest import FIXTURE_ROOT, by_attributes, values
 
 KIB = 1024
@@ -439,6 +440,48 @@ def test_two_chips_of_the_same_name_are_told_apart_by_their_device(tmp_path):
     (tmp_path / "proc").mkdir()
     ids = [p.attributes["hw.id"] for p in TemperatureSource(Host(tmp_path), SourceOptions()).collect()]
     assert ids == ["nvme.nvme0.temp1", "nvme.nvme1.temp1"]
+
+
+def test_top_processes_by_memory_from_the_hosts_proc(fixture_host):
+    points = TopProcessesSource(fixture_host, TopProcessesOptions(enabled=True, count=2, by="memory")).collect()
+    assert by_attributes(points, "process.memory.usage", "process.pid") == {
+        200: 25000 * os.sysconf("SC_PAGE_SIZE"), 101: 5000 * os.sysconf("SC_PAGE_SIZE")}
+    python = [p for p in points if p.attributes["process.pid"] == 200]
+    # btime 1700000000 + 1000000 ticks of 1/100 s since boot
+    assert {p.attributes["process.creation.time"] for p in python} == {"2023-11-15T01:00:00.000Z"}
+    assert {p.attributes["process.executable.name"] for p in python} == {"python3"}
+    assert by_attributes(python, "process.cpu.time", "cpu.mode") == {"user": 2.5, "system": 0.5}
+    assert values(python, "process.memory.virtual") == [900_000_000]
+    assert values(python, "process.thread.count") == [8]
+    assert values(python, "process.unix.file_descriptor.count") == [30]
+
+
+def test_top_processes_by_cpu_rank_the_cpu_used_since_the_previous_collection(tmp_path):
+    root = shutil.copytree(FIXTURE_ROOT, tmp_path / "hostfs", symlinks=True)
+    source = TopProcessesSource(Host(root), TopProcessesOptions(enabled=True, count=1))
+    source.collect()  # the baseline: every process new
+    stat = root / "proc" / "100" / "stat"
+    stat.write_text(stat.read_text().replace(" 500 200 ", " 900 200 "))  # nginx: 4 s more user time
+    points = source.collect()
+    assert {p.attributes["process.pid"] for p in points} == {100}
+    shares = by_attributes(points, "process.cpu.utilization", "cpu.mode")
+    assert shares["user"] > 0 and shares["system"] == 0
+
+
+@pytest.mark.parametrize("comm, cmdline, name", [
+    ("gnome-keyring-d", b"/usr/bin/gnome-keyring-daemon\0--start\0", "gnome-keyring-daemon"),
+    ("kworker/0:1-eve", b"", "kworker/0:1-eve"),  # a kernel thread: no command line
+    ("postgres: walwr", b"postgres: walwriter   \0", "postgres: walwr"),  # setproctitle: not the program
+    ("chrome-sandbox-", b"/opt/chrome/chrome-sandbox-x --type=renderer", "chrome-sandbox-x"),  # spaces, no NULs
+])
+def test_a_name_the_kernel_cut_is_the_programs_where_it_starts_so(tmp_path, comm, cmdline, name):
+    process = tmp_path / "proc" / "7"
+    process.mkdir(parents=True)
+    (tmp_path / "proc" / "stat").write_text("btime 1700000000\n")
+    (process / "stat").write_text(f"7 ({comm}) S 1 7 7 0 -1 0 0 0 0 0 1 1 0 0 20 0 1 0 100 4096 1 0\n")
+    (process / "cmdline").write_bytes(cmdline)
+    points = TopProcessesSource(Host(tmp_path), TopProcessesOptions(enabled=True)).collect()
+    assert {p.attributes["process.executable.name"] for p in points} == {name}
 
 
 def test_top_process_identity_and_cpu_by_mode():
