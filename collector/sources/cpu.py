@@ -46,15 +46,16 @@ class CpuSource(Source):
     def __init__(self, host, options):
         super().__init__(host, options)
         # The baseline taken at start-up lets the first export carry a real utilization.
-        self._previous = self._times()
+        self._previous = self._times(host.read_proc("stat"))
         self._physical = physical_cores(host)
 
-    def _times(self):
-        return parse_cpu_times(self.host.read_proc("stat"), self.options.per_cpu)
+    def _times(self, stat: str):
+        return parse_cpu_times(stat, self.options.per_cpu)
 
     def collect(self) -> list[Point]:
-        current = self._times()
-        points = [Point(LOGICAL_COUNT.name, os.cpu_count())]
+        stat = self.host.read_proc("stat")
+        current = self._times(stat)
+        points = [Point(LOGICAL_COUNT.name, online_cpus(stat))]
         if self._physical:
             points.append(Point(PHYSICAL_COUNT.name, self._physical))
         if self.options.per_cpu:
@@ -74,6 +75,11 @@ def parse_cpu_times(stat: str, per_cpu: bool):
     rows = [SimpleNamespace(**{column: float(ticks) / TICKS_PER_SECOND for column, ticks in zip(COLUMNS, line[1:])})
             for line in (lines[1:] if per_cpu else lines[:1])]
     return rows if per_cpu else rows[0]
+
+
+def online_cpus(stat: str) -> int:
+    """The `cpuN` lines of /proc/stat: the online CPUs, as sysconf(_SC_NPROCESSORS_ONLN) counts them."""
+    return sum(1 for line in stat.splitlines() if line.startswith("cpu") and line[3:4].isdigit())
 
 
 def _mode_points(now, before, attributes) -> list[Point]:

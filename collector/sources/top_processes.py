@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import NamedTuple
 
 from collector.sources.base import OptInOptions, Source, read_small
+from collector.sources.cpu import online_cpus
 from collector.sources.process_groups import PAGE_BYTES, TICKS, parse_stat
 from collector.spec import Point, counter, gauge, updowncounter
 
@@ -61,7 +62,8 @@ class TopProcessesSource(Source):
 
     def collect(self) -> list[Point]:
         now = time.monotonic()
-        elapsed = max(now - self._previous_time, 1e-9) * (os.cpu_count() or 1)
+        stat_text = self.host.read_proc("stat")
+        elapsed = max(now - self._previous_time, 1e-9) * online_cpus(stat_text)
         rows = []
         for pid, stat in self._stats():
             cpu = dict(zip(CPU_MODES, (stat.user_ticks / TICKS, stat.system_ticks / TICKS)))
@@ -72,7 +74,7 @@ class TopProcessesSource(Source):
         self._previous_time = now
         rank = ((lambda r: sum(r[3].values())) if self.options.by == "cpu" else (lambda r: r[1].resident_pages))
         rows.sort(key=rank, reverse=True)
-        boot = boot_time(self.host.read_proc("stat"))
+        boot = boot_time(stat_text)
         return [p for pid, stat, cpu, shares in rows[:self.options.count]
                 for p in process_points(self._info(pid, stat, boot), cpu, shares)]
 
@@ -121,7 +123,8 @@ def boot_time(stat: str) -> float:
 def program_name(cmdline: bytes) -> str:
     """The first argument's file name; setproctitle() may leave spaces, not NULs, between arguments
     (psutil issue 1179)."""
-    arguments = cmdline.rstrip(b"\0").split(b"\0") if cmdline.endswith(b"\0") else cmdline.split(b" ")
+    # One trailing NUL ends the last argument; a title padded with more NULs keeps its spaces, as psutil reads it.
+    arguments = cmdline[:-1].split(b"\0") if cmdline.endswith(b"\0") else cmdline.split(b" ")
     if len(arguments) == 1:
         arguments = arguments[0].split(b" ")
     return os.path.basename(arguments[0].decode(errors="backslashreplace"))

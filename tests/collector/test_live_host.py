@@ -1,5 +1,6 @@
 """Smoke test on the real machine: sane values, not fixtures."""
 
+import os
 import time
 
 import psutil
@@ -8,7 +9,7 @@ from collector.agent import build_collection
 from collector.config import Config
 from collector.host import Host
 from collector.sources import declared_metrics
-from collector.sources.cpu import frequencies, physical_cores
+from collector.sources.cpu import frequencies, online_cpus, physical_cores
 from collector.sources.top_processes import TopProcessesOptions, TopProcessesSource, creation_time
 from collector.spec import Instrument
 from collector.telemetry import AgentTelemetry
@@ -62,6 +63,7 @@ def test_cpu_cores_and_frequencies_are_psutil_s():
     ours = frequencies(host)
     after = psutil.cpu_freq(percpu=True) or []
     assert physical_cores(host) == psutil.cpu_count(logical=False)
+    assert online_cpus(host.read_proc("stat")) == os.cpu_count()
     reporting = {n for n, frequency in enumerate(before) if frequency.current}
     assert {n for n, hertz in ours.items() if hertz} == reporting
     for n in reporting:  # the frequency may change between the reads: within what psutil saw around ours

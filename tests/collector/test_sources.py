@@ -33,7 +33,7 @@ def test_cpu_time_per_mode_from_proc_stat(fixture_host):
     assert by_attributes(points, "system.cpu.time", "cpu.mode") == {
         "user": 10.0, "nice": 0.2, "system": 3.0, "idle": 80.0, "iowait": 0.5,
         "interrupt": 0.25, "steal": 0.05}  # interrupt: irq 0.1 s + softirq 0.15 s
-    assert values(points, "system.cpu.logical.count") == [os.cpu_count()]
+    assert values(points, "system.cpu.logical.count") == [2]  # cpu0 and cpu1 in the fixture's /proc/stat
 
 
 def test_cpu_utilization_is_the_share_of_time_since_the_previous_reading():
@@ -94,7 +94,7 @@ def test_proc_stat_without_a_processes_line_is_an_error():
 
 def test_cpu_counts_and_frequency_in_hz(fixture_host):
     points = CpuSource(fixture_host, CpuOptions()).collect()
-    assert values(points, "system.cpu.logical.count") == [os.cpu_count()]
+    assert values(points, "system.cpu.logical.count") == [2]
     assert values(points, "system.cpu.physical.count") == [1]  # cpu0 and cpu1 are two threads of one core
     # /proc/cpuinfo's "cpu MHz" of each processor
     assert by_attributes(points, "system.cpu.frequency", "cpu.logical_number") == {0: 2.4e9, 1: 2.6e9}
@@ -473,11 +473,12 @@ def test_top_processes_by_cpu_rank_the_cpu_used_since_the_previous_collection(tm
     ("kworker/0:1-eve", b"", "kworker/0:1-eve"),  # a kernel thread: no command line
     ("postgres: walwr", b"postgres: walwriter   \0", "postgres: walwr"),  # setproctitle: not the program
     ("chrome-sandbox-", b"/opt/chrome/chrome-sandbox-x --type=renderer", "chrome-sandbox-x"),  # spaces, no NULs
+    ("mutmut: collect", b"mutmut: collector.sources.cpu\0\0\0", "mutmut: collector.sources.cpu"),  # padded title
 ])
 def test_a_name_the_kernel_cut_is_the_programs_where_it_starts_so(tmp_path, comm, cmdline, name):
     process = tmp_path / "proc" / "7"
     process.mkdir(parents=True)
-    (tmp_path / "proc" / "stat").write_text("btime 1700000000\n")
+    (tmp_path / "proc" / "stat").write_text("cpu  1 0 1 10\ncpu0 1 0 1 10\nbtime 1700000000\n")
     (process / "stat").write_text(f"7 ({comm}) S 1 7 7 0 -1 0 0 0 0 0 1 1 0 0 20 0 1 0 100 4096 1 0\n")
     (process / "cmdline").write_bytes(cmdline)
     points = TopProcessesSource(Host(tmp_path), TopProcessesOptions(enabled=True)).collect()
