@@ -1,4 +1,4 @@
-"""hostagent: host metrics from psutil and procfs on the OpenTelemetry SDK, exported over OTLP."""
+"""hostagent: host metrics from procfs and sysfs on the OpenTelemetry SDK, exported over OTLP."""
 
 __version__ = "0.1.0"
 SEMCONV_VERSION = "1.44.0"

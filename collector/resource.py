@@ -5,13 +5,13 @@ CPU model and network addresses only when asked for (they add labels to every se
 provider from the firmware's DMI strings, with no call to a metadata endpoint.
 """
 
+import ipaddress
 import os
 import platform
 import socket
 import uuid
 from dataclasses import dataclass
 
-import psutil
 from opentelemetry.sdk.resources import OTELResourceDetector, Resource
 
 from collector import __version__
@@ -55,7 +55,7 @@ def build_resource(host: Host, environ=os.environ, config: ResourceConfig = Reso
     if config.host_cpu:
         detected.update(read_cpuinfo(host))
     if config.host_network:
-        detected.update(network_addresses())
+        detected.update(network_addresses(host))
     # OTEL_RESOURCE_ATTRIBUTES and OTEL_SERVICE_NAME win over what we detect.
     attributes = {**detected, **OTELResourceDetector().detect().attributes}
     if environ.get("OTEL_SERVICE_NAME"):
@@ -102,18 +102,43 @@ def read_cpuinfo(host: Host) -> dict[str, str | int]:
     return found
 
 
-def network_addresses() -> dict[str, list[str]]:
-    """host.ip and host.mac (semconv format: upper case, hyphens) of every interface but loopback."""
-    ips, macs = [], []
-    for name, addresses in sorted(psutil.net_if_addrs().items()):
-        if name == "lo":
-            continue
-        for address in addresses:
-            if address.family in (socket.AF_INET, socket.AF_INET6):
-                ips.append(address.address.split("%")[0])  # drop an IPv6 zone (fe80::1%eth0)
-            elif address.family == psutil.AF_LINK and address.address not in ("", "00:00:00:00:00:00"):
-                macs.append(address.address.upper().replace(":", "-"))
-    return {key: value for key, value in (("host.ip", ips), ("host.mac", sorted(set(macs)))) if value}
+def network_addresses(host: Host) -> dict[str, list[str]]:
+    """host.ip and host.mac (semconv format: upper case, hyphens) of every interface but loopback: the addresses
+    getifaddrs() gives, read from the host root (/proc/net/fib_trie, /proc/net/if_inet6, /sys/class/net)."""
+    ips = local_ipv4_addresses(read_or_empty(host.proc / "net/fib_trie"))
+    ips += local_ipv6_addresses(read_or_empty(host.proc / "net/if_inet6"))
+    macs = set()
+    for interface in sorted((host.root / "sys/class/net").glob("*")):
+        mac = read_or_empty(interface / "address").strip()
+        if interface.name != "lo" and mac not in ("", "00:00:00:00:00:00"):
+            macs.add(mac.upper().replace(":", "-"))
+    return {key: value for key, value in (("host.ip", ips), ("host.mac", sorted(macs))) if value}
+
+
+def local_ipv4_addresses(fib_trie: str) -> list[str]:
+    """The kernel's local IPv4 addresses but loopback's: the leaves of the routing trie marked "/32 host LOCAL"."""
+    found: dict[str, None] = {}  # each address is listed once in the Main and once in the Local table
+    leaf = None
+    for line in fib_trie.splitlines():
+        text = line.strip()
+        if text.startswith("|-- "):
+            leaf = text[4:]
+        elif text == "/32 host LOCAL" and leaf and not ipaddress.IPv4Address(leaf).is_loopback:
+            found[leaf] = None
+    return list(found)
+
+
+def local_ipv6_addresses(if_inet6: str) -> list[str]:
+    """Each line: the address in 32 hex digits, interface index, prefix length, scope, flags, interface name."""
+    return [str(ipaddress.IPv6Address(int(fields[0], 16))) for fields in map(str.split, if_inet6.splitlines())
+            if len(fields) == 6 and fields[5] != "lo"]
+
+
+def read_or_empty(path) -> str:
+    try:
+        return path.read_text()
+    except OSError:  # no IPv6, no sysfs in a container: no addresses of that kind
+        return ""
 
 
 def read_cloud(host: Host) -> dict[str, str]:

@@ -5,7 +5,8 @@ import socket
 
 import psutil
 
-from collector.resource import ResourceConfig, build_resource
+from collector.host import Host
+from collector.resource import ResourceConfig, build_resource, network_addresses
 
 DEFAULT_CONFIG = ResourceConfig()
 
@@ -54,13 +55,22 @@ def test_cpu_identity_is_opt_in_and_read_from_cpuinfo_and_sysfs(fixture_host, mo
         "host.cpu.cache.l2.size": 1024 * 1024}  # index2 of cpu0's caches, not the L3 cpuinfo names
 
 
-def test_network_addresses_are_opt_in_and_those_of_this_machine(fixture_host, monkeypatch):
+def test_network_addresses_are_opt_in_and_read_from_the_host_root(fixture_host, monkeypatch):
     found = attributes(fixture_host, monkeypatch, ResourceConfig(host_network=True))
+    # the fixture's routing trie lists 10.0.0.7 in two tables, loopback's addresses are left out
+    assert list(found["host.ip"]) == ["10.0.0.7", "fe80::5054:ff:fe12:3456"]
+    assert list(found["host.mac"]) == ["52-54-00-12-34-56"]
+
+
+def test_network_addresses_are_those_getifaddrs_gives_on_this_machine():
     interfaces = {name: addresses for name, addresses in psutil.net_if_addrs().items() if name != "lo"}
     expected_ips = {a.address.split("%")[0] for addresses in interfaces.values() for a in addresses
                     if a.family in (socket.AF_INET, socket.AF_INET6)}
-    assert set(found["host.ip"]) == expected_ips and "127.0.0.1" not in found["host.ip"]
-    assert all(len(mac) == 17 and mac == mac.upper() and mac.count("-") == 5 for mac in found["host.mac"])
+    expected_macs = {a.address.upper().replace(":", "-") for addresses in interfaces.values() for a in addresses
+                     if a.family == psutil.AF_LINK and a.address not in ("", "00:00:00:00:00:00")}
+    found = network_addresses(Host("/"))
+    assert set(found.get("host.ip", [])) == expected_ips
+    assert set(found.get("host.mac", [])) == expected_macs
 
 
 def test_no_cloud_where_the_firmware_names_none(tmp_path, monkeypatch):
