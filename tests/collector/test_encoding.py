@@ -73,7 +73,7 @@ def request_of(*metrics, scope=SCOPE) -> MetricsData:
 
 def test_attribute_values_of_every_kind_zeros_and_negative_numbers():
     attributes = {"s": "text", "empty": "", "yes": True, "no": False, "zero": 0, "negative": -5, "big": 2**62,
-                  "ratio": 0.25, "nothing": 0.0, "ünïcode": "µs"}
+                  "ratio": 0.25, "nothing": 0.0, "ünïcode": "µs", "list": ("a", "b"), "raw": b"\x00\xff"}
     data = request_of(
         Metric("counter", "Counted.", "s", Sum([point(3, attributes), point(-7, {}), point(0.0, None, start=0)],
                                                 AggregationTemporality.CUMULATIVE, is_monotonic=True)),
@@ -87,9 +87,22 @@ def test_what_it_does_not_encode_is_refused_by_name():
     histogram = Histogram([HistogramDataPoint({}, 1, 2, 1, 1.0, [1], [], 1.0, 1.0)], AggregationTemporality.CUMULATIVE)
     with pytest.raises(TypeError, match="latency: Histogram is not encoded here"):
         RequestEncoder().encode(request_of(Metric("latency", "", "s", histogram)))
-    with pytest.raises(TypeError, match="attribute hosts: tuple values are not encoded here"):
-        RequestEncoder().encode(request_of(Metric("g", "", "", Gauge([point(1, {"hosts": ("a", "b")})]))))
+    with pytest.raises(TypeError, match="attribute hosts: frozenset values are not encoded here"):
+        RequestEncoder().encode(request_of(Metric("g", "", "", Gauge([point(1, {"hosts": frozenset({"a"})})]))))
     exemplar = Exemplar({}, 1.0, 1, None, None)
     sampled = NumberDataPoint({}, 1, 2, 1, exemplars=[exemplar])
     with pytest.raises(ValueError, match="exemplars are not encoded here"):
         RequestEncoder().encode(request_of(Metric("g", "", "", Gauge([sampled]))))
+
+
+def test_a_second_request_from_the_kept_bytes_carries_the_new_values_and_times():
+    encoder = RequestEncoder()
+    scope = InstrumentationScope("hostagent", "1.2.3", attributes={"tier": "agent"})
+    for value, time in ((5, 1), (9, 2)):
+        data = request_of(Metric("count", "", "{process}", Sum(
+            [NumberDataPoint({"state": "running"}, 1, time * 10**18, value)],
+            AggregationTemporality.CUMULATIVE, is_monotonic=False)), scope=scope)
+        request = ExportMetricsServiceRequest.FromString(encoder.encode(data))
+        assert request == encode_metrics(data)
+        assert request.resource_metrics[0].scope_metrics[0].metrics[0].sum.data_points[0].as_int == value
+    assert len(encoder.headers) == 1
