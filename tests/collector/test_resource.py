@@ -2,10 +2,11 @@
 
 import platform
 import socket
+import uuid
 
 import psutil
 
-from collector.resource import ResourceConfig, build_resource
+from collector.resource import INSTANCE_NAMESPACE, ResourceConfig, build_resource
 
 DEFAULT_CONFIG = ResourceConfig()
 
@@ -36,6 +37,7 @@ def test_the_instance_id_is_stable_and_differs_per_host(fixture_host, monkeypatc
     assert first == attributes(fixture_host, monkeypatch)["service.instance.id"]
     other = attributes(fixture_host, monkeypatch, OTEL_RESOURCE_ATTRIBUTES="host.id=another-machine")
     assert other["service.instance.id"] != first
+    assert other["service.instance.id"] == str(uuid.uuid5(INSTANCE_NAMESPACE, "another-machine/hostagent"))
 
 
 def test_environment_adds_and_overrides_attributes(fixture_host, monkeypatch):
