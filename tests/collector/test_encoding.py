@@ -18,9 +18,10 @@ from opentelemetry.sdk.metrics.export import (
     Sum,
 )
 from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
-from collector.agent import build_collection
+from collector.agent import build_collection, build_provider
 from collector.config import Config
 from collector.encoding import RequestEncoder
 from collector.host import Host
@@ -106,3 +107,14 @@ def test_a_second_request_from_the_kept_bytes_carries_the_new_values_and_times()
         assert request == encode_metrics(data)
         assert request.resource_metrics[0].scope_metrics[0].metrics[0].sum.data_points[0].as_int == value
     assert len(encoder.headers) == 1
+
+
+def test_a_collection_inside_a_sampled_span_keeps_no_exemplars_and_encodes(collect_everything):
+    fixture, _ = collect_everything
+    reader = InMemoryMetricReader()
+    build_provider(Resource({"host.name": "fixture"}), reader, fixture, shutdown_on_exit=False)
+    with TracerProvider().get_tracer("test").start_as_current_span("traced caller"):
+        data = reader.get_metrics_data()
+    points = [p for m in data.resource_metrics[0].scope_metrics[0].metrics for p in m.data.data_points]
+    assert len(points) > 80 and not any(p.exemplars for p in points)
+    assert decoded(data) == encode_metrics(data)
