@@ -23,7 +23,11 @@ class RequestEncoder:
 
     def __init__(self):
         self.attributes: dict[tuple, bytes] = {}  # (key, type, value) → encoded KeyValue field
+        # id(attributes) → (attributes, their KeyValue fields): the SDK hands a series the same dict every cycle (its
+        # aggregation's own copy, never changed); kept alive here, so that its id stays its own
+        self.attribute_sets: dict[int, tuple[dict, bytes]] = {}
         self.headers: dict[tuple, tuple[bytes, bytes]] = {}  # (resource, scope) → their encoded messages
+        self.metric_headers: dict[tuple, bytes] = {}  # (name, description, unit) → their fields
 
     def encode(self, data: MetricsData) -> bytes:
         return b"".join(_message(1, self._resource_metrics(rm)) for rm in data.resource_metrics)
@@ -50,24 +54,43 @@ class RequestEncoder:
     def _metric(self, metric) -> bytes:
         data = metric.data
         if isinstance(data, Sum):
-            points = b"".join(_message(1, self._point(point, data_start=True)) for point in data.data_points)
+            points = b"".join([self._point(point, data_start=True) for point in data.data_points])
             body = _message(7, points + _varint_field(2, data.aggregation_temporality)
                             + _varint_field(3, int(data.is_monotonic)))
         elif isinstance(data, Gauge):
-            body = _message(5, b"".join(_message(1, self._point(point, data_start=False))
-                                        for point in data.data_points))
+            body = _message(5, b"".join([self._point(point, data_start=False) for point in data.data_points]))
         else:
             raise TypeError(f"{metric.name}: {type(data).__name__} is not encoded here (sums and gauges only)")
-        return _string(1, metric.name) + _string(2, metric.description) + _string(3, metric.unit) + body
+        header_key = (metric.name, metric.description, metric.unit)
+        header = self.metric_headers.get(header_key)
+        if header is None:
+            if len(self.metric_headers) >= CACHE_LIMIT:
+                self.metric_headers.clear()
+            header = self.metric_headers[header_key] = (_string(1, metric.name) + _string(2, metric.description)
+                                                        + _string(3, metric.unit))
+        return header + body
 
     def _point(self, point, data_start: bool) -> bytes:
+        """A NumberDataPoint, as field 1 of its Sum or Gauge."""
         if point.exemplars:
             raise ValueError("exemplars are not encoded here (observable instruments have none)")
         value = _INT(0x31, point.value) if isinstance(point.value, int) else _DOUBLE(0x21, point.value)
         # as encode_metrics: a gauge's points carry no start time
         start = _FIXED64(0x11, point.start_time_unix_nano) if data_start and point.start_time_unix_nano else b""
-        attributes = b"".join(self._attribute(key, item) for key, item in (point.attributes or {}).items())
-        return attributes + start + _FIXED64(0x19, point.time_unix_nano) + value
+        payload = self._attribute_set(point.attributes) + start + _FIXED64(0x19, point.time_unix_nano) + value
+        return _message(1, payload)
+
+    def _attribute_set(self, attributes) -> bytes:
+        if not attributes:
+            return b""
+        cached = self.attribute_sets.get(id(attributes))
+        if cached is not None and cached[0] is attributes:
+            return cached[1]
+        if len(self.attribute_sets) >= CACHE_LIMIT:
+            self.attribute_sets.clear()
+        encoded = b"".join([self._attribute(key, item) for key, item in attributes.items()])
+        self.attribute_sets[id(attributes)] = (attributes, encoded)
+        return encoded
 
     def _attribute(self, key: str, value) -> bytes:
         """A KeyValue, as field 7 of a data point."""
@@ -112,7 +135,8 @@ def _string(number: int, text: str) -> bytes:
 
 
 def _message(number: int, payload: bytes) -> bytes:
-    return _varint(number << 3 | 2) + _varint(len(payload)) + payload
+    size = len(payload)
+    return _LENGTH_DELIMITED[number] + (_ONE_BYTE[size] if size < 0x80 else _varint(size)) + payload
 
 
 def _varint_field(number: int, value: int) -> bytes:
@@ -133,3 +157,6 @@ def _varint(value: int) -> bytes:
         value >>= 7
     out.append(value)
     return bytes(out)
+
+
+_LENGTH_DELIMITED = [_varint(number << 3 | 2) for number in range(16)]  # the tags of fields 1-15 (every one here)

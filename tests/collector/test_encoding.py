@@ -99,13 +99,15 @@ def test_what_it_does_not_encode_is_refused_by_name():
 def test_a_second_request_from_the_kept_bytes_carries_the_new_values_and_times():
     encoder = RequestEncoder()
     scope = InstrumentationScope("hostagent", "1.2.3", attributes={"tier": "agent"})
-    for value, time in ((5, 1), (9, 2)):
+    running = {"state": "running"}  # the same dict every cycle, as the SDK's; the other series' is new each time
+    for value, time, other in ((5, 1, "sleeping"), (9, 2, "stopped")):
         data = request_of(Metric("count", "", "{process}", Sum(
-            [NumberDataPoint({"state": "running"}, 1, time * 10**18, value)],
+            [NumberDataPoint(running, 1, time * 10**18, value), NumberDataPoint({"state": other}, 1, time, 1)],
             AggregationTemporality.CUMULATIVE, is_monotonic=False)), scope=scope)
         request = ExportMetricsServiceRequest.FromString(encoder.encode(data))
         assert request == encode_metrics(data)
-        assert request.resource_metrics[0].scope_metrics[0].metrics[0].sum.data_points[0].as_int == value
+        points = request.resource_metrics[0].scope_metrics[0].metrics[0].sum.data_points
+        assert [(p.as_int, p.attributes[0].value.string_value) for p in points] == [(value, "running"), (1, other)]
     assert len(encoder.headers) == 1
 
 
