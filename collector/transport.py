@@ -15,6 +15,7 @@ import gzip
 import http.client
 import logging
 import select
+import socket
 import ssl
 import urllib.parse
 import zlib
@@ -59,6 +60,7 @@ class HttpTransport:
                                                           context=tls_context(config))
         else:
             self.connection = http.client.HTTPConnection(target.hostname, target.port, timeout=self.timeout)
+        self.connection._create_connection = _connect
 
     def send(self, body: bytes) -> tuple[Outcome, str]:
         data = self.compress(body) if self.compress else body
@@ -112,6 +114,13 @@ class HttpTransport:
 
     def close(self) -> None:
         self.connection.close()
+
+
+def _connect(address: tuple[str, int], *args):
+    """socket.create_connection with an ASCII host name as bytes: a str goes through the idna codec, whose import
+    costs 0.4 MiB of RSS."""
+    host, port = address
+    return socket.create_connection((host.encode() if host.isascii() else host, port), *args)
 
 
 def tls_context(config: ExporterConfig) -> ssl.SSLContext:
