@@ -32,6 +32,8 @@ DEFAULT_RANGES = {Duration: (Duration(0.1), Duration(24 * 3600)), int: (1, 10_00
 # An HTTP header name is an RFC 9110 token; values are printable ASCII, what HTTP/1.1 and gRPC metadata carry.
 HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 HEADER_VALUE = re.compile(r"[\t\x20-\x7e]+")
+# `sources`: each key a source, with that source's options class.
+SOURCE_OPTIONS = {"options_per_key": {name: source.Options for name, source in SOURCES.items()}, "key": "source"}
 
 
 class ConfigError(Exception):
@@ -95,7 +97,7 @@ class Config:
     resource: ResourceConfig = field(default_factory=ResourceConfig)
     host_root: str = field(default="/", metadata={"directory": True})
     log_level: str = field(default="info", metadata={"choices": ("debug", "info", "warning", "error")})
-    sources: dict = field(default_factory=lambda: {name: s.Options() for name, s in SOURCES.items()})
+    sources: dict = field(default_factory=lambda: _defaults(SOURCE_OPTIONS), metadata=SOURCE_OPTIONS)
 
     @property
     def enabled_sources(self) -> dict:
@@ -215,10 +217,7 @@ def _build(cls, data, path):
     hints = typing.get_type_hints(cls)
     values = {}
     for name, value in data.items():
-        if cls is Config and name == "sources":
-            values[name] = _build_sources(value, (*path, name))
-        else:
-            values[name] = _convert(value, hints[name], known[name].metadata, (*path, name))
+        values[name] = _convert(value, hints[name], known[name].metadata, (*path, name))
     built = cls(**values)
     if cls is ExporterConfig:
         for key, url in [("endpoint", built.endpoint), *(("failover_endpoints", u) for u in built.failover_endpoints)]:
@@ -227,18 +226,26 @@ def _build(cls, data, path):
     return built
 
 
-def _build_sources(data, path):
+def _defaults(metadata) -> dict:
+    return {name: options() for name, options in metadata["options_per_key"].items()}
+
+
+def _build_per_key(data, metadata, path):
+    """A mapping whose keys are known names, each with its own options class; a name left out keeps its defaults."""
+    classes, noun = metadata["options_per_key"], metadata["key"]
     if not isinstance(data, dict):
-        raise _Invalid(path, f"expected a mapping of source names, got {_show(data)}")
-    built = {name: source.Options() for name, source in SOURCES.items()}
+        raise _Invalid(path, f"expected a mapping of {noun} names, got {_show(data)}")
+    built = _defaults(metadata)
     for name, options in data.items():
-        if name not in SOURCES:
-            raise _Invalid((*path, str(name)), f"unknown source; known sources: {', '.join(SOURCES)}")
-        built[name] = _build(SOURCES[name].Options, {} if options is None else options, (*path, name))
+        if name not in classes:
+            raise _Invalid((*path, str(name)), f"unknown {noun}; known {noun}s: {', '.join(classes)}")
+        built[name] = _build(classes[name], {} if options is None else options, (*path, name))
     return built
 
 
 def _convert(value, hint, metadata, path):
+    if "options_per_key" in metadata:
+        return _build_per_key(value, metadata, path)
     if typing.get_origin(hint) in (typing.Union, types.UnionType):
         if value is None:
             return None

@@ -5,10 +5,7 @@ Everything a source reads goes through this object, so tests point it at a fixtu
 
 import os
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
-
-import psutil
 
 
 class Host:
@@ -17,16 +14,6 @@ class Host:
         self.proc = self.root / "proc"
         self._proc_prefix = f"{self.proc}/"  # reads join strings: a Path per read costs 3 µs
         self.in_container = self.root != Path("/")
-
-    @contextmanager
-    def psutil_procfs(self) -> Iterator[None]:
-        """psutil follows another procfs only through its module-level PROCFS_PATH: set to this host's for the
-        calls inside the block (one source at a time, on the collection thread), then put back."""
-        previous, psutil.PROCFS_PATH = psutil.PROCFS_PATH, str(self.proc)
-        try:
-            yield
-        finally:
-            psutil.PROCFS_PATH = previous
 
     def pids(self) -> Iterator[str]:
         return (name for name in os.listdir(self.proc) if name.isdigit())

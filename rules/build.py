@@ -3,9 +3,12 @@
     python -m rules.build            write the rule files
     python -m rules.build --check    exit 1 (and name the files) when a committed rule file is stale
 
-Templates are Prometheus rule files plus four conventions:
+Templates are Prometheus rule files plus five conventions:
 - `${name}` / `${name|format}` placeholders (formats: percent, seconds) take their value from the
   variables in scope; an unknown name is an error.
+- `${system.cpu.time}`: a placeholder with a dot is a metric the agent declares (collector/sources), by its
+  OTLP name; it becomes the Prometheus name its declaration translates to. A metric no source declares is an
+  error, so renaming one in its declaration renames it in the rules or fails the build.
 - a group with `each: [{var: value, ...}, ...]` is rendered once per entry (5m and 1h aggregates).
 - an alert gets one rule per severity listed under its name in thresholds.yml; that entry's keys
   (`threshold`, `horizon`, ...) become variables, `keep_firing_for` and the `severity` label are set
@@ -27,6 +30,8 @@ from typing import Any
 
 import yaml
 
+from collector.sources import UndeclaredMetric, prometheus_name_of
+
 RULES_DIR = Path(__file__).resolve().parent
 SOURCE_DIR = RULES_DIR / "src"
 THRESHOLDS = RULES_DIR / "thresholds.yml"
@@ -34,7 +39,7 @@ SEVERITIES = ("info", "warning", "critical")
 DASHBOARDS = ("host-detail", "fleet-overview", "pipeline-health", "workloads")
 HOST_VARIABLE = "?var-host={{ $labels.host_name }}"
 ALERT_KEYS = {"alert", "expr", "labels", "annotations", "dashboard", "per_host", "step"}
-PLACEHOLDER = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?:\|([a-z]+))?\}")
+PLACEHOLDER = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_.]*)(?:\|([a-z]+))?\}")
 DURATION = re.compile(r"(\d+)([smhdw])")
 SECONDS_PER = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
@@ -80,6 +85,11 @@ FORMATS = {"percent": percent, "seconds": seconds}
 def substitute(text: str, variables: Mapping[str, Any], where: str) -> str:
     def replace(match: re.Match) -> str:
         name, form = match.groups()
+        if "." in name and not form:
+            try:
+                return prometheus_name_of(name)
+            except UndeclaredMetric as error:
+                raise TemplateError(f"{where}: {error}") from None
         if name not in variables:
             raise TemplateError(f"{where}: unknown placeholder ${{{name}}}")
         if form and form not in FORMATS:

@@ -1,5 +1,6 @@
 """The registry of sources: adding one is a module in this package plus one line here."""
 
+from collector.naming import prometheus_name
 from collector.sources.agent import AgentSource
 from collector.sources.cgroup import CgroupSource
 from collector.sources.conntrack import ConntrackSource
@@ -31,3 +32,15 @@ ALL_SOURCES = (*SOURCES.values(), AgentSource)
 def declared_metrics():
     """Every metric the agent can emit, in source order: the single source of truth for docs and tests."""
     return [(source.name, spec) for source in ALL_SOURCES for spec in source.metrics]
+
+
+class UndeclaredMetric(LookupError):
+    """A rule or a dashboard names a metric no source declares (renamed or removed in its declaration)."""
+
+
+def prometheus_name_of(otlp_name: str) -> str:
+    """The Prometheus name under which rules and dashboards read a declared metric, from its declaration."""
+    for _, spec in declared_metrics():
+        if spec.name == otlp_name:
+            return prometheus_name(spec)
+    raise UndeclaredMetric(f"{otlp_name} is declared by no source (collector/sources)")

@@ -25,6 +25,26 @@ MEMORY_EVENTS = ("max", "oom", "oom_kill")
 PRESSURE_PRECEDENT = f"{PRECEDENT} (system.<resource>.linux.pressure.total), per cgroup"
 
 
+CPU_TIME = counter("linux.cgroup.cpu.time", "s", "CPU seconds used by the cgroup's processes (cpu.stat).",
+                   *CGROUP, "cpu.mode", optional=IDENTITY, condition=OPT_IN, precedent=PROJECT)
+THROTTLED_TIME = counter("linux.cgroup.cpu.throttled_time", "s", "Time the cgroup was throttled by its CPU limit.",
+                         *CGROUP, optional=IDENTITY, condition=OPT_IN + ", with the cpu controller", precedent=PROJECT)
+MEMORY_USAGE = updowncounter("linux.cgroup.memory.usage", "By", "Memory charged to the cgroup (memory.current).",
+                             *CGROUP, optional=IDENTITY, condition=OPT_IN, precedent=PROJECT)
+MEMORY_LIMIT = updowncounter("linux.cgroup.memory.limit", "By", "The cgroup's memory limit (memory.max).",
+                             *CGROUP, optional=IDENTITY, condition=OPT_IN + ", for cgroups with a limit",
+                             precedent=PROJECT)
+MEMORY_EVENT_COUNT = counter(
+    "linux.cgroup.memory.events", "{event}",
+    "Memory events: max (the limit was hit), oom (out of memory), oom_kill (a process was killed).",
+    *CGROUP, "linux.cgroup.memory.event", optional=IDENTITY, condition=OPT_IN, precedent=PROJECT)
+PRESSURE = {resource: counter(f"linux.cgroup.{resource}.pressure.total", "s",
+                              f"Time the cgroup's tasks were stalled waiting for {resource} (some: at least one task; "
+                              "full: all non-idle tasks at once).", *CGROUP, STALL_TYPE, optional=IDENTITY,
+                              condition=OPT_IN + ", with pressure stall information", precedent=PRESSURE_PRECEDENT)
+            for resource in RESOURCES}
+
+
 @dataclass(frozen=True)
 class CgroupOptions(OptInOptions):
     include: tuple[str, ...] = field(default=(), metadata=REGEX)  # searched in the path, e.g. /system.slice/x
@@ -37,24 +57,7 @@ class CgroupOptions(OptInOptions):
 class CgroupSource(Source):
     name = "cgroup"
     Options = CgroupOptions
-    metrics = (
-        counter("linux.cgroup.cpu.time", "s", "CPU seconds used by the cgroup's processes (cpu.stat).",
-                *CGROUP, "cpu.mode", optional=IDENTITY, condition=OPT_IN, precedent=PROJECT),
-        counter("linux.cgroup.cpu.throttled_time", "s", "Time the cgroup was throttled by its CPU limit.",
-                *CGROUP, optional=IDENTITY, condition=OPT_IN + ", with the cpu controller", precedent=PROJECT),
-        updowncounter("linux.cgroup.memory.usage", "By", "Memory charged to the cgroup (memory.current).",
-                      *CGROUP, optional=IDENTITY, condition=OPT_IN, precedent=PROJECT),
-        updowncounter("linux.cgroup.memory.limit", "By", "The cgroup's memory limit (memory.max).",
-                      *CGROUP, optional=IDENTITY, condition=OPT_IN + ", for cgroups with a limit", precedent=PROJECT),
-        counter("linux.cgroup.memory.events", "{event}",
-                "Memory events: max (the limit was hit), oom (out of memory), oom_kill (a process was killed).",
-                *CGROUP, "linux.cgroup.memory.event", optional=IDENTITY, condition=OPT_IN, precedent=PROJECT),
-        *(counter(f"linux.cgroup.{resource}.pressure.total", "s",
-                  f"Time the cgroup's tasks were stalled waiting for {resource} (some: at least one task; full: "
-                  "all non-idle tasks at once).", *CGROUP, STALL_TYPE, optional=IDENTITY,
-                  condition=OPT_IN + ", with pressure stall information", precedent=PRESSURE_PRECEDENT)
-          for resource in RESOURCES),
-    )
+    metrics = (CPU_TIME, THROTTLED_TIME, MEMORY_USAGE, MEMORY_LIMIT, MEMORY_EVENT_COUNT, *PRESSURE.values())
 
     def __init__(self, host, options):
         super().__init__(host, options)
@@ -115,23 +118,23 @@ def cgroup_points(directory: str, labels: dict) -> list[Point]:
 
     points = []
     cpu = read_counters(read("cpu.stat"))
-    points += [Point("linux.cgroup.cpu.time", cpu[f"{mode}_usec"] / 1e6, {**labels, "cpu.mode": mode})
+    points += [Point(CPU_TIME.name, cpu[f"{mode}_usec"] / 1e6, {**labels, "cpu.mode": mode})
                for mode in ("user", "system")]
     if "throttled_usec" in cpu:  # only with the cpu controller enabled for this cgroup
-        points.append(Point("linux.cgroup.cpu.throttled_time", cpu["throttled_usec"] / 1e6, labels))
+        points.append(Point(THROTTLED_TIME.name, cpu["throttled_usec"] / 1e6, labels))
     if os.path.exists(f"{directory}/memory.current"):  # the memory controller is enabled here
-        points.append(Point("linux.cgroup.memory.usage", int(read("memory.current")), labels))
+        points.append(Point(MEMORY_USAGE.name, int(read("memory.current")), labels))
         limit = read("memory.max").strip()
         if limit != "max":
-            points.append(Point("linux.cgroup.memory.limit", int(limit), labels))
+            points.append(Point(MEMORY_LIMIT.name, int(limit), labels))
         events = read_counters(read("memory.events"))
-        points += [Point("linux.cgroup.memory.events", events.get(event, 0),
+        points += [Point(MEMORY_EVENT_COUNT.name, events.get(event, 0),
                          {**labels, "linux.cgroup.memory.event": event}) for event in MEMORY_EVENTS]
     for resource in RESOURCES:
         try:
             text = read(f"{resource}.pressure")
         except FileNotFoundError:  # no PSI (kernel < 4.20 or psi=0)
             continue
-        points += [Point(f"linux.cgroup.{resource}.pressure.total", stall_seconds(fields),
+        points += [Point(PRESSURE[resource].name, stall_seconds(fields),
                          {**labels, STALL_TYPE: stall_type}) for stall_type, fields in pressure_lines(text)]
     return points

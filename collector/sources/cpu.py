@@ -1,12 +1,11 @@
-"""CPU time per mode and utilization (/proc/stat), counts and frequency (psutil)."""
+"""CPU time per mode and utilization (/proc/stat), counts (sysfs topology, /proc/cpuinfo) and frequency
+(/proc/cpuinfo, else sysfs cpufreq): the values psutil gives on Linux, read from the host's root."""
 
 import os
 from dataclasses import dataclass
 from types import SimpleNamespace
 
-import psutil
-
-from collector.sources.base import Source, SourceOptions
+from collector.sources.base import Source, SourceOptions, read_small
 from collector.spec import Point, counter, gauge, updowncounter
 
 # /proc/stat columns → semconv cpu.mode. guest and guest_nice are already inside user and nice.
@@ -20,6 +19,7 @@ PER_CPU = ("cpu.logical_number",)  # with per_cpu: true
 # The columns of a /proc/stat cpu line, in ticks of USER_HZ (older kernels have fewer: they are left out).
 COLUMNS = ("user", "nice", "system", "idle", "iowait", "irq", "softirq", "steal", "guest", "guest_nice")
 TICKS_PER_SECOND = os.sysconf("SC_CLK_TCK")
+CPU_SYSFS = "sys/devices/system/cpu"
 
 
 @dataclass(frozen=True)
@@ -46,15 +46,16 @@ class CpuSource(Source):
     def __init__(self, host, options):
         super().__init__(host, options)
         # The baseline taken at start-up lets the first export carry a real utilization.
-        self._previous = self._times()
-        self._physical = psutil.cpu_count(logical=False)
+        self._previous = self._times(host.read_proc("stat"))
+        self._physical = physical_cores(host)
 
-    def _times(self):
-        return parse_cpu_times(self.host.read_proc("stat"), self.options.per_cpu)
+    def _times(self, stat: str):
+        return parse_cpu_times(stat, self.options.per_cpu)
 
     def collect(self) -> list[Point]:
-        current = self._times()
-        points = [Point(LOGICAL_COUNT.name, psutil.cpu_count(logical=True))]
+        stat = self.host.read_proc("stat")
+        current = self._times(stat)
+        points = [Point(LOGICAL_COUNT.name, online_cpus(stat))]
         if self._physical:
             points.append(Point(PHYSICAL_COUNT.name, self._physical))
         if self.options.per_cpu:
@@ -62,7 +63,8 @@ class CpuSource(Source):
                 points += _mode_points(now, before, {"cpu.logical_number": number})
         else:
             points += _mode_points(current, self._previous, {})
-        points += _frequency_points()
+        points += [Point(FREQUENCY.name, hertz, {"cpu.logical_number": number})
+                   for number, hertz in frequencies(self.host).items() if hertz]
         self._previous = current
         return points
 
@@ -73,6 +75,11 @@ def parse_cpu_times(stat: str, per_cpu: bool):
     rows = [SimpleNamespace(**{column: float(ticks) / TICKS_PER_SECOND for column, ticks in zip(COLUMNS, line[1:])})
             for line in (lines[1:] if per_cpu else lines[:1])]
     return rows if per_cpu else rows[0]
+
+
+def online_cpus(stat: str) -> int:
+    """The `cpuN` lines of /proc/stat: the online CPUs, as sysconf(_SC_NPROCESSORS_ONLN) counts them."""
+    return sum(1 for line in stat.splitlines() if line.startswith("cpu") and line[3:4].isdigit())
 
 
 def _mode_points(now, before, attributes) -> list[Point]:
@@ -91,10 +98,49 @@ def _mode_points(now, before, attributes) -> list[Point]:
     return points
 
 
-def _frequency_points() -> list[Point]:
+def cpuinfo_blocks(cpuinfo: str) -> list[dict[str, str]]:
+    """/proc/cpuinfo's processors, each {lower-case key: value}."""
+    return [{key.strip().lower(): value.strip()
+             for key, _, value in (line.partition(":") for line in block.splitlines())}
+            for block in cpuinfo.split("\n\n") if block.strip()]
+
+
+def frequencies(host) -> dict[int, float]:
+    """Hz per logical CPU (0 where one reports none). As psutil does on Linux: /proc/cpuinfo's "cpu MHz" (x86; the
+    kernel's cached value, one read for all CPUs), else each CPU's cpufreq files (kHz)."""
     try:
-        frequencies = psutil.cpu_freq(percpu=True)
-    except (OSError, NotImplementedError):
-        return []
-    return [Point(FREQUENCY.name, f.current * 1e6, {"cpu.logical_number": n})
-            for n, f in enumerate(frequencies or []) if f.current]
+        found = {int(block["processor"]): float(block["cpu mhz"]) * 1e6
+                 for block in cpuinfo_blocks(host.read_proc("cpuinfo")) if "cpu mhz" in block}
+    except (OSError, KeyError, ValueError):
+        found = {}
+    return found or _cpufreq(host.root / CPU_SYSFS)
+
+
+def _cpufreq(cpus) -> dict[int, float]:
+    found = {}
+    for cpu in cpus.glob("cpu[0-9]*"):
+        # cpuinfo_cur_freq: older kernels and drivers without scaling_cur_freq (psutil issue 1071)
+        for name in ("scaling_cur_freq", "cpuinfo_cur_freq"):
+            try:
+                found[int(cpu.name[3:])] = int(read_small(cpu / "cpufreq" / name)) * 1e3
+                break
+            except (OSError, ValueError):
+                continue
+    return dict(sorted(found.items()))
+
+
+def physical_cores(host) -> int | None:
+    """Distinct cores in the sysfs topology (core_cpus_list, or thread_siblings_list before Linux 5.7), else
+    /proc/cpuinfo's "cpu cores" per "physical id", summed: psutil's cpu_count(logical=False) on Linux."""
+    cpus = host.root / CPU_SYSFS
+    try:
+        for name in ("core_cpus_list", "thread_siblings_list"):
+            cores = {read_small(path).strip() for path in cpus.glob(f"cpu[0-9]*/topology/{name}")}
+            if cores:
+                return len(cores)
+        sockets = {block["physical id"]: int(block["cpu cores"])
+                   for block in cpuinfo_blocks(host.read_proc("cpuinfo"))
+                   if "physical id" in block and "cpu cores" in block}
+    except (OSError, ValueError):
+        return None
+    return sum(sockets.values()) or None

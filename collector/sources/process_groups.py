@@ -24,6 +24,33 @@ PAGE_BYTES = os.sysconf("SC_PAGE_SIZE")
 UNIT = re.compile(r"[^/]+\.(service|scope)$")
 
 
+COUNT = updowncounter("hostagent.process_group.count", "{process}", "Processes in the group (0: none running).",
+                      GROUP, condition=OPT_IN)
+CPU_TIME = counter("process.cpu.time", "s", "CPU seconds of the group's processes by mode, exited ones included.",
+                   GROUP, "cpu.mode", condition=OPT_IN)
+MEMORY_USAGE = updowncounter("process.memory.usage", "By", "Resident memory of the group's processes.", GROUP,
+                             condition=OPT_IN)
+MEMORY_VIRTUAL = updowncounter("process.memory.virtual", "By", "Virtual memory of the group's processes.", GROUP,
+                               condition=OPT_IN)
+DISK_IO = counter("process.disk.io", "By", "Bytes the group's processes read from and wrote to storage "
+                  "(needs permission to read /proc/<pid>/io).", GROUP, "disk.io.direction", condition=OPT_IN)
+CONTEXT_SWITCHES = counter("process.context_switches", "{context_switch}",
+                           "Context switches of the group's processes.", GROUP, "process.context_switch.type",
+                           condition=OPT_IN)
+PAGING_FAULTS = counter("process.paging.faults", "{fault}", "Page faults of the group's processes.", GROUP,
+                        "system.paging.fault.type", condition=OPT_IN)
+THREAD_COUNT = updowncounter("process.thread.count", "{thread}", "Threads of the group's processes.", GROUP,
+                             condition=OPT_IN)
+FILE_DESCRIPTOR_COUNT = updowncounter("process.unix.file_descriptor.count", "{file_descriptor}",
+                                      "Open file descriptors of the group's processes (needs permission to list "
+                                      "them).", GROUP, condition=OPT_IN)
+UPTIME = gauge("process.uptime", "s", "Age of the group's oldest process.", GROUP,
+               condition=OPT_IN + ", while the group has processes")
+# The counters a group keeps across its exited processes, each with the values of its second attribute.
+COUNTERS = {CPU_TIME: ("user", "system"), PAGING_FAULTS: ("major", "minor"),
+            CONTEXT_SWITCHES: ("voluntary", "involuntary"), DISK_IO: ("read", "write")}
+
+
 @dataclass(frozen=True)
 class GroupRule:
     """A process belongs to the first group whose every given field matches (each a list of regular
@@ -43,29 +70,8 @@ class ProcessGroupsOptions(OptInOptions):
 class ProcessGroupsSource(Source):
     name = "process_groups"
     Options = ProcessGroupsOptions
-    metrics = (
-        updowncounter("hostagent.process_group.count", "{process}", "Processes in the group (0: none running).",
-                      GROUP, condition=OPT_IN),
-        counter("process.cpu.time", "s", "CPU seconds of the group's processes by mode, exited ones included.",
-                GROUP, "cpu.mode", condition=OPT_IN),
-        updowncounter("process.memory.usage", "By", "Resident memory of the group's processes.", GROUP,
-                      condition=OPT_IN),
-        updowncounter("process.memory.virtual", "By", "Virtual memory of the group's processes.", GROUP,
-                      condition=OPT_IN),
-        counter("process.disk.io", "By", "Bytes the group's processes read from and wrote to storage "
-                "(needs permission to read /proc/<pid>/io).", GROUP, "disk.io.direction", condition=OPT_IN),
-        counter("process.context_switches", "{context_switch}", "Context switches of the group's processes.",
-                GROUP, "process.context_switch.type", condition=OPT_IN),
-        counter("process.paging.faults", "{fault}", "Page faults of the group's processes.", GROUP,
-                "system.paging.fault.type", condition=OPT_IN),
-        updowncounter("process.thread.count", "{thread}", "Threads of the group's processes.", GROUP,
-                      condition=OPT_IN),
-        updowncounter("process.unix.file_descriptor.count", "{file_descriptor}",
-                      "Open file descriptors of the group's processes (needs permission to list them).", GROUP,
-                      condition=OPT_IN),
-        gauge("process.uptime", "s", "Age of the group's oldest process.", GROUP,
-              condition=OPT_IN + ", while the group has processes"),
-    )
+    metrics = (COUNT, CPU_TIME, MEMORY_USAGE, MEMORY_VIRTUAL, DISK_IO, CONTEXT_SWITCHES, PAGING_FAULTS, THREAD_COUNT,
+               FILE_DESCRIPTOR_COUNT, UPTIME)
 
     def __init__(self, host, options):
         super().__init__(host, options)
@@ -85,7 +91,7 @@ class ProcessGroupsSource(Source):
                 continue
             counters = process.counters()
             # (a process that exited meanwhile is not a permission problem)
-            unreadable += ((process.fds is None or ("process.disk.io", "read") not in counters)
+            unreadable += ((process.fds is None or (DISK_IO.name, "read") not in counters)
                            and os.path.exists(process.directory))
             previous = self._last.get(process.key, Counter())
             self._totals[group].update({k: v - previous[k] for k, v in counters.items() if v > previous[k]})
@@ -187,16 +193,16 @@ class Process:
     def counters(self) -> Counter:
         """Cumulative counters keyed (metric, attribute value); io is missing where it may not be read."""
         stat = self.stat
-        values = Counter({("process.cpu.time", "user"): stat.user_ticks / TICKS,
-                          ("process.cpu.time", "system"): stat.system_ticks / TICKS,
-                          ("process.paging.faults", "major"): stat.major_faults,
-                          ("process.paging.faults", "minor"): stat.minor_faults})
+        values = Counter({(CPU_TIME.name, "user"): stat.user_ticks / TICKS,
+                          (CPU_TIME.name, "system"): stat.system_ticks / TICKS,
+                          (PAGING_FAULTS.name, "major"): stat.major_faults,
+                          (PAGING_FAULTS.name, "minor"): stat.minor_faults})
         try:
-            values[("process.context_switches", "voluntary")] = int(self.status["voluntary_ctxt_switches"])
-            values[("process.context_switches", "involuntary")] = int(self.status["nonvoluntary_ctxt_switches"])
+            values[(CONTEXT_SWITCHES.name, "voluntary")] = int(self.status["voluntary_ctxt_switches"])
+            values[(CONTEXT_SWITCHES.name, "involuntary")] = int(self.status["nonvoluntary_ctxt_switches"])
             io = dict(line.split(": ") for line in read_small(f"{self.directory}/io").decode().splitlines())
-            values[("process.disk.io", "read")] = int(io["read_bytes"])
-            values[("process.disk.io", "write")] = int(io["write_bytes"])
+            values[(DISK_IO.name, "read")] = int(io["read_bytes"])
+            values[(DISK_IO.name, "write")] = int(io["write_bytes"])
         except (OSError, KeyError):  # io needs ptrace access to the process
             pass
         return values
@@ -219,26 +225,20 @@ def _field(process: Process, attribute: str) -> str:
     return process.stat.comm if attribute == "executable" else getattr(process, attribute)
 
 
-ATTRIBUTE_OF = {"process.cpu.time": "cpu.mode", "process.paging.faults": "system.paging.fault.type",
-                "process.context_switches": "process.context_switch.type", "process.disk.io": "disk.io.direction"}
-COUNTERS = {"process.cpu.time": ("user", "system"), "process.paging.faults": ("major", "minor"),
-            "process.context_switches": ("voluntary", "involuntary"), "process.disk.io": ("read", "write")}
-
-
 def group_points(group: str, members: list[Process], totals: Counter, uptime: float) -> list[Point]:
     labels = {GROUP: group}
     fds = [m.fds for m in members if m.fds is not None]
     points = [
-        Point("hostagent.process_group.count", len(members), labels),
-        Point("process.memory.usage", sum(m.stat.resident_pages for m in members) * PAGE_BYTES, labels),
-        Point("process.memory.virtual", sum(m.stat.virtual_bytes for m in members), labels),
-        Point("process.thread.count", sum(m.stat.threads for m in members), labels),
-        Point("process.unix.file_descriptor.count", sum(fds), labels),
+        Point(COUNT.name, len(members), labels),
+        Point(MEMORY_USAGE.name, sum(m.stat.resident_pages for m in members) * PAGE_BYTES, labels),
+        Point(MEMORY_VIRTUAL.name, sum(m.stat.virtual_bytes for m in members), labels),
+        Point(THREAD_COUNT.name, sum(m.stat.threads for m in members), labels),
+        Point(FILE_DESCRIPTOR_COUNT.name, sum(fds), labels),
     ]
-    points += [Point(metric, totals[metric, kind], {**labels, ATTRIBUTE_OF[metric]: kind})
-               for metric, kinds in COUNTERS.items() for kind in kinds]
+    points += [Point(spec.name, totals[spec.name, kind], {**labels, spec.attributes[1]: kind})
+               for spec, kinds in COUNTERS.items() for kind in kinds]
     if members:
-        points.append(Point("process.uptime", uptime - min(m.stat.start_ticks for m in members) / TICKS, labels))
+        points.append(Point(UPTIME.name, uptime - min(m.stat.start_ticks for m in members) / TICKS, labels))
     return points
 
 

@@ -3,20 +3,25 @@
 The model puts process metrics on a process entity identified by process.pid and process.creation.time.
 An OTLP resource is one per export here (one MeterProvider), and Prometheus keeps resource attributes only
 in target_info: so the identity travels as point attributes, beside the descriptive executable name.
+
+Every process costs one read of /proc/<pid>/stat; the top N also their fd directory (and their cmdline when the
+kernel cut the name). The values are those psutil gives on Linux.
 """
 
+import os
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import NamedTuple
 
-import psutil
-
-from collector.sources.base import OptInOptions, Source
+from collector.sources.base import OptInOptions, Source, read_small
+from collector.sources.cpu import online_cpus
+from collector.sources.process_groups import PAGE_BYTES, TICKS, parse_stat
 from collector.spec import Point, counter, gauge, updowncounter
 
 HARD_CAP = 50
 PROCESS = ("process.pid", "process.creation.time", "process.executable.name")
-# The model's process modes are user, system and wait; psutil's `iowait` is time blocked on I/O, not CPU
+# The model's process modes are user, system and wait; /proc's block I/O delay is time blocked on I/O, not CPU
 # time, and would inflate the CPU the dashboards add up: only user and system are sent.
 CPU_MODES = ("user", "system")
 OPT_IN = "only with top_processes.enabled: true"
@@ -48,41 +53,81 @@ class TopProcessesSource(Source):
     name = "top_processes"
     Options = TopProcessesOptions
     metrics = (CPU_TIME, CPU_UTILIZATION, MEMORY_USAGE, MEMORY_VIRTUAL, THREAD_COUNT, FILE_DESCRIPTOR_COUNT)
-    FIELDS = ["pid", "name", "create_time", "cpu_times", "memory_info", "num_threads", "num_fds"]
 
     def __init__(self, host, options):
         super().__init__(host, options)
         # (pid, start time): a reused pid is a new process
-        self._previous_cpu: dict[tuple[int, float], dict[str, float]] = {}
+        self._previous_cpu: dict[tuple[int, int], dict[str, float]] = {}
         self._previous_time = time.monotonic()
 
     def collect(self) -> list[Point]:
         now = time.monotonic()
-        elapsed = max(now - self._previous_time, 1e-9) * (psutil.cpu_count() or 1)
+        stat_text = self.host.read_proc("stat")
+        elapsed = max(now - self._previous_time, 1e-9) * online_cpus(stat_text)
         rows = []
-        with self.host.psutil_procfs():
-            infos = [process.info for process in psutil.process_iter(self.FIELDS)]
-        for info in infos:
-            if info["cpu_times"] is None or info["memory_info"] is None:
-                continue
-            cpu = cpu_by_mode(info["cpu_times"])
-            before = self._previous_cpu.get(_identity(info), cpu)
+        for pid, stat in self._stats():
+            cpu = dict(zip(CPU_MODES, (stat.user_ticks / TICKS, stat.system_ticks / TICKS)))
+            before = self._previous_cpu.get((pid, stat.start_ticks), cpu)
             shares = {mode: (seconds - before[mode]) / elapsed for mode, seconds in cpu.items()}
-            rows.append((info, cpu, shares))
-        self._previous_cpu = {_identity(info): cpu for info, cpu, _ in rows}
+            rows.append((pid, stat, cpu, shares))
+        self._previous_cpu = {(pid, stat.start_ticks): cpu for pid, stat, cpu, _ in rows}
         self._previous_time = now
-        rank = ((lambda r: sum(r[2].values())) if self.options.by == "cpu"
-                else (lambda r: r[0]["memory_info"].rss))
+        rank = ((lambda r: sum(r[3].values())) if self.options.by == "cpu" else (lambda r: r[1].resident_pages))
         rows.sort(key=rank, reverse=True)
-        return [p for info, cpu, shares in rows[:self.options.count] for p in process_points(info, cpu, shares)]
+        boot = boot_time(stat_text)
+        return [p for pid, stat, cpu, shares in rows[:self.options.count]
+                for p in process_points(self._info(pid, stat, boot), cpu, shares)]
+
+    def _stats(self):
+        for pid in self.host.pids():
+            try:
+                yield int(pid), parse_stat(self.host.read_proc_bytes(f"{pid}/stat"))
+            except (OSError, ValueError, IndexError):  # exited between listing and reading
+                continue
+
+    def _info(self, pid: int, stat, boot: float) -> dict:
+        return {"pid": pid, "name": self._name(pid, stat.comm), "create_time": stat.start_ticks / TICKS + boot,
+                "memory_info": Memory(stat.resident_pages * PAGE_BYTES, stat.virtual_bytes),
+                "num_threads": stat.threads, "num_fds": self._fds(pid)}
+
+    def _name(self, pid: int, comm: str) -> str:
+        """The kernel cuts a process name at 15 characters: where the program's file name starts with it, that
+        name instead (psutil's; "gnome-keyring-daemon", not "gnome-keyring-d")."""
+        if len(comm) < 15:
+            return comm
+        try:
+            program = program_name(read_small(self.host.proc / str(pid) / "cmdline"))
+        except OSError:
+            return comm
+        return program if program.startswith(comm) else comm
+
+    def _fds(self, pid: int) -> int | None:
+        try:
+            return len(os.listdir(self.host.proc / str(pid) / "fd"))
+        except OSError:  # another user's process, without the capability to look
+            return None
 
 
-def _identity(info: dict) -> tuple[int, float]:
-    return info["pid"], info["create_time"]
+class Memory(NamedTuple):
+    rss: int
+    vms: int
 
 
-def cpu_by_mode(cpu_times) -> dict[str, float]:
-    return {mode: getattr(cpu_times, mode) for mode in CPU_MODES}
+def boot_time(stat: str) -> float:
+    for line in stat.splitlines():
+        if line.startswith("btime "):
+            return float(line.split()[1])
+    raise ValueError("no 'btime' line in /proc/stat")
+
+
+def program_name(cmdline: bytes) -> str:
+    """The first argument's file name; setproctitle() may leave spaces, not NULs, between arguments
+    (psutil issue 1179)."""
+    # One trailing NUL ends the last argument; a title padded with more NULs keeps its spaces, as psutil reads it.
+    arguments = cmdline[:-1].split(b"\0") if cmdline.endswith(b"\0") else cmdline.split(b" ")
+    if len(arguments) == 1:
+        arguments = arguments[0].split(b" ")
+    return os.path.basename(arguments[0].decode(errors="backslashreplace"))
 
 
 def creation_time(create_time: float) -> str:

@@ -5,6 +5,8 @@
 """
 from __future__ import annotations
 
+from collector.sources import prometheus_name_of
+
 from .thresholds import SILENCE
 
 FLEET = 'job=~"$job", host_name=~"$host"'
@@ -15,7 +17,8 @@ REPORTING_WINDOW = SILENCE
 
 
 def selector(metric: str, m: str, *extra: str) -> str:
-    return f"{metric}{{{', '.join((m, *extra))}}}"
+    """The series of a declared metric (by its OTLP name) that `m` and `extra` match."""
+    return f"{prometheus_name_of(metric)}{{{', '.join((m, *extra))}}}"
 
 
 def per_host(metric: str, m: str) -> str:
@@ -28,43 +31,43 @@ def rate_sum(metric: str, m: str, by: str, *extra: str) -> str:
 
 
 def cpu_busy(m: str, by: str = "host_name", *extra: str) -> str:
-    idle = rate_sum("system_cpu_time_seconds_total", m, by, 'cpu_mode="idle"', *extra)
-    total = rate_sum("system_cpu_time_seconds_total", m, by, *extra)
+    idle = rate_sum("system.cpu.time", m, by, 'cpu_mode="idle"', *extra)
+    total = rate_sum("system.cpu.time", m, by, *extra)
     return f"1 - {idle} / {total}"
 
 
 def memory_used(m: str) -> str:
-    return f"1 - {per_host('system_memory_linux_available_bytes', m)} / {per_host('system_memory_limit_bytes', m)}"
+    return f"1 - {per_host('system.memory.linux.available', m)} / {per_host('system.memory.limit', m)}"
 
 
 def fullest_filesystem(m: str) -> str:
-    return per_host("system_filesystem_utilization_ratio", m)
+    return per_host("system.filesystem.utilization", m)
 
 
 def network(m: str, direction: str) -> str:
-    return rate_sum("system_network_io_bytes_total", m, "host_name", f'network_io_direction="{direction}"')
+    return rate_sum("system.network.io", m, "host_name", f'network_io_direction="{direction}"')
 
 
 def tcp_retransmit_ratio(m: str) -> str:
-    retransmitted = rate_sum("system_network_tcp_retransmits_total", m, "host_name")
-    sent = rate_sum("system_network_tcp_segments_total", m, "host_name", 'network_io_direction="transmit"')
+    retransmitted = rate_sum("system.network.tcp.retransmits", m, "host_name")
+    sent = rate_sum("system.network.tcp.segments", m, "host_name", 'network_io_direction="transmit"')
     return f"{retransmitted} / ({sent} > 0)"
 
 
 def disk_io(m: str) -> str:
-    return rate_sum("system_disk_io_bytes_total", m, "host_name")
+    return rate_sum("system.disk.io", m, "host_name")
 
 
 def load_per_cpu(m: str) -> str:
-    return f"{per_host('system_cpu_load_average_5m', m)} / {per_host('system_cpu_logical_count', m)}"
+    return f"{per_host('system.cpu.load_average.5m', m)} / {per_host('system.cpu.logical.count', m)}"
 
 
 def uptime(m: str) -> str:
-    return per_host("system_uptime_seconds", m)
+    return per_host("system.uptime", m)
 
 
 def _present(m: str, window: str) -> str:
-    return f"max by (host_name) (present_over_time({selector('system_uptime_seconds', m)}[{window}]))"
+    return f"max by (host_name) (present_over_time({selector('system.uptime', m)}[{window}]))"
 
 
 def reporting(m: str) -> str:

@@ -67,7 +67,7 @@ def _top() -> list[dict]:
         top_hosts("Top hosts by disk usage", "Utilisation of each host's fullest filesystem.",
                   "percentunit", e.fullest_filesystem(F), thresholds=DISK, maximum=1),
         top_hosts("Top hosts by network traffic", "Bytes received plus transmitted per second, all interfaces.",
-                  "Bps", e.rate_sum("system_network_io_bytes_total", F, "host_name")),
+                  "Bps", e.rate_sum("system.network.io", F, "host_name")),
     ]
 
 

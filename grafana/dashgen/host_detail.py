@@ -28,12 +28,12 @@ def _summary() -> list[dict]:
         stat("Fullest filesystem", "Utilisation of the fullest filesystem.", "percentunit",
              [Target(e.fullest_filesystem(H), "disk")], thresholds=DISK),
         stat("Logical CPUs", "Number of logical CPUs.", "short",
-             [Target(f"max({e.selector('system_cpu_logical_count', H)})", "cpus")]),
+             [Target(f"max({e.selector('system.cpu.logical.count', H)})", "cpus")]),
     ]
 
 
 def _cpu() -> list[dict]:
-    cpu = "system_cpu_time_seconds_total"
+    cpu = "system.cpu.time"
     per_core = 'cpu_logical_number!=""'
     not_idle = 'cpu_mode!="idle"'
     return [
@@ -51,16 +51,16 @@ def _cpu() -> list[dict]:
         timeseries("Load average",
                    "Run-queue length averaged over 1, 5 and 15 minutes, against the number of logical CPUs.",
                    "short",
-                   [Target(f"max({e.selector(f'system_cpu_load_average_{w}', H)})", w) for w in ("1m", "5m", "15m")]
-                   + [Target(f"max({e.selector('system_cpu_logical_count', H)})", "logical CPUs")],
+                   [Target(f"max({e.selector(f'system.cpu.load_average.{w}', H)})", w) for w in ("1m", "5m", "15m")]
+                   + [Target(f"max({e.selector('system.cpu.logical.count', H)})", "logical CPUs")],
                    width=8),
         timeseries("Processes by state", "Number of processes in each state.", "short",
-                   [Target(f"sum by (process_state) ({e.selector('system_process_count', H)})", "{{process_state}}")],
+                   [Target(f"sum by (process_state) ({e.selector('system.process.count', H)})", "{{process_state}}")],
                    width=12),
         timeseries("Pressure stall information",
                    "Share of wall-clock time in which some (or all) runnable tasks were stalled waiting for "
                    "CPU, memory or I/O (Linux PSI).", "percentunit",
-                   [Target(e.rate_sum(f"system_{resource}_linux_pressure_seconds_total", H,
+                   [Target(e.rate_sum(f"system.{resource}.linux.pressure.total", H,
                                       "system_pressure_stall_type"), f"{resource} {{{{system_pressure_stall_type}}}}")
                     for resource in ("cpu", "memory", "io")],
                    width=6),
@@ -68,7 +68,7 @@ def _cpu() -> list[dict]:
                    "the share of time tasks were stalled (/proc/pressure avg10, avg60, avg300), as the agent last "
                    "read them.", "percentunit",
                    [Target(f"max by (system_pressure_stall_type) "
-                           f"({e.selector(f'system_{resource}_linux_pressure_{window}_ratio', H)})",
+                           f"({e.selector(f'system.{resource}.linux.pressure.{window}', H)})",
                            f"{resource} {{{{system_pressure_stall_type}}}} {window}")
                     for resource in ("cpu", "memory", "io") for window in ("10s", "1m", "5m")],
                    width=6),
@@ -76,7 +76,7 @@ def _cpu() -> list[dict]:
 
 
 def _memory() -> list[dict]:
-    usage = f"sum by (system_memory_state) ({e.selector('system_memory_usage_bytes', H)})"
+    usage = f"sum by (system_memory_state) ({e.selector('system.memory.usage', H)})"
     total = {"matcher": {"id": "byName", "options": "total"},
              "properties": [{"id": "custom.stacking", "value": {"mode": "none", "group": "A"}},
                             {"id": "custom.fillOpacity", "value": 0},
@@ -86,33 +86,33 @@ def _memory() -> list[dict]:
         timeseries("Memory usage by state", "Bytes of memory used, free, in buffers and in the page cache, "
                    "stacked; the dashed line is the total.", "bytes",
                    [Target(usage, "{{system_memory_state}}"),
-                    Target(f"max({e.selector('system_memory_limit_bytes', H)})", "total")],
+                    Target(f"max({e.selector('system.memory.limit', H)})", "total")],
                    stack=True, overrides=[total], width=8),
         timeseries("Memory utilisation", "Memory in use: 1 - available / total. Dashed lines: the memory "
                    "alert thresholds.", "percentunit", [Target(e.memory_used(H), "used")],
                    thresholds=MEMORY, maximum=1, width=8),
         timeseries("Swap usage", "Swap space used and free.", "bytes",
-                   [Target(f"sum by (system_paging_state) ({e.selector('system_paging_usage_bytes', H)})",
+                   [Target(f"sum by (system_paging_state) ({e.selector('system.paging.usage', H)})",
                            "{{system_paging_state}}")],
                    stack=True, width=8),
         timeseries("Page faults", "Minor and major page faults per second.", "ops",
-                   [Target(e.rate_sum("system_paging_faults_total", H, "system_paging_fault_type"),
+                   [Target(e.rate_sum("system.paging.faults", H, "system_paging_fault_type"),
                            "{{system_paging_fault_type}}")], width=12),
         timeseries("Swap operations", "Pages swapped in and out per second.", "ops",
-                   [Target(e.rate_sum("system_paging_operations_total", H, "system_paging_direction"),
+                   [Target(e.rate_sum("system.paging.operations", H, "system_paging_direction"),
                            "{{system_paging_direction}}")], width=12),
         timeseries("Kernel and shared memory", "Slab caches (reclaimable ones are freed under pressure, "
                    "unreclaimable ones are not) and shared memory (mostly tmpfs).", "bytes",
                    [Target(f"sum by (system_memory_linux_slab_state) "
-                           f"({e.selector('system_memory_linux_slab_usage_bytes', H)})",
+                           f"({e.selector('system.memory.linux.slab.usage', H)})",
                            "slab {{system_memory_linux_slab_state}}"),
-                    Target(f"max({e.selector('system_memory_linux_shared_bytes', H)})", "shared")], width=12),
+                    Target(f"max({e.selector('system.memory.linux.shared', H)})", "shared")], width=12),
         timeseries("Hugepages", "Pages of the hugepage pool used and free, and those reserved by mappings "
                    "(part of free). Empty when no pool is configured.", "short",
                    [Target(f"sum by (system_memory_linux_hugepages_state) "
-                           f"({e.selector('system_memory_linux_hugepages_usage', H)})",
+                           f"({e.selector('system.memory.linux.hugepages.usage', H)})",
                            "{{system_memory_linux_hugepages_state}}"),
-                    Target(f"max({e.selector('system_memory_linux_hugepages_reserved', H)})", "reserved")],
+                    Target(f"max({e.selector('system.memory.linux.hugepages.reserved', H)})", "reserved")],
                    width=12),
     ]
 
@@ -120,12 +120,12 @@ def _memory() -> list[dict]:
 def _disk() -> list[dict]:
     by = "system_device, disk_io_direction"
     legend = "{{system_device}} {{disk_io_direction}}"
-    operations = e.rate_sum("system_disk_operations_total", H, by)
-    busy = e.rate_sum("system_disk_operation_time_seconds_total", H, by)
+    operations = e.rate_sum("system.disk.operations", H, by)
+    busy = e.rate_sum("system.disk.operation_time", H, by)
     return [
         row("Disk"),
         timeseries("Disk throughput", "Bytes read and written per second, per device.", "Bps",
-                   [Target(e.rate_sum("system_disk_io_bytes_total", H, by), legend)], width=6),
+                   [Target(e.rate_sum("system.disk.io", H, by), legend)], width=6),
         timeseries("Disk IOPS", "Read and write operations completed per second, per device.", "iops",
                    [Target(operations, legend)], width=6),
         timeseries("Disk latency", "Average time an operation took (time spent on operations / operations "
@@ -133,18 +133,18 @@ def _disk() -> list[dict]:
                    [Target(f"{busy} / ({operations} > 0)", legend)], width=6),
         timeseries("Disk utilisation", "Share of time each device was busy with I/O (100 % = saturated for "
                    "devices that serve one request at a time).", "percentunit",
-                   [Target(e.rate_sum("system_disk_io_time_seconds_total", H, "system_device"),
+                   [Target(e.rate_sum("system.disk.io_time", H, "system_device"),
                            "{{system_device}}")], maximum=1, width=6),
         timeseries("Disk queue", "Average number of operations in flight (rate of the weighted I/O time) and "
                    "the number in flight when sampled, per device.", "short",
-                   [Target(e.rate_sum("system_disk_weighted_io_time_seconds_total", H, "system_device"),
+                   [Target(e.rate_sum("system.disk.weighted_io_time", H, "system_device"),
                            "{{system_device}} average"),
-                    Target(f"sum by (system_device) ({e.selector('system_disk_pending_operations', H)})",
+                    Target(f"sum by (system_device) ({e.selector('system.disk.pending_operations', H)})",
                            "{{system_device}} now")], width=8),
         timeseries("Merged operations", "Adjacent reads and writes the kernel merged into one per second.",
-                   "ops", [Target(e.rate_sum("system_disk_merged_total", H, by), legend)], width=8),
+                   "ops", [Target(e.rate_sum("system.disk.merged", H, by), legend)], width=8),
         timeseries("Disk size", "Size of each device.", "bytes",
-                   [Target(f"max by (system_device) ({e.selector('system_disk_limit_bytes', H)})",
+                   [Target(f"max by (system_device) ({e.selector('system.disk.limit', H)})",
                            "{{system_device}}")], width=8),
     ]
 
@@ -154,19 +154,19 @@ def _filesystem_columns() -> list[Column]:
         return f"{agg} by ({FS_KEY}) ({e.selector(metric, H, *extra)})"
 
     free = 'system_filesystem_state="free"'
-    shrinking = (f"clamp_min(-sum by ({FS_KEY}) (deriv({e.selector('system_filesystem_usage_bytes', H, free)}"
+    shrinking = (f"clamp_min(-sum by ({FS_KEY}) (deriv({e.selector('system.filesystem.usage', H, free)}"
                  f"[{FORECAST_WINDOW}])), 0)")
-    inodes_used = by_fs("system_filesystem_inodes_usage", 'system_filesystem_state="used"')
+    inodes_used = by_fs("system.filesystem.inodes.usage", 'system_filesystem_state="used"')
     return [
-        Column("Size", by_fs("system_filesystem_limit_bytes", agg="max"), "bytes"),
-        Column("Used", by_fs("system_filesystem_usage_bytes", 'system_filesystem_state="used"'), "bytes"),
-        Column("Utilisation", by_fs("system_filesystem_utilization_ratio", agg="max"), "percentunit", DISK),
-        Column("Inodes used", f"{inodes_used} / ({by_fs('system_filesystem_inodes_usage')} > 0)", "percentunit",
+        Column("Size", by_fs("system.filesystem.limit", agg="max"), "bytes"),
+        Column("Used", by_fs("system.filesystem.usage", 'system_filesystem_state="used"'), "bytes"),
+        Column("Utilisation", by_fs("system.filesystem.utilization", agg="max"), "percentunit", DISK),
+        Column("Inodes used", f"{inodes_used} / ({by_fs('system.filesystem.inodes.usage')} > 0)", "percentunit",
                INODES),
         # Free space over the rate it shrank at in the window; a filesystem that is not filling up
         # divides by zero (+Inf) and is shown as the cap.
         Column("Days until full",
-               f"clamp_max({by_fs('system_filesystem_usage_bytes', free)} / {shrinking} / 86400, {FORECAST_CAP_DAYS})",
+               f"clamp_max({by_fs('system.filesystem.usage', free)} / {shrinking} / 86400, {FORECAST_CAP_DAYS})",
                "d", steps=(("red", None), ("orange", 7), ("green", 30)),
                mappings=({"type": "range", "options": {"from": FORECAST_CAP_DAYS, "to": None,
                                                        "result": {"text": "not filling up", "index": 0}}},)),
@@ -179,7 +179,7 @@ def _filesystem() -> list[dict]:
         timeseries("Filesystem utilisation", "Used share of each mounted filesystem. Dashed lines: the disk "
                    "alert thresholds.", "percentunit",
                    [Target(f"max by (system_filesystem_mountpoint) "
-                           f"({e.selector('system_filesystem_utilization_ratio', H)})",
+                           f"({e.selector('system.filesystem.utilization', H)})",
                            "{{system_filesystem_mountpoint}}")],
                    thresholds=DISK, maximum=1, width=10),
         table("Filesystems", f"Size, use and inode use of each filesystem, and a forecast of the days until "
@@ -197,39 +197,39 @@ def _network() -> list[dict]:
     return [
         row("Network"),
         timeseries("Network throughput", "Bytes received and transmitted per second, per interface.", "Bps",
-                   [Target(e.rate_sum("system_network_io_bytes_total", H, by), legend)], width=6),
+                   [Target(e.rate_sum("system.network.io", H, by), legend)], width=6),
         timeseries("Network packets", "Packets received and transmitted per second, per interface.", "pps",
-                   [Target(e.rate_sum("system_network_packet_count_total", H, by), legend)], width=6),
+                   [Target(e.rate_sum("system.network.packet.count", H, by), legend)], width=6),
         timeseries("Network errors and drops", "Receive and transmit errors and dropped packets per second, "
                    "per interface.", "pps",
-                   [Target(e.rate_sum("system_network_errors_total", H, by), f"errors {legend}"),
-                    Target(e.rate_sum("system_network_packet_dropped_total", H, by), f"dropped {legend}")],
+                   [Target(e.rate_sum("system.network.errors", H, by), f"errors {legend}"),
+                    Target(e.rate_sum("system.network.packet.dropped", H, by), f"dropped {legend}")],
                    width=6),
         timeseries("Connections by state", "Open sockets per transport and state. Needs the agent's network "
                    "source with connections: true.", "short",
                    [Target(f"sum by (network_transport, network_connection_state) "
-                           f"({e.selector('system_network_connection_count', H)})",
+                           f"({e.selector('system.network.connection.count', H)})",
                            "{{network_transport}} {{network_connection_state}}")], width=6),
         timeseries("TCP retransmits", "Share of the TCP segments sent that were retransmissions: loss or "
                    "congestion on the path.", "percentunit",
                    [Target(e.tcp_retransmit_ratio(H), "retransmitted")], width=6),
         timeseries("TCP listen queue", "Connections listening sockets dropped per second; overflows: the "
                    "application did not accept fast enough.", "ops",
-                   [Target(f"sum(rate({e.selector('system_network_tcp_listen_overflows_total', H)}{e.RATE}))",
+                   [Target(f"sum(rate({e.selector('system.network.tcp.listen.overflows', H)}{e.RATE}))",
                            "overflows"),
-                    Target(f"sum(rate({e.selector('system_network_tcp_listen_drops_total', H)}{e.RATE}))",
+                    Target(f"sum(rate({e.selector('system.network.tcp.listen.drops', H)}{e.RATE}))",
                            "drops")], width=6),
         timeseries("Sockets in use", "Sockets open per transport (cheap to read; the per-state breakdown "
                    "needs connections: true).", "short",
-                   [Target(f"sum by (network_transport) ({e.selector('system_network_socket_count', H)})",
+                   [Target(f"sum by (network_transport) ({e.selector('system.network.socket.count', H)})",
                            "{{network_transport}}")], width=6),
         table("Network interfaces", "Link (carrier) of each interface that is administratively up, the speed "
               "its driver negotiated and its MTU.", ["network_interface_name"],
-              [Column("Link", f"max by (network_interface_name) ({e.selector('hw_network_up', H)})", "none",
+              [Column("Link", f"max by (network_interface_name) ({e.selector('hw.network.up', H)})", "none",
                       steps=(("red", None), ("green", 1))),
                Column("Speed", f"max by (network_interface_name) "
-                               f"({e.selector('hw_network_bandwidth_limit_bytes_per_second', H)})", "Bps"),
-               Column("MTU", f"max by (network_interface_name) ({e.selector('system_network_mtu_bytes', H)})",
+                               f"({e.selector('hw.network.bandwidth.limit', H)})", "Bps"),
+               Column("MTU", f"max by (network_interface_name) ({e.selector('system.network.mtu', H)})",
                       "bytes")],
               key_names={"network_interface_name": "Interface"}, width=6, height=8),
     ]
@@ -238,7 +238,7 @@ def _network() -> list[dict]:
 def _processes() -> list[dict]:
     key = "process_executable_name, process_pid"
     per_pid = 'process_pid!=""'  # process.* series of top_processes, not the process_groups' (per group)
-    cpu = e.rate_sum("process_cpu_time_seconds_total", H, key, per_pid)
+    cpu = e.rate_sum("process.cpu.time", H, key, per_pid)
     return [
         row("Top processes"),
         timeseries("Top processes by CPU", "CPU used by the busiest processes (1 = one full CPU). Needs the "
@@ -248,7 +248,7 @@ def _processes() -> list[dict]:
               "CPU (1 = one full CPU) and resident memory.",
               ["process_executable_name", "process_pid"],
               [Column("CPU", cpu, "percentunit"),
-               Column("Memory", f"sum by ({key}) ({e.selector('process_memory_usage_bytes', H, per_pid)})", "bytes")],
+               Column("Memory", f"sum by ({key}) ({e.selector('process.memory.usage', H, per_pid)})", "bytes")],
               key_names={"process_executable_name": "Process", "process_pid": "PID"}, width=12, height=8),
     ]
 

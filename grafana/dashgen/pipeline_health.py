@@ -16,7 +16,7 @@ AGENT_SERIES = '__name__=~"system_.+|process_.+|hostagent_.+|hw_.+"'
 
 
 def _agents() -> list[dict]:
-    collections = "hostagent_source_collections_total"
+    collections = "hostagent.source.collections"
     by_source = "host_name, hostagent_source"
     failure = 'hostagent_outcome="failure"'
     return [
@@ -24,36 +24,36 @@ def _agents() -> list[dict]:
         stat("Agents reporting", f"Agents that sent data in the last {e.REPORTING_WINDOW}.", "none",
              [Target(e.hosts_reporting(F), "agents")]),
         stat("Export failures", "Failed export requests per second, all selected agents together.", "reqps",
-             [Target(f"sum({e.rate_sum('hostagent_export_requests_total', F, BY_HOST, failure)})", "failures")]),
+             [Target(f"sum({e.rate_sum('hostagent.export.requests', F, BY_HOST, failure)})", "failures")]),
         timeseries("Source collection errors",
                    "Failed collections per second for each agent source.", "cps",
                    [Target(e.rate_sum(collections, F, by_source, 'hostagent_outcome="error"'),
                            "{{host_name}} {{hostagent_source}}")], width=8, height=6),
         timeseries("Source collection duration", "How long each source's last collection took.", "s",
-                   [Target(f"max by ({by_source}) ({e.selector('hostagent_source_duration_seconds', F)})",
+                   [Target(f"max by ({by_source}) ({e.selector('hostagent.source.duration', F)})",
                            "{{host_name}} {{hostagent_source}}")], width=8, height=6),
         timeseries("Export requests", "Export requests per second by outcome (success, failure).", "reqps",
-                   [Target(e.rate_sum("hostagent_export_requests_total", F, "host_name, hostagent_outcome"),
+                   [Target(e.rate_sum("hostagent.export.requests", F, "host_name, hostagent_outcome"),
                            "{{host_name}} {{hostagent_outcome}}")], width=8, height=6),
         timeseries("Exported data points", "Data points exported per second by outcome.", "cps",
-                   [Target(e.rate_sum("hostagent_export_data_points_total", F, "host_name, hostagent_outcome"),
+                   [Target(e.rate_sum("hostagent.export.data_points", F, "host_name, hostagent_outcome"),
                            "{{host_name}} {{hostagent_outcome}}")], width=6),
         timeseries("Backlog size", "Bytes of export requests queued by the agent while the gateway is unreachable.",
-                   "bytes", [Target(e.per_host("hostagent_backlog_size_bytes", F),
+                   "bytes", [Target(e.per_host("hostagent.backlog.size", F),
                                     "{{host_name}}")], width=6),
         timeseries("Backlog age", "Age of the oldest queued export request.", "s",
-                   [Target(e.per_host("hostagent_backlog_age_seconds", F),
+                   [Target(e.per_host("hostagent.backlog.age", F),
                            "{{host_name}}")], width=6),
         timeseries("Backlog replayed and dropped",
                    "Queued requests replayed once the gateway answered again, and requests dropped because "
                    "the backlog was full or too old.", "reqps",
-                   [Target(e.rate_sum(f"hostagent_backlog_{kind}_total", F, BY_HOST), f"{{{{host_name}}}} {kind}")
+                   [Target(e.rate_sum(f"hostagent.backlog.{kind}", F, BY_HOST), f"{{{{host_name}}}} {kind}")
                     for kind in ("replayed", "dropped")], width=6),
         timeseries("Agent CPU", "CPU used by the agent process (1 = one full CPU).", "percentunit",
-                   [Target(e.rate_sum("hostagent_cpu_time_seconds_total", F, BY_HOST), "{{host_name}}")],
+                   [Target(e.rate_sum("hostagent.cpu.time", F, BY_HOST), "{{host_name}}")],
                    width=12),
         timeseries("Agent memory", "Resident memory of the agent process.", "bytes",
-                   [Target(e.per_host("hostagent_memory_usage_bytes", F), "{{host_name}}")],
+                   [Target(e.per_host("hostagent.memory.usage", F), "{{host_name}}")],
                    width=12),
     ]
 

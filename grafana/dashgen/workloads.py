@@ -19,39 +19,39 @@ SOME = 'system_pressure_stall_type="some"'
 
 
 def _process_groups() -> list[dict]:
-    count = f"max by ({GROUP}) ({e.selector('hostagent_process_group_count', H)})"
+    count = f"max by ({GROUP}) ({e.selector('hostagent.process_group.count', H)})"
     return [
         row("Process groups"),
         table("Process groups", "Each group configured in the agent's process_groups source: its processes "
               "(0: none running, HostProcessGroupDown fires), CPU (1 = one full CPU), resident memory and the age "
               "of its oldest process.", [GROUP],
               [Column("Processes", count, "none", steps=(("red", None), ("green", PROCESS_GROUP_MIN))),
-               Column("CPU", e.rate_sum("process_cpu_time_seconds_total", H, GROUP, IN_GROUP), "percentunit"),
-               Column("Memory", f"sum by ({GROUP}) ({e.selector('process_memory_usage_bytes', H, IN_GROUP)})",
+               Column("CPU", e.rate_sum("process.cpu.time", H, GROUP, IN_GROUP), "percentunit"),
+               Column("Memory", f"sum by ({GROUP}) ({e.selector('process.memory.usage', H, IN_GROUP)})",
                       "bytes"),
-               Column("Oldest process", f"max by ({GROUP}) ({e.selector('process_uptime_seconds', H)})", "s")],
+               Column("Oldest process", f"max by ({GROUP}) ({e.selector('process.uptime', H)})", "s")],
               key_names={GROUP: "Group"}, width=12, height=8),
         timeseries("Process group CPU", "CPU used by each group, exited processes' time included (1 = one full "
                    "CPU).", "percentunit",
-                   [Target(e.rate_sum("process_cpu_time_seconds_total", H, GROUP, IN_GROUP),
+                   [Target(e.rate_sum("process.cpu.time", H, GROUP, IN_GROUP),
                            f"{{{{{GROUP}}}}}")], width=12),
         timeseries("Process group memory", "Resident memory of each group's processes.", "bytes",
-                   [Target(f"sum by ({GROUP}) ({e.selector('process_memory_usage_bytes', H, IN_GROUP)})",
+                   [Target(f"sum by ({GROUP}) ({e.selector('process.memory.usage', H, IN_GROUP)})",
                            f"{{{{{GROUP}}}}}")], width=12),
         timeseries("Process group disk I/O", "Bytes each group read from and wrote to storage per second.", "Bps",
-                   [Target(e.rate_sum("process_disk_io_bytes_total", H, f"{GROUP}, disk_io_direction"),
+                   [Target(e.rate_sum("process.disk.io", H, f"{GROUP}, disk_io_direction"),
                            f"{{{{{GROUP}}}}} {{{{disk_io_direction}}}}")], width=12),
     ]
 
 
 def _cgroups() -> list[dict]:
-    usage = f"max by ({CGROUP}) ({e.selector('linux_cgroup_memory_usage_bytes', H)})"
-    limit = f"max by ({CGROUP}) ({e.selector('linux_cgroup_memory_limit_bytes', H)})"
+    usage = f"max by ({CGROUP}) ({e.selector('linux.cgroup.memory.usage', H)})"
+    limit = f"max by ({CGROUP}) ({e.selector('linux.cgroup.memory.limit', H)})"
     return [
         row("Cgroups"),
         timeseries("Cgroup CPU", "CPU used by the busiest cgroups (1 = one full CPU). Needs the agent's cgroup "
                    "source on a cgroup v2 host.", "percentunit",
-                   [Target(f"topk(10, {e.rate_sum('linux_cgroup_cpu_time_seconds_total', H, CGROUP)})",
+                   [Target(f"topk(10, {e.rate_sum('linux.cgroup.cpu.time', H, CGROUP)})",
                            f"{{{{{CGROUP}}}}}")], width=12),
         timeseries("Cgroup memory against its limit", "Memory charged to each cgroup (page cache included) as "
                    "a share of its memory.max; cgroups without a limit are left out.", "percentunit",
@@ -61,17 +61,17 @@ def _cgroups() -> list[dict]:
               [Column("Memory", usage, "bytes"),
                Column("Limit", limit, "bytes"),
                Column("OOM kills", f"max by ({CGROUP}) (increase("
-                      f"{e.selector('linux_cgroup_memory_events_total', H, OOM_KILL)}"
+                      f"{e.selector('linux.cgroup.memory.events', H, OOM_KILL)}"
                       f"[$__range]))", "none"),
                Column("Memory pressure", f"max by ({CGROUP}) (rate("
-                      f"{e.selector('linux_cgroup_memory_pressure_seconds_total', H, SOME)}"
+                      f"{e.selector('linux.cgroup.memory.pressure.total', H, SOME)}"
                       f"{e.RATE}))", "percentunit")],
               key_names={CGROUP: "Cgroup"}, height=10),
     ]
 
 
 def _systemd() -> list[dict]:
-    unit = "systemd_unit_state"
+    unit = "systemd.unit.state"
     return [
         row("Systemd units"),
         timeseries("Units by state", "Number of units the agent's systemd source watches (services by default) "
@@ -92,10 +92,10 @@ def _textfiles() -> list[dict]:
         table("Textfiles", "Each *.prom file of the agent's textfile directory: its age (HostTextfileStale fires "
               "after a day) and the collections that skipped it as invalid, in the dashboard's range.",
               ["file_name"],
-              [Column("Age", f"time() - max by (file_name) ({e.selector('hostagent_textfile_mtime_seconds', H)})",
+              [Column("Age", f"time() - max by (file_name) ({e.selector('hostagent.textfile.mtime', H)})",
                       "s"),
                Column("Skipped", f"max by (file_name) (increase("
-                      f"{e.selector('hostagent_textfile_errors_total', H)}[$__range]))", "none",
+                      f"{e.selector('hostagent.textfile.errors', H)}[$__range]))", "none",
                       steps=(("green", None), ("red", 1)))],
               key_names={"file_name": "File"}, height=6),
     ]

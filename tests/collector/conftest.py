@@ -40,8 +40,8 @@ def all_sources(host, telemetry):
 
 @pytest.fixture
 def collect_everything(tmp_path):
-    """The fixture tree for every source but top_processes, whose psutil walk needs a real /proc, and systemd,
-    which asks a fake systemd on a private D-Bus daemon."""
+    """The fixture tree for every source (top_processes apart, collected by the test), systemd asking a fake
+    systemd on a private D-Bus daemon."""
     root = shutil.copytree(FIXTURE_ROOT, tmp_path / "hostfs", symlinks=True)
     with private_bus(root):
         yield _collect_everything(root)
@@ -55,7 +55,7 @@ def _collect_everything(root):
     stat.write_text(stat.read_text().replace("cpu  1000 ", "cpu  1100 ").replace("cpu0 600 ", "cpu0 700 "))
     fixture = Collection(fixture_sources, telemetry)
     fixture.refresh()
-    top = SOURCES["top_processes"](Host("/"), SOURCES["top_processes"].Options(enabled=True))
+    top = SOURCES["top_processes"](Host(root), SOURCES["top_processes"].Options(enabled=True))
     return fixture, top
 
 

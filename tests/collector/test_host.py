@@ -8,12 +8,10 @@ from collector.sources.top_processes import TopProcessesOptions, TopProcessesSou
 from tests.collector.conftest import FIXTURE_ROOT
 
 
-def test_a_host_on_another_root_leaves_psutil_on_this_machines_proc():
+def test_top_processes_read_the_hosts_procfs_and_leave_psutil_on_this_machines():
     before = psutil.PROCFS_PATH
-    host = Host(FIXTURE_ROOT)
-    assert before == psutil.PROCFS_PATH
-    with host.psutil_procfs():
-        assert str(FIXTURE_ROOT / "proc") == psutil.PROCFS_PATH
+    source = TopProcessesSource(Host(FIXTURE_ROOT), TopProcessesOptions(enabled=True, count=2, by="memory"))
+    assert {p.attributes["process.pid"] for p in source.collect()} == {200, 101}  # the fixture's largest
     assert before == psutil.PROCFS_PATH
 
 

@@ -1,5 +1,6 @@
 """Smoke test on the real machine: sane values, not fixtures."""
 
+import os
 import time
 
 import psutil
@@ -8,6 +9,8 @@ from collector.agent import build_collection
 from collector.config import Config
 from collector.host import Host
 from collector.sources import declared_metrics
+from collector.sources.cpu import frequencies, online_cpus, physical_cores
+from collector.sources.top_processes import TopProcessesOptions, TopProcessesSource, creation_time
 from collector.spec import Instrument
 from collector.telemetry import AgentTelemetry
 
@@ -52,3 +55,38 @@ def test_counters_never_decrease_between_two_collections():
                 assert point.value >= first[key], key
                 checked += 1
     assert checked > 20
+
+
+def test_cpu_cores_and_frequencies_are_psutil_s():
+    host = Host("/")
+    before = psutil.cpu_freq(percpu=True) or []
+    ours = frequencies(host)
+    after = psutil.cpu_freq(percpu=True) or []
+    assert physical_cores(host) == psutil.cpu_count(logical=False)
+    assert online_cpus(host.read_proc("stat")) == os.cpu_count()
+    reporting = {n for n, frequency in enumerate(before) if frequency.current}
+    assert {n for n, hertz in ours.items() if hertz} == reporting
+    for n in reporting:  # the frequency may change between the reads: within what psutil saw around ours
+        low, high = sorted((before[n].current * 1e6, after[n].current * 1e6))
+        assert 0.75 * low <= ours[n] <= 1.25 * high
+
+
+def test_top_processes_name_and_date_each_process_as_psutil_does():
+    def ours():
+        points = TopProcessesSource(Host("/"), TopProcessesOptions(enabled=True, count=50, by="memory")).collect()
+        return {p.attributes["process.pid"]: (p.attributes["process.executable.name"],
+                                              p.attributes["process.creation.time"]) for p in points}
+
+    def theirs(pid):
+        try:
+            process = psutil.Process(pid)
+            return process.name(), creation_time(process.create_time())
+        except psutil.NoSuchProcess:
+            return None
+
+    before = ours()
+    psutils = {pid: theirs(pid) for pid in before}
+    after = ours()
+    # processes of other tests start, exec (a new name) and end meanwhile: those that did not change
+    steady = {pid for pid, seen in before.items() if after.get(pid) == seen and psutils[pid] is not None}
+    assert len(steady) > 5 and {pid: before[pid] for pid in steady} == {pid: psutils[pid] for pid in steady}

@@ -4,7 +4,6 @@ import os
 import shutil
 from collections import Counter, namedtuple
 
-import psutil
 import pytest
 
 from collector.host import Host
@@ -21,11 +20,11 @@ from collector.sources.paging import PagingSource
 from collector.sources.pressure import PressureSource
 from collector.sources.processes import ProcessesSource, parse_processes_created
 from collector.sources.temperature import TemperatureSource
+from collector.sources.top_processes import TopProcessesOptions, TopProcessesSource
 from tests.collector.conftest import FIXTURE_ROOT, by_attributes, values
 
 KIB = 1024
 Times = namedtuple("Times", "user nice system idle iowait irq softirq steal")
-Frequency = namedtuple("Frequency", "current min max")
 
 
 def test_cpu_time_per_mode_from_proc_stat(fixture_host):
@@ -34,7 +33,7 @@ def test_cpu_time_per_mode_from_proc_stat(fixture_host):
     assert by_attributes(points, "system.cpu.time", "cpu.mode") == {
         "user": 10.0, "nice": 0.2, "system": 3.0, "idle": 80.0, "iowait": 0.5,
         "interrupt": 0.25, "steal": 0.05}  # interrupt: irq 0.1 s + softirq 0.15 s
-    assert values(points, "system.cpu.logical.count") == [os.cpu_count()]
+    assert values(points, "system.cpu.logical.count") == [2]  # cpu0 and cpu1 in the fixture's /proc/stat
 
 
 def test_cpu_utilization_is_the_share_of_time_since_the_previous_reading():
@@ -93,16 +92,46 @@ def test_proc_stat_without_a_processes_line_is_an_error():
         parse_processes_created("cpu  1 2 3 4\n")
 
 
-def test_cpu_counts_and_frequency_in_hz(fixture_host, monkeypatch):
-    monkeypatch.setattr(psutil, "cpu_count", lambda logical=True: 8 if logical else 4)
-    monkeypatch.setattr(psutil, "cpu_freq", lambda percpu=False: [Frequency(2400.0, 800.0, 3000.0),
-                                                                   Frequency(0.0, 0.0, 0.0),
-                                                                   Frequency(1200.5, 800.0, 3000.0)])
+def test_cpu_counts_and_frequency_in_hz(fixture_host):
     points = CpuSource(fixture_host, CpuOptions()).collect()
-    assert values(points, "system.cpu.logical.count") == [8]
-    assert values(points, "system.cpu.physical.count") == [4]
-    # psutil reports MHz; a CPU that reports no frequency is left out, not zero
-    assert by_attributes(points, "system.cpu.frequency", "cpu.logical_number") == {0: 2.4e9, 2: 1.2005e9}
+    assert values(points, "system.cpu.logical.count") == [2]
+    assert values(points, "system.cpu.physical.count") == [1]  # cpu0 and cpu1 are two threads of one core
+    # /proc/cpuinfo's "cpu MHz" of each processor
+    assert by_attributes(points, "system.cpu.frequency", "cpu.logical_number") == {0: 2.4e9, 1: 2.6e9}
+
+
+def test_without_cpuinfo_frequencies_or_topology_cpufreq_and_cpuinfo_cores_count(tmp_path):
+    root = shutil.copytree(FIXTURE_ROOT, tmp_path / "hostfs")
+    # an arm64 host: cpuinfo has no "cpu MHz"; two sockets of 4 cores (a socket's processors say it alike)
+    (root / "proc" / "cpuinfo").write_text("".join(
+        f"processor\t: {n}\nphysical id\t: {socket}\ncpu cores\t: 4\n\n" for n, socket in enumerate((0, 0, 1))))
+    cpus = root / "sys" / "devices" / "system" / "cpu"
+    for n in (0, 1):
+        shutil.rmtree(cpus / f"cpu{n}" / "topology")
+    for n, name, khz in ((0, "scaling_cur_freq", "2400000"), (1, "cpuinfo_cur_freq", "1200500"),
+                         (2, "scaling_cur_freq", "0"), (3, "scaling_max_freq", "3000000")):
+        (cpus / f"cpu{n}" / "cpufreq").mkdir(parents=True)
+        (cpus / f"cpu{n}" / "cpufreq" / name).write_text(khz + "\n")
+    points = CpuSource(Host(root), CpuOptions()).collect()
+    assert values(points, "system.cpu.physical.count") == [8]
+    # kHz; a CPU that reports no frequency (0: offline) or no current one is left out, not zero
+    assert by_attributes(points, "system.cpu.frequency", "cpu.logical_number") == {0: 2.4e9, 1: 1.2005e9}
+
+
+def test_before_core_cpus_list_the_thread_siblings_count_the_cores(tmp_path):
+    root = shutil.copytree(FIXTURE_ROOT, tmp_path / "hostfs")
+    cpus = root / "sys" / "devices" / "system" / "cpu"
+    for n, siblings in ((0, "0"), (1, "1")):  # no SMT: each CPU its own core
+        (cpus / f"cpu{n}" / "topology" / "core_cpus_list").unlink()
+        (cpus / f"cpu{n}" / "topology" / "thread_siblings_list").write_text(siblings + "\n")
+    assert values(CpuSource(Host(root), CpuOptions()).collect(), "system.cpu.physical.count") == [2]
+
+
+def test_no_topology_and_no_cpuinfo_cores_give_no_physical_count(tmp_path):
+    root = shutil.copytree(FIXTURE_ROOT, tmp_path / "hostfs")
+    for n in (0, 1):
+        shutil.rmtree(root / "sys" / "devices" / "system" / "cpu" / f"cpu{n}" / "topology")
+    assert values(CpuSource(Host(root), CpuOptions()).collect(), "system.cpu.physical.count") == []
 
 
 def test_cpu_per_cpu_breakdown_is_opt_in(fixture_host):
@@ -411,6 +440,49 @@ def test_two_chips_of_the_same_name_are_told_apart_by_their_device(tmp_path):
     (tmp_path / "proc").mkdir()
     ids = [p.attributes["hw.id"] for p in TemperatureSource(Host(tmp_path), SourceOptions()).collect()]
     assert ids == ["nvme.nvme0.temp1", "nvme.nvme1.temp1"]
+
+
+def test_top_processes_by_memory_from_the_hosts_proc(fixture_host):
+    points = TopProcessesSource(fixture_host, TopProcessesOptions(enabled=True, count=2, by="memory")).collect()
+    assert by_attributes(points, "process.memory.usage", "process.pid") == {
+        200: 25000 * os.sysconf("SC_PAGE_SIZE"), 101: 5000 * os.sysconf("SC_PAGE_SIZE")}
+    python = [p for p in points if p.attributes["process.pid"] == 200]
+    # btime 1700000000 + 1000000 ticks of 1/100 s since boot
+    assert {p.attributes["process.creation.time"] for p in python} == {"2023-11-15T01:00:00.000Z"}
+    assert {p.attributes["process.executable.name"] for p in python} == {"python3"}
+    assert by_attributes(python, "process.cpu.time", "cpu.mode") == {"user": 2.5, "system": 0.5}
+    assert values(python, "process.memory.virtual") == [900_000_000]
+    assert values(python, "process.thread.count") == [8]
+    assert values(python, "process.unix.file_descriptor.count") == [30]
+
+
+def test_top_processes_by_cpu_rank_the_cpu_used_since_the_previous_collection(tmp_path):
+    root = shutil.copytree(FIXTURE_ROOT, tmp_path / "hostfs", symlinks=True)
+    source = TopProcessesSource(Host(root), TopProcessesOptions(enabled=True, count=1))
+    source.collect()  # the baseline: every process new
+    stat = root / "proc" / "100" / "stat"
+    stat.write_text(stat.read_text().replace(" 500 200 ", " 900 200 "))  # nginx: 4 s more user time
+    points = source.collect()
+    assert {p.attributes["process.pid"] for p in points} == {100}
+    shares = by_attributes(points, "process.cpu.utilization", "cpu.mode")
+    assert shares["user"] > 0 and shares["system"] == 0
+
+
+@pytest.mark.parametrize("comm, cmdline, name", [
+    ("gnome-keyring-d", b"/usr/bin/gnome-keyring-daemon\0--start\0", "gnome-keyring-daemon"),
+    ("kworker/0:1-eve", b"", "kworker/0:1-eve"),  # a kernel thread: no command line
+    ("postgres: walwr", b"postgres: walwriter   \0", "postgres: walwr"),  # setproctitle: not the program
+    ("chrome-sandbox-", b"/opt/chrome/chrome-sandbox-x --type=renderer", "chrome-sandbox-x"),  # spaces, no NULs
+    ("mutmut: collect", b"mutmut: collector.sources.cpu\0\0\0", "mutmut: collector.sources.cpu"),  # padded title
+])
+def test_a_name_the_kernel_cut_is_the_programs_where_it_starts_so(tmp_path, comm, cmdline, name):
+    process = tmp_path / "proc" / "7"
+    process.mkdir(parents=True)
+    (tmp_path / "proc" / "stat").write_text("cpu  1 0 1 10\ncpu0 1 0 1 10\nbtime 1700000000\n")
+    (process / "stat").write_text(f"7 ({comm}) S 1 7 7 0 -1 0 0 0 0 0 1 1 0 0 20 0 1 0 100 4096 1 0\n")
+    (process / "cmdline").write_bytes(cmdline)
+    points = TopProcessesSource(Host(tmp_path), TopProcessesOptions(enabled=True)).collect()
+    assert {p.attributes["process.executable.name"] for p in points} == {name}
 
 
 def test_top_process_identity_and_cpu_by_mode():

@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
-from pipeline.services import agent_executable
+from pipeline.services import OTELCOL_GOGC, agent_executable
 from pipeline.testing import require_binary
 from tests.deploy.manifests import DEPLOY, KUBERNETES, REPO, expand
 from tests.gateway.gateway_check import without_relays
@@ -167,6 +167,10 @@ def test_gateway_neither_listens_on_nor_writes_to_loopback():
     config = yaml.safe_load((REPO / "otel-config" / "gateway.yaml").read_text())
     text = yaml.safe_dump(without_relays(expand(config, otelcol["environment"])))
     assert "127.0.0.1" not in text and "localhost" not in text
+
+
+def test_gateway_runs_with_the_garbage_collector_setting_it_was_measured_with():
+    assert SERVICES["otelcol"]["environment"]["GOGC"] == OTELCOL_GOGC
 
 
 def test_agent_environment_passes_check_config(tmp_path):

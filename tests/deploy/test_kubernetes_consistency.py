@@ -14,7 +14,7 @@ import yaml
 
 from collector.config import ExporterConfig, HealthConfig
 from collector.units import ByteSize
-from pipeline.services import agent_executable, flags_from_file
+from pipeline.services import OTELCOL_GOGC, agent_executable, flags_from_file
 from tests.deploy.manifests import (
     KUBERNETES,
     OTELCOL_OVERLAYS,
@@ -147,6 +147,12 @@ def test_otelcol_memory_limiter_has_a_limit_to_work_from(rendered, overlay):
     limiter = otelcol_config(rendered[overlay])["processors"]["memory_limiter"]
     if "limit_percentage" in limiter:
         assert "memory" in container(find(rendered[overlay], "StatefulSet"))["resources"]["limits"]
+
+
+@pytest.mark.parametrize("overlay", OTELCOL_OVERLAYS)
+def test_otelcol_runs_with_the_garbage_collector_setting_it_was_measured_with(rendered, overlay):
+    manifests = rendered[overlay]
+    assert pod_environment(manifests, find(manifests, "StatefulSet"))["GOGC"] == OTELCOL_GOGC
 
 
 def test_vmagent_listens_where_the_manifests_point(rendered):

@@ -10,11 +10,12 @@ import pytest
 import yaml
 
 from collector.naming import OPTIONAL_RESOURCE_LABELS, RESOURCE_LABELS, prometheus_label, prometheus_name
-from collector.sources import declared_metrics
+from collector.sources import UndeclaredMetric, declared_metrics
 from dashgen import BUILDERS, DASHBOARDS_DIR, lint, promql, render
 from dashgen.lint.model import parsed_targets
 from dashgen.thresholds import RULES_THRESHOLDS, alert_threshold, alert_thresholds
 from rules.check import RULE_FILES
+from tests.support.declarations import AS_BYTES, METRIC, PROMETHEUS, redeclare
 
 REPO = Path(__file__).resolve().parents[2]
 UIDS = ["fleet-overview", "host-detail", "pipeline-health", "workloads"]
@@ -32,6 +33,22 @@ def _panel(uid: str, title: str) -> dict:
 def test_committed_json_is_what_the_generator_renders(uid):
     # Edit grafana/dashgen/*.py, then regenerate: python -m dashgen
     assert (DASHBOARDS_DIR / f"{uid}.json").read_text() == render(uid)
+
+
+def test_the_dashboards_follow_a_metric_s_declaration(monkeypatch):
+    """Panels name metrics by their OTLP names: only the Prometheus name changes in the generated JSON."""
+    committed = {uid: (DASHBOARDS_DIR / f"{uid}.json").read_text() for uid in UIDS}
+    redeclare(monkeypatch, METRIC, unit="By")
+    rendered = {uid: render(uid) for uid in UIDS}
+    assert AS_BYTES in rendered["host-detail"]
+    assert not any(PROMETHEUS in text for text in rendered.values())
+    assert {uid: text.replace(AS_BYTES, PROMETHEUS) for uid, text in rendered.items()} == committed
+
+
+def test_a_metric_renamed_in_its_declaration_fails_the_dashboards_that_read_it(monkeypatch):
+    redeclare(monkeypatch, METRIC, name="system.filesystem.fullness")
+    with pytest.raises(UndeclaredMetric, match=f"{METRIC} is declared by no source"):
+        render("host-detail")
 
 
 def test_generator_builds_exactly_the_four_dashboards():

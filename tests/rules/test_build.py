@@ -1,6 +1,7 @@
 """rules.build: templates plus thresholds give rule files; mistakes in either are errors, not silent output."""
 from __future__ import annotations
 
+import re
 import textwrap
 from pathlib import Path
 
@@ -8,6 +9,7 @@ import pytest
 import yaml
 
 from rules import build
+from tests.support.declarations import AS_BYTES, METRIC, PROMETHEUS, redeclare
 
 THRESHOLDS = """
 links: {runbooks: "https://runbooks.test/", grafana: "http://grafana.test"}
@@ -96,9 +98,15 @@ def test_go_template_dollars_are_left_alone():
     assert build.substitute("{{ $value }} ${x}", {"x": 1}, "t") == "{{ $value }} 1"
 
 
+def test_a_metric_placeholder_is_the_prometheus_name_of_its_declaration():
+    assert build.substitute("rate(${system.cpu.time}[1m]) > ${x}", {"x": 1}, "t") == \
+        "rate(system_cpu_time_seconds_total[1m]) > 1"
+
+
 @pytest.mark.parametrize("text, message", [
     ("${nope}", "unknown placeholder"),
     ("${x|bogus}", "unknown format"),
+    ("${system.cpu.nope}", "t: system.cpu.nope is declared by no source"),
 ])
 def test_bad_placeholders_are_errors(text, message):
     with pytest.raises(build.TemplateError, match=message):
@@ -165,3 +173,20 @@ def test_check_mode_passes_on_the_committed_rules_and_writes_nothing(capsys):
     assert build.main(["--check"]) == 0
     assert {path: path.read_text() for path in build.RULES_DIR.glob("*.rules.yml")} == before
     assert capsys.readouterr().err == ""
+
+
+def test_the_rules_follow_a_metric_s_declaration(monkeypatch):
+    """Only the Prometheus name changes in the rendered rules, wherever the metric is read."""
+    committed = {name: (build.RULES_DIR / name).read_text() for name in build.render_all()}
+    redeclare(monkeypatch, METRIC, unit="By")
+    rendered = build.render_all()
+    assert any(AS_BYTES in text for text in rendered.values())
+    assert not any(PROMETHEUS in text for text in rendered.values())
+    assert {name: text.replace(AS_BYTES, PROMETHEUS) for name, text in rendered.items()} == committed
+
+
+def test_a_metric_renamed_in_its_declaration_fails_the_build_where_a_rule_reads_it(monkeypatch):
+    redeclare(monkeypatch, METRIC, name="system.filesystem.fullness")
+    recording = "host_name_mountpoint:system_filesystem_utilization:avg${window}"
+    with pytest.raises(build.TemplateError, match=re.escape(f"{recording}: {METRIC} is declared by no source")):
+        build.render_all()
