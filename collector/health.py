@@ -1,5 +1,6 @@
 """A small HTTP endpoint for Kubernetes probes: /healthz (alive) and /readyz (exports succeed)."""
 
+import socketserver
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -30,11 +31,19 @@ class Readiness:
 LISTEN_VARIABLE = "HOSTAGENT_HEALTH__LISTEN"
 
 
+class _Server(ThreadingHTTPServer):
+    def server_bind(self) -> None:
+        # HTTPServer's would look its own address up in reverse DNS (socket.getfqdn) for a name nothing here uses:
+        # a start-up that hangs on a slow resolver, and the idna codec loaded (0.4 MiB of RSS).
+        socketserver.TCPServer.server_bind(self)
+        self.server_name, self.server_port = self.server_address[:2]
+
+
 class HealthServer:
     def __init__(self, config: HealthConfig, readiness: Readiness):
         host, _, port = config.listen.rpartition(":")
         try:
-            self.server = ThreadingHTTPServer((host.strip("[]"), int(port)), _handler(readiness))
+            self.server = _Server((host.strip("[]"), int(port)), _handler(readiness))
         except OSError as error:
             message = (f"health endpoint {config.listen}: {error.strerror}; choose another address "
                        f"with health.listen in the config file or {LISTEN_VARIABLE}=HOST:PORT")

@@ -17,6 +17,11 @@ from opentelemetry.sdk.resources import OTELResourceDetector, Resource
 from collector import __version__
 from collector.host import Host
 
+try:  # the interpreter's own SHA-1, as the random module takes its SHA-512: hashlib (which uuid.uuid5 imports)
+    from _sha1 import sha1  # loads OpenSSL's digests, 2 MiB of RSS for one hash at start-up
+except ImportError:
+    from hashlib import sha1
+
 DEFAULT_SERVICE_NAME = "hostagent"
 # semconv host.arch values for what platform.machine() reports
 ARCHITECTURES = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm32", "ppc64le": "ppc64", "s390x": "s390x"}
@@ -60,9 +65,14 @@ def build_resource(host: Host, environ=os.environ, config: ResourceConfig = Reso
     attributes = {**detected, **OTELResourceDetector().detect().attributes}
     if environ.get("OTEL_SERVICE_NAME"):
         attributes["service.name"] = environ["OTEL_SERVICE_NAME"]
-    attributes.setdefault("service.instance.id", str(uuid.uuid5(
+    attributes.setdefault("service.instance.id", str(uuid5(
         INSTANCE_NAMESPACE, f"{attributes.get('host.id') or attributes['host.name']}/{attributes['service.name']}")))
     return Resource.create(attributes)
+
+
+def uuid5(namespace: uuid.UUID, name: str) -> uuid.UUID:
+    """uuid.uuid5 (RFC 4122), without hashlib."""
+    return uuid.UUID(bytes=sha1(namespace.bytes + name.encode()).digest()[:16], version=5)
 
 
 def read_machine_id(host: Host) -> str | None:

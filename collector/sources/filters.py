@@ -4,6 +4,7 @@ import re
 from dataclasses import dataclass
 
 REGEX = {"regex": True}  # option metadata: a list of regular expressions, validated at load
+VERDICTS_KEPT = 4096
 
 
 @dataclass(frozen=True)
@@ -14,8 +15,19 @@ class NameFilter:
     def __post_init__(self):
         object.__setattr__(self, "_include", [re.compile(p) for p in self.include])
         object.__setattr__(self, "_exclude", [re.compile(p) for p in self.exclude])
+        # name → verdict: the same mounts, devices and interfaces come back every cycle (the filesystem source's
+        # default excludes are 20 expressions for each of ~20 mounts)
+        object.__setattr__(self, "_verdicts", {})
 
     def allows(self, name: str) -> bool:
+        verdict = self._verdicts.get(name)
+        if verdict is None:
+            if len(self._verdicts) >= VERDICTS_KEPT:  # names that keep changing (container mounts) only refill it
+                self._verdicts.clear()
+            verdict = self._verdicts[name] = self._decide(name)
+        return verdict
+
+    def _decide(self, name: str) -> bool:
         if self._include and not any(p.search(name) for p in self._include):
             return False
         return not any(p.search(name) for p in self._exclude)

@@ -18,9 +18,10 @@ from opentelemetry.sdk.metrics.export import (
     Sum,
 )
 from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
-from collector.agent import build_collection
+from collector.agent import build_collection, build_provider
 from collector.config import Config
 from collector.encoding import RequestEncoder
 from collector.host import Host
@@ -73,7 +74,7 @@ def request_of(*metrics, scope=SCOPE) -> MetricsData:
 
 def test_attribute_values_of_every_kind_zeros_and_negative_numbers():
     attributes = {"s": "text", "empty": "", "yes": True, "no": False, "zero": 0, "negative": -5, "big": 2**62,
-                  "ratio": 0.25, "nothing": 0.0, "ünïcode": "µs"}
+                  "ratio": 0.25, "nothing": 0.0, "ünïcode": "µs", "list": ("a", "b"), "raw": b"\x00\xff"}
     data = request_of(
         Metric("counter", "Counted.", "s", Sum([point(3, attributes), point(-7, {}), point(0.0, None, start=0)],
                                                 AggregationTemporality.CUMULATIVE, is_monotonic=True)),
@@ -87,9 +88,35 @@ def test_what_it_does_not_encode_is_refused_by_name():
     histogram = Histogram([HistogramDataPoint({}, 1, 2, 1, 1.0, [1], [], 1.0, 1.0)], AggregationTemporality.CUMULATIVE)
     with pytest.raises(TypeError, match="latency: Histogram is not encoded here"):
         RequestEncoder().encode(request_of(Metric("latency", "", "s", histogram)))
-    with pytest.raises(TypeError, match="attribute hosts: tuple values are not encoded here"):
-        RequestEncoder().encode(request_of(Metric("g", "", "", Gauge([point(1, {"hosts": ("a", "b")})]))))
+    with pytest.raises(TypeError, match="attribute hosts: frozenset values are not encoded here"):
+        RequestEncoder().encode(request_of(Metric("g", "", "", Gauge([point(1, {"hosts": frozenset({"a"})})]))))
     exemplar = Exemplar({}, 1.0, 1, None, None)
     sampled = NumberDataPoint({}, 1, 2, 1, exemplars=[exemplar])
     with pytest.raises(ValueError, match="exemplars are not encoded here"):
         RequestEncoder().encode(request_of(Metric("g", "", "", Gauge([sampled]))))
+
+
+def test_a_second_request_from_the_kept_bytes_carries_the_new_values_and_times():
+    encoder = RequestEncoder()
+    scope = InstrumentationScope("hostagent", "1.2.3", attributes={"tier": "agent"})
+    running = {"state": "running"}  # the same dict every cycle, as the SDK's; the other series' is new each time
+    for value, time, other in ((5, 1, "sleeping"), (9, 2, "stopped")):
+        data = request_of(Metric("count", "", "{process}", Sum(
+            [NumberDataPoint(running, 1, time * 10**18, value), NumberDataPoint({"state": other}, 1, time, 1)],
+            AggregationTemporality.CUMULATIVE, is_monotonic=False)), scope=scope)
+        request = ExportMetricsServiceRequest.FromString(encoder.encode(data))
+        assert request == encode_metrics(data)
+        points = request.resource_metrics[0].scope_metrics[0].metrics[0].sum.data_points
+        assert [(p.as_int, p.attributes[0].value.string_value) for p in points] == [(value, "running"), (1, other)]
+    assert len(encoder.headers) == 1
+
+
+def test_a_collection_inside_a_sampled_span_keeps_no_exemplars_and_encodes(collect_everything):
+    fixture, _ = collect_everything
+    reader = InMemoryMetricReader()
+    build_provider(Resource({"host.name": "fixture"}), reader, fixture, shutdown_on_exit=False)
+    with TracerProvider().get_tracer("test").start_as_current_span("traced caller"):
+        data = reader.get_metrics_data()
+    points = [p for m in data.resource_metrics[0].scope_metrics[0].metrics for p in m.data.data_points]
+    assert len(points) > 80 and not any(p.exemplars for p in points)
+    assert decoded(data) == encode_metrics(data)

@@ -29,3 +29,12 @@ def test_pids_and_raw_reads_come_from_the_hosts_proc(tmp_path):
     assert list(host.pids()) == ["42"]
     assert host.read_proc_bytes("42/stat") == b"42 (a b) S 1"
     assert str(os.getpid()) in Host("/").pids()
+
+
+def test_a_text_read_is_whole_past_one_read_and_undecodable_bytes_are_escaped(tmp_path):
+    (tmp_path / "proc" / "net").mkdir(parents=True)
+    lines = b"".join(b"%06d eth\xff%d\n" % (n, n) for n in range(10_000))  # 140 KB: three reads of 64 KiB
+    (tmp_path / "proc" / "net" / "dev").write_bytes(lines)
+    text = Host(tmp_path).read_proc("net/dev")
+    assert len(text.splitlines()) == 10_000 and text.splitlines()[-1] == "009999 eth\\xff9999"
+    assert Host(tmp_path).read_proc("net/dev", errors="surrogateescape").splitlines()[0] == "000000 eth\udcff0"

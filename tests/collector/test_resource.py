@@ -2,11 +2,12 @@
 
 import platform
 import socket
+import uuid
 
 import psutil
 
 from collector.host import Host
-from collector.resource import ResourceConfig, build_resource, network_addresses
+from collector.resource import INSTANCE_NAMESPACE, ResourceConfig, build_resource, network_addresses
 
 DEFAULT_CONFIG = ResourceConfig()
 
@@ -37,6 +38,7 @@ def test_the_instance_id_is_stable_and_differs_per_host(fixture_host, monkeypatc
     assert first == attributes(fixture_host, monkeypatch)["service.instance.id"]
     other = attributes(fixture_host, monkeypatch, OTEL_RESOURCE_ATTRIBUTES="host.id=another-machine")
     assert other["service.instance.id"] != first
+    assert other["service.instance.id"] == str(uuid.uuid5(INSTANCE_NAMESPACE, "another-machine/hostagent"))
 
 
 def test_environment_adds_and_overrides_attributes(fixture_host, monkeypatch):
