@@ -68,6 +68,12 @@ class ExporterConfig:
     def url_for_logs(self) -> str:
         return without_credentials(self.url)
 
+    def problems(self):
+        """(option, problem) for each endpoint the chosen protocol cannot use."""
+        for key, url in [("endpoint", self.endpoint), *(("failover_endpoints", u) for u in self.failover_endpoints)]:
+            if url is not None and (problem := endpoint_problem(url, self.protocol)):
+                yield key, problem
+
     @property
     def gateways(self) -> list["ExporterConfig"]:
         """This config once per gateway: `endpoint`, then each of `failover_endpoints`."""
@@ -219,10 +225,9 @@ def _build(cls, data, path):
     for name, value in data.items():
         values[name] = _convert(value, hints[name], known[name].metadata, (*path, name))
     built = cls(**values)
-    if cls is ExporterConfig:
-        for key, url in [("endpoint", built.endpoint), *(("failover_endpoints", u) for u in built.failover_endpoints)]:
-            if url is not None and (problem := endpoint_problem(url, built.protocol)):
-                raise _Invalid((*path, key), problem)
+    # Options whose validity depends on another option of the same section are checked once it is built.
+    for key, problem in getattr(built, "problems", tuple)():
+        raise _Invalid((*path, key), problem)
     return built
 
 
