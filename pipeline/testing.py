@@ -23,6 +23,7 @@ For servers with your own rule files or configs, build them from `pipeline.servi
 from __future__ import annotations
 
 import os
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -45,6 +46,12 @@ from pipeline.stack import (
 
 __all__ = ["AGENT_INTERVAL", "GATEWAYS", "Pipeline", "agent_data_in_both", "free_port", "gateway_pipeline_in",
            "gateway_server", "otelcol_gateway", "require_binary", "running", "unavailable", "wait_for"]
+
+
+def interruptible_by_ctrl_c() -> None:
+    """Popen's preexec_fn for a process a test stops as Ctrl-C does: a shell without job control starts background
+    commands (a suite run with `&`, nohup) with SIGINT ignored, which a Python child would keep."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def require_binary(name: str) -> Path:

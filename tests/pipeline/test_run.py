@@ -13,7 +13,7 @@ import pytest
 
 from pipeline.run import GATEWAY_PORTS, PORTS, build, env_name, parse_args
 from pipeline.services import REPO_ROOT, Prometheus, VictoriaMetrics, Vmagent, http_get, port_is_free
-from pipeline.testing import GATEWAYS, free_port, require_binary, wait_for
+from pipeline.testing import GATEWAYS, free_port, interruptible_by_ctrl_c, require_binary, wait_for
 
 MINIMAL_ALERTMANAGER = "route: {receiver: local}\nreceivers: [{name: local}]\n"
 SAMPLES = "count_over_time(system_memory_limit_bytes[1h])"
@@ -49,7 +49,8 @@ class Stack:
 
     def start(self) -> None:
         with open(self.output, "w") as output:
-            self.process = subprocess.Popen(self.argv(), cwd=REPO_ROOT, stdout=output, stderr=subprocess.STDOUT)
+            self.process = subprocess.Popen(self.argv(), cwd=REPO_ROOT, stdout=output, stderr=subprocess.STDOUT,
+                                        preexec_fn=interruptible_by_ctrl_c)
         wait_for(lambda: "pipeline running" in self.text() or self.process.poll() is not None, timeout=120,
                  what="the stack to start")
         assert self.process.poll() is None, self.text()

@@ -13,7 +13,7 @@ import pytest
 
 from pipeline.run import PORTS
 from pipeline.services import REPO_ROOT, VIEWER_LIBRARIES, Alertmanager, Prometheus, VictoriaMetrics, http_get
-from pipeline.testing import free_port, require_binary, unavailable, wait_for
+from pipeline.testing import free_port, interruptible_by_ctrl_c, require_binary, unavailable, wait_for
 
 BROWSE = Path(__file__).with_name("browse.mjs")
 CHROMIUM = Path(os.environ.get("CHROMIUM", "/usr/bin/chromium"))
@@ -73,7 +73,8 @@ def stack(tmp_path_factory):
             "--alertmanager-config", str(base / "alertmanager.yml"),
             *(argument for name, port in ports.items() for argument in (f"--{name}-port", str(port)))]
     with open(base / "run.out", "w") as output:
-        process = subprocess.Popen(argv, cwd=REPO_ROOT, stdout=output, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(argv, cwd=REPO_ROOT, stdout=output, stderr=subprocess.STDOUT,
+                                   preexec_fn=interruptible_by_ctrl_c)
     alertmanager = Alertmanager(ports["alertmanager"], base / "unused")
     try:
         wait_for(lambda: "pipeline running" in (base / "run.out").read_text() or process.poll() is not None,
