@@ -1,7 +1,9 @@
 """The process_groups source over the fixture /proc: exact per-group sums, empty groups, exited processes."""
 
 import os
+import re
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -97,8 +99,10 @@ def test_groups_are_configured_by_name_with_lists_or_single_patterns(tmp_path):
 
 
 def test_live_this_test_process_is_found_in_its_group():
+    # this process's own command line (pytest, or mutmut running pytest in-process)
+    me = re.escape(Path("/proc/self/cmdline").read_bytes().replace(b"\0", b" ").decode().strip())
     live = ProcessGroupsSource(Host("/"), ProcessGroupsOptions(enabled=True, groups={
-        "me": GroupRule(cmdline=("pytest",)), "nobody": GroupRule(executable=("^no-such-daemon$",))}))
+        "me": GroupRule(cmdline=(me,)), "nobody": GroupRule(executable=("^no-such-daemon$",))}))
     points = live.collect()
     assert by_group(points, "hostagent.process_group.count")["me"] >= 1
     assert by_group(points, "hostagent.process_group.count")["nobody"] == 0

@@ -210,6 +210,9 @@ def test_disk_include_filter_and_device_cap(fixture_host):
         DiskSource(fixture_host, DiskOptions(max_devices=1)).collect()
     assert {p.attributes["system.device"] for p in capped.value.points} == {"sda"}
     assert "max_devices=1" in str(capped.value)
+    # exactly at the cap: every device, nothing reported
+    at_cap = DiskSource(fixture_host, DiskOptions(max_devices=2)).collect()
+    assert {p.attributes["system.device"] for p in at_cap} == {"sda", "nvme0n1"}
 
 
 def test_mount_table_parsing_unescapes_and_keeps_the_top_of_stacked_mounts():
@@ -349,6 +352,24 @@ def test_linux_extras(fixture_host):
         ({"hw.id": "coretemp.coretemp.0.temp1", "hw.name": "coretemp Package id 0",
           "hw.sensor_location": "Package id 0", "hw.parent": "coretemp.0"}, 45.5),
         ({"hw.id": "coretemp.coretemp.0.temp2", "hw.name": "coretemp temp2", "hw.parent": "coretemp.0"}, 38.0)]
+
+
+def test_file_handles_in_use_are_the_allocated_less_the_free_ones(host_tree):
+    (host_tree / "proc" / "sys" / "fs" / "file-nr").write_text("5000\t904\t100000\n")
+    assert {p.metric: p.value for p in FileDescriptorsSource(Host(host_tree), SourceOptions()).collect()} == {
+        "system.linux.file_descriptor.usage": 4096, "system.linux.file_descriptor.limit": 100000}
+
+
+def test_conntrack_entries_on_a_one_cpu_machine_and_without_the_module(host_tree):
+    stats = host_tree / "proc" / "1" / "net" / "stat" / "nf_conntrack"
+    stats.write_text("entries  clashres found new\n0000002a  00000000 00000000 00000000\n")  # one line per CPU
+    points = ConntrackSource(Host(host_tree), SourceOptions()).collect()
+    assert {p.metric: p.value for p in points} == {
+        "system.network.conntrack.count": 42, "system.network.conntrack.max": 65536}
+    stats.unlink()
+    with pytest.raises(Unavailable) as missing:
+        ConntrackSource(Host(host_tree), SourceOptions()).collect()
+    assert str(missing.value) == f"{stats} is missing"
 
 
 @pytest.mark.parametrize("source", [PressureSource, ConntrackSource, TemperatureSource])
