@@ -372,11 +372,27 @@ def test_conntrack_entries_on_a_one_cpu_machine_and_without_the_module(host_tree
     assert str(missing.value) == f"{stats} is missing"
 
 
-@pytest.mark.parametrize("source", [PressureSource, ConntrackSource, TemperatureSource])
-def test_missing_kernel_features_make_a_source_unavailable_not_failed(tmp_path, source):
+@pytest.mark.parametrize("source, message", [
+    (PressureSource, "{root}/proc/pressure/cpu is missing"),
+    (ConntrackSource, "{root}/proc/1/net/stat/nf_conntrack is missing"),
+    (TemperatureSource, "no temperature sensors under {root}/sys/class/hwmon")])
+def test_missing_kernel_features_make_a_source_unavailable_not_failed(tmp_path, source, message):
     (tmp_path / "proc").mkdir()
-    with pytest.raises(Unavailable):
+    with pytest.raises(Unavailable) as unavailable:
         source(Host(tmp_path), SourceOptions()).collect()
+    assert str(unavailable.value) == message.format(root=tmp_path)
+
+
+def test_a_sensor_that_cannot_be_read_is_left_out_and_a_chip_without_device_is_named_by_its_directory(host_tree):
+    hwmon = host_tree / "sys" / "class" / "hwmon"
+    (hwmon / "hwmon0" / "temp1_input").write_text("")  # asleep: the read gives nothing
+    (hwmon / "hwmon1").mkdir()  # a virtual chip: no device link
+    (hwmon / "hwmon1" / "name").write_text("acpitz\n")
+    (hwmon / "hwmon1" / "temp1_input").write_text("27800\n")
+    points = TemperatureSource(Host(host_tree), SourceOptions()).collect()
+    assert [(dict(p.attributes), p.value) for p in points] == [
+        ({"hw.id": "coretemp.coretemp.0.temp2", "hw.name": "coretemp temp2", "hw.parent": "coretemp.0"}, 38.0),
+        ({"hw.id": "acpitz.hwmon1.temp1", "hw.name": "acpitz temp1"}, 27.8)]
 
 
 def test_non_utf8_interface_names_become_valid_text(tmp_path):
