@@ -187,8 +187,21 @@ def test_disk_counters_per_whole_device_excluding_loop_and_partitions(fixture_ho
                 if p.attributes.get("system.device") == "sda" and p.attributes.get("disk.io.direction") == "read"}
     assert sda_read == {"system.disk.io": 200000 * 512, "system.disk.operations": 1000,
                         "system.disk.operation_time": 4.0, "system.disk.merged": 50}
+    sda_write = {p.metric: p.value for p in points
+                 if p.attributes.get("system.device") == "sda" and p.attributes.get("disk.io.direction") == "write"}
+    assert sda_write == {"system.disk.io": 400000 * 512, "system.disk.operations": 2000,
+                         "system.disk.operation_time": 8.0, "system.disk.merged": 100}
     assert [p.value for p in points if p.metric == "system.disk.io_time"
             and p.attributes["system.device"] == "sda"] == [9.0]
+
+
+def test_disk_counters_from_a_kernel_before_4_18(host_tree):
+    # 14 fields a line: no discard or flush columns yet
+    (host_tree / "proc" / "diskstats").write_text("8 0 sda 1000 50 200000 4000 2000 100 400000 8000 3 9000 12000\n")
+    points = DiskSource(Host(host_tree), DiskOptions()).collect()
+    assert by_attributes(points, "system.disk.io", "disk.io.direction") == {"read": 200000 * 512,
+                                                                           "write": 400000 * 512}
+    assert values(points, "system.disk.weighted_io_time") == [12.0]
 
 
 def test_disk_queue_and_size_per_device(fixture_host):
