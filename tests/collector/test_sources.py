@@ -8,7 +8,7 @@ import psutil
 import pytest
 
 from collector.host import Host
-from collector.sources.base import SourceOptions, Unavailable
+from collector.sources.base import PartialFailure, SourceOptions, Unavailable
 from collector.sources.conntrack import ConntrackSource
 from collector.sources.cpu import CpuOptions, CpuSource, _mode_points
 from collector.sources.disk import DiskOptions, DiskSource
@@ -302,12 +302,50 @@ def test_an_interface_that_is_administratively_down_or_without_speed_has_no_link
     assert [(p.metric, p.value) for p in link_points(tmp_path, "ifb0")] == [("system.network.mtu", 1500)]
 
 
+@pytest.mark.parametrize("address, speed, bandwidth", [
+    (None, "0", []),  # no address file; a speed of 0: none negotiated
+    ("00:00:00:00:00:00\n", "1", [125_000]),  # a tunnel's all-zero address is no address; 1 Mbit/s is 125 kB/s
+])
+def test_link_without_a_real_address_or_speed(tmp_path, address, speed, bandwidth):
+    from collector.sources.network import link_points
+    if address:
+        (tmp_path / "address").write_text(address)
+    (tmp_path / "carrier").write_text("1\n")
+    (tmp_path / "speed").write_text(speed)
+    points = link_points(tmp_path, "tun0")
+    link = {"hw.id": "tun0", "hw.name": "tun0", "network.interface.name": "tun0"}
+    assert [dict(p.attributes) for p in points if p.metric == "hw.network.up"] == [link]
+    assert values(points, "hw.network.bandwidth.limit") == bandwidth
+    # an integer point, as sysfs gives it
+    assert [type(value) for value in values(points, "hw.network.bandwidth.limit")] == [int] * len(bandwidth)
+
+
+def test_interfaces_over_max_interfaces_are_left_out_and_named(fixture_host):
+    with pytest.raises(PartialFailure) as capped:
+        NetworkSource(fixture_host, NetworkOptions(exclude=(), max_interfaces=2)).collect()
+    assert str(capped.value) == "3 interfaces, only max_interfaces=2 kept"
+    assert {p.attributes["network.interface.name"] for p in capped.value.points} == {"lo", "eth0"}
+    assert len(capped.value.points) == 2 * 8 + 3  # lo's and eth0's counters; eth0's link and MTU (lo has no sysfs here)
+
+
 def test_network_connections_by_transport_and_state_are_opt_in(fixture_host):
     points = NetworkSource(fixture_host, NetworkOptions(connections=True)).collect()
     connections = {(p.attributes["network.transport"], p.attributes.get("network.connection.state")): p.value
                    for p in points if p.metric == "system.network.connection.count"}
     assert connections == {("tcp", "listen"): 1, ("tcp", "established"): 2, ("tcp", "time_wait"): 1,
                            ("udp", None): 1}
+
+
+def test_ipv6_sockets_count_with_their_transport_and_an_unknown_state_without_one(host_tree):
+    (host_tree / "proc" / "1" / "net" / "tcp6").write_text(
+        "  sl  local_address                         remote_address                        st tx_queue\n"
+        "   0: 00000000000000000000000000000000:0016 00000000000000000000000000000000:0000 0A 00000000:00000000\n"
+        "   1: 00000000000000000000000001000000:1F90 00000000000000000000000001000000:C350 0C 00000000:00000000\n")
+    points = NetworkSource(Host(host_tree), NetworkOptions(connections=True)).collect()
+    connections = {(p.attributes["network.transport"], p.attributes.get("network.connection.state")): p.value
+                   for p in points if p.metric == "system.network.connection.count"}
+    assert connections == {("tcp", "listen"): 2, ("tcp", "established"): 2, ("tcp", "time_wait"): 1,
+                           ("tcp", None): 1, ("udp", None): 1}  # 0C: a state newer than the table
 
 
 def test_tcp_stack_counters_and_sockets_from_the_host_namespace(fixture_host):
