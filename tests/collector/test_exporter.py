@@ -315,3 +315,21 @@ def test_a_send_thread_that_dies_is_fatal():
     sender.submit(BODY, POINTS)
     sender.thread.join(5)
     assert telemetry.fatal == "the send thread died: SystemExit: boom" and fatal == [True]
+
+
+def test_the_request_being_replayed_is_spared_when_newer_data_overflows_the_backlog():
+    clock = Clock(100.0)
+    backlog = Backlog(None, max_bytes=10, max_age=3600, clock=clock)
+    backlog.push(b"old-12345")  # 9 of the 10 bytes
+
+    class CollectingMeanwhile(ScriptedTransport):
+        def send(self, body):
+            if body == b"old-12345":
+                backlog.push(b"new-1")  # kept by the collection while the old one is in flight: over the bound
+            return super().send(body)
+
+    transport = CollectingMeanwhile(Outcome.SENT, Outcome.SENT)
+    sender, telemetry, _ = sender_with(transport, backlog, clock)
+    sender.deliver(BODY, POINTS, 1.0)
+    assert transport.sent == [b"old-12345", BODY]
+    assert (backlog.replayed, backlog.dropped, len(backlog), telemetry.faults) == (1, 1, 0, {})
