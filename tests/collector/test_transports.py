@@ -234,20 +234,21 @@ def test_a_gateway_that_never_answers_is_pending_after_the_timeout_and_can_be_ab
 
 
 def test_failover_moves_on_from_a_gateway_that_says_retry_and_round_the_list():
-    first, second = RecordingServer(status=503), RecordingServer()
+    first, second, third = RecordingServer(status=503), RecordingServer(), RecordingServer()
     try:
-        transport = build_transport(ExporterConfig(endpoint=first.url(), failover_endpoints=(second.url(),)))
+        transport = build_transport(ExporterConfig(endpoint=first.url(),
+                                                   failover_endpoints=(second.url(), third.url())))
         assert transport.send(BODY) == (Outcome.RETRY, f"HTTP 503 from {first.url()}")
-        assert [transport.send(BODY) for _ in range(2)] == [(Outcome.SENT, "")] * 2  # the second, and it stays
-        second.status = 503
-        assert transport.send(BODY)[0] is Outcome.RETRY
+        assert [transport.send(BODY) for _ in range(2)] == [(Outcome.SENT, "")] * 2  # the next one, and it stays
+        second.status = third.status = 503
+        assert [transport.send(BODY)[0] for _ in range(2)] == [Outcome.RETRY] * 2
         first.status = 200
         assert transport.send(BODY) == (Outcome.SENT, "")  # round the list: the first again
-        assert (len(first.requests), len(second.requests)) == (2, 3)
+        assert (len(first.requests), len(second.requests), len(third.requests)) == (2, 3, 1)
         transport.close()
     finally:
-        first.stop()
-        second.stop()
+        for server in (first, second, third):
+            server.stop()
 
 
 def test_http_logs_each_post_at_debug_level(server, caplog):
