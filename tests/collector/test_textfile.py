@@ -136,6 +136,10 @@ def test_a_missing_directory_is_unavailable_not_an_error(tmp_path):
     ('x{a="1",a="2"} 1\n', 'line 1: label a given twice'),
     ("x one\n", "line 1: not a number: 'one'"),
     ("3x 1\n", "line 1: not a sample: '3x 1'"),
+    ("# TYPE x\n", "line 1: unknown type '' for x"),
+    ('x{a="1",b="2"} 1\nx{a="1",b="2"} 2\n', 'line 2: x{a="1",b="2"} is written twice'),
+    ("x{a=1} 1\n", "line 1: malformed labels {a=1}"),
+    ("9" * 100 + "\n", f"line 1: not a sample: '{'9' * 80}'"),  # a long line is shown cut at 80 characters
 ])
 def test_invalid_text_names_the_line_and_the_problem(text, error):
     with pytest.raises(ValueError) as invalid:
@@ -187,3 +191,9 @@ def test_collector_run_exports_a_file_written_after_start_with_its_instrument(tm
         agent.send_signal(signal.SIGTERM)
         agent.wait(15)
         receiver.stop()
+
+
+def test_help_and_label_values_are_unescaped():
+    [family] = parse('# HELP x line one\\nline two, a backslash: \\\\\nx{a="l1\\nl2 \\"q\\" \\\\"} 1\n')
+    assert family.help == "line one\nline two, a backslash: \\"
+    assert family.samples == [("x", {"a": 'l1\nl2 "q" \\'}, 1.0)]
