@@ -514,3 +514,28 @@ def test_top_process_identity_and_cpu_by_mode():
     assert by_attributes(points, "process.cpu.utilization", "cpu.mode") == {"user": 0.25, "system": 0.125}
     assert values(points, "process.memory.usage") == [1000]
     assert values(points, "process.unix.file_descriptor.count") == []  # another user's fds: not listable
+
+
+def test_filesystems_past_a_failing_or_hung_mount_are_measured_and_the_cap_is_named(tmp_path):
+    import time
+    (tmp_path / "proc/1").mkdir(parents=True)
+    (tmp_path / "proc/1/mounts").write_bytes(
+        b"server:/export /slow nfs4 rw 0 0\n/dev/sda2 /missing ext4 rw 0 0\n/dev/sda1 /a ext4 rw 0 0\n"
+        b"/dev/sda9 /var/lib/docker/overlay2 ext4 rw 0 0\n/dev/sda5 /m\xffx ext4 ro 0 0\n/dev/sda3 /b ext4 rw 0 0\n")
+    for directory in (b"slow", b"a", b"m\xffx", b"b"):
+        os.mkdir(os.path.join(bytes(tmp_path), directory))
+
+    def statvfs(path):
+        if str(path).endswith("/slow"):
+            time.sleep(0.5)  # a hung server, for longer than the timeout
+        return os.statvfs(path)
+
+    source = FilesystemSource(Host(tmp_path), FilesystemOptions(statfs_timeout=0.1, max_filesystems=4))
+    source.statvfs = statvfs
+    with pytest.raises(PartialFailure) as partial:
+        source.collect()
+    assert str(partial.value) == ("/slow: statfs did not answer within 0.1s (hung network filesystem?); "
+                                  "/missing: No such file or directory; 5 filesystems, only max_filesystems=4 kept")
+    # the docker mount is excluded by its mount point; a name that is not UTF-8 is measured and shown escaped
+    assert {(p.attributes["system.filesystem.mountpoint"], p.attributes["system.filesystem.mode"])
+            for p in partial.value.points} == {("/a", "rw"), ("/m\\xffx", "ro")}
