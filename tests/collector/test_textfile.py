@@ -135,24 +135,20 @@ def test_a_file_that_cannot_be_read_or_is_not_utf8_is_skipped_and_the_next_ones_
     (tmp_path / "a.prom").symlink_to("/proc/self/mem")  # a regular file whose read fails (EIO)
     (tmp_path / "b.prom").write_bytes(b"x 1\n\xff\n")
     (tmp_path / "c.prom").write_text("y 2\n")
-    source = TextfileSource(Host("/"), TextfileOptions(enabled=True, directory=str(tmp_path)))
-    with pytest.raises(PartialFailure) as partial:
-        source.collect()
-    assert str(partial.value) == ("skipped a.prom: Input/output error; b.prom: 'utf-8' codec can't decode byte 0xff "
-                                  "in position 4: invalid start byte")
-    assert series(partial.value.points, "y") == {(): 2} and series(partial.value.points, "x") == {}
-    assert series(partial.value.points, "hostagent.textfile.errors") == {
+    _, partial = collect("/", directory=str(tmp_path))
+    assert str(partial) == ("skipped a.prom: Input/output error; b.prom: 'utf-8' codec can't decode byte 0xff "
+                            "in position 4: invalid start byte")
+    assert series(partial.points, "y") == {(): 2} and series(partial.points, "x") == {}
+    assert series(partial.points, "hostagent.textfile.errors") == {
         (("file.name", "b.prom"),): 1, (("file.name", "c.prom"),): 0}
 
 
 def test_summaries_become_gauges_per_series_and_families_of_one_file_must_agree(tmp_path):
     (tmp_path / "rpc.prom").write_text('# TYPE rpc summary\nrpc{quantile="0.5"} 0.2\nrpc_sum 10\nrpc_count 40\n')
     (tmp_path / "jobs.prom").write_text("# TYPE jobs_total counter\njobs_total 3\n# TYPE jobs gauge\njobs 1\n")
-    source = TextfileSource(Host("/"), TextfileOptions(enabled=True, directory=str(tmp_path)))
-    with pytest.raises(PartialFailure) as partial:
-        source.collect()
-    assert str(partial.value) == "skipped jobs.prom: jobs is a gauge here, a counter elsewhere"
-    points = partial.value.points
+    source, partial = collect("/", directory=str(tmp_path))
+    assert str(partial) == "skipped jobs.prom: jobs is a gauge here, a counter elsewhere"
+    points = partial.points
     assert [(p.metric, dict(p.attributes), p.value) for p in points if not p.metric.startswith("hostagent.")] == [
         ("rpc", {"quantile": "0.5"}, 0.2), ("rpc_sum", {}, 10), ("rpc_count", {}, 40)]
     specs = source.discovered_metrics()
