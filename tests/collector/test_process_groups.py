@@ -128,3 +128,16 @@ def test_users_by_name_from_passwd_or_by_number_without_it(tmp_path):
     assert by_group(source(root, {"app": GroupRule(user=("^app$",))}).collect(), count) == {"app": 1}
     passwd.unlink()  # no passwd (a distroless host root): users by number
     assert by_group(source(root, {"app": GroupRule(user=("^1000$",))}).collect(), count) == {"app": 1}
+
+
+def test_workers_forked_in_the_same_clock_tick_keep_their_own_counters(tmp_path):
+    root = shutil.copytree(FIXTURE_ROOT, tmp_path / "hostfs", symlinks=True)
+    shutil.copytree(root / "proc/101", root / "proc/102", symlinks=True)  # a second worker, same start time
+    worker = root / "proc/102/stat"
+    worker.write_text(worker.read_text().replace("101 (nginx)", "102 (nginx)").replace(" 1500 300 ", " 1000 300 "))
+    workers = source(root, {"workers": GroupRule(executable=("^nginx$",), user=("^www-data$",))})
+    assert by_group(workers.collect(), "process.cpu.time", "user") == {"workers": (1500 + 1000) / HZ}
+    for pid, before, now in ((101, 1500, 1600), (102, 1000, 1100)):
+        stat = root / f"proc/{pid}/stat"
+        stat.write_text(stat.read_text().replace(f" {before} 300 ", f" {now} 300 "))
+    assert by_group(workers.collect(), "process.cpu.time", "user") == {"workers": (1600 + 1100) / HZ}
