@@ -88,6 +88,8 @@ MUTATE ?= sources backlog config exporter transport units agent collection healt
 	render resource spec telemetry cli
 mutation: venv
 	$(PY) -m pip install -q -e '.[mutation]'
+	# mutmut copies tests/ following symbolic links; the fixture tree's sysfs links must stay links
+	mkdir -p mutants && cp -a tests mutants/
 	for module in $(MUTATE); do \
 		HYPOTHESIS_PROFILE=mutation $(VENV)/bin/mutmut run --max-children 1 "collector.$$module.*" || exit 1; \
 	done

@@ -5,7 +5,7 @@ import subprocess
 import threading
 from contextlib import contextmanager
 
-from jeepney import MessageType, new_error, new_method_return
+from jeepney import HeaderFields, MessageType, new_error, new_method_return
 from jeepney.bus_messages import message_bus
 from jeepney.io.blocking import open_dbus_connection
 
@@ -22,10 +22,12 @@ def unit_row(name, state):
 
 
 class FakeSystemd:
-    """Owns org.freedesktop.systemd1 on the bus and answers ListUnits with `units` (or an error)."""
+    """Owns org.freedesktop.systemd1 on the bus and answers the manager's ListUnits with `units` (or an error, or
+    nothing when `silent`), any other method with UnknownMethod as systemd does. `senders`: the bus name of each
+    caller (a new connection has a new one)."""
 
     def __init__(self, address: str):
-        self.units, self.error, self.calls = list(UNITS), None, 0
+        self.units, self.error, self.calls, self.silent, self.senders = list(UNITS), None, 0, False, []
         self.connection = open_dbus_connection(bus=address)
         self.connection.send_and_get_reply(message_bus.RequestName("org.freedesktop.systemd1"), timeout=5)
         self.thread = threading.Thread(target=self._serve, daemon=True)
@@ -40,7 +42,13 @@ class FakeSystemd:
             header = message.header
             if header.message_type is MessageType.method_call:
                 self.calls += 1
-                if self.error:
+                self.senders.append(header.fields.get(HeaderFields.sender))
+                method = (header.fields.get(HeaderFields.interface), header.fields.get(HeaderFields.member))
+                if method != ("org.freedesktop.systemd1.Manager", "ListUnits"):
+                    reply = new_error(message, "org.freedesktop.DBus.Error.UnknownMethod", "s", ("unknown method",))
+                elif self.silent:
+                    continue
+                elif self.error:
                     reply = new_error(message, self.error, "s", ("access denied",))
                 else:
                     reply = new_method_return(message, "a(ssssssouso)", ([unit_row(*u) for u in self.units],))

@@ -57,14 +57,14 @@ class TextfileSource(Source):
         points, problems, series = [], [], set()
         for path in paths:
             try:
-                mtime, text = path.stat().st_mtime, path.read_text()
+                mtime, data = path.stat().st_mtime, path.read_bytes()
             except OSError as error:  # renamed away between listing and reading
                 problems.append(f"{path.name}: {error.strerror}")
                 continue
             points.append(Point(MTIME.name, mtime, {"file.name": path.name}))
             try:
-                points += self._file_points(parse(text), series)
-            except ValueError as error:
+                points += self._file_points(parse(data.decode()), series)
+            except ValueError as error:  # UnicodeDecodeError too: a file that is not UTF-8 is skipped, not fatal
                 problems.append(f"{path.name}: {error}")
                 self._errors[path.name] += 1
             points.append(Point(ERRORS.name, self._errors[path.name], {"file.name": path.name}))

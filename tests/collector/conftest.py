@@ -39,6 +39,12 @@ def all_sources(host, telemetry):
 
 
 @pytest.fixture
+def host_tree(tmp_path):
+    """A copy of the fake host tree, to change files in."""
+    return shutil.copytree(FIXTURE_ROOT, tmp_path / "hostfs", symlinks=True)
+
+
+@pytest.fixture
 def collect_everything(tmp_path):
     """The fixture tree for every source (top_processes apart, collected by the test), systemd asking a fake
     systemd on a private D-Bus daemon."""

@@ -83,3 +83,27 @@ def test_live_host_cgroups_or_unavailable_on_cgroup_v1():
         return
     points = source.collect()
     assert by_path(points, "linux.cgroup.cpu.time") and all(p.value >= 0 for p in points)
+
+
+def test_a_cgroup_that_vanishes_or_cannot_be_read_leaves_the_others_measured(host_tree):
+    cgroups = host_tree / "sys" / "fs" / "cgroup"
+    (cgroups / "kubepods.slice" / "cpu.stat").unlink()  # removed while being read: skipped, not a failure
+    (cgroups / "system.slice" / "memory.current").write_text("garbage\n")
+    (cgroups / DOCKER.lstrip("/") / "memory.current").write_text("\n")
+    with pytest.raises(PartialFailure) as partial:
+        CgroupSource(Host(host_tree), CgroupOptions(enabled=True)).collect()
+    assert str(partial.value) == ("/system.slice: invalid literal for int() with base 10: 'garbage\\n'; "
+                                  f"{DOCKER}: invalid literal for int() with base 10: '\\n'")
+    assert set(by_path(partial.value.points, "linux.cgroup.memory.usage")) == {
+        "/kubepods.slice/kubepods-burstable.slice", POD, CONTAINER, "/system.slice/nginx.service"}
+
+
+def test_missing_memory_events_count_0_and_a_missing_pressure_file_leaves_the_others(host_tree):
+    nginx = host_tree / "sys" / "fs" / "cgroup" / "system.slice" / "nginx.service"
+    (nginx / "memory.events").write_text("max 12\noom 1\n")  # no oom_kill line
+    (nginx / "cpu.pressure").unlink()
+    points = CgroupSource(Host(host_tree), CgroupOptions(enabled=True, include=("nginx",))).collect()
+    assert {p.attributes["linux.cgroup.memory.event"]: p.value for p in points
+            if p.metric == "linux.cgroup.memory.events"} == {"max": 12, "oom": 1, "oom_kill": 0}
+    assert {p.metric for p in points if ".pressure." in p.metric} == {
+        "linux.cgroup.memory.pressure.total", "linux.cgroup.io.pressure.total"}

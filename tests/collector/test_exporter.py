@@ -1,13 +1,15 @@
 """The sender's decisions, with a transport that answers as told: what is sent, kept, dropped and counted."""
 
 import logging
+import threading
+import time
 
 from collector.backlog import Backlog
 from collector.exporter import Sender
 from collector.faults import Faults
 from collector.telemetry import AgentTelemetry
 from collector.transport import Outcome
-from tests.collector.test_backlog import Clock
+from tests.collector.test_backlog import Clock, bodies
 
 BODY, POINTS = b"new", 7
 
@@ -105,3 +107,229 @@ def test_recovery_is_logged_once(caplog):
     assert [r.getMessage() for r in caplog.records] == [
         "export: told to answer retry; keeping data in the backlog", "export: recovered"]
     assert len(backlog) == 0 and backlog.replayed == 2
+
+
+def test_a_kept_request_keeps_its_collection_time_and_every_failure_adds_its_points():
+    sender, telemetry, backlog = sender_with(ScriptedTransport(Outcome.RETRY), clock=Clock(100.0))
+    sender.deliver(BODY, POINTS, 40.0)
+    sender.deliver(BODY, POINTS, 70.0)  # kept behind the first without an attempt
+    assert backlog.age() == 60.0 and len(backlog) == 2
+    assert (telemetry.export_requests, telemetry.exported_points) == ({"failure": 2}, {"failure": 2 * POINTS})
+
+
+class PendingTransport(ScriptedTransport):
+    """Answers the send with PENDING, then each wait with the next outcome of its script, a wait taking 30 s."""
+
+    def __init__(self, clock, *outcomes):
+        super().__init__(*outcomes)
+        self.clock, self.waits, self.abandoned = clock, 0, 0
+
+    def send(self, body):
+        self.sent.append(body)
+        return Outcome.PENDING, "no answer within 5s"
+
+    def wait(self):
+        self.waits += 1
+        self.clock.now += 30
+        outcome = self.outcomes.pop(0)
+        return outcome, "no answer within 5s" if outcome is Outcome.PENDING else ""
+
+    def abandon(self):
+        self.abandoned += 1
+
+
+def test_a_request_in_flight_is_waited_for_until_patience_then_given_up_and_kept(caplog):
+    caplog.set_level(logging.INFO, logger="collector.exporter")
+    clock = Clock(100.0)
+    transport = PendingTransport(clock, Outcome.PENDING, Outcome.PENDING, Outcome.PENDING)
+    sender, telemetry, backlog = sender_with(transport, clock=clock)  # patience: 60 s
+    sender.deliver(BODY, POINTS, 1.0)
+    # waited at 0 s and 30 s; at 60 s, the patience, given up
+    assert (transport.sent, transport.waits, transport.abandoned) == ([BODY], 2, 1)
+    assert (len(backlog), telemetry.export_requests, telemetry.faults) == (1, {"failure": 1}, {})
+    assert [r.getMessage() for r in caplog.records] == [
+        "export: no answer within 5s; waiting for it rather than sending the request twice",
+        "export: gave up waiting for an answer; keeping data in the backlog"]
+
+
+def test_a_late_answer_within_patience_is_a_success():
+    clock = Clock(100.0)
+    transport = PendingTransport(clock, Outcome.PENDING, Outcome.SENT)
+    sender, telemetry, backlog = sender_with(transport, clock=clock)
+    sender.deliver(BODY, POINTS, 1.0)
+    assert (transport.waits, transport.abandoned, len(backlog)) == (2, 0, 0)
+    assert (telemetry.export_requests, telemetry.last_export_success) == ({"success": 1}, 160.0)
+
+
+class FailingTransport(ScriptedTransport):
+    """A script of outcomes and exceptions: an exception is raised by send, as a transport's bug would."""
+
+    def __init__(self, *outcomes):
+        super().__init__(*outcomes)
+        self.abandoned = 0
+
+    def send(self, body):
+        self.sent.append(body)
+        step = self.outcomes.pop(0)
+        if isinstance(step, BaseException):
+            raise step
+        return step, ""
+
+    def abandon(self):
+        self.abandoned += 1
+
+
+def test_a_transport_exception_keeps_the_request_and_is_a_fault_that_a_success_clears(caplog):
+    boom = RuntimeError("boom")
+    transport = FailingTransport(boom, boom, Outcome.SENT, Outcome.SENT, Outcome.SENT, boom, boom, boom)
+    sender, telemetry, backlog = sender_with(transport)  # fatal after 3 faults in a row
+    for n in range(5):
+        sender.deliver(f"body-{n}".encode(), POINTS, float(n))
+    assert transport.sent == [b"body-0", b"body-0", b"body-0", b"body-1", b"body-2", b"body-3", b"body-3"]
+    assert (telemetry.faults, telemetry.fatal, transport.abandoned, len(backlog)) == ({"send": 4}, None, 4, 2)
+    assert [r.getMessage() for r in caplog.records if r.levelname == "ERROR"] == ["send: unexpected RuntimeError: boom"]
+    sender.deliver(b"body-5", POINTS, 5.0)
+    assert telemetry.fatal == "send failed 3 times in a row"
+
+
+def test_the_deadline_passing_during_a_replay_keeps_newer_data():
+    backlog, clock = backlog_with(b"old")
+
+    class SlowTransport(ScriptedTransport):
+        def send(self, body):
+            clock.now += 20  # the replay outlasts the shutdown's 10 s
+            return super().send(body)
+
+        def close(self):
+            self.closed = True
+
+    transport = SlowTransport(Outcome.SENT, Outcome.SENT)
+    sender, telemetry, _ = sender_with(transport, backlog, clock)
+    sender.close(10)  # not started: sets the deadline only
+    sender.deliver(BODY, POINTS, 1.0)
+    assert transport.sent == [b"old"] and transport.closed
+    assert bodies(backlog) == [BODY] and telemetry.export_requests == {"failure": 1}
+
+
+class BlockingTransport(ScriptedTransport):
+    """Answers SENT; the send of `hold` waits until released, as a slow gateway's."""
+
+    def __init__(self, hold=None):
+        super().__init__()
+        self.hold, self.in_flight, self.release = hold, threading.Event(), threading.Event()
+        self.closed = False
+
+    def send(self, body):
+        self.sent.append(body)
+        if body == self.hold:
+            self.in_flight.set()
+            self.release.wait(10)
+        return Outcome.SENT, ""
+
+    def close(self):
+        self.closed = True
+
+
+def wait_until(condition, seconds=5.0):
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "the send thread did not get there"
+        time.sleep(0.01)
+
+
+def test_the_send_thread_delivers_what_is_submitted_and_keeps_what_comes_while_busy():
+    transport = BlockingTransport(hold=b"first")
+    sender, telemetry, backlog = sender_with(transport)
+    sender.start()
+    sender.submit(b"first", POINTS)
+    assert transport.in_flight.wait(5)
+    sender.submit(b"second", POINTS)  # while the first is in flight: to the backlog
+    assert (len(backlog), telemetry.export_requests) == (1, {"failure": 1})
+    transport.release.set()
+    wait_until(lambda: telemetry.export_requests["success"] == 1)
+    wait_until(lambda: not sender.busy)
+    sender.submit(b"third", POINTS)  # idle again: handed over, sent behind the backlog
+    wait_until(lambda: transport.sent[-1:] == [b"third"])
+    sender.close(5)
+    assert transport.sent == [b"first", b"second", b"third"] and transport.closed
+    assert (telemetry.export_requests, backlog.replayed, len(backlog)) == ({"success": 2, "failure": 1}, 1, 0)
+    assert not sender.thread.is_alive()
+
+
+def test_close_flushes_the_backlog_within_its_timeout_and_nothing_at_the_deadline():
+    backlog, clock = backlog_with(b"old-1", b"old-2")
+    transport = BlockingTransport()
+    sender, _, _ = sender_with(transport, backlog, clock)
+    sender.start()
+    sender.close(5)  # the clock stands still: well within the timeout
+    assert transport.sent == [b"old-1", b"old-2"] and len(backlog) == 0
+    backlog, clock = backlog_with(b"old")
+    transport = BlockingTransport()
+    sender, _, _ = sender_with(transport, backlog, clock)
+    sender.start()
+    sender.close(0)  # the deadline is now: nothing more goes out
+    assert transport.sent == [] and len(backlog) == 1 and not sender.thread.is_alive()
+
+
+def test_close_gives_a_stuck_request_twice_the_timeout_and_a_second():
+    transport = BlockingTransport(hold=BODY)
+    sender, _, _ = sender_with(transport, clock=time.monotonic)
+    sender.start()
+    sender.submit(BODY, POINTS)
+    assert transport.in_flight.wait(5)
+    releaser = threading.Timer(6, transport.release.set)  # a close that waited for ever would end here
+    releaser.start()
+    started = time.monotonic()
+    sender.close(1)
+    waited = time.monotonic() - started
+    releaser.cancel()
+    transport.release.set()
+    assert 2.9 <= waited < 3.6 and transport.closed
+
+
+class BrokenBacklog(Backlog):
+    def push(self, body, created=None):
+        raise RuntimeError("disk on fire")
+
+
+def test_a_bug_outside_the_transport_is_a_fault_and_the_thread_goes_on(caplog):
+    transport = ScriptedTransport(Outcome.RETRY, Outcome.SENT)
+    sender, telemetry, _ = sender_with(transport, BrokenBacklog(None, max_bytes=10_000, max_age=3600))
+    sender.start()
+    sender.submit(b"lost", POINTS)  # retried: pushed to the backlog, which raises
+    wait_until(lambda: telemetry.faults["send"] == 1)
+    sender.submit(BODY, POINTS)
+    wait_until(lambda: telemetry.export_requests["success"] == 1)
+    sender.close(5)
+    assert transport.sent == [b"lost", BODY] and telemetry.faults == {"send": 1} and telemetry.fatal is None
+    assert "send: unexpected RuntimeError: disk on fire" in [r.getMessage() for r in caplog.records]
+
+
+def test_a_send_thread_that_dies_is_fatal():
+    transport = FailingTransport(SystemExit("boom"))
+    fatal = []
+    telemetry = AgentTelemetry()
+    faults = Faults(telemetry, limit=3, on_fatal=lambda: fatal.append(True))
+    sender = Sender(transport, Backlog(None, max_bytes=10_000, max_age=3600), telemetry, faults, patience=60)
+    sender.start()
+    sender.submit(BODY, POINTS)
+    sender.thread.join(5)
+    assert telemetry.fatal == "the send thread died: SystemExit: boom" and fatal == [True]
+
+
+def test_the_request_being_replayed_is_spared_when_newer_data_overflows_the_backlog():
+    clock = Clock(100.0)
+    backlog = Backlog(None, max_bytes=10, max_age=3600, clock=clock)
+    backlog.push(b"old-12345")  # 9 of the 10 bytes
+
+    class CollectingMeanwhile(ScriptedTransport):
+        def send(self, body):
+            if body == b"old-12345":
+                backlog.push(b"new-1")  # kept by the collection while the old one is in flight: over the bound
+            return super().send(body)
+
+    transport = CollectingMeanwhile(Outcome.SENT, Outcome.SENT)
+    sender, telemetry, _ = sender_with(transport, backlog, clock)
+    sender.deliver(BODY, POINTS, 1.0)
+    assert transport.sent == [b"old-12345", BODY]
+    assert (backlog.replayed, backlog.dropped, len(backlog), telemetry.faults) == (1, 1, 0, {})

@@ -1,7 +1,9 @@
 """The process_groups source over the fixture /proc: exact per-group sums, empty groups, exited processes."""
 
 import os
+import re
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -44,6 +46,7 @@ def test_each_group_sums_its_processes_and_the_first_matching_rule_wins():
     assert by_group(points, "process.disk.io", "read") == {"nginx-workers": 1048576, "nginx": 4096, "api": 0, "cron": 0}
     assert by_group(points, "process.disk.io", "write")["api"] == 65536
     assert by_group(points, "process.context_switches", "involuntary")["api"] == 900
+    assert by_group(points, "process.context_switches", "voluntary")["api"] == 9000
     assert by_group(points, "process.paging.faults", "minor")["nginx-workers"] == 3000
     assert by_group(points, "process.paging.faults", "major")["nginx"] == 10
     assert by_group(points, "process.thread.count") == {"nginx-workers": 4, "nginx": 1, "api": 8, "cron": 0}
@@ -74,14 +77,22 @@ def test_counters_keep_what_exited_processes_used_and_a_reused_pid_is_a_new_proc
 def test_unreadable_io_or_fds_are_counted_as_a_partial_failure(tmp_path):
     root = shutil.copytree(FIXTURE_ROOT, tmp_path / "hostfs")
     (root / "proc/200/io").unlink()  # as /proc/<pid>/io of another user's process reads without CAP_SYS_PTRACE
-    with pytest.raises(PartialFailure, match="1 matched processes without readable io or fd") as partial:
+    with pytest.raises(PartialFailure) as partial:
         source(root).collect()
+    assert str(partial.value) == "1 matched processes without readable io or fd (run as root or with CAP_SYS_PTRACE)"
     assert by_group(partial.value.points, "process.cpu.time", "user")["api"] == 250 / HZ
 
 
 def test_stat_parsing_survives_odd_process_names():
     stat = parse_stat(b"7 (a) b (c)) S 1 7 7 0 -1 0 11 0 12 0 13 14 0 0 20 0 3 0 15 16 17 0 0")
     assert stat == ("a) b (c)", 11, 12, 13, 14, 3, 15, 16, 17)
+    assert parse_stat(b"7 (a\xffb) S 1 7 7 0 -1 0 11 0 12 0 13 14 0 0 20 0 3 0 15 16 17 0 0").comm == "a\\xffb"
+
+
+def test_a_process_that_cannot_be_looked_at_matches_no_rule(tmp_path):
+    root = shutil.copytree(FIXTURE_ROOT, tmp_path / "hostfs", symlinks=True)
+    (root / "proc/200/cmdline").unlink()  # exited between the listing and the match
+    assert by_group(source(root).collect(), "hostagent.process_group.count")["api"] == 0
 
 
 def test_groups_are_configured_by_name_with_lists_or_single_patterns(tmp_path):
@@ -97,10 +108,36 @@ def test_groups_are_configured_by_name_with_lists_or_single_patterns(tmp_path):
 
 
 def test_live_this_test_process_is_found_in_its_group():
+    # this process's own command line (pytest, or mutmut running pytest in-process)
+    me = re.escape(Path("/proc/self/cmdline").read_bytes().replace(b"\0", b" ").decode().strip())
     live = ProcessGroupsSource(Host("/"), ProcessGroupsOptions(enabled=True, groups={
-        "me": GroupRule(cmdline=("pytest",)), "nobody": GroupRule(executable=("^no-such-daemon$",))}))
+        "me": GroupRule(cmdline=(me,)), "nobody": GroupRule(executable=("^no-such-daemon$",))}))
     points = live.collect()
     assert by_group(points, "hostagent.process_group.count")["me"] >= 1
     assert by_group(points, "hostagent.process_group.count")["nobody"] == 0
     assert by_group(points, "process.memory.usage")["me"] > 10 * 2**20
     assert by_group(points, "process.uptime")["me"] > 0
+
+
+def test_users_by_name_from_passwd_or_by_number_without_it(tmp_path):
+    root = shutil.copytree(FIXTURE_ROOT, tmp_path / "hostfs", symlinks=True)
+    passwd = root / "etc" / "passwd"
+    # lines too short to hold a uid are skipped; the uid is the third field, not the gid
+    passwd.write_text("garbage\nshort:x\nroot:x:0:0:root:/root:/bin/bash\napp:x:1000:2000::/home/app:/bin/sh\n")
+    count = "hostagent.process_group.count"
+    assert by_group(source(root, {"app": GroupRule(user=("^app$",))}).collect(), count) == {"app": 1}
+    passwd.unlink()  # no passwd (a distroless host root): users by number
+    assert by_group(source(root, {"app": GroupRule(user=("^1000$",))}).collect(), count) == {"app": 1}
+
+
+def test_workers_forked_in_the_same_clock_tick_keep_their_own_counters(tmp_path):
+    root = shutil.copytree(FIXTURE_ROOT, tmp_path / "hostfs", symlinks=True)
+    shutil.copytree(root / "proc/101", root / "proc/102", symlinks=True)  # a second worker, same start time
+    worker = root / "proc/102/stat"
+    worker.write_text(worker.read_text().replace("101 (nginx)", "102 (nginx)").replace(" 1500 300 ", " 1000 300 "))
+    workers = source(root, {"workers": GroupRule(executable=("^nginx$",), user=("^www-data$",))})
+    assert by_group(workers.collect(), "process.cpu.time", "user") == {"workers": (1500 + 1000) / HZ}
+    for pid, before, now in ((101, 1500, 1600), (102, 1000, 1100)):
+        stat = root / f"proc/{pid}/stat"
+        stat.write_text(stat.read_text().replace(f" {before} 300 ", f" {now} 300 "))
+    assert by_group(workers.collect(), "process.cpu.time", "user") == {"workers": (1600 + 1100) / HZ}

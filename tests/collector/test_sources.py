@@ -7,7 +7,7 @@ from collections import Counter, namedtuple
 import pytest
 
 from collector.host import Host
-from collector.sources.base import SourceOptions, Unavailable
+from collector.sources.base import PartialFailure, SourceOptions, Unavailable
 from collector.sources.conntrack import ConntrackSource
 from collector.sources.cpu import CpuOptions, CpuSource, _mode_points
 from collector.sources.disk import DiskOptions, DiskSource
@@ -216,8 +216,21 @@ def test_disk_counters_per_whole_device_excluding_loop_and_partitions(fixture_ho
                 if p.attributes.get("system.device") == "sda" and p.attributes.get("disk.io.direction") == "read"}
     assert sda_read == {"system.disk.io": 200000 * 512, "system.disk.operations": 1000,
                         "system.disk.operation_time": 4.0, "system.disk.merged": 50}
+    sda_write = {p.metric: p.value for p in points
+                 if p.attributes.get("system.device") == "sda" and p.attributes.get("disk.io.direction") == "write"}
+    assert sda_write == {"system.disk.io": 400000 * 512, "system.disk.operations": 2000,
+                         "system.disk.operation_time": 8.0, "system.disk.merged": 100}
     assert [p.value for p in points if p.metric == "system.disk.io_time"
             and p.attributes["system.device"] == "sda"] == [9.0]
+
+
+def test_disk_counters_from_a_kernel_before_4_18(host_tree):
+    # 14 fields a line: no discard or flush columns yet
+    (host_tree / "proc" / "diskstats").write_text("8 0 sda 1000 50 200000 4000 2000 100 400000 8000 3 9000 12000\n")
+    points = DiskSource(Host(host_tree), DiskOptions()).collect()
+    assert by_attributes(points, "system.disk.io", "disk.io.direction") == {"read": 200000 * 512,
+                                                                           "write": 400000 * 512}
+    assert values(points, "system.disk.weighted_io_time") == [12.0]
 
 
 def test_disk_queue_and_size_per_device(fixture_host):
@@ -239,6 +252,9 @@ def test_disk_include_filter_and_device_cap(fixture_host):
         DiskSource(fixture_host, DiskOptions(max_devices=1)).collect()
     assert {p.attributes["system.device"] for p in capped.value.points} == {"sda"}
     assert "max_devices=1" in str(capped.value)
+    # exactly at the cap: every device, nothing reported
+    at_cap = DiskSource(fixture_host, DiskOptions(max_devices=2)).collect()
+    assert {p.attributes["system.device"] for p in at_cap} == {"sda", "nvme0n1"}
 
 
 def test_mount_table_parsing_unescapes_and_keeps_the_top_of_stacked_mounts():
@@ -315,12 +331,50 @@ def test_an_interface_that_is_administratively_down_or_without_speed_has_no_link
     assert [(p.metric, p.value) for p in link_points(tmp_path, "ifb0")] == [("system.network.mtu", 1500)]
 
 
+@pytest.mark.parametrize("address, speed, bandwidth", [
+    (None, "0", []),  # no address file; a speed of 0: none negotiated
+    ("00:00:00:00:00:00\n", "1", [125_000]),  # a tunnel's all-zero address is no address; 1 Mbit/s is 125 kB/s
+])
+def test_link_without_a_real_address_or_speed(tmp_path, address, speed, bandwidth):
+    from collector.sources.network import link_points
+    if address:
+        (tmp_path / "address").write_text(address)
+    (tmp_path / "carrier").write_text("1\n")
+    (tmp_path / "speed").write_text(speed)
+    points = link_points(tmp_path, "tun0")
+    link = {"hw.id": "tun0", "hw.name": "tun0", "network.interface.name": "tun0"}
+    assert [dict(p.attributes) for p in points if p.metric == "hw.network.up"] == [link]
+    assert values(points, "hw.network.bandwidth.limit") == bandwidth
+    # an integer point, as sysfs gives it
+    assert [type(value) for value in values(points, "hw.network.bandwidth.limit")] == [int] * len(bandwidth)
+
+
+def test_interfaces_over_max_interfaces_are_left_out_and_named(fixture_host):
+    with pytest.raises(PartialFailure) as capped:
+        NetworkSource(fixture_host, NetworkOptions(exclude=(), max_interfaces=2)).collect()
+    assert str(capped.value) == "3 interfaces, only max_interfaces=2 kept"
+    assert {p.attributes["network.interface.name"] for p in capped.value.points} == {"lo", "eth0"}
+    assert len(capped.value.points) == 2 * 8 + 3  # lo's and eth0's counters; eth0's link and MTU (lo has no sysfs here)
+
+
 def test_network_connections_by_transport_and_state_are_opt_in(fixture_host):
     points = NetworkSource(fixture_host, NetworkOptions(connections=True)).collect()
     connections = {(p.attributes["network.transport"], p.attributes.get("network.connection.state")): p.value
                    for p in points if p.metric == "system.network.connection.count"}
     assert connections == {("tcp", "listen"): 1, ("tcp", "established"): 2, ("tcp", "time_wait"): 1,
                            ("udp", None): 1}
+
+
+def test_ipv6_sockets_count_with_their_transport_and_an_unknown_state_without_one(host_tree):
+    (host_tree / "proc" / "1" / "net" / "tcp6").write_text(
+        "  sl  local_address                         remote_address                        st tx_queue\n"
+        "   0: 00000000000000000000000000000000:0016 00000000000000000000000000000000:0000 0A 00000000:00000000\n"
+        "   1: 00000000000000000000000001000000:1F90 00000000000000000000000001000000:C350 0C 00000000:00000000\n")
+    points = NetworkSource(Host(host_tree), NetworkOptions(connections=True)).collect()
+    connections = {(p.attributes["network.transport"], p.attributes.get("network.connection.state")): p.value
+                   for p in points if p.metric == "system.network.connection.count"}
+    assert connections == {("tcp", "listen"): 2, ("tcp", "established"): 2, ("tcp", "time_wait"): 1,
+                           ("tcp", None): 1, ("udp", None): 1}  # 0C: a state newer than the table
 
 
 def test_tcp_stack_counters_and_sockets_from_the_host_namespace(fixture_host):
@@ -380,11 +434,45 @@ def test_linux_extras(fixture_host):
         ({"hw.id": "coretemp.coretemp.0.temp2", "hw.name": "coretemp temp2", "hw.parent": "coretemp.0"}, 38.0)]
 
 
-@pytest.mark.parametrize("source", [PressureSource, ConntrackSource, TemperatureSource])
-def test_missing_kernel_features_make_a_source_unavailable_not_failed(tmp_path, source):
+def test_file_handles_in_use_are_the_allocated_less_the_free_ones(host_tree):
+    (host_tree / "proc" / "sys" / "fs" / "file-nr").write_text("5000\t904\t100000\n")
+    assert {p.metric: p.value for p in FileDescriptorsSource(Host(host_tree), SourceOptions()).collect()} == {
+        "system.linux.file_descriptor.usage": 4096, "system.linux.file_descriptor.limit": 100000}
+
+
+def test_conntrack_entries_on_a_one_cpu_machine_and_without_the_module(host_tree):
+    stats = host_tree / "proc" / "1" / "net" / "stat" / "nf_conntrack"
+    stats.write_text("entries  clashres found new\n0000002a  00000000 00000000 00000000\n")  # one line per CPU
+    points = ConntrackSource(Host(host_tree), SourceOptions()).collect()
+    assert {p.metric: p.value for p in points} == {
+        "system.network.conntrack.count": 42, "system.network.conntrack.max": 65536}
+    stats.unlink()
+    with pytest.raises(Unavailable) as missing:
+        ConntrackSource(Host(host_tree), SourceOptions()).collect()
+    assert str(missing.value) == f"{stats} is missing"
+
+
+@pytest.mark.parametrize("source, message", [
+    (PressureSource, "{root}/proc/pressure/cpu is missing"),
+    (ConntrackSource, "{root}/proc/1/net/stat/nf_conntrack is missing"),
+    (TemperatureSource, "no temperature sensors under {root}/sys/class/hwmon")])
+def test_missing_kernel_features_make_a_source_unavailable_not_failed(tmp_path, source, message):
     (tmp_path / "proc").mkdir()
-    with pytest.raises(Unavailable):
+    with pytest.raises(Unavailable) as unavailable:
         source(Host(tmp_path), SourceOptions()).collect()
+    assert str(unavailable.value) == message.format(root=tmp_path)
+
+
+def test_a_sensor_that_cannot_be_read_is_left_out_and_a_chip_without_device_is_named_by_its_directory(host_tree):
+    hwmon = host_tree / "sys" / "class" / "hwmon"
+    (hwmon / "hwmon0" / "temp1_input").write_text("")  # asleep: the read gives nothing
+    (hwmon / "hwmon1").mkdir()  # a virtual chip: no device link
+    (hwmon / "hwmon1" / "name").write_text("acpitz\n")
+    (hwmon / "hwmon1" / "temp1_input").write_text("27800\n")
+    points = TemperatureSource(Host(host_tree), SourceOptions()).collect()
+    assert [(dict(p.attributes), p.value) for p in points] == [
+        ({"hw.id": "coretemp.coretemp.0.temp2", "hw.name": "coretemp temp2", "hw.parent": "coretemp.0"}, 38.0),
+        ({"hw.id": "acpitz.hwmon1.temp1", "hw.name": "acpitz temp1"}, 27.8)]
 
 
 def test_non_utf8_interface_names_become_valid_text(tmp_path):
@@ -498,3 +586,28 @@ def test_top_process_identity_and_cpu_by_mode():
     assert by_attributes(points, "process.cpu.utilization", "cpu.mode") == {"user": 0.25, "system": 0.125}
     assert values(points, "process.memory.usage") == [1000]
     assert values(points, "process.unix.file_descriptor.count") == []  # another user's fds: not listable
+
+
+def test_filesystems_past_a_failing_or_hung_mount_are_measured_and_the_cap_is_named(tmp_path):
+    import time
+    (tmp_path / "proc/1").mkdir(parents=True)
+    (tmp_path / "proc/1/mounts").write_bytes(
+        b"server:/export /slow nfs4 rw 0 0\n/dev/sda2 /missing ext4 rw 0 0\n/dev/sda1 /a ext4 rw 0 0\n"
+        b"/dev/sda9 /var/lib/docker/overlay2 ext4 rw 0 0\n/dev/sda5 /m\xffx ext4 ro 0 0\n/dev/sda3 /b ext4 rw 0 0\n")
+    for directory in (b"slow", b"a", b"m\xffx", b"b"):
+        os.mkdir(os.path.join(bytes(tmp_path), directory))
+
+    def statvfs(path):
+        if str(path).endswith("/slow"):
+            time.sleep(0.5)  # a hung server, for longer than the timeout
+        return os.statvfs(path)
+
+    source = FilesystemSource(Host(tmp_path), FilesystemOptions(statfs_timeout=0.1, max_filesystems=4))
+    source.statvfs = statvfs
+    with pytest.raises(PartialFailure) as partial:
+        source.collect()
+    assert str(partial.value) == ("/slow: statfs did not answer within 0.1s (hung network filesystem?); "
+                                  "/missing: No such file or directory; 5 filesystems, only max_filesystems=4 kept")
+    # the docker mount is excluded by its mount point; a name that is not UTF-8 is measured and shown escaped
+    assert {(p.attributes["system.filesystem.mountpoint"], p.attributes["system.filesystem.mode"])
+            for p in partial.value.points} == {("/a", "rw"), ("/m\\xffx", "ro")}

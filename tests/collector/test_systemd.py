@@ -4,6 +4,7 @@ import pytest
 from jeepney import DBusErrorResponse
 
 from collector.host import Host
+from collector.sources import systemd as systemd_source
 from collector.sources.base import PartialFailure, Unavailable
 from collector.sources.systemd import SystemdOptions, SystemdSource
 from pipeline.fake_systemd import private_bus
@@ -45,6 +46,18 @@ def test_an_error_reply_fails_the_collection_and_the_next_one_reconnects(tmp_pat
         with pytest.raises(DBusErrorResponse, match="AccessDenied"):
             source.collect()
         systemd.error = None
+        assert states(source.collect())[("nginx.service", "active")] == 1
+        assert len(set(systemd.senders)) == 2, "the call after the error comes over a new connection"
+
+
+def test_a_systemd_that_does_not_answer_fails_the_collection_after_the_call_timeout(tmp_path, monkeypatch):
+    monkeypatch.setattr(systemd_source, "CALL_TIMEOUT", 0.3)
+    with private_bus(tmp_path) as systemd:
+        source = SystemdSource(Host(tmp_path), SystemdOptions(enabled=True))
+        systemd.silent = True
+        with pytest.raises(TimeoutError):
+            source.collect()
+        systemd.silent = False
         assert states(source.collect())[("nginx.service", "active")] == 1
 
 

@@ -69,6 +69,7 @@ def test_each_family_becomes_its_instrument_with_labels_as_attributes(root):
         "raid_degraded": (Instrument.GAUGE, ""),
     }
     assert specs["backup_runs"].description == "Backup runs by outcome."
+    assert {spec.condition for spec in specs.values()} == {"when a *.prom file of the textfile directory has it"}
     # Through either gateway each series keeps the name it has in the file.
     assert {prometheus_name(spec) for spec in specs.values()} == {
         "backup_runs_total", "backup_last_success_timestamp_seconds", "backup_size_bytes",
@@ -125,8 +126,34 @@ def test_max_series_caps_whole_files(tmp_path):
 
 
 def test_a_missing_directory_is_unavailable_not_an_error(tmp_path):
-    with pytest.raises(Unavailable):
+    with pytest.raises(Unavailable) as unavailable:
         TextfileSource(Host(tmp_path), TextfileOptions(enabled=True)).collect()
+    assert str(unavailable.value) == f"no directory {tmp_path}{DIRECTORY}"
+
+
+def test_a_file_that_cannot_be_read_or_is_not_utf8_is_skipped_and_the_next_ones_are_read(tmp_path):
+    (tmp_path / "a.prom").symlink_to("/proc/self/mem")  # a regular file whose read fails (EIO)
+    (tmp_path / "b.prom").write_bytes(b"x 1\n\xff\n")
+    (tmp_path / "c.prom").write_text("y 2\n")
+    _, partial = collect("/", directory=str(tmp_path))
+    assert str(partial) == ("skipped a.prom: Input/output error; b.prom: 'utf-8' codec can't decode byte 0xff "
+                            "in position 4: invalid start byte")
+    assert series(partial.points, "y") == {(): 2} and series(partial.points, "x") == {}
+    assert series(partial.points, "hostagent.textfile.errors") == {
+        (("file.name", "b.prom"),): 1, (("file.name", "c.prom"),): 0}
+
+
+def test_summaries_become_gauges_per_series_and_families_of_one_file_must_agree(tmp_path):
+    (tmp_path / "rpc.prom").write_text('# TYPE rpc summary\nrpc{quantile="0.5"} 0.2\nrpc_sum 10\nrpc_count 40\n')
+    (tmp_path / "jobs.prom").write_text("# TYPE jobs_total counter\njobs_total 3\n# TYPE jobs gauge\njobs 1\n")
+    source, partial = collect("/", directory=str(tmp_path))
+    assert str(partial) == "skipped jobs.prom: jobs is a gauge here, a counter elsewhere"
+    points = partial.points
+    assert [(p.metric, dict(p.attributes), p.value) for p in points if not p.metric.startswith("hostagent.")] == [
+        ("rpc", {"quantile": "0.5"}, 0.2), ("rpc_sum", {}, 10), ("rpc_count", {}, 40)]
+    specs = source.discovered_metrics()
+    assert [(s.name, s.instrument) for s in specs] == [(n, Instrument.GAUGE) for n in ("rpc", "rpc_sum", "rpc_count")]
+    assert {s.condition for s in specs} == {"when a *.prom file of the textfile directory has it"}
 
 
 @pytest.mark.parametrize("text, error", [
@@ -136,6 +163,10 @@ def test_a_missing_directory_is_unavailable_not_an_error(tmp_path):
     ('x{a="1",a="2"} 1\n', 'line 1: label a given twice'),
     ("x one\n", "line 1: not a number: 'one'"),
     ("3x 1\n", "line 1: not a sample: '3x 1'"),
+    ("# TYPE x\n", "line 1: unknown type '' for x"),
+    ('x{a="1",b="2"} 1\nx{a="1",b="2"} 2\n', 'line 2: x{a="1",b="2"} is written twice'),
+    ("x{a=1} 1\n", "line 1: malformed labels {a=1}"),
+    ("9" * 100 + "\n", f"line 1: not a sample: '{'9' * 80}'"),  # a long line is shown cut at 80 characters
 ])
 def test_invalid_text_names_the_line_and_the_problem(text, error):
     with pytest.raises(ValueError) as invalid:
@@ -187,3 +218,9 @@ def test_collector_run_exports_a_file_written_after_start_with_its_instrument(tm
         agent.send_signal(signal.SIGTERM)
         agent.wait(15)
         receiver.stop()
+
+
+def test_help_and_label_values_are_unescaped():
+    [family] = parse('# HELP x line one\\nline two, a backslash: \\\\\nx{a="l1\\nl2 \\"q\\" \\\\"} 1\n')
+    assert family.help == "line one\nline two, a backslash: \\"
+    assert family.samples == [("x", {"a": 'l1\nl2 "q" \\'}, 1.0)]

@@ -2,7 +2,9 @@
 how each answer is classified (sent, retry later, rejected for good)."""
 
 import base64
+import contextlib
 import gzip
+import logging
 import socket
 import ssl
 import threading
@@ -229,3 +231,123 @@ def test_a_gateway_that_never_answers_is_pending_after_the_timeout_and_can_be_ab
         assert time.monotonic() - started < 2.5
     finally:
         silent.close()
+
+
+def test_failover_moves_on_from_a_gateway_that_says_retry_and_round_the_list():
+    first, second, third = RecordingServer(status=503), RecordingServer(), RecordingServer()
+    try:
+        transport = build_transport(ExporterConfig(endpoint=first.url(),
+                                                   failover_endpoints=(second.url(), third.url())))
+        assert transport.send(BODY) == (Outcome.RETRY, f"HTTP 503 from {first.url()}")
+        assert [transport.send(BODY) for _ in range(2)] == [(Outcome.SENT, "")] * 2  # the next one, and it stays
+        second.status = third.status = 503
+        assert [transport.send(BODY)[0] for _ in range(2)] == [Outcome.RETRY] * 2
+        first.status = 200
+        assert transport.send(BODY) == (Outcome.SENT, "")  # round the list: the first again
+        assert (len(first.requests), len(second.requests), len(third.requests)) == (2, 3, 1)
+        transport.close()
+    finally:
+        for server in (first, second, third):
+            server.stop()
+
+
+def test_http_logs_each_post_at_debug_level(server, caplog):
+    caplog.set_level(logging.DEBUG, logger="collector.transport")
+    HttpTransport(ExporterConfig(endpoint=server.url(), compression="none")).send(BODY)
+    assert [r.getMessage() for r in caplog.records] == [f"POST {server.url()}: {len(BODY)} bytes sent"]
+
+
+def test_a_gateway_that_drops_the_connection_while_the_request_waits_is_retry_with_the_reason():
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def drop_after_a_second():
+        connection, _ = listener.accept()
+        connection.settimeout(1)
+        with contextlib.suppress(TimeoutError):
+            while connection.recv(65536):  # the whole request, so that closing is a clean end, not a reset
+                pass
+        connection.close()  # no answer: the gateway went down with the request
+
+    threading.Thread(target=drop_after_a_second, daemon=True).start()
+    try:
+        transport = HttpTransport(ExporterConfig(endpoint=f"http://127.0.0.1:{listener.getsockname()[1]}/",
+                                                 timeout=0.5, compression="none"))
+        assert transport.send(BODY)[0] is Outcome.PENDING
+        outcome = transport.wait()
+        while outcome[0] is Outcome.PENDING:
+            outcome = transport.wait()
+        assert outcome == (Outcome.RETRY, "RemoteDisconnected: Remote end closed connection without response")
+    finally:
+        listener.close()
+
+
+@pytest.mark.parametrize("scheme", ["http", "https"])
+def test_a_gateway_that_cannot_take_the_connection_is_retry_after_the_timeout(scheme):
+    """A listener whose accept queue is full drops the handshake: connecting is bounded by the timeout too."""
+    full = socket.socket()
+    full.bind(("127.0.0.1", 0))
+    full.listen(0)
+    queued = []
+    for _ in range(4):  # fill the accept queue (never accepted)
+        client = socket.socket()
+        client.setblocking(False)
+        client.connect_ex(full.getsockname())
+        queued.append(client)
+    result = []
+    url = f"{scheme}://127.0.0.1:{full.getsockname()[1]}/"
+    sending = threading.Thread(target=lambda: result.append(
+        HttpTransport(ExporterConfig(endpoint=url, timeout=0.5)).send(BODY)), daemon=True)
+    try:
+        time.sleep(0.1)
+        sending.start()
+        sending.join(5)
+        assert result == [(Outcome.RETRY, "TimeoutError: timed out")]
+    finally:
+        for client in queued:
+            client.close()
+        full.close()
+
+
+class CountingProxy:
+    """A TCP relay to `port` that counts the bytes the client sends."""
+
+    def __init__(self, port):
+        self.listener, self.port, self.sent = socket.create_server(("127.0.0.1", 0)), port, 0
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self):
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(("127.0.0.1", self.port))
+            threading.Thread(target=self._relay, args=(client, upstream, True), daemon=True).start()
+            threading.Thread(target=self._relay, args=(upstream, client, False), daemon=True).start()
+
+    def _relay(self, source, target, counted):
+        while data := self._recv(source):
+            self.sent += len(data) if counted else 0
+            target.sendall(data)
+        target.close()
+
+    @staticmethod
+    def _recv(sock):
+        try:
+            return sock.recv(65536)
+        except OSError:
+            return b""
+
+
+@pytest.mark.parametrize("compression, compressed", [("gzip", True), ("deflate", True), ("none", False)])
+def test_grpc_compresses_what_it_sends_as_configured(grpc_receiver, compression, compressed):
+    proxy = CountingProxy(grpc_receiver.port)
+    request = metrics_service_pb2.ExportMetricsServiceRequest()
+    request.resource_metrics.add().schema_url = "https://example.com/" + "a" * 100_000  # compresses to little
+    transport = GrpcTransport(ExporterConfig(protocol="grpc", endpoint=f"http://127.0.0.1:{proxy.listener.getsockname()[1]}",
+                                             compression=compression))
+    assert transport.send(request.SerializeToString()) == (Outcome.SENT, "")
+    transport.close()
+    proxy.listener.close()
+    assert grpc_receiver.received[0][0] == request.SerializeToString()
+    assert (proxy.sent < 20_000) is compressed
