@@ -284,7 +284,7 @@ def test_close_gives_a_stuck_request_twice_the_timeout_and_a_second():
     waited = time.monotonic() - started
     releaser.cancel()
     transport.release.set()
-    assert 2.9 <= waited < 3.6 and transport.closed
+    assert 2.9 <= waited < 5.5 and transport.closed  # 3 s, and well before the release at 6 s on a busy machine
 
 
 class BrokenBacklog(Backlog):
