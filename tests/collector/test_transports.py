@@ -328,7 +328,10 @@ class CountingProxy:
     def _relay(self, source, target, counted):
         while data := self._recv(source):
             self.sent += len(data) if counted else 0
-            target.sendall(data)
+            try:
+                target.sendall(data)
+            except OSError:  # the other side is gone: so is this direction
+                break
         target.close()
 
     @staticmethod
