@@ -127,11 +127,24 @@ def test_before_core_cpus_list_the_thread_siblings_count_the_cores(tmp_path):
     assert values(CpuSource(Host(root), CpuOptions()).collect(), "system.cpu.physical.count") == [2]
 
 
-def test_no_topology_and_no_cpuinfo_cores_give_no_physical_count(tmp_path):
+@pytest.mark.parametrize("cpuinfo", ["", "processor\t: 0\nphysical id\t: 0\n\n", "processor\t: 0\ncpu cores\t: 4\n\n"],
+                         ids=["nothing", "a socket without its cores", "cores without a socket"])
+def test_no_topology_and_no_cpuinfo_cores_give_no_physical_count(tmp_path, cpuinfo):
     root = shutil.copytree(FIXTURE_ROOT, tmp_path / "hostfs")
     for n in (0, 1):
         shutil.rmtree(root / "sys" / "devices" / "system" / "cpu" / f"cpu{n}" / "topology")
+    (root / "proc" / "cpuinfo").write_text(cpuinfo)
     assert values(CpuSource(Host(root), CpuOptions()).collect(), "system.cpu.physical.count") == []
+
+
+def test_since_linux_5_7_core_cpus_list_alone_counts_the_cores(tmp_path):
+    root = shutil.copytree(FIXTURE_ROOT, tmp_path / "hostfs")
+    (root / "proc" / "cpuinfo").write_text("")
+    cpus = root / "sys" / "devices" / "system" / "cpu"
+    for n in (0, 1):  # no SMT: each CPU its own core; the deprecated name gone
+        (cpus / f"cpu{n}" / "topology" / "thread_siblings_list").unlink(missing_ok=True)
+        (cpus / f"cpu{n}" / "topology" / "core_cpus_list").write_text(f"{n}\n")
+    assert values(CpuSource(Host(root), CpuOptions()).collect(), "system.cpu.physical.count") == [2]
 
 
 def test_cpu_per_cpu_breakdown_is_opt_in(fixture_host):
@@ -562,6 +575,9 @@ def test_top_processes_by_cpu_rank_the_cpu_used_since_the_previous_collection(tm
     ("postgres: walwr", b"postgres: walwriter   \0", "postgres: walwr"),  # setproctitle: not the program
     ("chrome-sandbox-", b"/opt/chrome/chrome-sandbox-x --type=renderer", "chrome-sandbox-x"),  # spaces, no NULs
     ("mutmut: collect", b"mutmut: collector.sources.cpu\0\0\0", "mutmut: collector.sources.cpu"),  # padded title
+    ("systemd-journal", b"/lib/systemd/systemd-journald\0", "systemd-journald"),  # one argument
+    ("gnome-keyring-d", b"/usr/bin/gnome-keyring-daemon", "gnome-keyring-daemon"),  # rewritten: no NUL at all
+    ("caf\\xe9-daemon-lo", b"/usr/bin/caf\xe9-daemon-long\0", "caf\\xe9-daemon-long"),  # bytes that are not UTF-8
 ])
 def test_a_name_the_kernel_cut_is_the_programs_where_it_starts_so(tmp_path, comm, cmdline, name):
     process = tmp_path / "proc" / "7"
@@ -611,3 +627,9 @@ def test_filesystems_past_a_failing_or_hung_mount_are_measured_and_the_cap_is_na
     # the docker mount is excluded by its mount point; a name that is not UTF-8 is measured and shown escaped
     assert {(p.attributes["system.filesystem.mountpoint"], p.attributes["system.filesystem.mode"])
             for p in partial.value.points} == {("/a", "rw"), ("/m\\xffx", "ro")}
+
+
+def test_proc_stat_without_a_btime_line_is_an_error():
+    from collector.sources.top_processes import boot_time
+    with pytest.raises(ValueError, match=r"^no 'btime' line in /proc/stat$"):
+        boot_time("cpu  1 2 3 4\n")
