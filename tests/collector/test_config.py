@@ -95,6 +95,11 @@ BAD_FILES = [
     ("exporter:\n  timeout: 301s\n", "exporter.timeout: expected 0.1s to 5m, got 301s"),
     ("exporter:\n  protocol: http/json\n",
      "exporter.protocol: expected one of http/protobuf, grpc; got str 'http/json'"),
+    ("exporter:\n  failover_endpoints: [http://a:4318/v1/metrics, gateway-b:4318]\n",
+     "exporter.failover_endpoints: expected a URL with scheme http or https, a host and optionally a port, such as "
+     "http://gateway:4318/v1/metrics; got 'gateway-b:4318'"),
+    ("sources:\n  process_groups:\n    enabled: true\n    groups: [nginx]\n",
+     "sources.process_groups.groups: expected a mapping of names, got list ['nginx']"),
     ("exporter:\n  endpoint: gateway:4318\n", "exporter.endpoint: expected a URL with scheme http or https, a host "
      "and optionally a port, such as http://gateway:4318/v1/metrics; got 'gateway:4318'"),
     ("exporter:\n  endpoint: ftp://gateway/v1/metrics\n", "exporter.endpoint: expected a URL with scheme http or "
