@@ -114,9 +114,9 @@ def read_cpuinfo(host: Host) -> dict[str, str | int]:
 
 def network_addresses(host: Host) -> dict[str, list[str]]:
     """host.ip and host.mac (semconv format: upper case, hyphens) of every interface but loopback: the addresses
-    getifaddrs() gives, read from the host root (/proc/net/fib_trie, /proc/net/if_inet6, /sys/class/net)."""
-    ips = local_ipv4_addresses(read_or_empty(host.proc / "net/fib_trie"))
-    ips += local_ipv6_addresses(read_or_empty(host.proc / "net/if_inet6"))
+    getifaddrs() gives, read from the host root: its network namespace's fib_trie and if_inet6, /sys/class/net."""
+    ips = local_ipv4_addresses(read_or_empty(host.proc / host.net_file("fib_trie")))
+    ips += local_ipv6_addresses(read_or_empty(host.proc / host.net_file("if_inet6")))
     macs = set()
     for interface in sorted((host.root / "sys/class/net").glob("*")):
         mac = read_or_empty(interface / "address").strip()
