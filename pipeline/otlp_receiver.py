@@ -1,6 +1,10 @@
-"""A real OTLP/HTTP metrics receiver for tests and benchmarks: decodes every request and keeps it."""
+"""A real OTLP/HTTP metrics receiver for tests and benchmarks: decodes every request and keeps it.
+
+It keeps connections alive (HTTP/1.1), as a collector or vmagent does: a sender measured against it pays no TCP
+connect and close per request that a real gateway would not make it pay."""
 
 import gzip
+import socket
 import threading
 import zlib
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -13,6 +17,34 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
 DECODERS = {"gzip": gzip.decompress, "deflate": zlib.decompress, None: lambda body: body}
 
 
+class _KeepAliveServer(ThreadingHTTPServer):
+    """Knows its open connections: a handler's thread serves its kept-alive connection until the client closes it,
+    also after `shutdown`, so that a stopped receiver would still take requests. `close_connections` ends them."""
+
+    def __init__(self, *args):
+        self.connections: set[socket.socket] = set()
+        self.connections_lock = threading.Lock()
+        super().__init__(*args)
+
+    def process_request(self, request, client_address):
+        with self.connections_lock:  # before the handler's thread starts: close_connections sees every one
+            self.connections.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request):
+        with self.connections_lock:
+            self.connections.discard(request)
+        super().shutdown_request(request)
+
+    def close_connections(self):
+        with self.connections_lock:
+            for connection in self.connections:
+                try:
+                    connection.shutdown(socket.SHUT_RDWR)  # the handler's read sees the end and its thread ends
+                except OSError:
+                    pass  # the client closed it already
+
+
 def _names(request: ExportMetricsServiceRequest) -> set[str]:
     return {m.name for rm in request.resource_metrics for sm in rm.scope_metrics for m in sm.metrics}
 
@@ -22,7 +54,7 @@ class OtlpReceiver:
         self.requests: list[ExportMetricsServiceRequest] = []
         self.status = status
         self.arrived = threading.Condition()
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.server = _KeepAliveServer(("127.0.0.1", 0), self._handler())
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     @property
@@ -48,12 +80,15 @@ class OtlpReceiver:
 
     def stop(self):
         self.server.shutdown()
+        self.server.close_connections()
         self.server.server_close()
 
     def _handler(self):
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
             def do_POST(self):
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 request = ExportMetricsServiceRequest.FromString(DECODERS[self.headers.get("Content-Encoding")](body))
