@@ -1,5 +1,6 @@
 """A small HTTP endpoint for Kubernetes probes: /healthz (alive) and /readyz (exports succeed)."""
 
+import socket
 import socketserver
 import threading
 import time
@@ -48,7 +49,8 @@ class HealthServer:
             message = (f"health endpoint {config.listen}: {error.strerror}; choose another address "
                        f"with health.listen in the config file or {LISTEN_VARIABLE}=HOST:PORT")
             raise OSError(error.errno, message) from error
-        self.thread = threading.Thread(target=self.server.serve_forever, name="health", daemon=True)
+        self.stopping = False
+        self.thread = threading.Thread(target=self._serve, name="health", daemon=True)
 
     @property
     def port(self) -> int:
@@ -57,8 +59,17 @@ class HealthServer:
     def start(self) -> None:
         self.thread.start()
 
+    def _serve(self) -> None:
+        # Not serve_forever: it wakes every 0.5 s to look for a shutdown request, 0.1 ms of CPU per second for
+        # nothing. Here the thread sleeps until a probe connects or `stop` shuts the listening socket.
+        while not self.stopping:
+            self.server.handle_request()
+
     def stop(self) -> None:
-        self.server.shutdown()
+        self.stopping = True
+        if self.thread.is_alive():
+            self.server.socket.shutdown(socket.SHUT_RDWR)  # wakes the accept (Linux), which then fails
+            self.thread.join()
         self.server.server_close()
 
 
