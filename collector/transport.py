@@ -11,7 +11,6 @@ gives it up.
 
 import base64
 import functools
-import gzip
 import http.client
 import logging
 import select
@@ -35,8 +34,10 @@ class Outcome(Enum):
 
 # OTLP/HTTP: these statuses mean "try again later" (specification, "Retryable Response Codes").
 RETRYABLE_HTTP = {429, 502, 503, 504}
-# gzip at zlib's default level 6, as deflate: gzip.compress's 9 costs 45 % more CPU for a request 0.5 % smaller.
-COMPRESSORS = {"gzip": functools.partial(gzip.compress, compresslevel=6), "deflate": zlib.compress, "none": None}
+# gzip at zlib's default level 6, as deflate and as the collector's otlphttp exporter: gzip.compress's 9 costs 45 %
+# more CPU for a request 0.5 % smaller, level 1 half as much CPU for a request 9 % larger. zlib writes the gzip
+# header and trailer itself (wbits 31), without gzip.compress's separate CRC pass and joins.
+COMPRESSORS = {"gzip": functools.partial(zlib.compress, level=6, wbits=31), "deflate": zlib.compress, "none": None}
 
 
 class HttpTransport:
