@@ -23,9 +23,9 @@ class RequestEncoder:
 
     def __init__(self):
         self.attributes: dict[tuple, bytes] = {}  # (key, type, value) → encoded KeyValue field
-        # id(attributes) → (attributes, their KeyValue fields): the SDK hands a series the same dict every cycle (its
-        # aggregation's own copy, never changed); kept alive here, so that its id stays its own
-        self.attribute_sets: dict[int, tuple[dict, bytes]] = {}
+        # id(attributes) → (attributes, start time, their KeyValue fields and the start's): the SDK hands a series the
+        # same dict every cycle (its aggregation's own copy, never changed); kept alive here, so that its id stays its own
+        self.series: dict[int, tuple[dict, int, bytes]] = {}
         self.headers: dict[tuple, tuple[bytes, bytes]] = {}  # (resource, scope) → their encoded messages
         self.metric_headers: dict[tuple, bytes] = {}  # (name, description, unit) → their fields
 
@@ -54,11 +54,10 @@ class RequestEncoder:
     def _metric(self, metric) -> bytes:
         data = metric.data
         if isinstance(data, Sum):
-            points = b"".join([self._point(point, data_start=True) for point in data.data_points])
-            body = _message(7, points + _varint_field(2, data.aggregation_temporality)
-                            + _varint_field(3, int(data.is_monotonic)))
+            body = _message(7, self._points(data.data_points, data_start=True)
+                            + _varint_field(2, data.aggregation_temporality) + _varint_field(3, int(data.is_monotonic)))
         elif isinstance(data, Gauge):
-            body = _message(5, b"".join([self._point(point, data_start=False) for point in data.data_points]))
+            body = _message(5, self._points(data.data_points, data_start=False))
         else:
             raise TypeError(f"{metric.name}: {type(data).__name__} is not encoded here (sums and gauges only)")
         header_key = (metric.name, metric.description, metric.unit)
@@ -70,26 +69,31 @@ class RequestEncoder:
                                                         + _string(3, metric.unit))
         return header + body
 
-    def _point(self, point, data_start: bool) -> bytes:
-        """A NumberDataPoint, as field 1 of its Sum or Gauge."""
-        if point.exemplars:
-            raise ValueError("exemplars are not encoded here (observable instruments have none)")
-        value = _INT(0x31, point.value) if isinstance(point.value, int) else _DOUBLE(0x21, point.value)
-        # as encode_metrics: a gauge's points carry no start time
-        start = _FIXED64(0x11, point.start_time_unix_nano) if data_start and point.start_time_unix_nano else b""
-        payload = self._attribute_set(point.attributes) + start + _FIXED64(0x19, point.time_unix_nano) + value
-        return _message(1, payload)
+    def _points(self, points, data_start: bool) -> bytes:
+        """NumberDataPoints, each as field 1 of its Sum or Gauge: the series' cached start, then time and value."""
+        encoded = []
+        for point in points:
+            if point.exemplars:
+                raise ValueError("exemplars are not encoded here (observable instruments have none)")
+            value = point.value
+            # as encode_metrics: a gauge's points carry no start time
+            start = point.start_time_unix_nano if data_start else 0
+            payload = (self._series(point.attributes, start) + _FIXED64(0x19, point.time_unix_nano)
+                       + (_INT(0x31, value) if isinstance(value, int) else _DOUBLE(0x21, value)))
+            size = len(payload)
+            encoded.append(_POINT + (_ONE_BYTE[size] if size < 0x80 else _varint(size)) + payload)
+        return b"".join(encoded)
 
-    def _attribute_set(self, attributes) -> bytes:
-        if not attributes:
-            return b""
-        cached = self.attribute_sets.get(id(attributes))
-        if cached is not None and cached[0] is attributes:
-            return cached[1]
-        if len(self.attribute_sets) >= CACHE_LIMIT:
-            self.attribute_sets.clear()
-        encoded = b"".join([self._attribute(key, item) for key, item in attributes.items()])
-        self.attribute_sets[id(attributes)] = (attributes, encoded)
+    def _series(self, attributes, start: int) -> bytes:
+        """A point's attributes and start time, which a series keeps from cycle to cycle."""
+        cached = self.series.get(id(attributes))
+        if cached is not None and cached[0] is attributes and cached[1] == start:
+            return cached[2]
+        if len(self.series) >= CACHE_LIMIT:
+            self.series.clear()
+        encoded = b"".join([self._attribute(key, item) for key, item in (attributes or {}).items()])
+        encoded += _FIXED64(0x11, start) if start else b""
+        self.series[id(attributes)] = (attributes, start, encoded)
         return encoded
 
     def _attribute(self, key: str, value) -> bytes:
@@ -160,3 +164,4 @@ def _varint(value: int) -> bytes:
 
 
 _LENGTH_DELIMITED = [_varint(number << 3 | 2) for number in range(16)]  # the tags of fields 1-15 (every one here)
+_POINT = _LENGTH_DELIMITED[1]

@@ -101,8 +101,8 @@ def test_a_second_request_from_the_kept_bytes_carries_the_new_values_and_times()
     scope = InstrumentationScope("hostagent", "1.2.3", attributes={"tier": "agent"})
     running = {"state": "running"}  # the same dict every cycle, as the SDK's; the other series' is new each time
     for value, time, other in ((5, 1, "sleeping"), (9, 2, "stopped")):
-        data = request_of(Metric("count", "", "{process}", Sum(
-            [NumberDataPoint(running, 1, time * 10**18, value), NumberDataPoint({"state": other}, 1, time, 1)],
+        data = request_of(Metric("count", "", "{process}", Sum(  # the running series restarts: a new start time
+            [NumberDataPoint(running, time, time * 10**18, value), NumberDataPoint({"state": other}, 1, time, 1)],
             AggregationTemporality.CUMULATIVE, is_monotonic=False)), scope=scope)
         request = ExportMetricsServiceRequest.FromString(encoder.encode(data))
         assert request == encode_metrics(data)
