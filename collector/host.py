@@ -11,7 +11,6 @@ import contextlib
 import os
 import resource
 import weakref
-from collections.abc import Iterator
 from pathlib import Path
 
 # Each file kept open holds ~4.4 KiB of kernel memory (its seq_file buffer), charged to the agent's cgroup:
@@ -53,33 +52,42 @@ class Host:
                 os.close(self._kept.pop(relative))
             self._read, self._process_stats = None, None
 
-    def kept_open(self) -> int:
-        return len(self._kept)
-
-    def pids(self) -> Iterator[str]:
-        return (name for name in os.listdir(self.proc) if name.isdigit())
+    def kept_open(self) -> frozenset[str]:
+        """The files kept open for the next cycle, as paths under /proc."""
+        return frozenset(self._kept)
 
     def process_stats(self) -> list[tuple[str, bytes]]:
         """(pid, its /proc/<pid>/stat) of every process; within a cycle the first call scans, the others share it."""
         if self._process_stats is not None:
             return self._process_stats
-        stats = []
-        for pid in self.pids():
+        stats, kept, read, pread = [], self._kept, self._read, os.pread
+        for pid in os.listdir(self.proc):
+            if not pid.isdigit():
+                continue
+            relative = pid + "/stat"
+            # the common case, inline: 2,000 processes' method calls would cost a tenth of the scan
+            if read is not None and (descriptor := kept.get(relative)) is not None:
+                try:
+                    data = pread(descriptor, 4096, 0)
+                except OSError:
+                    data = b""
+                if data:
+                    read.add(relative)
+                    stats.append((pid, data))
+                    continue
             try:
-                stats.append((pid, self._read_bytes(f"{pid}/stat", 4096)))
+                stats.append((pid, self._read_bytes(relative, 4096)))
             except OSError:  # the process exited between listing and reading
                 continue
-        if self._read is not None:
+        if read is not None:
             self._process_stats = stats
         return stats
-
-    def read_proc_bytes(self, relative: str, limit: int = 4096) -> bytes:
-        return self._read_bytes(relative, limit)
 
     def read_proc(self, relative: str, errors: str = "backslashreplace") -> str:
         # Device and interface names are bytes to the kernel; OTLP needs valid UTF-8 in every attribute.
         # Paths that must still be opened are read with errors="surrogateescape" and shown with printable().
-        # os.read rather than Path.read_text: the 17 files of a cycle cost 0.35 ms instead of 0.6 ms.
+        # os.open/os.pread rather than Path.read_text: the 17 files of a cycle cost 0.35 ms instead of 0.6 ms
+        # (and 0.15 ms kept open).
         return self._read_bytes(relative, None).decode(errors=errors)
 
     def _read_bytes(self, relative: str, limit: int | None) -> bytes:
