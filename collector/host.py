@@ -77,7 +77,7 @@ class Host:
                     continue
             try:
                 stats.append((pid, self._read_bytes(relative, 4096)))
-            except OSError:  # the process exited between listing and reading
+            except (FileNotFoundError, ProcessLookupError):  # exited between listing and reading
                 continue
         if read is not None:
             self._process_stats = stats

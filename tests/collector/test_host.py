@@ -102,6 +102,8 @@ def test_a_process_killed_between_cycles_is_read_then_forgotten_and_its_file_clo
     child.wait()
     with host.cycle():
         assert stat_of(host, child.pid) is None
+        with pytest.raises(FileNotFoundError):  # its descriptor reads nothing, the path is gone
+            host.read_proc(f"{child.pid}/stat")
     assert f"{child.pid}/stat" not in host.kept_open()
     with pytest.raises(OSError):
         os.fstat(descriptor)  # closed (no other file took its number meanwhile: nothing else opened one)
@@ -149,18 +151,28 @@ def test_past_the_cap_every_process_is_still_read_and_only_the_cap_kept_open(tmp
 
 
 def test_at_most_half_the_open_file_soft_limit_is_kept_open(tmp_path):
-    for pid in range(100, 180):
+    highest = max(int(fd) for fd in os.listdir("/proc/self/fd"))
+    limit = 2 * highest + 40  # half of it, kept open, leaves room for the reads past it
+    processes = limit // 2 + 10
+    for pid in range(100, 100 + processes):
         (tmp_path / "proc" / str(pid)).mkdir(parents=True)
         (tmp_path / "proc" / str(pid) / "stat").write_bytes(b"%d (p) S 1" % pid)
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     host = Host(tmp_path)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (100, hard))
+    resource.setrlimit(resource.RLIMIT_NOFILE, (limit, hard))
     try:
         with host.cycle():
-            assert len(host.process_stats()) == 80
+            assert len(host.process_stats()) == processes
     finally:
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
-    assert len(host.kept_open()) == 50
+    assert len(host.kept_open()) == limit // 2
+
+
+def test_a_read_that_fails_for_another_reason_than_an_exit_is_an_error_not_a_process_less(tmp_path):
+    (tmp_path / "proc" / "42").mkdir(parents=True)
+    (tmp_path / "proc" / "42" / "stat").mkdir()  # reading a directory: EISDIR
+    with pytest.raises(IsADirectoryError):
+        Host(tmp_path).process_stats()
 
 
 def test_the_agent_raises_its_soft_limit_on_open_files_to_the_hard_limit():
