@@ -4,14 +4,13 @@ import resource
 import signal
 import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import psutil
 import pytest
 
-from collector.host import Host
+from collector.host import Host, raise_open_file_limit
 from collector.sources.base import SourceOptions
 from collector.sources.processes import ProcessesSource
 from collector.sources.top_processes import TopProcessesOptions, TopProcessesSource
@@ -46,6 +45,11 @@ def test_a_text_read_is_whole_past_one_read_and_undecodable_bytes_are_escaped(tm
     (tmp_path / "proc" / "net" / "dev").write_bytes(lines)
     text = Host(tmp_path).read_proc("net/dev")
     assert len(text.splitlines()) == 10_000 and text.splitlines()[-1] == "009999 eth\\xff9999"
+    assert text == lines.decode(errors="backslashreplace")
+    host = Host(tmp_path)
+    for _ in range(2):  # through the descriptor kept open, the same
+        with host.cycle():
+            assert host.read_proc("net/dev") == text
     assert Host(tmp_path).read_proc("net/dev", errors="surrogateescape").splitlines()[0] == "000000 eth\udcff0"
 
 
@@ -176,12 +180,16 @@ def test_a_read_that_fails_for_another_reason_than_an_exit_is_an_error_not_a_pro
 
 
 def test_the_agent_raises_its_soft_limit_on_open_files_to_the_hard_limit():
-    script = ("import resource; from collector.host import raise_open_file_limit; "
-              "resource.setrlimit(resource.RLIMIT_NOFILE, (256, resource.getrlimit(resource.RLIMIT_NOFILE)[1])); "
-              "raise_open_file_limit(); print(*resource.getrlimit(resource.RLIMIT_NOFILE))")
-    soft, hard = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                                check=True).stdout.split()
-    assert soft == hard == str(resource.getrlimit(resource.RLIMIT_NOFILE)[1])
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    highest = max(int(fd) for fd in os.listdir("/proc/self/fd"))
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(highest + 64, hard), hard))
+    try:
+        raise_open_file_limit()
+        assert resource.getrlimit(resource.RLIMIT_NOFILE) == (hard, hard)
+        raise_open_file_limit()  # already raised: nothing to do
+        assert resource.getrlimit(resource.RLIMIT_NOFILE) == (hard, hard)
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
 
 
 def test_one_scan_per_cycle_serves_every_source_and_outside_a_cycle_nothing_is_kept(tmp_path):
@@ -230,9 +238,10 @@ def test_a_file_kept_open_reads_what_the_kernel_writes_now(tmp_path):
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sender:
         sender.sendto(b"x" * 1000, ("127.0.0.1", 9))  # lo's byte counters grow
     subprocess.run(["true"], check=True)  # a process is created: /proc/stat's "processes", ns_last_pid
+    descriptors = dict(host._kept)
     with host.cycle():
         after = {path: host.read_proc(path) for path in paths}
-    assert set(host.kept_open()) == set(paths)
+    assert host._kept == descriptors and set(descriptors) == set(paths)  # each file kept open, read again
     created = [int(t.split("processes ")[1].split()[0]) for t in (before["stat"], after["stat"])]
     assert created[1] > created[0]
     assert float(after["uptime"].split()[0]) > float(before["uptime"].split()[0])
