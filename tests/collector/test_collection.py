@@ -105,13 +105,15 @@ class Scanning(Source):
 
 
 def test_a_refresh_is_one_cycle_of_the_host_one_scan_for_every_source_and_its_files_kept_open(tmp_path):
-    (tmp_path / "proc" / "42").mkdir(parents=True)
-    (tmp_path / "proc" / "42" / "stat").write_bytes(b"42 (a) S 1")
-    host = Host(tmp_path)
-    first, second = Scanning("first", host), Scanning("second", host)
-    collection = Collection([first, Scripted("no host", [[]]), second], AgentTelemetry())
+    for pid in (42, 43):
+        (tmp_path / str(pid) / "proc" / str(pid)).mkdir(parents=True)
+        (tmp_path / str(pid) / "proc" / str(pid) / "stat").write_bytes(b"%d (a) S 1" % pid)
+    host, other_host = Host(tmp_path / "42"), Host(tmp_path / "43")
+    first, second, other = Scanning("first", host), Scanning("second", host), Scanning("other", other_host)
+    collection = Collection([first, Scripted("no host", [[]]), second, other], AgentTelemetry())
     collection.refresh()
     collection.refresh()
     assert first.scans[0] is second.scans[0] and first.scans[1] is second.scans[1]
     assert first.scans[0] is not first.scans[1] and first.scans[1] == [("42", b"42 (a) S 1")]
-    assert host.kept_open() == {"42/stat"}
+    assert other.scans[1] == [("43", b"43 (a) S 1")]
+    assert (host.kept_open(), other_host.kept_open()) == ({"42/stat"}, {"43/stat"})
