@@ -36,7 +36,19 @@ def test_process_stats_come_from_the_hosts_proc(tmp_path):
     (tmp_path / "proc" / "self").mkdir()
     (tmp_path / "proc" / "42" / "stat").write_bytes(b"42 (a b) S 1")
     assert Host(tmp_path).process_stats() == [("42", b"42 (a b) S 1")]
-    assert str(os.getpid()) in dict(Host("/").process_stats())
+    assert str(os.getpid()) in dict(Host().process_stats())  # the root by default: this machine's
+
+
+def test_a_process_stat_is_one_read_of_at_most_4_kib_whether_kept_open_or_not(tmp_path):
+    for pid in (42, 43):
+        (tmp_path / "proc" / str(pid)).mkdir(parents=True)
+        (tmp_path / "proc" / str(pid) / "stat").write_bytes(b"%d (a) S " % pid + b"1 " * 3000)
+    host = Host(tmp_path, keep_open_max=1)  # one file kept open, the other read past the cap
+    assert [len(stat) for _, stat in host.process_stats()] == [4096, 4096]
+    for _ in range(2):  # opened and kept, then read through the kept descriptor
+        with host.cycle():
+            assert [len(stat) for _, stat in host.process_stats()] == [4096, 4096]
+        assert len(host.kept_open()) == 1
 
 
 def test_a_text_read_is_whole_past_one_read_and_undecodable_bytes_are_escaped(tmp_path):
@@ -177,6 +189,10 @@ def test_a_read_that_fails_for_another_reason_than_an_exit_is_an_error_not_a_pro
     (tmp_path / "proc" / "42" / "stat").mkdir()  # reading a directory: EISDIR
     with pytest.raises(IsADirectoryError):
         Host(tmp_path).process_stats()
+    host, open_before = Host(tmp_path), os.listdir("/proc/self/fd")
+    with pytest.raises(IsADirectoryError), host.cycle():  # opened, then the read fails: closed, not kept
+        host.process_stats()
+    assert host.kept_open() == set() and os.listdir("/proc/self/fd") == open_before
 
 
 def test_the_agent_raises_its_soft_limit_on_open_files_to_the_hard_limit():
