@@ -3,7 +3,7 @@
 Everything a source reads goes through this object, so tests point it at a fixture tree.
 
 Within a collection cycle (`Host.cycle()`) the /proc files read stay open for the next cycle: a procfs file
-read again at offset 0 is written anew by the kernel, and the open and close are about half of what a read of
+read again at offset 0 is written anew by the kernel, and the open and close are about 40 % of what a read of
 /proc/<pid>/stat costs. docs/architecture.md, "Files kept open", has the costs.
 """
 
