@@ -1,7 +1,11 @@
 """How long one collection takes, in this process: `Collection.refresh()` of the default sources, with every
-source due in every cycle (the filesystem source too, which by default runs every third export): the worst case."""
+source due in every cycle (the filesystem source too, which by default runs every third export): the worst case.
+Optionally with extra processes on the host (idle `sleep`s), which the processes source reads one by one."""
 
+import contextlib
 import math
+import statistics
+import subprocess
 import time
 from dataclasses import dataclass
 
@@ -15,8 +19,12 @@ from collector.telemetry import AgentTelemetry
 @dataclass(frozen=True)
 class Latency:
     cycles: int
-    p50: float  # seconds
+    processes: int  # processes on the host while measuring
+    p50: float  # seconds, wall clock
     p99: float
+    cpu_p50: float  # seconds, the thread's CPU clock: what the collection costs, whatever else loads the machine
+    cpu_p99: float
+    processes_cpu: float  # median thread CPU of the processes source (its scan of every /proc/<pid>/stat)
     slowest_sources: list[tuple[str, float]]  # (source, its p99), slowest first
 
 
@@ -32,16 +40,46 @@ def every_source_due(environ: dict[str, str] | None = None) -> tuple[Config, Col
     return config, build_collection(config, Host(config.host_root), AgentTelemetry())
 
 
-def measure(cycles: int, shown_sources: int = 3) -> Latency:
-    _, collection = every_source_due()
-    collection.refresh()  # first reads open files and fill caches
-    totals, by_source = [], {name: [] for name in collection.telemetry.sources}
-    for _ in range(cycles):
-        started = time.perf_counter()
-        collection.refresh()
-        totals.append(time.perf_counter() - started)
-        for name, stats in collection.telemetry.sources.items():
-            by_source[name].append(stats.duration)
+@contextlib.contextmanager
+def extra_processes(count: int):
+    """`count` idle processes on the host for as long as the block runs."""
+    children = [subprocess.Popen(["sleep", "3600"]) for _ in range(count)]
+    try:
+        yield
+    finally:
+        for child in children:
+            child.kill()
+        for child in children:
+            child.wait()
+
+
+def measure(cycles: int, shown_sources: int = 3, extra: int = 0) -> Latency:
+    with extra_processes(extra):
+        _, collection = every_source_due()
+        processes = next(source for source in collection.sources if source.name == "processes")
+        scans = []
+        collect = processes.collect
+
+        def timed_collect():
+            started = time.thread_time()
+            try:
+                return collect()
+            finally:
+                scans.append(time.thread_time() - started)
+
+        processes.collect = timed_collect
+        collection.refresh()  # the first reads open the files the next ones keep open, and fill caches
+        scans.clear()
+        totals, cpu, by_source = [], [], {name: [] for name in collection.telemetry.sources}
+        for _ in range(cycles):
+            started, started_cpu = time.perf_counter(), time.thread_time()
+            collection.refresh()
+            totals.append(time.perf_counter() - started)
+            cpu.append(time.thread_time() - started_cpu)
+            for name, stats in collection.telemetry.sources.items():
+                by_source[name].append(stats.duration)
+        counted = sum(int(p.value) for p in collection.latest("processes") if p.metric == "system.process.count")
     slowest = sorted(((name, percentile(durations, 0.99)) for name, durations in by_source.items()),
                      key=lambda item: item[1], reverse=True)
-    return Latency(cycles, percentile(totals, 0.5), percentile(totals, 0.99), slowest[:shown_sources])
+    return Latency(cycles, counted, percentile(totals, 0.5), percentile(totals, 0.99), percentile(cpu, 0.5),
+                   percentile(cpu, 0.99), statistics.median(scans), slowest[:shown_sources])

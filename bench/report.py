@@ -55,8 +55,10 @@ def costs(results: Results) -> str:
 def latency(results: Results) -> str:
     found = results.latency
     slowest = ", ".join(f"{name} {seconds * 1000:.1f} ms" for name, seconds in found.slowest_sources)
-    return table(["collections", "p50", "p99", "slowest sources (their p99)"],
-                 [[str(found.cycles), f"{found.p50 * 1000:.1f} ms", f"{found.p99 * 1000:.1f} ms", slowest]])
+    return table(["collections", "processes on the host", "p50", "p99", "thread CPU p50", "thread CPU p99",
+                  "processes source's CPU (median)", "slowest sources (their p99)"],
+                 [[str(found.cycles), str(found.processes), *(f"{seconds * 1000:.1f} ms" for seconds in (
+                     found.p50, found.p99, found.cpu_p50, found.cpu_p99, found.processes_cpu)), slowest]])
 
 
 def breakdown(results: Results) -> str:

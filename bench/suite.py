@@ -19,6 +19,7 @@ class Settings:
     cost_interval: float = 1.0  # seconds between cycles while measuring CPU per cycle
     cost_cycles: int = 30
     latency_cycles: int = 300  # also the cycles of the CPU breakdown ("phases")
+    extra_processes: int = 0  # idle processes started for the latency part (a host with thousands of them)
     workload_cycles: int = 20  # collections of each opt-in workload source
     hosts: tuple[int, ...] = (50, 100, 200, 400, 800, 1600)  # simulated-host steps, tried in order
     interval: float = 10.0  # export interval of the simulated hosts
@@ -55,8 +56,9 @@ def run(settings: Settings, progress=print) -> Results:
                      f"{settings.cost_interval}s apart")
             results.costs = cost.measure(settings.cost_interval, settings.cost_cycles, workdir)
         if "latency" in settings.parts:
-            progress(f"latency: {settings.latency_cycles} collections in this process")
-            results.latency = latency.measure(settings.latency_cycles)
+            progress(f"latency: {settings.latency_cycles} collections in this process, "
+                     f"{settings.extra_processes} extra processes")
+            results.latency = latency.measure(settings.latency_cycles, extra=settings.extra_processes)
         if "phases" in settings.parts:
             progress(f"phases: {settings.latency_cycles} collect+export cycles in this process")
             results.phases = phases.measure(settings.latency_cycles)

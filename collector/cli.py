@@ -40,8 +40,10 @@ def run(config_path):
     """Collect and export over OTLP until SIGTERM or SIGINT (which flush a final export); exit 1 after a
     fault the agent cannot recover from (logged), for its supervisor to restart it."""
     from collector.agent import Agent
+    from collector.host import raise_open_file_limit
 
     config = _load(config_path)
+    raise_open_file_limit()
     logging.basicConfig(level=config.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         agent = Agent(config)

@@ -4,6 +4,7 @@ A source that is not due in a cycle (its interval is longer than the export inte
 points of its last collection, so its gauges have no gaps and its counters stay cumulative.
 """
 
+import contextlib
 import logging
 import time
 from collections import defaultdict
@@ -27,6 +28,8 @@ class Collection:
         self.problems = ProblemLog(log)
         self._announced = {spec.name for spec in self.specs()}
         self._listeners = []
+        # the hosts the sources read (one, in the agent): a refresh is one cycle of each (collector/host.py)
+        self._hosts = list({id(s.host): s.host for s in sources if s.host is not None}.values())
         for source in sources:
             telemetry.sources.setdefault(source.name, SourceStats())
 
@@ -43,9 +46,12 @@ class Collection:
         self._listeners.append(listener)
 
     def refresh(self) -> None:
-        for source in self.sources:
-            if self._due(source):
-                self._latest[source.name] = self._run(source)
+        with contextlib.ExitStack() as cycles:
+            for host in self._hosts:
+                cycles.enter_context(host.cycle())
+            for source in self.sources:
+                if self._due(source):
+                    self._latest[source.name] = self._run(source)
         grouped = defaultdict(list)
         for points in self._latest.values():
             for point in points:

@@ -23,8 +23,9 @@ class RequestEncoder:
 
     def __init__(self):
         self.attributes: dict[tuple, bytes] = {}  # (key, type, value) → encoded KeyValue field
-        # id(attributes) → (attributes, start time, their KeyValue fields and the start's): the SDK hands a series the
-        # same dict every cycle (its aggregation's own copy, never changed); kept alive here, so that its id stays its own
+        # id(attributes) → (attributes, start time, their KeyValue fields and the start's): the SDK hands a series
+        # the same dict every cycle (its aggregation's own copy, never changed); kept alive here, so that its id
+        # stays its own
         self.series: dict[int, tuple[dict, int, bytes]] = {}
         self.headers: dict[tuple, tuple[bytes, bytes]] = {}  # (resource, scope) → their encoded messages
         self.metric_headers: dict[tuple, bytes] = {}  # (name, description, unit) → their fields

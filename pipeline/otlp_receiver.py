@@ -3,6 +3,7 @@
 It keeps connections alive (HTTP/1.1), as a collector or vmagent does: a sender measured against it pays no TCP
 connect and close per request that a real gateway would not make it pay."""
 
+import contextlib
 import gzip
 import socket
 import threading
@@ -39,10 +40,8 @@ class _KeepAliveServer(ThreadingHTTPServer):
     def close_connections(self):
         with self.connections_lock:
             for connection in self.connections:
-                try:
+                with contextlib.suppress(OSError):  # the client closed it already
                     connection.shutdown(socket.SHUT_RDWR)  # the handler's read sees the end and its thread ends
-                except OSError:
-                    pass  # the client closed it already
 
 
 def _names(request: ExportMetricsServiceRequest) -> set[str]:

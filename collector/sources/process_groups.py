@@ -106,13 +106,12 @@ class ProcessGroupsSource(Source):
 
     def _processes(self):
         proc = str(self.host.proc)  # string paths: pathlib would cost a third of a scan
-        for name in os.listdir(proc):
-            if name.isdigit():
-                try:
-                    stat = parse_stat(read_small(f"{proc}/{name}/stat"))
-                except (OSError, ValueError, IndexError):  # exited between listing and reading
-                    continue
-                yield Process(f"{proc}/{name}", int(name), stat, self._user_name)
+        for pid, data in self.host.process_stats():
+            try:
+                stat = parse_stat(data)
+            except (ValueError, IndexError):  # a stat the parser cannot read
+                continue
+            yield Process(f"{proc}/{pid}", int(pid), stat, self._user_name)
 
     def _user_name(self, uid: int) -> str:
         if self._users is None:

@@ -41,15 +41,8 @@ class ProcessesSource(Source):
         return points
 
     def _state_letters(self) -> Counter:
-        """Processes by state letter. Most of the cost is the kernel's: opening /proc/<pid>/stat, and writing it."""
-        letters = Counter()
-        for pid in self.host.pids():
-            try:
-                stat = self.host.read_proc_bytes(f"{pid}/stat")
-            except OSError:  # the process exited between listing and reading
-                continue
-            letters[parse_state(stat)] += 1
-        return letters
+        """Processes by state letter. Most of the cost is the kernel's: writing each /proc/<pid>/stat."""
+        return Counter(parse_state(stat) for _, stat in self.host.process_stats())
 
 
 def parse_state(stat: bytes) -> str:

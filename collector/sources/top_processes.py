@@ -79,10 +79,10 @@ class TopProcessesSource(Source):
                 for p in process_points(self._info(pid, stat, boot), cpu, shares)]
 
     def _stats(self):
-        for pid in self.host.pids():
+        for pid, stat in self.host.process_stats():
             try:
-                yield int(pid), parse_stat(self.host.read_proc_bytes(f"{pid}/stat"))
-            except (OSError, ValueError, IndexError):  # exited between listing and reading
+                yield int(pid), parse_stat(stat)
+            except (ValueError, IndexError):  # a stat the parser cannot read
                 continue
 
     def _info(self, pid: int, stat, boot: float) -> dict:

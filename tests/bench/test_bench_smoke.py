@@ -6,11 +6,12 @@ import dataclasses
 import gzip
 import math
 
+import psutil
 import pytest
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
 
 from bench.__main__ import parse
-from bench.latency import percentile
+from bench.latency import extra_processes, measure, percentile
 from bench.loadgen import Fleet, agent_request, points
 from bench.otlp import required_names
 from bench.phases import PHASES
@@ -31,6 +32,18 @@ def test_command_line_overrides_the_preset():
     settings, output = parse(["--quick", "--hosts", "3,6", "--only", "throughput", "--output", "x.md"])
     assert (settings.hosts, settings.parts, settings.interval, str(output)) == ((3, 6), ("throughput",),
                                                                                  QUICK.interval, "x.md")
+    assert parse(["--only", "latency", "--extra-processes", "2000"])[0].extra_processes == 2000
+    assert parse([])[0].extra_processes == 0
+
+
+def test_latency_with_extra_processes_counts_them_and_leaves_none_behind():
+    with extra_processes(25):
+        assert len(psutil.Process().children()) == 25
+    assert psutil.Process().children() == []
+    found = measure(2, extra=25)
+    assert found.processes >= 25 + 1 and found.cycles == 2
+    assert 0 < found.processes_cpu <= found.cpu_p99 and found.cpu_p50 <= found.cpu_p99
+    assert psutil.Process().children() == []
 
 
 def test_minimal_run_computes_every_figure():

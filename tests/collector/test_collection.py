@@ -3,6 +3,7 @@
 import logging
 
 from collector.collection import Collection
+from collector.host import Host
 from collector.sources.base import PartialFailure, Source, SourceOptions, Unavailable
 from collector.spec import Point, gauge
 from collector.telemetry import AgentTelemetry
@@ -87,3 +88,32 @@ def test_a_failure_alternating_between_two_messages_is_logged_once_per_message(c
             problems.report("export", message)
     assert [r.getMessage() for r in caplog.records] == [
         "export: TLS alert", "export: EOF", "export: recovered", "export: EOF"]
+
+
+class Scanning(Source):
+    """A source that keeps the scan of the processes it was given."""
+
+    metrics = ()
+
+    def __init__(self, name, host):
+        super().__init__(host, SourceOptions())
+        self.name, self.scans = name, []
+
+    def collect(self):
+        self.scans.append(self.host.process_stats())
+        return []
+
+
+def test_a_refresh_is_one_cycle_of_the_host_one_scan_for_every_source_and_its_files_kept_open(tmp_path):
+    for pid in (42, 43):
+        (tmp_path / str(pid) / "proc" / str(pid)).mkdir(parents=True)
+        (tmp_path / str(pid) / "proc" / str(pid) / "stat").write_bytes(b"%d (a) S 1" % pid)
+    host, other_host = Host(tmp_path / "42"), Host(tmp_path / "43")
+    first, second, other = Scanning("first", host), Scanning("second", host), Scanning("other", other_host)
+    collection = Collection([first, Scripted("no host", [[]]), second, other], AgentTelemetry())
+    collection.refresh()
+    collection.refresh()
+    assert first.scans[0] is second.scans[0] and first.scans[1] is second.scans[1]
+    assert first.scans[0] is not first.scans[1] and first.scans[1] == [("42", b"42 (a) S 1")]
+    assert other.scans[1] == [("43", b"43 (a) S 1")]
+    assert (host.kept_open(), other_host.kept_open()) == ({"42/stat"}, {"43/stat"})
