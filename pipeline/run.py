@@ -40,7 +40,7 @@ from pipeline.services import (
 PORTS = {
     "prometheus": 9090, "alertmanager": 9093, "victoriametrics": 8428, "vmalert": 8880, "vmagent": 8429,
     "otlp-http": 4318, "otlp-grpc": 4317, "otelcol-health": 13133, "otelcol-telemetry": 8888,
-    "otelcol-prometheus-relay": 4320, "otelcol-victoriametrics-relay": 4321, "agent-health": 13134, "viewer": 3000,
+    "otelcol-prometheus-relay": 4320, "agent-health": 13134, "viewer": 3000,
 }
 # The agent's opt-in sources, on so that the dashboards' panels have data: per-core CPU, connections, top processes,
 # the workload sources (a process group for the agent itself; systemd and cgroup v2 where the host has them; a
@@ -50,7 +50,7 @@ AGENT_SOURCES = {"cpu": {"per_cpu": True}, "network": {"connections": True}, "to
                  "systemd": {"enabled": True}, "cgroup": {"enabled": True}}
 GATEWAY_PORTS = {"vmagent": ("vmagent",),
                  "otelcol": ("otlp-http", "otlp-grpc", "otelcol-health", "otelcol-telemetry",
-                             "otelcol-prometheus-relay", "otelcol-victoriametrics-relay")}
+                             "otelcol-prometheus-relay")}
 ALERTMANAGER_CONFIG = REPO_ROOT / "alertmanager" / "alertmanager.yml"
 RULES_DIR = REPO_ROOT / "rules"
 EXIT_FAILED, EXIT_USAGE = 1, 2
@@ -125,8 +125,7 @@ def build(args: argparse.Namespace, gateway: str) -> list[tuple[str, Server, str
         gateway_server = Otelcol(args.otlp_http_port, data / "otelcol", prometheus.write_url,
                                  victoriametrics.write_url, grpc_port=args.otlp_grpc_port,
                                  health_port=args.otelcol_health_port, telemetry_port=args.otelcol_telemetry_port,
-                                 relay_ports=(args.otelcol_prometheus_relay_port,
-                                              args.otelcol_victoriametrics_relay_port),
+                                 relay_port=args.otelcol_prometheus_relay_port,
                                  binary=args.otelcol_binary)
         gateway_note = f"OTLP/HTTP in; OTLP/gRPC at {HOST}:{args.otlp_grpc_port}"
     else:

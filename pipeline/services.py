@@ -332,6 +332,14 @@ class Vmagent(Server):
         return self.url + "/opentelemetry/v1/metrics"
 
 
+def victoriametrics_otlp_url(write_url: str) -> str:
+    """VictoriaMetrics' OTLP endpoint beside its remote-write endpoint: single node `.../api/v1/write`, vminsert
+    `.../insert/0/prometheus/api/v1/write` (the collector gateway sends OTLP there, docs/gateway.md)."""
+    if not write_url.endswith("/api/v1/write"):
+        raise ValueError(f"not a VictoriaMetrics remote-write URL (…/api/v1/write): {write_url}")
+    return write_url.removesuffix("/api/v1/write").removesuffix("/prometheus") + "/opentelemetry/v1/metrics"
+
+
 class Otelcol(Server):
     """The OpenTelemetry Collector gateway (otel-config/gateway.yaml), configured through its environment variables:
     the project's build (pipeline/otelcol.py) unless `binary` names another, e.g. an otelcol-contrib."""
@@ -339,20 +347,20 @@ class Otelcol(Server):
     name = "otelcol"
 
     def __init__(self, port: int, data_dir: Path, prometheus_write_url: str, victoriametrics_write_url: str,
-                 grpc_port: int, health_port: int, telemetry_port: int, relay_ports: tuple[int, int],
+                 grpc_port: int, health_port: int, telemetry_port: int, relay_port: int,
                  config_files: Iterable[Path] = (GATEWAY_CONFIG,), binary: Path | None = None,
                  extra_environment: Mapping[str, str] | None = None):
         super().__init__(port, data_dir)
         self.grpc_port, self.health_port, self.telemetry_port = grpc_port, health_port, telemetry_port
-        self.relay_ports = relay_ports
+        self.relay_port = relay_port
         self.config_files = [Path(path) for path in config_files]
         self.binary = binary
         self.extra_environment = dict(extra_environment or {})
         self.write_urls = {"PROMETHEUS_WRITE_URL": prometheus_write_url,
-                           "VICTORIAMETRICS_WRITE_URL": victoriametrics_write_url}
+                           "VICTORIAMETRICS_OTLP_URL": victoriametrics_otlp_url(victoriametrics_write_url)}
 
     def ports(self) -> tuple[int, ...]:
-        return self.port, self.grpc_port, self.health_port, self.telemetry_port, *self.relay_ports
+        return self.port, self.grpc_port, self.health_port, self.telemetry_port, self.relay_port
 
     @property
     def ready_url(self) -> str:
@@ -375,14 +383,12 @@ class Otelcol(Server):
         return [str(binary), *(f"--config={path}" for path in self.config_files)]
 
     def environment(self) -> Mapping[str, str]:
-        prometheus_relay, victoriametrics_relay = self.relay_ports
         return {"OTELCOL_OTLP_HTTP_ENDPOINT": f"{HOST}:{self.port}",
                 "OTELCOL_OTLP_GRPC_ENDPOINT": f"{HOST}:{self.grpc_port}",
                 "OTELCOL_HEALTH_ENDPOINT": f"{HOST}:{self.health_port}",
                 "OTELCOL_TELEMETRY_HOST": HOST,
                 "OTELCOL_TELEMETRY_PORT": str(self.telemetry_port),
-                "OTELCOL_PROMETHEUS_RELAY_ENDPOINT": f"{HOST}:{prometheus_relay}",
-                "OTELCOL_VICTORIAMETRICS_RELAY_ENDPOINT": f"{HOST}:{victoriametrics_relay}",
+                "OTELCOL_PROMETHEUS_RELAY_ENDPOINT": f"{HOST}:{self.relay_port}",
                 "OTELCOL_STORAGE_DIR": str(self.storage_dir),
                 "GOGC": OTELCOL_GOGC,
                 **self.write_urls, **self.extra_environment}

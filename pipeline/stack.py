@@ -82,7 +82,7 @@ def otelcol_gateway(port: int, data_dir: Path, prometheus_write_url: str, victor
     """otel-config/gateway.yaml on free ports, built like the vmagent gateway (same four arguments)."""
     return Otelcol(port, data_dir, prometheus_write_url, victoriametrics_write_url,
                    grpc_port=free_port(), health_port=free_port(), telemetry_port=free_port(),
-                   relay_ports=(free_port(), free_port()), **options)
+                   relay_port=free_port(), **options)
 
 
 def gateway_server(kind: str, port: int, data_dir: Path, prometheus_write_url: str,

@@ -84,7 +84,7 @@ def _gateway() -> list[dict]:
         timeseries("Gateway accepted data points", "Data points received from the agents per second.", "cps",
                    [Target('sum(rate(vmagent_rows_inserted_total{type="opentelemetry"}[$__rate_interval]))',
                            "vmagent"),
-                    # The agents' receiver only: otlp/prometheus and otlp/victoriametrics are the loopback relays.
+                    # The agents' receiver only: otlp/prometheus is the loopback relay to the remote-write exporter.
                     Target('sum by (receiver) (rate(otelcol_receiver_accepted_metric_points{receiver="otlp"}'
                            '[$__rate_interval]))', "otelcol {{receiver}}")], width=8),
     ]

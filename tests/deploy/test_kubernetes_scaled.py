@@ -38,13 +38,15 @@ def args_of(workload: dict) -> dict[str, str]:
 
 def test_the_gateway_writes_to_vminsert(rendered, cluster):
     environment = pod_environment(rendered["scaled"], find(rendered["scaled"], "StatefulSet"))
-    url = urlsplit(environment["VICTORIAMETRICS_WRITE_URL"])
+    url = urlsplit(environment["VICTORIAMETRICS_OTLP_URL"])
     service = find(cluster, "Service", "vminsert")
     assert url.hostname == f"vminsert.{service['metadata']['namespace']}.svc"
     [port] = service["spec"]["ports"]
     assert url.port == port["port"]
     assert container_port(container(find(cluster, "Deployment", "vminsert")), port["targetPort"]) == 8480
-    assert url.path == "/insert/0/prometheus/api/v1/write"
+    assert url.path == "/insert/0/opentelemetry/v1/metrics"
+    # What it sends is OTLP: vminsert gives it the Prometheus names the remote-write translation gives Prometheus.
+    assert args_of(find(cluster, "Deployment", "vminsert"))["opentelemetry.usePrometheusNaming"] == "true"
 
 
 @pytest.mark.parametrize(("component", "port_name"), [("vminsert", "vminsert"), ("vmselect", "vmselect")])

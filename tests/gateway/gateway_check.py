@@ -15,23 +15,27 @@ from typing import Any
 # `validate` (v0.160.0) does not reject an unknown key in these two exporters' settings (a misspelled one is
 # silently ignored), so their keys are checked here: the ones this config and docs/gateway.md use.
 EXPORTER_KEYS = {
-    "otlphttp": {"endpoint", "compression", "timeout", "retry_on_failure", "sending_queue", "tls", "headers"},
+    "otlphttp": {"endpoint", "metrics_endpoint", "compression", "timeout", "retry_on_failure", "sending_queue", "tls",
+                 "headers"},
     "prometheusremotewrite": {"endpoint", "timeout", "resource_to_telemetry_conversion", "target_info",
                               "retry_on_failure", "remote_write_queue", "tls", "headers"},
 }
 
-# The agents' pipeline and the loopback pipelines its queues drain into, one per backend (docs/gateway.md).
+# The agents' pipeline and the loopback pipeline Prometheus' queue drains into (docs/gateway.md).
 AGENT_PIPELINE = "metrics"
 QUEUE_EXPORTER = "otlphttp"
 TRANSLATING_EXPORTER = "prometheusremotewrite"
+# The one backend that translates OTLP itself (-opentelemetry.usePrometheusNaming): its queue sends there directly.
+OTLP_BACKEND, OTLP_PATH = "victoriametrics", "/opentelemetry/v1/metrics"
 
 # The label scheme of docs/gateway.md as resource attribute keys (labels after dots -> '_').
 IDENTITY_KEYS = {"job", "instance", "host.name", "host.id", "os.type", "k8s.node.name", "k8s.cluster.name"}
 SCOPE_BLANKING = ('set(scope.name, "")', 'set(scope.version, "")', 'delete_matching_keys(scope.attributes, ".*")')
 
-# Listen ports and remote-write endpoints of the brief (the `make run` defaults).
+# Listen ports and backend endpoints of the brief (the `make run` defaults).
 PORTS = {"otlp grpc": 4317, "otlp http": 4318, "health_check": 13133, "telemetry": 8888}
-WRITE_ENDPOINTS = {"prometheus": ":9090/api/v1/write", "victoriametrics": ":8428/api/v1/write"}
+BACKEND_ENDPOINTS = {f"{TRANSLATING_EXPORTER}/prometheus": ":9090/api/v1/write",
+                     f"{QUEUE_EXPORTER}/{OTLP_BACKEND}": f":8428{OTLP_PATH}"}
 
 _PLACEHOLDER = re.compile(r"\$\{([^}]*)\}")
 _ENV_WITH_DEFAULT = re.compile(r"env:([A-Za-z_][A-Za-z0-9_]*):-(.*)")
@@ -55,14 +59,14 @@ def env_names(config: Any) -> set[str]:
 
 
 def without_relays(config: dict[str, Any]) -> dict[str, Any]:
-    """The config without the loopback relays between the queues and the remote-write exporters: what is left
+    """The config without the loopback relay between Prometheus' queue and its remote-write exporter: what is left
     listens and sends only where a deployment says."""
     relays = {receiver_id for name, pipeline in _pipelines_of(config).items() if name != AGENT_PIPELINE
               for receiver_id in pipeline.get("receivers") or []}
     return {**config,
             "receivers": {k: v for k, v in _section(config, "receivers").items() if k not in relays},
             "exporters": {k: v for k, v in _section(config, "exporters").items()
-                          if component_type(k) != QUEUE_EXPORTER}}
+                          if component_type(k) != QUEUE_EXPORTER or k == f"{QUEUE_EXPORTER}/{OTLP_BACKEND}"}}
 
 
 def component_type(component_id: str) -> str:
@@ -141,9 +145,14 @@ def _queues(config: dict[str, Any]) -> Iterator[str]:
 
 
 def _relays(config: dict[str, Any]) -> Iterator[str]:
-    """Each queue sends to the loopback receiver of a pipeline that ends in one translating exporter."""
+    """Each queue sends to the loopback receiver of a pipeline that ends in one translating exporter, except the
+    queue of the backend that takes OTLP itself, which sends to its OTLP endpoint."""
     receivers = _section(config, "receivers")
     for exporter_id, settings in _exporters_of(config, QUEUE_EXPORTER).items():
+        if exporter_id == f"{QUEUE_EXPORTER}/{OTLP_BACKEND}":
+            if "endpoint" in settings or not resolve(str(settings.get("metrics_endpoint", ""))).endswith(OTLP_PATH):
+                yield f"exporter {exporter_id}: must send to metrics_endpoint …{OTLP_PATH} (its OTLP ingestion)"
+            continue
         endpoint = resolve(str(settings.get("endpoint", ""))).removeprefix("http://")
         fed = [(name, pipeline) for name, pipeline in _pipelines_of(config).items()
                for receiver_id in pipeline.get("receivers") or []
@@ -181,7 +190,8 @@ def _translation(config: dict[str, Any]) -> Iterator[str]:
 def _same_settings(config: dict[str, Any]) -> Iterator[str]:
     """Exporters of one type have the same settings apart from where they send: both backends get the same series."""
     for kind in (QUEUE_EXPORTER, TRANSLATING_EXPORTER):
-        per_backend = {exporter_id: {key: value for key, value in settings.items() if key != "endpoint"}
+        per_backend = {exporter_id: {key: value for key, value in settings.items()
+                                     if key not in ("endpoint", "metrics_endpoint")}
                        for exporter_id, settings in _exporters_of(config, kind).items()}
         first_id, first = next(iter(per_backend.items()), (None, None))
         for exporter_id, settings in per_backend.items():
@@ -236,7 +246,8 @@ def _ports(config: dict[str, Any]) -> Iterator[str]:
     for what, port in PORTS.items():
         if actual[what] != port:
             yield f"{what}: default port is {actual[what]}, the brief says {port}"
-    for backend, suffix in WRITE_ENDPOINTS.items():
-        endpoint = (_section(config, "exporters").get(f"{TRANSLATING_EXPORTER}/{backend}") or {}).get("endpoint", "")
+    for exporter_id, suffix in BACKEND_ENDPOINTS.items():
+        settings = _section(config, "exporters").get(exporter_id) or {}
+        endpoint = settings.get("endpoint", settings.get("metrics_endpoint", ""))
         if not resolve(str(endpoint)).endswith(suffix):
-            yield f"exporter {TRANSLATING_EXPORTER}/{backend}: default endpoint {endpoint!r} does not end in {suffix}"
+            yield f"exporter {exporter_id}: default endpoint {endpoint!r} does not end in {suffix}"

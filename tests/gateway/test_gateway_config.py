@@ -28,11 +28,13 @@ def test_identity_keys_are_the_naming_contracts_resource_labels():
     assert labels == set(RESOURCE_LABELS) | set(OPTIONAL_RESOURCE_LABELS)
 
 
-def test_backend_urls_are_set_by_the_same_variables_as_for_vmagent(config):
-    """make run and deploy/ configure either gateway with the same two variables."""
+def test_backend_urls_are_set_by_the_variables_of_the_brief(config):
+    """make run and deploy/ configure Prometheus for either gateway with the same variable; VictoriaMetrics with its
+    remote-write URL for vmagent and its OTLP URL for the collector (docs/gateway.md)."""
     vmagent_flags = (GATEWAY.parent / "vmagent" / "vmagent.flags").read_text()
+    assert {"PROMETHEUS_WRITE_URL", "VICTORIAMETRICS_OTLP_URL"} <= gateway_check.env_names(config)
+    assert "VICTORIAMETRICS_WRITE_URL" not in gateway_check.env_names(config)
     for name in ("PROMETHEUS_WRITE_URL", "VICTORIAMETRICS_WRITE_URL"):
-        assert name in gateway_check.env_names(config)
         assert f"%{{{name}}}" in vmagent_flags
 
 
@@ -94,7 +96,17 @@ def _relay_on_all_interfaces(c):
 
 
 def _relay_with_two_exporters(c):
-    _pipeline(c, "metrics/prometheus")["exporters"].append("prometheusremotewrite/victoriametrics")
+    _pipeline(c, "metrics/prometheus")["exporters"].append("debug")
+
+
+def _victoriametrics_through_a_relay(c):
+    queue = _queue(c, "victoriametrics")
+    queue["endpoint"] = _queue(c)["endpoint"]
+    del queue["metrics_endpoint"]
+
+
+def _victoriametrics_remote_write_path(c):
+    _queue(c, "victoriametrics")["metrics_endpoint"] = "http://127.0.0.1:8428/api/v1/write"
 
 
 def _remote_write_retries(c):
@@ -110,8 +122,7 @@ def _memory_queue_after_disk(c):
 
 
 def _slow_translation(c):
-    for backend in ("prometheus", "victoriametrics"):
-        _prw(c, backend)["timeout"] = "60s"
+    _prw(c)["timeout"] = "60s"
 
 
 def _no_resource_labels(c):
@@ -140,11 +151,7 @@ def _placeholder_without_default(c):
 
 
 def _wrong_backend_port(c):
-    _prw(c, "victoriametrics")["endpoint"] = "http://127.0.0.1:8429/api/v1/write"
-
-
-def _different_translation(c):
-    _prw(c, "victoriametrics")["add_metric_suffixes"] = False
+    _queue(c, "victoriametrics")["metrics_endpoint"] = "http://127.0.0.1:8429/opentelemetry/v1/metrics"
 
 
 def _different_queue(c):
@@ -170,6 +177,8 @@ BROKEN = {
     "queue to nowhere": (_queue_to_nowhere, "is the receiver of 0 pipelines"),
     "relay not loopback": (_relay_on_all_interfaces, "not on loopback"),
     "relay fans out": (_relay_with_two_exporters, "must end in exactly one prometheusremotewrite"),
+    "victoriametrics through a relay": (_victoriametrics_through_a_relay, "must send to metrics_endpoint"),
+    "victoriametrics remote-write path": (_victoriametrics_remote_write_path, "must send to metrics_endpoint"),
     "remote write retries": (_remote_write_retries, "two retriers send twice"),
     "wal": (_wal, "has a wal"),
     "memory queue after disk": (_memory_queue_after_disk, "remote_write_queue is enabled"),
@@ -180,10 +189,9 @@ BROKEN = {
     "scope kept": (_keeps_scope, 'missing set(scope.name, "")'),
     "grpc port": (_grpc_port, "otlp grpc: default port is 4319, the brief says 4317"),
     "no default": (_placeholder_without_default, "is not of the form ${env:NAME:-default}"),
-    "vm port": (_wrong_backend_port, "does not end in :8428/api/v1/write"),
+    "vm port": (_wrong_backend_port, "does not end in :8428/opentelemetry/v1/metrics"),
     "no exporters": (_no_exporters, "pipeline metrics: no exporters"),
     "misspelled exporter key": (_misspelled_exporter_key, "unknown key resource_to_telemetry_convertion"),
-    "different translation": (_different_translation, "settings differ from prometheusremotewrite/prometheus"),
     "different queue": (_different_queue, "settings differ from otlphttp/prometheus"),
 }
 

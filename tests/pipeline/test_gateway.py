@@ -9,6 +9,7 @@ from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import Resource
 
+from pipeline.services import REPO_ROOT, victoriametrics_otlp_url
 from pipeline.testing import wait_for
 from tests.support.otlp_push import RESOURCE, push_gauge_at
 
@@ -107,3 +108,16 @@ def test_late_samples_are_kept_in_both_backends(gateway_pipeline):
     for backend in gateway_pipeline.backends:
         wait_for(lambda: [float(sample["value"][1]) for sample in backend.query(count)] == [2.0], timeout=30,
                  what=f"the late sample in {backend.name}")
+
+
+def test_victoriametrics_otlp_url_is_beside_its_remote_write_url():
+    """The collector gateway sends OTLP where vmagent remote-writes: single node and vminsert, as deploy/ sets both."""
+    assert victoriametrics_otlp_url("http://127.0.0.1:8428/api/v1/write") == \
+        "http://127.0.0.1:8428/opentelemetry/v1/metrics"
+    assert victoriametrics_otlp_url("http://vminsert:8480/insert/0/prometheus/api/v1/write") == \
+        "http://vminsert:8480/insert/0/opentelemetry/v1/metrics"
+    settings = REPO_ROOT / "deploy" / "kubernetes" / "base" / "settings.env"
+    values = dict(line.split("=", 1) for line in settings.read_text().splitlines())
+    assert victoriametrics_otlp_url(values["VICTORIAMETRICS_WRITE_URL"]) == values["VICTORIAMETRICS_OTLP_URL"]
+    with pytest.raises(ValueError, match="not a VictoriaMetrics remote-write URL"):
+        victoriametrics_otlp_url("http://127.0.0.1:8428/opentelemetry/v1/metrics")

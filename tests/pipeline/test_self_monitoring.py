@@ -92,13 +92,13 @@ def test_component_metrics_keep_their_scrape_labels_in_both_backends(monitored):
 
 
 def expected_senders(job: str, metric: str, addresses: dict[str, str]) -> set[str]:
-    """vmagent: one remote-write URL per backend. The collector: per backend its queue and its remote-write
-    exporter (only the queue has a queue size); failures only where the fixture made one, towards Prometheus."""
+    """vmagent: one remote-write URL per backend. The collector: per backend its queue, and for Prometheus its
+    remote-write exporter (only a queue has a queue size; VictoriaMetrics' queue sends OTLP to it directly);
+    failures only where the fixture made one, towards Prometheus."""
     if job == "vmagent":
         return {f"{index}:secret-url" for index in (1, 2)}
-    backends = ("prometheus",) if "failed" in metric else ("prometheus", "victoriametrics")
-    kinds = ("otlphttp",) if "_queue_" in metric else ("otlphttp", "prometheusremotewrite")
-    return {f"{kind}/{backend}" for kind in kinds for backend in backends}
+    queues = {"otlphttp/prometheus"} if "failed" in metric else {"otlphttp/prometheus", "otlphttp/victoriametrics"}
+    return queues if "_queue_" in metric else queues | {"prometheusremotewrite/prometheus"}
 
 
 def test_what_the_gateway_alerts_read_is_there_per_backend(monitored):

@@ -6,11 +6,12 @@ import time
 import pytest
 import yaml
 
-from pipeline.services import http_get
-from pipeline.testing import agent_data_in_both, gateway_pipeline_in, running, wait_for
+from pipeline.services import Prometheus, http_get
+from pipeline.testing import agent_data_in_both, free_port, gateway_pipeline_in, otelcol_gateway, running, wait_for
 from rules.build import RULES_DIR
 from tests.reliability.agent_process import AgentProcess
 from tests.reliability.backends import sample_times
+from tests.reliability.endpoint import Endpoint
 from tests.reliability.test_outages import PATIENCE, UPTIME, assert_nothing_lost, wait_for_backlog
 from tests.support.otlp_push import push_gauge_at
 
@@ -62,6 +63,13 @@ def test_a_killed_collector_replays_its_queue_after_a_restart(collector_pipeline
     assert_nothing_lost(collector_pipeline, queued, after=restarted)
 
 
+def assert_dropped_and_counted(gateway, exporter: str, points: int) -> None:
+    """The queue of `exporter` counted `points` refused points as failed and holds nothing (it did not keep them)."""
+    wait_for(lambda: telemetry(gateway, "otelcol_exporter_send_failed_metric_points", exporter=exporter) == points,
+             timeout=30, what=f"{points} refused points counted as failed by {exporter}")
+    assert telemetry(gateway, "otelcol_exporter_queue_size", exporter=exporter) == 0
+
+
 def test_a_request_prometheus_refuses_is_dropped_and_counted_and_the_rest_flows(collector_pipeline):
     prometheus, victoriametrics = collector_pipeline.backends
     gateway, now = collector_pipeline.gateway, time.time()
@@ -73,13 +81,30 @@ def test_a_request_prometheus_refuses_is_dropped_and_counted_and_the_rest_flows(
     push_gauge_at(gateway.otlp_url, "system.cpu.utilization", now + 1, 0.75)
     wait_for(lambda: [s["value"][1] for s in prometheus.query(count)] == ["2"], timeout=30,
              what="the sample after the refused one in Prometheus")
-    wait_for(lambda: telemetry(gateway, "otelcol_exporter_send_failed_metric_points",
-                               exporter="otlphttp/prometheus") == 1, timeout=30,
-             what="the refused point counted as failed")
-    assert telemetry(gateway, "otelcol_exporter_queue_size", exporter="otlphttp/prometheus") == 0
+    assert_dropped_and_counted(gateway, "otlphttp/prometheus", points=1)
     # VictoriaMetrics takes old samples: it has all three.
     wait_for(lambda: [s["value"][1] for s in victoriametrics.query(count)] == ["3"], timeout=30,
              what="all three samples in VictoriaMetrics")
+
+
+def test_a_request_victoriametrics_refuses_is_dropped_and_counted_not_retried(tmp_path):
+    """VictoriaMetrics' queue sends OTLP to it directly (no relay): a 4xx answer drops that request, once, while
+    Prometheus' queue delivers every one. A VictoriaMetrics that refuses valid OTLP stands in: the real one takes
+    any well-formed request, old or oversized."""
+    with Endpoint(status=400, body=b"cannot unpack OpenTelemetry metrics") as refusing, \
+            running(Prometheus(free_port(), tmp_path / "prometheus")) as prometheus, \
+            running(otelcol_gateway(free_port(), tmp_path / "otelcol", prometheus.write_url,
+                                    refusing.url("/api/v1/write"))) as gateway:
+        now = time.time()
+        for offset in range(3):
+            push_gauge_at(gateway.otlp_url, "system.cpu.utilization", now + offset, 0.5)
+        count = "count_over_time(system_cpu_utilization_ratio[1h])"
+        wait_for(lambda: [s["value"][1] for s in prometheus.query(count)] == ["3"], timeout=30,
+                 what="every sample in Prometheus")
+        assert_dropped_and_counted(gateway, "otlphttp/victoriametrics", points=3)
+        time.sleep(3)  # past the queue's first retry (1 s): a retried request would have arrived by now
+        assert len(refusing.received()) == 3
+        assert refusing.headers[0]["Content-Type"] == "application/x-protobuf"
 
 
 def test_a_full_queue_refuses_data_which_the_agent_keeps_until_the_backend_is_back(tmp_path):
