@@ -103,10 +103,7 @@ def read_cpuinfo(host: Host) -> dict[str, str | int]:
     found: dict[str, str | int] = {attribute: fields[key] for key, attribute in CPUINFO.items() if fields.get(key)}
     # cpuinfo's "cache size" is the last level on Intel and L2 on AMD: sysfs names the level.
     for index in sorted((host.root / "sys/devices/system/cpu/cpu0/cache").glob("index*")):
-        try:
-            level, size = (index / "level").read_text().strip(), (index / "size").read_text().strip()
-        except OSError:
-            continue
+        level, size = read_or_empty(index / "level").strip(), read_or_empty(index / "size").strip()
         if level == "2" and size.endswith("K") and size[:-1].isdigit():
             found["host.cpu.cache.l2.size"] = int(size[:-1]) * 1024
     return found
@@ -145,18 +142,16 @@ def local_ipv6_addresses(if_inet6: str) -> list[str]:
 
 
 def read_or_empty(path) -> str:
+    """The file's text, or "" where it cannot be read (no IPv6, no sysfs in a container, no DMI): nothing found."""
     try:
         return path.read_text()
-    except OSError:  # no IPv6, no sysfs in a container: no addresses of that kind
+    except OSError:
         return ""
 
 
 def read_cloud(host: Host) -> dict[str, str]:
     dmi = host.root / "sys/class/dmi/id"
     for (name, prefix), (provider, platform_name) in CLOUDS.items():
-        try:
-            if (dmi / name).read_text().strip().startswith(prefix):
-                return {"cloud.provider": provider, "cloud.platform": platform_name}
-        except OSError:
-            continue
+        if read_or_empty(dmi / name).strip().startswith(prefix):
+            return {"cloud.provider": provider, "cloud.platform": platform_name}
     return {}
