@@ -81,8 +81,7 @@ class RequestEncoder:
             start = point.start_time_unix_nano if data_start else 0
             payload = (self._series(point.attributes, start) + _FIXED64(0x19, point.time_unix_nano)
                        + (_INT(0x31, value) if isinstance(value, int) else _DOUBLE(0x21, value)))
-            size = len(payload)
-            encoded.append(_POINT + (_ONE_BYTE[size] if size < 0x80 else _varint(size)) + payload)
+            encoded.append(_message(1, payload))
         return b"".join(encoded)
 
     def _series(self, attributes, start: int) -> bytes:
@@ -165,4 +164,3 @@ def _varint(value: int) -> bytes:
 
 
 _LENGTH_DELIMITED = [_varint(number << 3 | 2) for number in range(16)]  # the tags of fields 1-15 (every one here)
-_POINT = _LENGTH_DELIMITED[1]
