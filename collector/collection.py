@@ -57,7 +57,9 @@ class Collection:
             for point in points:
                 grouped[point.metric].append(point)
         self.points_by_metric = dict(grouped)
-        new = [spec for spec in self.specs() if spec.name not in self._announced]
+        # declared metrics were announced at the start: only a discovered one can be new
+        new = list({spec.name: spec for source in self.sources for spec in source.discovered_metrics()
+                    if spec.name not in self._announced}.values())
         if new:
             self._announced.update(spec.name for spec in new)
             for listener in self._listeners:

@@ -16,6 +16,7 @@ from pathlib import Path
 # Each file kept open holds ~4.4 KiB of kernel memory (its seq_file buffer), charged to the agent's cgroup:
 # at most 4096 files, ~18 MiB, and never more than half the soft limit on open files. Past it, open/read/close.
 KEEP_OPEN_MAX = 4096
+SYSFS_MAX_BYTES = 65536  # a sysfs attribute is at most a page: one read
 
 
 def raise_open_file_limit() -> None:
@@ -30,10 +31,10 @@ class Host:
     def __init__(self, root: str | os.PathLike = "/", keep_open_max: int = KEEP_OPEN_MAX):
         self.root = Path(root)
         self.proc = self.root / "proc"
-        self._proc_prefix = f"{self.proc}/"  # reads join strings: a Path per read costs 3 µs
+        self._prefix = str(self.root).rstrip("/") + "/"  # reads join strings: a Path per read costs 3 µs
         self.in_container = self.root != Path("/")
         self.keep_open_max = keep_open_max
-        self._kept: dict[str, int] = {}  # path under /proc → descriptor, kept from cycle to cycle
+        self._kept: dict[str, int] = {}  # path under the root → descriptor, kept from cycle to cycle
         self._read: set[str] | None = None  # paths read in this cycle; None outside a cycle: nothing is kept
         self._limit = 0  # how many files may be kept open in this cycle
         self._process_stats: list[tuple[str, bytes]] | None = None
@@ -53,7 +54,7 @@ class Host:
             self._read, self._process_stats = None, None
 
     def kept_open(self) -> frozenset[str]:
-        """The files kept open for the next cycle, as paths under /proc."""
+        """The files kept open for the next cycle, as paths under the root (``proc/42/stat``)."""
         return frozenset(self._kept)
 
     def process_stats(self) -> list[tuple[str, bytes]]:
@@ -64,7 +65,7 @@ class Host:
         for pid in os.listdir(self.proc):
             if not pid.isdigit():
                 continue
-            relative = pid + "/stat"
+            relative = "proc/" + pid + "/stat"
             # the common case, inline: 2,000 processes' method calls would cost a tenth of the scan
             if read is not None and (descriptor := kept.get(relative)) is not None:
                 try:
@@ -88,7 +89,12 @@ class Host:
         # Paths that must still be opened are read with errors="surrogateescape" and shown with printable().
         # os.open/os.pread rather than Path.read_text: the 17 files of a cycle cost 0.35 ms instead of 0.6 ms
         # (and 0.15 ms kept open).
-        return self._read_bytes(relative, None).decode(errors=errors)
+        return self._read_bytes("proc/" + relative, None).decode(errors=errors)
+
+    def read_sys(self, relative: str) -> str:
+        """A sysfs attribute (``class/net/eth0/mtu``), kept open like the /proc files: opening one costs ~9 µs of
+        path lookup, 5 times the read. An attribute the driver cannot give raises OSError (EINVAL), as on open."""
+        return self._read_bytes("sys/" + relative, SYSFS_MAX_BYTES).decode(errors="backslashreplace")
 
     def _read_bytes(self, relative: str, limit: int | None) -> bytes:
         """The file read whole (or its first `limit` bytes); in a cycle, from the descriptor kept open."""
@@ -106,7 +112,7 @@ class Host:
             os.close(self._kept.pop(relative))
         if len(self._kept) >= self._limit:
             return self._read_once(relative, limit)
-        descriptor = os.open(self._proc_prefix + relative, os.O_RDONLY)
+        descriptor = os.open(self._prefix + relative, os.O_RDONLY)
         try:
             data = _read_from_start(descriptor, limit)
         except OSError:
@@ -118,7 +124,7 @@ class Host:
 
     def _read_once(self, relative: str, limit: int | None) -> bytes:
         # os.open/os.read: without a Python file object per read, a scan of every process costs half as much CPU.
-        descriptor = os.open(self._proc_prefix + relative, os.O_RDONLY)
+        descriptor = os.open(self._prefix + relative, os.O_RDONLY)
         try:
             return _read_from_start(descriptor, limit)
         finally:

@@ -1,7 +1,8 @@
 """What every source shares: its options, its contract, and the two ways a collection can fall short."""
 
+import functools
 import os
-from collections.abc import Collection
+import re
 from dataclasses import dataclass, field
 from typing import ClassVar
 
@@ -61,19 +62,23 @@ def read_small(path: str | os.PathLike) -> bytes:
         os.close(descriptor)
 
 
-def read_counters(text: str, keys: Collection[str] | None = None) -> dict[str, int]:
+def read_counters(text: str, keys: frozenset[str] | None = None) -> dict[str, int]:
     """Parse ``key value`` lines (/proc/vmstat) or ``key: value kB`` lines (/proc/meminfo); only `keys`, if given
-    (a source reporting 4 of /proc/vmstat's ~190 lines converts those 4: less than half the CPU)."""
+    (a source reporting 4 of /proc/vmstat's ~190 lines finds those 4 with one regular expression: a fifth of the CPU
+    of splitting every line)."""
     values = {}
-    for line in text.splitlines():
+    for line in text.splitlines() if keys is None else _key_lines(keys).findall(text):
         key, _, rest = line.partition(" ")
-        key = key.rstrip(":")
-        if keys is not None and key not in keys:
-            continue
         fields = rest.split()
         if fields:
-            values[key] = int(fields[0]) * (1024 if fields[-1] == "kB" else 1)
+            values[key.rstrip(":")] = int(fields[0]) * (1024 if fields[-1] == "kB" else 1)
     return values
+
+
+@functools.cache
+def _key_lines(keys: frozenset[str]) -> re.Pattern:
+    alternatives = "|".join(map(re.escape, sorted(keys)))
+    return re.compile(rf"^(?:{alternatives}):? .*$", re.MULTILINE)
 
 
 def unescape_path(field_text: str) -> str:

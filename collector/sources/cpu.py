@@ -1,6 +1,7 @@
 """CPU time per mode and utilization (/proc/stat), counts (sysfs topology, /proc/cpuinfo) and frequency
 (/proc/cpuinfo, else sysfs cpufreq): the values psutil gives on Linux, read from the host's root."""
 
+import contextlib
 import os
 from dataclasses import dataclass
 from types import SimpleNamespace
@@ -109,23 +110,35 @@ def frequencies(host) -> dict[int, float]:
     """Hz per logical CPU (0 where one reports none). As psutil does on Linux: /proc/cpuinfo's "cpu MHz" (x86; the
     kernel's cached value, one read for all CPUs), else each CPU's cpufreq files (kHz)."""
     try:
-        found = {int(block["processor"]): float(block["cpu mhz"]) * 1e6
-                 for block in cpuinfo_blocks(host.read_proc("cpuinfo")) if "cpu mhz" in block}
-    except (OSError, KeyError, ValueError):
+        found = cpuinfo_hertz(host.read_proc("cpuinfo"))
+    except (OSError, ValueError):
         found = {}
-    return found or _cpufreq(host.root / CPU_SYSFS)
+    return found or _cpufreq(host)
 
 
-def _cpufreq(cpus) -> dict[int, float]:
+def cpuinfo_hertz(cpuinfo: str) -> dict[int, float]:
+    """{processor: its "cpu MHz" in Hz}; only those two lines of each block are parsed (this runs every cycle)."""
+    found, processor = {}, None
+    for line in cpuinfo.splitlines():
+        if line.startswith("processor"):
+            processor = int(line.partition(":")[2])
+        elif line[:7].lower() == "cpu mhz" and processor is not None:
+            found[processor] = float(line.partition(":")[2]) * 1e6
+    return found
+
+
+def _cpufreq(host) -> dict[int, float]:
     found = {}
-    for cpu in cpus.glob("cpu[0-9]*"):
-        # cpuinfo_cur_freq: older kernels and drivers without scaling_cur_freq (psutil issue 1071)
-        for name in ("scaling_cur_freq", "cpuinfo_cur_freq"):
-            try:
-                found[int(cpu.name[3:])] = int(read_small(cpu / "cpufreq" / name)) * 1e3
-                break
-            except (OSError, ValueError):
-                continue
+    with contextlib.suppress(OSError):
+        cpus = [name for name in os.listdir(host.root / CPU_SYSFS) if name[:3] == "cpu" and name[3:].isdigit()]
+        for cpu in cpus:
+            # cpuinfo_cur_freq: older kernels and drivers without scaling_cur_freq (psutil issue 1071)
+            for name in ("scaling_cur_freq", "cpuinfo_cur_freq"):
+                try:
+                    found[int(cpu[3:])] = int(host.read_sys(f"devices/system/cpu/{cpu}/cpufreq/{name}")) * 1e3
+                    break
+                except (OSError, ValueError):
+                    continue
     return dict(sorted(found.items()))
 
 

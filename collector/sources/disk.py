@@ -59,7 +59,7 @@ class DiskSource(Source):
 
     def _size_points(self, device: str) -> list[Point]:
         try:
-            sectors = int((self.host.root / "sys/block" / device / "size").read_text())
+            sectors = int(self.host.read_sys(f"block/{device}/size"))
         except (OSError, ValueError):  # device-mapper and other virtual devices may have no size here
             return []
         return [Point(LIMIT.name, sectors * SECTOR_BYTES, {"system.device": device})]

@@ -1,6 +1,7 @@
 """Filesystem space and inodes per mount (the host's mount table, measured under the host root)."""
 
 import os
+import queue
 import threading
 from dataclasses import dataclass, field
 
@@ -73,6 +74,7 @@ class FilesystemSource(Source):
         self.types = NameFilter(options.include_types, options.exclude_types)
         self.mountpoints = NameFilter(options.include_mountpoints, options.exclude_mountpoints)
         self._stuck: dict[str, StatfsCall] = {}
+        self._worker: StatfsWorker | None = None
 
     def collect(self) -> list[Point]:
         table = self.host.read_proc(self.host.mounts_file, errors="surrogateescape")  # statvfs needs the bytes
@@ -104,25 +106,42 @@ class FilesystemSource(Source):
             raise TimeoutError
         self._stuck.pop(mountpoint, None)
         call = StatfsCall(self.statvfs, self.host.host_path(mountpoint))
+        if self._worker is None:
+            self._worker = StatfsWorker()
+        self._worker.calls.put(call)
         if not call.finished.wait(self.options.statfs_timeout):
             self._stuck[mountpoint] = call
+            # it stays with the stuck call (and ends once that returns): the next mount gets a new worker
+            self._worker.calls.put(None)
+            self._worker = None
             raise TimeoutError
         if call.error:
             raise call.error
         return call.result
 
 
-class StatfsCall:
-    """One statvfs in a daemon thread: a call stuck on a dead server must not hold up the agent's exit."""
+class StatfsWorker:
+    """A daemon thread making statvfs calls one after the other (a call stuck on a dead server must not hold up
+    the agent's exit); kept from call to call: a thread started per call cost more than the call."""
 
+    def __init__(self):
+        self.calls: queue.SimpleQueue[StatfsCall | None] = queue.SimpleQueue()
+        threading.Thread(target=self._serve, name="statfs", daemon=True).start()
+
+    def _serve(self):
+        while (call := self.calls.get()) is not None:
+            call.run()
+
+
+class StatfsCall:
     def __init__(self, statvfs, path):
+        self.statvfs, self.path = statvfs, path
         self.finished = threading.Event()
         self.result, self.error = None, None
-        threading.Thread(target=self._run, args=(statvfs, path), name="statfs", daemon=True).start()
 
-    def _run(self, statvfs, path):
+    def run(self):
         try:
-            self.result = statvfs(path)
+            self.result = self.statvfs(self.path)
         except OSError as error:
             self.error = error
         finally:

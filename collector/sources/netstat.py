@@ -4,6 +4,8 @@ No semconv or hostmetrics name exists: the names are the project's, in the model
 node_exporter's netstat and sockstat collectors read the same counters.
 """
 
+from collections.abc import Collection
+
 from collector.sources.base import Source
 from collector.spec import PROJECT, Point, counter, updowncounter
 
@@ -29,6 +31,7 @@ COUNTERS = {
     ("netstat", "TcpExt", "ListenDrops"): (LISTEN_DROPS.name, {}),
 }
 SOCKSTAT = {"TCP": "tcp", "UDP": "udp"}
+SECTIONS = {table: {section for t, section, _ in COUNTERS if t == table} for table, _, _ in COUNTERS}
 
 
 class NetstatSource(Source):
@@ -36,20 +39,22 @@ class NetstatSource(Source):
     metrics = (SEGMENTS, RETRANSMITS, LISTEN_OVERFLOWS, LISTEN_DROPS, SOCKET_COUNT)
 
     def collect(self) -> list[Point]:
-        tables = {name: parse_snmp(self.host.read_proc(self.host.net_file(name))) for name in ("snmp", "netstat")}
+        tables = {name: parse_snmp(self.host.read_proc(self.host.net_file(name)), SECTIONS[name])
+                  for name in SECTIONS}
         points = [Point(metric, int(tables[table][section][field]), attributes)
                   for (table, section, field), (metric, attributes) in COUNTERS.items()]
         return points + parse_sockstat(self.host.read_proc(self.host.net_file("sockstat")))
 
 
-def parse_snmp(text: str) -> dict[str, dict[str, str]]:
+def parse_snmp(text: str, wanted: Collection[str] | None = None) -> dict[str, dict[str, str]]:
     """/proc/net/snmp and netstat: for each section a line of field names, then a line of values (left as text:
-    the source reports 5 of their ~200)."""
+    the source reports 5 of their ~200); only the `wanted` sections, if given (netstat's TcpExt is one of five)."""
     sections = {}
     lines = text.splitlines()
     for names, values in zip(lines[::2], lines[1::2]):
-        section, *fields = names.split()
-        sections[section.rstrip(":")] = dict(zip(fields, values.split()[1:]))
+        section = names[:names.find(":")]
+        if wanted is None or section in wanted:
+            sections[section] = dict(zip(names.split()[1:], values.split()[1:]))
     return sections
 
 

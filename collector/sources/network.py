@@ -4,9 +4,9 @@ opt-in, connections by state."""
 import contextlib
 import os
 from dataclasses import dataclass, field
-from pathlib import Path
 
-from collector.sources.base import PartialFailure, Source, SourceOptions, read_small
+from collector.host import Host
+from collector.sources.base import PartialFailure, Source, SourceOptions
 from collector.sources.filters import REGEX, NameFilter, capped
 from collector.spec import PROJECT, Point, counter, updowncounter
 
@@ -64,8 +64,7 @@ class NetworkSource(Source):
                       if self.filter.allows(name)]
         interfaces, overflow = capped(interfaces, self.options.max_interfaces, "interfaces")
         points = [p for name, values in interfaces for p in interface_points(name, values)]
-        net = self.host.root / "sys/class/net"
-        points += [p for name, _ in interfaces for p in link_points(f"{net}/{name}", name)]
+        points += [p for name, _ in interfaces for p in link_points(self.host, name)]
         if self.options.connections:
             points += self._connection_points()
         if overflow:
@@ -104,35 +103,36 @@ def interface_points(name: str, values: list[int]) -> list[Point]:
     return points
 
 
-def link_points(directory: str | Path, name: str) -> list[Point]:
-    """Link state, speed and MTU from sysfs; a value the driver does not give (EINVAL) is left out. Paths are joined
-    as strings: 3 interfaces' Path objects and the device link's resolve() cost a third of this source."""
+def link_points(host: Host, name: str) -> list[Point]:
+    """Link state, speed and MTU from sysfs (/sys/class/net/<name>); a value the driver does not give (EINVAL) is
+    left out."""
+    directory = f"class/net/{name}"
     points = []
-    if (mtu := _read_int(f"{directory}/mtu")) is not None:
+    if (mtu := _read_int(host, f"{directory}/mtu")) is not None:
         points.append(Point(MTU.name, mtu, {"network.interface.name": name}))
     link = {"hw.id": name, "hw.name": name, "network.interface.name": name}
-    if (address := _read(f"{directory}/address")) and address != "00:00:00:00:00:00":
+    if (address := _read(host, f"{directory}/address")) and address != "00:00:00:00:00:00":
         link["hw.network.physical_address"] = address
     # the bus device of a physical adapter (a PCI address): the device link's target; a virtual interface has none
     with contextlib.suppress(OSError):
-        link["hw.parent"] = os.path.basename(os.readlink(f"{directory}/device"))
+        link["hw.parent"] = os.path.basename(os.readlink(host.host_path(f"/sys/{directory}/device")))
     # carrier cannot be read while the interface is administratively down: not a fault, no point
-    if (carrier := _read_int(f"{directory}/carrier")) is not None:
+    if (carrier := _read_int(host, f"{directory}/carrier")) is not None:
         points.append(Point(UP.name, carrier, link))
-    if (speed := _read_int(f"{directory}/speed")) is not None and speed > 0:  # Mbit/s; -1: unknown
+    if (speed := _read_int(host, f"{directory}/speed")) is not None and speed > 0:  # Mbit/s; -1: unknown
         points.append(Point(BANDWIDTH_LIMIT.name, speed * 1_000_000 // 8, link))
     return points
 
 
-def _read(path: str) -> str | None:
+def _read(host: Host, relative: str) -> str | None:
     try:
-        return read_small(path).decode().strip()
+        return host.read_sys(relative).strip()
     except OSError:
         return None
 
 
-def _read_int(path: str) -> int | None:
-    text = _read(path)
+def _read_int(host: Host, relative: str) -> int | None:
+    text = _read(host, relative)
     return int(text) if text and text.lstrip("-").isdigit() else None
 
 

@@ -1,5 +1,7 @@
 """Hardware temperatures from /sys/class/hwmon (semconv hw.temperature)."""
 
+import contextlib
+import os
 from pathlib import Path
 
 from collector.sources.base import Source, Unavailable
@@ -16,23 +18,36 @@ class TemperatureSource(Source):
 
     def __init__(self, host, options):
         super().__init__(host, options)
-        self._identities: dict[Path, dict] = {}  # a sensor's names never change: read them once
+        self._identities: dict[tuple[str, str], dict] = {}  # a sensor's names never change: read them once
 
     def collect(self) -> list[Point]:
         hwmon = self.host.host_path("/sys/class/hwmon")
-        inputs = sorted(hwmon.glob("hwmon*/temp*_input"))
+        inputs = sensor_inputs(hwmon)
         if not inputs:
             raise Unavailable(f"no temperature sensors under {hwmon}")
         points = []
-        for path in inputs:
+        for chip, name in inputs:
             try:
-                millidegrees = int(path.read_text())
+                millidegrees = int(self.host.read_sys(f"class/hwmon/{chip}/{name}"))
             except (OSError, ValueError):  # a sensor that is asleep or gone reports nothing, not zero
                 continue
-            if path not in self._identities:
-                self._identities[path] = sensor_identity(path)
-            points.append(Point(TEMPERATURE.name, millidegrees / 1000, self._identities[path]))
+            if (chip, name) not in self._identities:
+                self._identities[(chip, name)] = sensor_identity(hwmon / chip / name)
+            points.append(Point(TEMPERATURE.name, millidegrees / 1000, self._identities[(chip, name)]))
         return points
+
+
+def sensor_inputs(hwmon: Path) -> list[tuple[str, str]]:
+    """(chip directory, tempN_input) of each sensor, in path order: hwmon*/temp*_input without pathlib's glob,
+    which costs more than the reads (~50 µs a cycle where there is no sensor at all)."""
+    found = []
+    with contextlib.suppress(OSError):
+        for chip in os.listdir(hwmon):
+            if chip.startswith("hwmon"):
+                with contextlib.suppress(OSError):
+                    found += [(chip, name) for name in os.listdir(hwmon / chip)
+                              if name.startswith("temp") and name.endswith("_input")]
+    return sorted(found)
 
 
 def sensor_identity(input_path: Path) -> dict:

@@ -116,4 +116,4 @@ def test_a_refresh_is_one_cycle_of_the_host_one_scan_for_every_source_and_its_fi
     assert first.scans[0] is second.scans[0] and first.scans[1] is second.scans[1]
     assert first.scans[0] is not first.scans[1] and first.scans[1] == [("42", b"42 (a) S 1")]
     assert other.scans[1] == [("43", b"43 (a) S 1")]
-    assert (host.kept_open(), other_host.kept_open()) == ({"42/stat"}, {"43/stat"})
+    assert (host.kept_open(), other_host.kept_open()) == ({"proc/42/stat"}, {"proc/43/stat"})

@@ -96,7 +96,7 @@ def test_a_process_is_read_through_the_same_descriptor_each_cycle_with_its_state
     wait_for_state(child.pid, "S")
     with host.cycle():
         assert state_of(stat_of(host, child.pid)) == "S"
-    descriptor = host._kept[f"{child.pid}/stat"]
+    descriptor = host._kept[f"proc/{child.pid}/stat"]
     child.send_signal(signal.SIGSTOP)
     wait_for_state(child.pid, "T")
     with host.cycle():
@@ -105,22 +105,22 @@ def test_a_process_is_read_through_the_same_descriptor_each_cycle_with_its_state
     wait_for_state(child.pid, "S")
     with host.cycle():
         assert state_of(stat_of(host, child.pid)) == "S"
-    assert host._kept[f"{child.pid}/stat"] == descriptor  # kept, not reopened
+    assert host._kept[f"proc/{child.pid}/stat"] == descriptor  # kept, not reopened
 
 
 def test_a_process_killed_between_cycles_is_read_then_forgotten_and_its_file_closed(child):
     host = Host("/")
     with host.cycle():
         assert stat_of(host, child.pid) is not None
-    descriptor = host._kept[f"{child.pid}/stat"]
-    assert f"{child.pid}/stat" in host.kept_open()
+    descriptor = host._kept[f"proc/{child.pid}/stat"]
+    assert f"proc/{child.pid}/stat" in host.kept_open()
     child.kill()
     child.wait()
     with host.cycle():
         assert stat_of(host, child.pid) is None
         with pytest.raises(FileNotFoundError):  # its descriptor reads nothing, the path is gone
             host.read_proc(f"{child.pid}/stat")
-    assert f"{child.pid}/stat" not in host.kept_open()
+    assert f"proc/{child.pid}/stat" not in host.kept_open()
     with pytest.raises(OSError):
         os.fstat(descriptor)  # closed (no other file took its number meanwhile: nothing else opened one)
 
@@ -219,7 +219,7 @@ def test_one_scan_per_cycle_serves_every_source_and_outside_a_cycle_nothing_is_k
         assert host.process_stats() is first  # the same scan, not a second one
     with host.cycle():
         assert host.process_stats() == [("42", b"42 (a) T 1")]  # a new cycle, a new scan
-    assert host.kept_open() == {"42/stat"}
+    assert host.kept_open() == {"proc/42/stat"}
     stat.write_bytes(b"42 (a) R 1")
     outside = host.process_stats()
     stat.write_bytes(b"42 (a) D 1")
@@ -236,7 +236,7 @@ def test_closing_the_host_closes_every_file_it_kept_open(tmp_path):
     host = Host(tmp_path)
     with host.cycle():
         host.process_stats()
-    descriptor = host._kept["42/stat"]
+    descriptor = host._kept["proc/42/stat"]
     host.close()
     assert host.kept_open() == set()
     with pytest.raises(OSError):
@@ -245,11 +245,14 @@ def test_closing_the_host_closes_every_file_it_kept_open(tmp_path):
 
 def test_a_file_kept_open_reads_what_the_kernel_writes_now(tmp_path):
     """pread at offset 0 on the kinds of file a cycle reads: seq_file (/proc/stat, /proc/uptime, /proc/loadavg,
-    /proc/meminfo), the network namespace's (/proc/net/dev), a sysctl (/proc/sys); a process's stat above."""
+    /proc/meminfo), the network namespace's (/proc/net/dev), a sysctl (/proc/sys), a sysfs attribute; a process's
+    stat above."""
     host = Host("/")
     paths = ["stat", "uptime", "net/dev", "sys/kernel/ns_last_pid", "loadavg", "meminfo"]
+    rx_bytes = "class/net/lo/statistics/rx_bytes"
     with host.cycle():
         before = {path: host.read_proc(path) for path in paths}
+        before_rx = int(host.read_sys(rx_bytes))
     time.sleep(0.05)
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sender:
         sender.sendto(b"x" * 1000, ("127.0.0.1", 9))  # lo's byte counters grow
@@ -257,7 +260,10 @@ def test_a_file_kept_open_reads_what_the_kernel_writes_now(tmp_path):
     descriptors = dict(host._kept)
     with host.cycle():
         after = {path: host.read_proc(path) for path in paths}
-    assert host._kept == descriptors and set(descriptors) == set(paths)  # each file kept open, read again
+        after_rx = int(host.read_sys(rx_bytes))
+    # each file kept open, read again
+    assert host._kept == descriptors and set(descriptors) == {"proc/" + path for path in paths} | {"sys/" + rx_bytes}
+    assert after_rx >= before_rx + 1000
     created = [int(t.split("processes ")[1].split()[0]) for t in (before["stat"], after["stat"])]
     assert created[1] > created[0]
     assert float(after["uptime"].split()[0]) > float(before["uptime"].split()[0])

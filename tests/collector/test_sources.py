@@ -339,9 +339,11 @@ def test_network_link_state_speed_and_mtu_from_sysfs(fixture_host):
 
 def test_an_interface_that_is_administratively_down_or_without_speed_has_no_link_points(tmp_path):
     from collector.sources.network import link_points
-    (tmp_path / "mtu").write_text("1500\n")
-    (tmp_path / "speed").write_text("-1\n")  # virtual NICs: unknown speed; no carrier file: admin down
-    assert [(p.metric, p.value) for p in link_points(tmp_path, "ifb0")] == [("system.network.mtu", 1500)]
+    directory = tmp_path / "sys/class/net/ifb0"
+    directory.mkdir(parents=True)
+    (directory / "mtu").write_text("1500\n")
+    (directory / "speed").write_text("-1\n")  # virtual NICs: unknown speed; no carrier file: admin down
+    assert [(p.metric, p.value) for p in link_points(Host(tmp_path), "ifb0")] == [("system.network.mtu", 1500)]
 
 
 @pytest.mark.parametrize("address, speed, bandwidth", [
@@ -350,11 +352,13 @@ def test_an_interface_that_is_administratively_down_or_without_speed_has_no_link
 ])
 def test_link_without_a_real_address_or_speed(tmp_path, address, speed, bandwidth):
     from collector.sources.network import link_points
+    directory = tmp_path / "sys/class/net/tun0"
+    directory.mkdir(parents=True)
     if address:
-        (tmp_path / "address").write_text(address)
-    (tmp_path / "carrier").write_text("1\n")
-    (tmp_path / "speed").write_text(speed)
-    points = link_points(tmp_path, "tun0")
+        (directory / "address").write_text(address)
+    (directory / "carrier").write_text("1\n")
+    (directory / "speed").write_text(speed)
+    points = link_points(Host(tmp_path), "tun0")
     link = {"hw.id": "tun0", "hw.name": "tun0", "network.interface.name": "tun0"}
     assert [dict(p.attributes) for p in points if p.metric == "hw.network.up"] == [link]
     assert values(points, "hw.network.bandwidth.limit") == bandwidth
@@ -528,6 +532,33 @@ def test_a_hung_filesystem_is_skipped_until_it_answers_and_the_others_are_measur
     source._stuck["/nfs"].finished.wait(5)
     mounted = {p.attributes["system.filesystem.mountpoint"] for p in source.collect()}
     assert mounted == {"/", "/nfs"}
+
+
+def test_statfs_calls_share_one_thread_from_collection_to_collection_until_one_is_stuck(tmp_path):
+    import threading
+
+    (tmp_path / "proc/1").mkdir(parents=True)
+    (tmp_path / "proc/1/mounts").write_text("/dev/sda1 / ext4 rw 0 0\n/dev/sdb1 /data ext4 rw 0 0\n")
+    hung, threads = threading.Event(), []
+
+    def statvfs(path):
+        threads.append(threading.get_ident())
+        if hung.is_set() and str(path).endswith("/data"):
+            hung.wait()
+            threading.Event().wait(5)  # stuck past the timeout
+        return os.statvfs(tmp_path)
+
+    source = FilesystemSource(Host(tmp_path), FilesystemOptions(statfs_timeout=0.2))
+    source.statvfs = statvfs
+    for _ in range(3):
+        assert len(source.collect()) == 2 * 7
+    assert len(threads) == 6 and len(set(threads)) == 1 and threads[0] != threading.get_ident()
+    hung.set()
+    for _ in range(2):  # / on the kept thread, then /data stuck on it; / on a new thread, /data skipped while stuck
+        with pytest.raises(PartialFailure) as partial:
+            source.collect()
+        assert {p.attributes["system.filesystem.mountpoint"] for p in partial.value.points} == {"/"}
+    assert len(threads) == 9 and len(set(threads)) == 2 and threads[-1] != threads[0]
 
 
 def test_two_chips_of_the_same_name_are_told_apart_by_their_device(tmp_path):
