@@ -272,3 +272,43 @@ def test_a_file_kept_open_reads_what_the_kernel_writes_now(tmp_path):
                                                                                                    after["net/dev"])]
     assert int(lo[1].split()[1]) > int(lo[0].split()[1])
     assert after["loadavg"].split()[4] != before["loadavg"].split()[4]  # the last pid created
+
+
+@pytest.fixture
+def veth():
+    """A network interface of our own (root only: a veth pair), deleted afterwards."""
+    name = f"hatest{os.getpid() % 10000}"
+
+    def create() -> None:
+        created = subprocess.run(["ip", "link", "add", name, "type", "veth", "peer", "name", name + "p"],
+                                 capture_output=True, text=True)
+        if created.returncode:
+            pytest.skip(f"cannot create a network interface here (needs root and veth): {created.stderr.strip()}")
+
+    def delete() -> None:
+        subprocess.run(["ip", "link", "del", name], capture_output=True)
+
+    create()
+    yield name, create, delete
+    delete()
+
+
+def test_a_kept_sysfs_attribute_reads_its_device_now_and_a_new_device_of_the_same_name(veth):
+    name, create, delete = veth
+    mtu = f"class/net/{name}/mtu"
+    host = Host("/")
+    with host.cycle():
+        assert host.read_sys(mtu) == "1500\n"
+    descriptor = host._kept["sys/" + mtu]
+    subprocess.run(["ip", "link", "set", name, "mtu", "1400"], check=True)
+    with host.cycle():
+        assert host.read_sys(mtu) == "1400\n"  # the kernel writes the attribute anew at offset 0
+    assert host._kept["sys/" + mtu] == descriptor
+    delete()
+    create()  # the old descriptor reads nothing (ENODEV): reopened by its path
+    with host.cycle():
+        assert host.read_sys(mtu) == "1500\n"  # the new device's, not the old one's 1400
+    delete()
+    with host.cycle(), pytest.raises(FileNotFoundError):
+        host.read_sys(mtu)
+    assert "sys/" + mtu not in host.kept_open()
