@@ -312,3 +312,13 @@ def test_a_kept_sysfs_attribute_reads_its_device_now_and_a_new_device_of_the_sam
     with host.cycle(), pytest.raises(FileNotFoundError):
         host.read_sys(mtu)
     assert "sys/" + mtu not in host.kept_open()
+
+
+def test_a_sysfs_attribute_is_read_as_text_its_undecodable_bytes_escaped(tmp_path):
+    (tmp_path / "sys/class/net/eth0").mkdir(parents=True)
+    (tmp_path / "sys/class/net/eth0/ifalias").write_bytes(b"uplink \xff\n")
+    host = Host(tmp_path)
+    assert host.read_sys("class/net/eth0/ifalias") == "uplink \\xff\n"
+    with host.cycle():
+        assert host.read_sys("class/net/eth0/ifalias") == "uplink \\xff\n"
+    assert host.kept_open() == {"sys/class/net/eth0/ifalias"}

@@ -118,6 +118,15 @@ def test_without_cpuinfo_frequencies_or_topology_cpufreq_and_cpuinfo_cores_count
     assert by_attributes(points, "system.cpu.frequency", "cpu.logical_number") == {0: 2.4e9, 1: 1.2005e9}
 
 
+def test_without_cpuinfo_frequencies_or_a_cpu_directory_in_sysfs_no_frequency_and_the_rest(tmp_path):
+    root = shutil.copytree(FIXTURE_ROOT, tmp_path / "hostfs")
+    (root / "proc" / "cpuinfo").write_text("processor\t: 0\n\nprocessor\t: 1\n")
+    shutil.rmtree(root / "sys" / "devices" / "system" / "cpu")  # a container without /sys
+    points = CpuSource(Host(root), CpuOptions()).collect()
+    assert values(points, "system.cpu.frequency") == []
+    assert values(points, "system.cpu.logical.count") == [2]
+
+
 def test_before_core_cpus_list_the_thread_siblings_count_the_cores(tmp_path):
     root = shutil.copytree(FIXTURE_ROOT, tmp_path / "hostfs")
     cpus = root / "sys" / "devices" / "system" / "cpu"
@@ -486,6 +495,9 @@ def test_a_sensor_that_cannot_be_read_is_left_out_and_a_chip_without_device_is_n
     (hwmon / "hwmon1").mkdir()  # a virtual chip: no device link
     (hwmon / "hwmon1" / "name").write_text("acpitz\n")
     (hwmon / "hwmon1" / "temp1_input").write_text("27800\n")
+    (hwmon / "hwmon1" / "fan1_input").write_text("1200\n")  # a fan's speed and a voltage: not temperatures
+    (hwmon / "hwmon1" / "in0_input").write_text("1100\n")
+    (hwmon / "hwmon2").write_text("")  # not a chip's directory
     points = TemperatureSource(Host(host_tree), SourceOptions()).collect()
     assert [(dict(p.attributes), p.value) for p in points] == [
         ({"hw.id": "coretemp.coretemp.0.temp2", "hw.name": "coretemp temp2", "hw.parent": "coretemp.0"}, 38.0),
@@ -543,6 +555,8 @@ def test_statfs_calls_share_one_thread_from_collection_to_collection_until_one_i
 
     def statvfs(path):
         threads.append(threading.get_ident())
+        # a daemon: a call stuck on a dead server must not hold up the agent's exit; named in thread dumps
+        assert (threading.current_thread().daemon, threading.current_thread().name) == (True, "statfs")
         if hung.is_set() and str(path).endswith("/data"):
             hung.wait()
             threading.Event().wait(5)  # stuck past the timeout
