@@ -24,6 +24,7 @@ from collector.sources.top_processes import TopProcessesOptions, TopProcessesSou
 from tests.collector.conftest import FIXTURE_ROOT, by_attributes, values
 
 KIB = 1024
+PAGE = os.sysconf("SC_PAGE_SIZE")
 Times = namedtuple("Times", "user nice system idle iowait irq softirq steal")
 
 
@@ -181,6 +182,55 @@ def test_memory_states_add_up_to_the_limit(fixture_host):
     assert sum(usage.values()) == 8_000_000 * KIB
     assert values(points, "system.memory.linux.available") == [5_000_000 * KIB]
     assert by_attributes(points, "system.memory.utilization", "system.memory.state")["used"] == 0.3375
+
+
+def meminfo_host(tmp_path, meminfo: dict[str, int], zoneinfo: str | None = None) -> Host:
+    (tmp_path / "proc").mkdir(parents=True)
+    (tmp_path / "proc" / "meminfo").write_text("".join(f"{key}: {kib} kB\n" for key, kib in meminfo.items()))
+    if zoneinfo is not None:
+        (tmp_path / "proc" / "zoneinfo").write_text(zoneinfo)
+    return Host(tmp_path)
+
+
+SLAB_AND_SHMEM = {"Shmem": 0, "SReclaimable": 0, "SUnreclaim": 0}
+ZONES = "Node 0, zone   Normal\n  pages free     100\n        min      5\n        low      10\n" * 2
+
+
+@pytest.mark.parametrize("meminfo, zoneinfo, available", [
+    # no MemAvailable (before 3.14): the kernel's estimate, low watermarks from zoneinfo (2 zones x 10 pages):
+    # free - low + page cache - min(page cache / 2, low) + reclaimable - min(reclaimable / 2, low)
+    ({"MemTotal": 1000, "MemFree": 100, "Cached": 300, "Active(file)": 200, "Inactive(file)": 100,
+      **SLAB_AND_SHMEM, "SReclaimable": 40}, ZONES,
+     100 * KIB - 20 * PAGE + 300 * KIB - 20 * PAGE + 40 * KIB - 20 * KIB),
+    # half the page cache below the low watermarks (2 zones x 100 pages): half of it counts
+    ({"MemTotal": 2000, "MemFree": 1000, "Cached": 300, "Active(file)": 200, "Inactive(file)": 100,
+      **SLAB_AND_SHMEM, "SReclaimable": 40}, ZONES.replace(" 10\n", " 100\n"),
+     1000 * KIB - 200 * PAGE + 300 * KIB - 150 * KIB + 40 * KIB - 20 * KIB),
+    ({"MemTotal": 1000, "MemFree": 100, "MemAvailable": 0, "Cached": 300, **SLAB_AND_SHMEM}, None,
+     400 * KIB),  # 0 (some kernels) and no zoneinfo: free + cached
+    ({"MemTotal": 1000, "MemFree": 100, **SLAB_AND_SHMEM}, None, 100 * KIB),  # nor a Cached line: free
+    ({"MemTotal": 1000, "MemFree": 10, "Cached": 0, "Active(file)": 0, "Inactive(file)": 0, **SLAB_AND_SHMEM},
+     "        low      1000\n", 0),  # an estimate below zero
+    ({"MemTotal": 1000, "MemFree": 100, "MemAvailable": 2000, "Cached": 0, **SLAB_AND_SHMEM}, None,
+     100 * KIB),  # above the total (LXC): free
+    ({"MemTotal": 1000, "MemFree": 100, "MemAvailable": 1000, "Cached": 0, **SLAB_AND_SHMEM}, None, 1000 * KIB),
+])
+def test_memory_available_as_psutil_computes_it_where_the_kernel_gives_none_or_a_distorted_one(
+        tmp_path, meminfo, zoneinfo, available):
+    points = MemorySource(meminfo_host(tmp_path, meminfo, zoneinfo), SourceOptions()).collect()
+    assert values(points, "system.memory.linux.available") == [available]
+
+
+def test_memory_states_without_buffers_or_cached_lines_and_above_the_total_never_negative(tmp_path):
+    meminfo = {"MemTotal": 1000, "MemFree": 900, "MemAvailable": 900, **SLAB_AND_SHMEM, "SReclaimable": 300}
+    points = MemorySource(meminfo_host(tmp_path, meminfo), SourceOptions()).collect()
+    # no Cached line: no cached, reclaimable slab included; no Buffers line: 0
+    assert by_attributes(points, "system.memory.usage", "system.memory.state") == {
+        "free": 900 * KIB, "buffers": 0, "cached": 0, "used": 100 * KIB}
+    meminfo |= {"Buffers": 50, "Cached": 100}  # free + buffers + cached + reclaimable above the total
+    points = MemorySource(meminfo_host(tmp_path / "distorted", meminfo), SourceOptions()).collect()
+    assert by_attributes(points, "system.memory.usage", "system.memory.state") == {
+        "free": 900 * KIB, "buffers": 50 * KIB, "cached": 400 * KIB, "used": 0}
 
 
 def test_memory_shared_slab_and_hugepages_from_meminfo(fixture_host):
