@@ -70,13 +70,17 @@ def both(tmp_path_factory):
     sink = OtlpReceiver()
     try:
         with hostmetrics(sink.url, INTERVAL, tmp_path_factory.mktemp("hostmetrics")):
-            assert sink.wait_for(1, 30, FILESYSTEM_METRIC) and sink.wait_for(2, 30, CYCLE_METRIC)
+            # a reading of each before the agent's, stamped early enough to count as before it. The processes
+            # scraper reports nothing in a scrape where a process it walks ends: on a busy machine its first
+            # readings may all be missing, so it is waited for on its own.
+            for metric, count in ((FILESYSTEM_METRIC, 1), (CYCLE_METRIC, 2), (PROCESSES_METRIC, 1)):
+                assert sink.wait_for(count, 30, metric)
             collection = build_collection(Config(), Host("/"), AgentTelemetry())
+            time.sleep(STAMPED_BEFORE_READ_NS / 1e9)
             read_from = time.time_ns()
             collection.refresh()
             read_until = time.time_ns()
-            # the next two of each: the first may have been stamped while the agent read. The processes scraper
-            # reports nothing in a scrape where a process it walks ends: it is waited for on its own.
+            # the next two of each: the first may have been stamped while the agent read
             for metric in (FILESYSTEM_METRIC, CYCLE_METRIC, PROCESSES_METRIC):
                 assert sink.wait_for(len(sink.cycles(metric)) + 2, 30, metric)
     finally:
