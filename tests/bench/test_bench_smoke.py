@@ -11,6 +11,7 @@ import pytest
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
 
 from bench.__main__ import parse
+from bench.cost import NodeExporter
 from bench.latency import extra_processes, measure, percentile
 from bench.loadgen import Fleet, agent_request, points
 from bench.otlp import required_names
@@ -18,7 +19,7 @@ from bench.phases import PHASES
 from bench.report import render
 from bench.suite import PARTS, QUICK, run
 from pipeline.stack import GATEWAYS
-from pipeline.testing import require_binary
+from pipeline.testing import free_port, require_binary, running
 
 
 def test_percentile_is_the_nearest_rank():
@@ -44,6 +45,16 @@ def test_latency_with_extra_processes_counts_them_and_leaves_none_behind():
     assert found.processes >= 25 + 1 and found.cycles == 2
     assert 0 < found.processes_cpu <= found.cpu_p99 and found.cpu_p50 <= found.cpu_p99
     assert psutil.Process().children() == []
+
+
+def test_node_exporter_is_scraped_on_one_kept_alive_connection_as_prometheus_scrapes(tmp_path):
+    require_binary("node_exporter")
+    with running(NodeExporter(free_port(), tmp_path)) as exporter:
+        first = exporter.scrape()
+        connection = exporter.connection.sock
+        second = exporter.scrape()
+        assert exporter.connection.sock is connection
+    assert b"# TYPE node_cpu_seconds_total counter" in first and b"node_cpu_seconds_total{" in second
 
 
 def test_minimal_run_computes_every_figure():
