@@ -3,7 +3,7 @@
 import os
 
 from collector.backlog import Backlog
-from collector.sources.base import Source
+from collector.sources.base import Source, read_small
 from collector.spec import Point, counter, gauge, updowncounter
 from collector.telemetry import AgentTelemetry
 
@@ -65,6 +65,5 @@ class AgentSource(Source):
         times = os.times()
         points.append(Point(CPU_TIME.name, times.user + times.system))
         # Our own /proc, not the host root's: in a container without hostPID our pid differs there.
-        with open("/proc/self/statm") as statm:
-            points.append(Point(MEMORY_USAGE.name, int(statm.read().split()[1]) * PAGE_BYTES))
+        points.append(Point(MEMORY_USAGE.name, int(read_small("/proc/self/statm").split()[1]) * PAGE_BYTES))
         return points

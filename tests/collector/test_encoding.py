@@ -108,7 +108,15 @@ def test_a_second_request_from_the_kept_bytes_carries_the_new_values_and_times()
         assert request == encode_metrics(data)
         points = request.resource_metrics[0].scope_metrics[0].metrics[0].sum.data_points
         assert [(p.as_int, p.attributes[0].value.string_value) for p in points] == [(value, "running"), (1, other)]
-    assert len(encoder.headers) == 1
+
+
+def test_requests_of_another_resource_or_scope_carry_theirs():
+    encoder = RequestEncoder()
+    gauge = Metric("g", "", "", Gauge([point(1, {"s": "text"})]))
+    a, b = Resource({"host.name": "a"}), Resource({"host.name": "b"})
+    for resource, scope in ((a, SCOPE), (a, SCOPE), (b, SCOPE), (b, InstrumentationScope("other", "2"))):
+        data = MetricsData([ResourceMetrics(resource, [ScopeMetrics(scope, [gauge], "")], "")])
+        assert ExportMetricsServiceRequest.FromString(encoder.encode(data)) == encode_metrics(data)
 
 
 def test_a_collection_inside_a_sampled_span_keeps_no_exemplars_and_encodes(collect_everything):
