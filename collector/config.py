@@ -9,7 +9,6 @@ for YAML, or the variable), the key, what is expected and what was found.
 
 import os
 import re
-import ssl
 import types
 import typing
 from dataclasses import dataclass, field, fields, is_dataclass, replace
@@ -383,6 +382,8 @@ def check_headers(headers: dict) -> None:
 def _pem_problem(path: str, kind: str) -> str | None:
     """Why `path` cannot serve as a PEM certificate or private key; checked here so that a bad file is an error
     at start, not a failed TLS handshake at every export."""
+    import ssl  # here: an agent without certificates to check (plain HTTP) never loads it, 4 MiB of RSS
+
     try:
         if kind == "certificate":
             ssl.create_default_context(cafile=path)  # parses every certificate in the file

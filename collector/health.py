@@ -4,9 +4,9 @@ import socket
 import socketserver
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from collector.config import HealthConfig
+from collector.http11 import ProtocolError, read_head
 from collector.telemetry import AgentTelemetry
 
 
@@ -32,12 +32,11 @@ class Readiness:
 LISTEN_VARIABLE = "HOSTAGENT_HEALTH__LISTEN"
 
 
-class _Server(ThreadingHTTPServer):
-    def server_bind(self) -> None:
-        # HTTPServer's would look its own address up in reverse DNS (socket.getfqdn) for a name nothing here uses:
-        # a start-up that hangs on a slow resolver, and the idna codec loaded (0.4 MiB of RSS).
-        socketserver.TCPServer.server_bind(self)
-        self.server_name, self.server_port = self.server_address[:2]
+# Not http.server: it imports http.client, which imports ssl (4 MiB of RSS, collector/http11.py), and its bind looks
+# the server's own address up in reverse DNS, which can hang a start-up on a slow resolver.
+class _Server(socketserver.ThreadingTCPServer):
+    allow_reuse_address = True
+    daemon_threads = True
 
 
 class HealthServer:
@@ -73,26 +72,35 @@ class HealthServer:
         self.server.server_close()
 
 
+REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed", 503: "Service Unavailable"}
+
+
 def _handler(readiness: Readiness):
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self):
-            if self.path == "/healthz":
+    class Handler(socketserver.StreamRequestHandler):
+        timeout = 5  # a client that connects and says nothing does not keep a thread
+
+        def handle(self):
+            try:
+                request_line, _ = read_head(self.rfile)
+            except (OSError, ProtocolError):  # gone, silent or not HTTP: nobody to answer
+                return
+            method, path, version = (request_line.split() + ["", "", ""])[:3]
+            if not version.startswith("HTTP/1."):
+                self._reply(400, "not an HTTP/1.x request line")
+            elif method != "GET":
+                self._reply(405, "only GET; try /healthz or /readyz")
+            elif path == "/healthz":
                 self._reply(200, "ok")
-            elif self.path == "/readyz":
+            elif path == "/readyz":
                 ready, reason = readiness.check()
                 self._reply(200 if ready else 503, reason)
             else:
                 self._reply(404, "not found; try /healthz or /readyz")
 
-        def _reply(self, status, text):
+        def _reply(self, status: int, text: str):
             body = (text + "\n").encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "text/plain; charset=utf-8")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args):  # probes every few seconds would flood the log
-            pass
+            head = (f"HTTP/1.1 {status} {REASONS[status]}\r\nContent-Type: text/plain; charset=utf-8\r\n"
+                    f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n")
+            self.wfile.write(head.encode() + body)
 
     return Handler

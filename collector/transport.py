@@ -11,16 +11,15 @@ gives it up.
 
 import base64
 import functools
-import http.client
 import logging
 import select
-import socket
-import ssl
+import sys
 import urllib.parse
 import zlib
 from enum import Enum
 
 from collector.config import ExporterConfig, read_headers_file
+from collector.http11 import Connection, ProtocolError
 
 log = logging.getLogger(__name__)
 
@@ -41,8 +40,8 @@ COMPRESSORS = {"gzip": functools.partial(zlib.compress, level=6, wbits=31), "def
 
 
 class HttpTransport:
-    """OTLP/HTTP on one kept-alive connection, with the standard library only: requests (urllib3,
-    charset_normalizer, idna) costs ~7 MiB of RSS and ~1.8 ms of CPU per export that we do not need."""
+    """OTLP/HTTP on one kept-alive connection (collector/http11.py): requests (urllib3, charset_normalizer, idna)
+    costs ~7 MiB of RSS and ~1.8 ms of CPU per export that we do not need, http.client 4 MiB (it imports ssl)."""
 
     def __init__(self, config: ExporterConfig):
         self.url, self.url_for_logs = config.url, config.url_for_logs
@@ -56,12 +55,9 @@ class HttpTransport:
             self.headers.setdefault("Authorization", "Basic " + base64.b64encode(user.encode()).decode())
         if self.compress:
             self.headers["Content-Encoding"] = config.compression
-        if target.scheme == "https":
-            self.connection = http.client.HTTPSConnection(target.hostname, target.port, timeout=self.timeout,
-                                                          context=tls_context(config))
-        else:
-            self.connection = http.client.HTTPConnection(target.hostname, target.port, timeout=self.timeout)
-        self.connection._create_connection = _connect
+        https = target.scheme == "https"
+        self.connection = Connection(target.hostname, target.port or (443 if https else 80), self.timeout,
+                                     tls=tls_context(config) if https else None)
 
     def send(self, body: bytes) -> tuple[Outcome, str]:
         data = self.compress(body) if self.compress else body
@@ -69,20 +65,20 @@ class HttpTransport:
         try:
             try:
                 return self._exchange(data)
-            except (ConnectionResetError, BrokenPipeError, http.client.RemoteDisconnected):
+            except (ConnectionResetError, BrokenPipeError):
                 if not reused:
                     raise
                 # The gateway closed the idle kept-alive connection: once more on a fresh one.
                 self.connection.close()
                 return self._exchange(data)
-        except (OSError, http.client.HTTPException) as error:
+        except (OSError, ProtocolError) as error:
             return self._failed(error)
 
     def wait(self) -> tuple[Outcome, str]:
         """Wait up to the timeout more for the answer to the request in flight."""
         try:
             return self._answer()
-        except (OSError, http.client.HTTPException) as error:
+        except (OSError, ProtocolError) as error:
             return self._failed(error)
 
     def abandon(self) -> None:
@@ -99,7 +95,6 @@ class HttpTransport:
         if not poller.poll(self.timeout * 1000):
             return Outcome.PENDING, f"no answer within {self.timeout:g}s from {self.url_for_logs}"
         response = self.connection.getresponse()
-        response.read()
         if response.will_close:
             self.connection.close()
         if 200 <= response.status < 300:
@@ -109,22 +104,23 @@ class HttpTransport:
 
     def _failed(self, error: Exception) -> tuple[Outcome, str]:
         self.connection.close()
-        # Every TLS failure reads "SSLError" in the log, whichever subclass ssl raised.
-        kind = f"SSLError ({type(error).__name__})" if isinstance(error, ssl.SSLError) else type(error).__name__
+        # Every TLS failure reads "SSLError" in the log, whichever subclass ssl raised (ssl is loaded for https only).
+        kind = f"SSLError ({type(error).__name__})" if _is_tls_error(error) else type(error).__name__
         return Outcome.RETRY, f"{kind}: {error}"
 
     def close(self) -> None:
         self.connection.close()
 
 
-def _connect(address: tuple[str, int], *args):
-    """socket.create_connection with an ASCII host name as bytes: a str goes through the idna codec, whose import
-    costs 0.4 MiB of RSS."""
-    host, port = address
-    return socket.create_connection((host.encode() if host.isascii() else host, port), *args)
+def _is_tls_error(error: Exception) -> bool:
+    ssl = sys.modules.get("ssl")
+    return ssl is not None and isinstance(error, ssl.SSLError)
 
 
-def tls_context(config: ExporterConfig) -> ssl.SSLContext:
+def tls_context(config: ExporterConfig):
+    """An ssl.SSLContext for an https endpoint (ssl imported here: it costs 4 MiB of RSS, docs/benchmarks.md)."""
+    import ssl
+
     # Verification is on unless `insecure: true` asks otherwise; `certificate` replaces the system CAs.
     # Unlike requests, nothing in the environment (REQUESTS_CA_BUNDLE, CURL_CA_BUNDLE) overrides them.
     context = ssl.create_default_context(cafile=config.certificate)

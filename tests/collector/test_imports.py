@@ -8,8 +8,9 @@ import sys
 from pipeline.otlp_receiver import OtlpReceiver
 
 # protobuf classes (3.7 MiB), OpenSSL's digests (0.6 MiB), the D-Bus client of an opt-in source (0.35 MiB), the
-# idna codec (0.4 MiB)
-NOT_LOADED = ("google.protobuf", "_hashlib", "jeepney", "encodings.idna")
+# idna codec (0.4 MiB); with a plain-HTTP gateway, ssl (4 MiB with OpenSSL) and the http package that imports it
+NOT_LOADED = ("google.protobuf", "_hashlib", "jeepney", "encodings.idna", "ssl", "_ssl", "http.client", "http.server",
+              "email.parser")
 ONE_CYCLE = """
 import json, sys
 import collector.cli

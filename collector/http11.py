@@ -1,0 +1,136 @@
+"""The HTTP/1.1 the agent speaks — POSTs to its gateway on one kept-alive connection, answers to probes — without
+the standard library's `http` package: `http.client` imports `ssl` whether or not a connection uses TLS, and
+OpenSSL's initialisation costs an agent that sends plain HTTP 4 MiB of RSS (docs/benchmarks.md). TLS, when the
+endpoint is https, wraps the same socket (collector/transport.py builds its context).
+"""
+
+import socket
+from dataclasses import dataclass
+
+MAX_LINE = 65536  # as http.client: a longer status, header or chunk-size line is not HTTP we can use
+MAX_HEADERS = 100
+
+
+class ProtocolError(Exception):
+    """The peer's bytes are not the HTTP/1.1 message they should be."""
+
+
+class RemoteDisconnected(ConnectionResetError):
+    """The peer closed the connection before a whole message (a kept-alive connection the gateway found idle)."""
+
+
+@dataclass(frozen=True)
+class Response:
+    status: int
+    body: bytes
+    will_close: bool  # the server closes the connection after this answer: the next request needs a new one
+
+
+def read_head(reader) -> tuple[str, dict[str, str]]:
+    """The start line and the header fields (names in lower case) of a message, from a binary file-like reader."""
+    line = reader.readline(MAX_LINE + 1)
+    if not line:
+        raise RemoteDisconnected("Remote end closed connection without response")
+    if len(line) > MAX_LINE:
+        raise ProtocolError("start line too long")
+    return line.decode("latin-1").rstrip("\r\n"), read_fields(reader)
+
+
+def read_fields(reader) -> dict[str, str]:
+    """Header fields up to the blank line that ends them (names in lower case)."""
+    headers = {}
+    while True:
+        field = reader.readline(MAX_LINE + 1)
+        if len(field) > MAX_LINE:
+            raise ProtocolError("header line too long")
+        if field in (b"\r\n", b"\n", b""):
+            return headers
+        if len(headers) == MAX_HEADERS:
+            raise ProtocolError(f"more than {MAX_HEADERS} header fields")
+        name, colon, value = field.decode("latin-1").partition(":")
+        if not colon:
+            raise ProtocolError(f"header line without a colon: {field[:60]!r}")
+        headers[name.strip().lower()] = value.strip()
+
+
+class Connection:
+    """One kept-alive connection to host:port (TLS when given a context), opened at the first request and again
+    after a close. One request at a time: `request`, then `getresponse` (after `sock` is readable, if the caller
+    waits with a timeout of its own)."""
+
+    def __init__(self, host: str, port: int, timeout: float, tls=None):
+        # an ASCII host name as bytes: a str would go through the idna codec, whose import costs 0.4 MiB of RSS
+        self.address = (host.encode() if host.isascii() else host, port)
+        self.host_header = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        self.timeout, self.tls, self.server_hostname = timeout, tls, host
+        self.sock: socket.socket | None = None
+        self._reader = None
+
+    def request(self, method: str, path: str, body: bytes, headers: dict[str, str]) -> None:
+        if self.sock is None:
+            sock = socket.create_connection(self.address, self.timeout)
+            try:
+                self.sock = self.tls.wrap_socket(sock, server_hostname=self.server_hostname) if self.tls else sock
+            except BaseException:
+                sock.close()
+                raise
+            self._reader = self.sock.makefile("rb")
+        fields = {"Host": self.host_header, **headers, "Content-Length": str(len(body))}
+        head = f"{method} {path} HTTP/1.1\r\n" + "".join(f"{name}: {value}\r\n" for name, value in fields.items())
+        self.sock.sendall(head.encode("latin-1") + b"\r\n" + body)
+
+    def getresponse(self) -> Response:
+        while True:
+            status_line, headers = read_head(self._reader)
+            version, _, rest = status_line.partition(" ")
+            code = rest[:3]
+            if not version.startswith("HTTP/1.") or not code.isdigit():
+                raise ProtocolError(f"not an HTTP/1.x status line: {status_line[:60]!r}")
+            if not 100 <= int(code) < 200:  # an interim answer (100 Continue) is skipped, as http.client does
+                break
+        status, tokens = int(code), headers.get("connection", "").lower()
+        will_close = "close" in tokens or (version == "HTTP/1.0" and "keep-alive" not in tokens)
+        if "chunked" in headers.get("transfer-encoding", "").lower():
+            body = self._chunked()
+        elif "content-length" in headers:
+            body = self._exactly(_length(headers["content-length"]))
+        elif status in (204, 304):
+            body = b""
+        else:  # the body ends where the connection does
+            body, will_close = self._reader.read(), True
+        return Response(status, body, will_close)
+
+    def close(self) -> None:
+        if self.sock is not None:
+            self._reader.close()
+            self.sock.close()
+            self.sock = self._reader = None
+
+    def _exactly(self, length: int) -> bytes:
+        data = self._reader.read(length)
+        if len(data) < length:
+            # not RemoteDisconnected: the gateway had the request and began to answer, it is not sent again at once
+            raise ProtocolError(f"the connection was closed {len(data)} bytes into a body of {length}")
+        return data
+
+    def _chunked(self) -> bytes:
+        chunks = []
+        while True:
+            line = self._reader.readline(MAX_LINE + 1)
+            if not line:
+                raise ProtocolError("the connection was closed inside a chunked body")
+            try:
+                length = int(line.split(b";", 1)[0], 16)  # int() ignores the CRLF
+            except ValueError:
+                raise ProtocolError(f"bad chunk size line {line[:60]!r}") from None
+            if length == 0:
+                read_fields(self._reader)  # the trailer, unused
+                return b"".join(chunks)
+            chunks.append(self._exactly(length))
+            self._exactly(2)  # the CRLF after the chunk
+
+
+def _length(text: str) -> int:
+    if not text.isdigit():
+        raise ProtocolError(f"bad Content-Length {text[:20]!r}")
+    return int(text)

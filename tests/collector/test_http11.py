@@ -1,0 +1,138 @@
+"""The agent's own HTTP/1.1 (collector/http11.py): what gateways may answer — lengths, chunks, interim answers,
+closed connections — read right, and what is not HTTP refused by name, through the transport that uses it."""
+
+import socket
+import threading
+import urllib.request
+
+import pytest
+
+from collector.config import ExporterConfig, HealthConfig
+from collector.health import HealthServer, Readiness
+from collector.http11 import Connection, ProtocolError, RemoteDisconnected
+from collector.telemetry import AgentTelemetry
+from collector.transport import HttpTransport, Outcome
+
+
+class ScriptedServer:
+    """Answers the n-th request with the n-th answer (raw bytes) on the connection it came on; an answer ending
+    in CLOSE is followed by closing that connection."""
+
+    CLOSE = b"<close>"
+
+    def __init__(self, *answers: bytes):
+        self.answers = list(answers)
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.requests: list[tuple[int, bytes, bytes]] = []  # (connection number, head, body)
+        self.connections = 0
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self):
+        while self.answers:
+            connection, _ = self.listener.accept()
+            self.connections += 1
+            with connection, connection.makefile("rb") as reader:
+                while self.answers:
+                    head = b"".join(iter(lambda: reader.readline(), b"\r\n"))
+                    if not head:
+                        break
+                    length = int(next(line.split(b":")[1] for line in head.split(b"\r\n")
+                                      if line.lower().startswith(b"content-length")))
+                    self.requests.append((self.connections, head, reader.read(length)))
+                    answer = self.answers.pop(0)
+                    connection.sendall(answer.removesuffix(self.CLOSE))
+                    if answer.endswith(self.CLOSE):
+                        break
+
+    def connection(self, timeout: float = 5) -> Connection:
+        return Connection("127.0.0.1", self.port, timeout)
+
+
+def exchange(connection: Connection, body: bytes = b"x"):
+    connection.request("POST", "/v1/metrics", body, {"Content-Type": "application/x-protobuf"})
+    return connection.getresponse()
+
+
+def test_lengths_chunks_and_interim_answers_are_read_and_the_connection_kept():
+    server = ScriptedServer(
+        b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello",
+        b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b"3;ext=1\r\nabc\r\n2\r\nde\r\n0\r\nTrailer-Field: x\r\n\r\n",
+        b"HTTP/1.1 204 No Content\r\n\r\n")
+    connection = server.connection()
+    answers = [exchange(connection, body) for body in (b"first", b"", b"third")]
+    assert [(a.status, a.body, a.will_close) for a in answers] == [
+        (200, b"hello", False), (200, b"abcde", False), (204, b"", False)]
+    assert [(number, body) for number, _, body in server.requests] == [(1, b"first"), (1, b""), (1, b"third")]
+    first_head = server.requests[0][1].decode()
+    assert first_head.startswith("POST /v1/metrics HTTP/1.1\r\n")
+    assert f"Host: 127.0.0.1:{server.port}\r\n" in first_head and "Content-Length: 5" in first_head
+
+
+@pytest.mark.parametrize("answer, body", [
+    (b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok" + ScriptedServer.CLOSE, b"ok"),
+    (b"HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok" + ScriptedServer.CLOSE, b"ok"),
+    (b"HTTP/1.1 200 OK\r\n\r\nuntil the end" + ScriptedServer.CLOSE, b"until the end"),
+])
+def test_an_answer_that_ends_the_connection_makes_the_transport_open_a_new_one(answer, body):
+    server = ScriptedServer(answer, b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+    assert exchange(server.connection()).body == body
+    server.answers.insert(0, answer)
+    transport = HttpTransport(ExporterConfig(endpoint=f"http://127.0.0.1:{server.port}/v1/metrics"))
+    assert [transport.send(b"x")[0] for _ in range(2)] == [Outcome.SENT, Outcome.SENT]
+    assert [number for number, _, _ in server.requests] == [1, 2, 3]
+
+
+@pytest.mark.parametrize("answer, error, message", [
+    (b"SSH-2.0-OpenSSH_9.2\r\n\r\n", ProtocolError, "not an HTTP/1.x status line: 'SSH-2.0-OpenSSH_9.2'"),
+    (b"HTTP/1.1 200 OK\r\nno colon here\r\n\r\n", ProtocolError, "header line without a colon"),
+    (b"HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n", ProtocolError, "bad Content-Length '-1'"),
+    (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", ProtocolError, "bad chunk size line"),
+    (b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc" + ScriptedServer.CLOSE, ProtocolError,
+     "the connection was closed 3 bytes into a body of 10"),
+    (ScriptedServer.CLOSE, RemoteDisconnected, "Remote end closed connection without response"),
+])
+def test_what_is_not_a_whole_http_answer_is_refused_by_name(answer, error, message):
+    with pytest.raises(error, match=message.replace("(", r"\(")):
+        exchange(ScriptedServer(answer).connection())
+
+
+def test_a_truncated_answer_is_retry_later_and_not_sent_again_at_once():
+    ok = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"
+    server = ScriptedServer(ok, b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc" + ScriptedServer.CLOSE, ok)
+    transport = HttpTransport(ExporterConfig(endpoint=f"http://127.0.0.1:{server.port}/v1/metrics",
+                                             compression="none"))
+    assert transport.send(b"one")[0] is Outcome.SENT
+    assert transport.send(b"two") == (Outcome.RETRY, "ProtocolError: the connection was closed 3 bytes into a body "
+                                                     "of 10")
+    assert [body for _, _, body in server.requests] == [b"one", b"two"]  # the gateway got it once, not twice
+
+
+def test_an_ipv6_gateway_gets_a_bracketed_host_header():
+    assert Connection("::1", 4318, 5).host_header == "[::1]:4318"
+    assert Connection("gateway.example", 4318, 5).host_header == "gateway.example:4318"
+
+
+def test_the_health_endpoint_answers_probes_and_refuses_what_it_does_not_serve():
+    server = HealthServer(HealthConfig(listen="127.0.0.1:0"), Readiness(AgentTelemetry(), window=0))
+    server.start()
+    try:
+        def raw(request: bytes) -> bytes:
+            with socket.create_connection(("127.0.0.1", server.port), timeout=5) as probe:
+                probe.sendall(request)
+                probe.shutdown(socket.SHUT_WR)
+                return b"".join(iter(lambda: probe.recv(65536), b""))
+
+        assert raw(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n") == (
+            b"HTTP/1.1 200 OK\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 3\r\n"
+            b"Connection: close\r\n\r\nok\n")
+        assert raw(b"GET /readyz HTTP/1.1\r\n\r\n").startswith(b"HTTP/1.1 503 Service Unavailable\r\n")
+        assert raw(b"GET /readyz HTTP/1.1\r\n\r\n").endswith(b"\r\n\r\nno successful export yet (0s since start)\n")
+        assert raw(b"POST /healthz HTTP/1.1\r\nContent-Length: 0\r\n\r\n").startswith(b"HTTP/1.1 405 ")
+        assert raw(b"GET /metrics HTTP/1.1\r\n\r\n").startswith(b"HTTP/1.1 404 ")
+        assert raw(b"hello\r\n\r\n").startswith(b"HTTP/1.1 400 ")
+        assert raw(b"") == b""  # connected and closed without a word: no answer, the server goes on
+        assert urllib.request.urlopen(f"http://127.0.0.1:{server.port}/healthz", timeout=5).read() == b"ok\n"
+    finally:
+        server.stop()
