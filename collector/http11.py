@@ -61,7 +61,8 @@ class Connection:
     def __init__(self, host: str, port: int, timeout: float, tls=None):
         # an ASCII host name as bytes: a str would go through the idna codec, whose import costs 0.4 MiB of RSS
         self.address = (host.encode() if host.isascii() else host, port)
-        self.host_header = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        name = f"[{host}]" if ":" in host else host
+        self.host_header = name if port == (443 if tls else 80) else f"{name}:{port}"  # the port when not implied
         self.timeout, self.tls, self.server_hostname = timeout, tls, host
         self.sock: socket.socket | None = None
         self._reader = None

@@ -109,9 +109,12 @@ def test_a_truncated_answer_is_retry_later_and_not_sent_again_at_once():
     assert [body for _, _, body in server.requests] == [b"one", b"two"]  # the gateway got it once, not twice
 
 
-def test_an_ipv6_gateway_gets_a_bracketed_host_header():
+def test_the_host_header_brackets_an_ipv6_address_and_names_a_port_the_scheme_does_not_imply():
     assert Connection("::1", 4318, 5).host_header == "[::1]:4318"
     assert Connection("gateway.example", 4318, 5).host_header == "gateway.example:4318"
+    assert Connection("gateway.example", 80, 5).host_header == "gateway.example"
+    assert Connection("gateway.example", 443, 5, tls=object()).host_header == "gateway.example"
+    assert Connection("gateway.example", 443, 5).host_header == "gateway.example:443"
 
 
 def test_the_health_endpoint_answers_probes_and_refuses_what_it_does_not_serve():
