@@ -58,12 +58,12 @@ def test_lengths_chunks_and_interim_answers_are_read_and_the_connection_kept():
     server = ScriptedServer(
         b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello",
         b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
-        b"3;ext=1\r\nabc\r\n2\r\nde\r\n0\r\nTrailer-Field: x\r\n\r\n",
+        b"3;ext=1\r\nabc\r\n10\r\n0123456789abcdef\r\n0\r\nTrailer-Field: x\r\n\r\n",
         b"HTTP/1.1 204 No Content\r\n\r\n")
     connection = server.connection()
     answers = [exchange(connection, body) for body in (b"first", b"", b"third")]
     assert [(a.status, a.body, a.will_close) for a in answers] == [
-        (200, b"hello", False), (200, b"abcde", False), (204, b"", False)]
+        (200, b"hello", False), (200, b"abc0123456789abcdef", False), (204, b"", False)]
     assert [(number, body) for number, _, body in server.requests] == [(1, b"first"), (1, b""), (1, b"third")]
     first_head = server.requests[0][1].decode()
     assert first_head.startswith("POST /v1/metrics HTTP/1.1\r\n")
@@ -71,13 +71,14 @@ def test_lengths_chunks_and_interim_answers_are_read_and_the_connection_kept():
 
 
 @pytest.mark.parametrize("answer, body", [
-    (b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok" + ScriptedServer.CLOSE, b"ok"),
+    (b"HTTP/1.1 200 OK\r\nConnection: Close\r\nContent-Length: 2\r\n\r\nok" + ScriptedServer.CLOSE, b"ok"),
     (b"HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok" + ScriptedServer.CLOSE, b"ok"),
     (b"HTTP/1.1 200 OK\r\n\r\nuntil the end" + ScriptedServer.CLOSE, b"until the end"),
 ])
 def test_an_answer_that_ends_the_connection_makes_the_transport_open_a_new_one(answer, body):
     server = ScriptedServer(answer, b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
-    assert exchange(server.connection()).body == body
+    response = exchange(server.connection())
+    assert (response.body, response.will_close) == (body, True)
     server.answers.insert(0, answer)
     transport = HttpTransport(ExporterConfig(endpoint=f"http://127.0.0.1:{server.port}/v1/metrics"))
     assert [transport.send(b"x")[0] for _ in range(2)] == [Outcome.SENT, Outcome.SENT]
@@ -86,9 +87,13 @@ def test_an_answer_that_ends_the_connection_makes_the_transport_open_a_new_one(a
 
 @pytest.mark.parametrize("answer, error, message", [
     (b"SSH-2.0-OpenSSH_9.2\r\n\r\n", ProtocolError, "not an HTTP/1.x status line: 'SSH-2.0-OpenSSH_9.2'"),
+    (b"HTTP/1.1 OK\r\n\r\n", ProtocolError, "not an HTTP/1.x status line: 'HTTP/1.1 OK'"),
+    (b"HTTP/2 200\r\n\r\n", ProtocolError, "not an HTTP/1.x status line: 'HTTP/2 200'"),
     (b"HTTP/1.1 200 OK\r\nno colon here\r\n\r\n", ProtocolError, "header line without a colon"),
     (b"HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n", ProtocolError, "bad Content-Length '-1'"),
     (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", ProtocolError, "bad chunk size line"),
+    (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n" + ScriptedServer.CLOSE, ProtocolError,
+     "the connection was closed inside a chunked body"),
     (b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc" + ScriptedServer.CLOSE, ProtocolError,
      "the connection was closed 3 bytes into a body of 10"),
     (ScriptedServer.CLOSE, RemoteDisconnected, "Remote end closed connection without response"),
