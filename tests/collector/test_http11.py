@@ -1,6 +1,7 @@
 """The agent's own HTTP/1.1 (collector/http11.py): what gateways may answer — lengths, chunks, interim answers,
 closed connections — read right, and what is not HTTP refused by name, through the transport that uses it."""
 
+import re
 import socket
 import threading
 import urllib.request
@@ -9,7 +10,7 @@ import pytest
 
 from collector.config import ExporterConfig, HealthConfig
 from collector.health import HealthServer, Readiness
-from collector.http11 import Connection, ProtocolError, RemoteDisconnected
+from collector.http11 import MAX_HEADERS, MAX_LINE, Connection, ProtocolError, RemoteDisconnected
 from collector.telemetry import AgentTelemetry
 from collector.transport import HttpTransport, Outcome
 
@@ -55,16 +56,24 @@ def exchange(connection: Connection, body: bytes = b"x"):
 
 
 def test_lengths_chunks_and_interim_answers_are_read_and_the_connection_kept():
+    longest = b"X-Long: " + b"a" * (MAX_LINE - 10) + b"\r\n"  # MAX_LINE bytes: still a header line
+    many = b"".join(b"X-%d: y\r\n" % n for n in range(MAX_HEADERS - 2))  # with the two others: the most allowed
     server = ScriptedServer(
         b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello",
         b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
-        b"3;ext=1\r\nabc\r\n10\r\n0123456789abcdef\r\n0\r\nTrailer-Field: x\r\n\r\n",
-        b"HTTP/1.1 204 No Content\r\n\r\n")
+        b"3;ext=1;more=2\r\nabc\r\n10\r\n0123456789abcdef\r\n0\r\nTrailer-Field: x\r\n\r\n",
+        b"HTTP/1.1 204 No Content\r\n\r\n",
+        b"HTTP/1.1 304 Not Modified\r\n\r\n",
+        b"HTTP/1.1 200 OK\nContent-Length: 2\n\nlf",  # bare LF line ends, which HTTP/1.1 tolerates
+        b"HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 2\r\n\r\nka",
+        b"HTTP/1.1 200 OK\r\n" + longest + many + b"Content-Length: 0\r\n\r\n")
     connection = server.connection()
-    answers = [exchange(connection, body) for body in (b"first", b"", b"third")]
+    answers = [exchange(connection, body) for body in (b"first", b"", b"third", b"4", b"5", b"6", b"7")]
     assert [(a.status, a.body, a.will_close) for a in answers] == [
-        (200, b"hello", False), (200, b"abc0123456789abcdef", False), (204, b"", False)]
-    assert [(number, body) for number, _, body in server.requests] == [(1, b"first"), (1, b""), (1, b"third")]
+        (200, b"hello", False), (200, b"abc0123456789abcdef", False), (204, b"", False), (304, b"", False),
+        (200, b"lf", False), (200, b"ka", False), (200, b"", False)]
+    assert [(number, body) for number, _, body in server.requests] == [
+        (1, b"first"), (1, b""), (1, b"third"), (1, b"4"), (1, b"5"), (1, b"6"), (1, b"7")]
     first_head = server.requests[0][1].decode()
     assert first_head.startswith("POST /v1/metrics HTTP/1.1\r\n")
     assert f"Host: 127.0.0.1:{server.port}\r\n" in first_head and "Content-Length: 5" in first_head
@@ -74,6 +83,8 @@ def test_lengths_chunks_and_interim_answers_are_read_and_the_connection_kept():
     (b"HTTP/1.1 200 OK\r\nConnection: Close\r\nContent-Length: 2\r\n\r\nok" + ScriptedServer.CLOSE, b"ok"),
     (b"HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok" + ScriptedServer.CLOSE, b"ok"),
     (b"HTTP/1.1 200 OK\r\n\r\nuntil the end" + ScriptedServer.CLOSE, b"until the end"),
+    # the header section cut by the close: as http.client, the answer as far as it came
+    (b"HTTP/1.1 200 OK\r\nX-Cut: y\r\n" + ScriptedServer.CLOSE, b""),
 ])
 def test_an_answer_that_ends_the_connection_makes_the_transport_open_a_new_one(answer, body):
     server = ScriptedServer(answer, b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
@@ -97,9 +108,13 @@ def test_an_answer_that_ends_the_connection_makes_the_transport_open_a_new_one(a
     (b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc" + ScriptedServer.CLOSE, ProtocolError,
      "the connection was closed 3 bytes into a body of 10"),
     (ScriptedServer.CLOSE, RemoteDisconnected, "Remote end closed connection without response"),
+    (b"HTTP/1.1 200 " + b"O" * MAX_LINE + b"\r\n\r\n", ProtocolError, "start line too long"),
+    (b"HTTP/1.1 200 OK\r\nX-Long: " + b"a" * MAX_LINE + b"\r\n\r\n", ProtocolError, "header line too long"),
+    (b"HTTP/1.1 200 OK\r\n" + b"".join(b"X-%d: y\r\n" % n for n in range(MAX_HEADERS)) + b"Content-Length: 0\r\n\r\n",
+     ProtocolError, f"more than {MAX_HEADERS} header fields"),
 ])
 def test_what_is_not_a_whole_http_answer_is_refused_by_name(answer, error, message):
-    with pytest.raises(error, match=message.replace("(", r"\(")):
+    with pytest.raises(error, match="^" + re.escape(message)):
         exchange(ScriptedServer(answer).connection())
 
 
