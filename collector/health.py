@@ -38,6 +38,10 @@ class _Server(socketserver.ThreadingTCPServer):
     allow_reuse_address = True
     daemon_threads = True
 
+    def __init__(self, address: tuple[str, int], handler):
+        self.address_family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET  # listen: "[::]:13134"
+        super().__init__(address, handler)
+
 
 class HealthServer:
     def __init__(self, config: HealthConfig, readiness: Readiness):
