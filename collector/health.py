@@ -76,12 +76,13 @@ class HealthServer:
         self.server.server_close()
 
 
+PROBE_TIMEOUT = 5.0  # seconds a client may take to send its request: one that connects and says nothing is let go
 REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed", 503: "Service Unavailable"}
 
 
 def _handler(readiness: Readiness):
     class Handler(socketserver.StreamRequestHandler):
-        timeout = 5  # a client that connects and says nothing does not keep a thread
+        timeout = PROBE_TIMEOUT
 
         def handle(self):
             try:

@@ -1,3 +1,4 @@
+import errno
 import time
 import urllib.error
 import urllib.request
@@ -78,7 +79,8 @@ def test_an_address_in_use_names_the_setting_and_the_variable_to_change():
     try:
         with pytest.raises(OSError, match=rf"health endpoint 127\.0\.0\.1:{taken.port}: Address already in use; "
                                           r"choose another address with health\.listen in the config file or "
-                                          r"HOSTAGENT_HEALTH__LISTEN=HOST:PORT$"):
+                                          r"HOSTAGENT_HEALTH__LISTEN=HOST:PORT$") as refused:
             HealthServer(HealthConfig(listen=f"127.0.0.1:{taken.port}"), Readiness(AgentTelemetry(), window=30))
+        assert refused.value.errno == errno.EADDRINUSE
     finally:
         taken.stop()

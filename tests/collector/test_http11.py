@@ -8,6 +8,7 @@ import urllib.request
 
 import pytest
 
+from collector import health
 from collector.config import ExporterConfig, HealthConfig
 from collector.health import HealthServer, Readiness
 from collector.http11 import MAX_HEADERS, MAX_LINE, Connection, ProtocolError, RemoteDisconnected
@@ -137,8 +138,10 @@ def test_the_host_header_brackets_an_ipv6_address_and_names_a_port_the_scheme_do
     assert Connection("gateway.example", 443, 5).host_header == "gateway.example:443"
 
 
-def test_the_health_endpoint_answers_probes_and_refuses_what_it_does_not_serve():
-    server = HealthServer(HealthConfig(listen="127.0.0.1:0"), Readiness(AgentTelemetry(), window=0))
+def test_the_health_endpoint_answers_probes_and_refuses_what_it_does_not_serve(monkeypatch):
+    monkeypatch.setattr(health, "PROBE_TIMEOUT", 0.2)
+    telemetry = AgentTelemetry()
+    server = HealthServer(HealthConfig(listen="127.0.0.1:0"), Readiness(telemetry, window=30))
     server.start()
     try:
         def raw(request: bytes) -> bytes:
@@ -150,12 +153,23 @@ def test_the_health_endpoint_answers_probes_and_refuses_what_it_does_not_serve()
         assert raw(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n") == (
             b"HTTP/1.1 200 OK\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 3\r\n"
             b"Connection: close\r\n\r\nok\n")
-        assert raw(b"GET /readyz HTTP/1.1\r\n\r\n").startswith(b"HTTP/1.1 503 Service Unavailable\r\n")
-        assert raw(b"GET /readyz HTTP/1.1\r\n\r\n").endswith(b"\r\n\r\nno successful export yet (0s since start)\n")
-        assert raw(b"POST /healthz HTTP/1.1\r\nContent-Length: 0\r\n\r\n").startswith(b"HTTP/1.1 405 ")
-        assert raw(b"GET /metrics HTTP/1.1\r\n\r\n").startswith(b"HTTP/1.1 404 ")
-        assert raw(b"hello\r\n\r\n").startswith(b"HTTP/1.1 400 ")
+        def status_and_text(request: bytes) -> tuple[str, str]:
+            head, _, body = raw(request).decode().partition("\r\n\r\n")
+            return head.split("\r\n")[0], body
+
+        assert status_and_text(b"GET /readyz HTTP/1.1\r\n\r\n") == (
+            "HTTP/1.1 200 OK", "no successful export yet (0s since start)\n")
+        telemetry.fatal = "send: the sending thread died"
+        assert status_and_text(b"GET /readyz HTTP/1.1\r\n\r\n") == (
+            "HTTP/1.1 503 Service Unavailable", "send: the sending thread died\n")
+        assert status_and_text(b"POST /healthz HTTP/1.1\r\nContent-Length: 0\r\n\r\n") == (
+            "HTTP/1.1 405 Method Not Allowed", "only GET; try /healthz or /readyz\n")
+        assert status_and_text(b"GET /metrics HTTP/1.1\r\n\r\n") == (
+            "HTTP/1.1 404 Not Found", "not found; try /healthz or /readyz\n")
+        assert status_and_text(b"hello\r\n\r\n") == ("HTTP/1.1 400 Bad Request", "not an HTTP/1.x request line\n")
         assert raw(b"") == b""  # connected and closed without a word: no answer, the server goes on
+        with socket.create_connection(("127.0.0.1", server.port), timeout=5) as silent:
+            assert silent.recv(1) == b""  # says nothing: let go after PROBE_TIMEOUT, not kept for ever
         assert urllib.request.urlopen(f"http://127.0.0.1:{server.port}/healthz", timeout=5).read() == b"ok\n"
     finally:
         server.stop()
