@@ -67,7 +67,7 @@ def test_lengths_chunks_and_interim_answers_are_read_and_the_connection_kept():
         b"HTTP/1.1 304 Not Modified\r\n\r\n",
         b"HTTP/1.1 200 OK\nContent-Length: 2\n\nlf",  # bare LF line ends, which HTTP/1.1 tolerates
         b"HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 2\r\n\r\nka",
-        b"HTTP/1.1 200 OK\r\n" + longest + many + b"Content-Length: 0\r\n\r\n")
+        b"HTTP/1.1 200 " + b"O" * (MAX_LINE - 15) + b"\r\n" + longest + many + b"Content-Length: 0\r\n\r\n")
     connection = server.connection()
     answers = [exchange(connection, body) for body in (b"first", b"", b"third", b"4", b"5", b"6", b"7")]
     assert [(a.status, a.body, a.will_close) for a in answers] == [
