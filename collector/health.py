@@ -1,5 +1,6 @@
 """A small HTTP endpoint for Kubernetes probes: /healthz (alive) and /readyz (exports succeed)."""
 
+import contextlib
 import socket
 import socketserver
 import threading
@@ -106,6 +107,7 @@ def _handler(readiness: Readiness):
             body = (text + "\n").encode()
             head = (f"HTTP/1.1 {status} {REASONS[status]}\r\nContent-Type: text/plain; charset=utf-8\r\n"
                     f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n")
-            self.wfile.write(head.encode() + body)
+            with contextlib.suppress(OSError):  # the prober hung up: nobody to answer, nothing to report
+                self.wfile.write(head.encode() + body)
 
     return Handler
