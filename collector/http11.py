@@ -58,11 +58,12 @@ class Connection:
     after a close. One request at a time: `request`, then `getresponse` (after `sock` is readable, if the caller
     waits with a timeout of its own)."""
 
-    def __init__(self, host: str, port: int, timeout: float, tls=None):
+    def __init__(self, host: str, port: int | None, timeout: float, tls=None):
+        implied = 443 if tls else 80
         # an ASCII host name as bytes: a str would go through the idna codec, whose import costs 0.4 MiB of RSS
-        self.address = (host.encode() if host.isascii() else host, port)
+        self.address = (host.encode() if host.isascii() else host, port or implied)
         name = f"[{host}]" if ":" in host else host
-        self.host_header = name if port == (443 if tls else 80) else f"{name}:{port}"  # the port when not implied
+        self.host_header = name if port in (None, implied) else f"{name}:{port}"  # the port when not implied
         self.timeout, self.tls, self.server_hostname = timeout, tls, host
         self.sock: socket.socket | None = None
         self._reader = None

@@ -56,9 +56,8 @@ class HttpTransport:
             self.headers.setdefault("Authorization", "Basic " + base64.b64encode(user.encode()).decode())
         if self.compress:
             self.headers["Content-Encoding"] = config.compression
-        https = target.scheme == "https"
-        self.connection = Connection(target.hostname, target.port or (443 if https else 80), self.timeout,
-                                     tls=tls_context(config) if https else None)
+        self.connection = Connection(target.hostname, target.port, self.timeout,
+                                     tls=tls_context(config) if target.scheme == "https" else None)
 
     def send(self, body: bytes) -> tuple[Outcome, str]:
         data = self.compress(body) if self.compress else body

@@ -134,6 +134,9 @@ def test_the_host_header_brackets_an_ipv6_address_and_names_a_port_the_scheme_do
     assert Connection("::1", 4318, 5).host_header == "[::1]:4318"
     assert Connection("gateway.example", 4318, 5).host_header == "gateway.example:4318"
     assert Connection("gateway.example", 80, 5).host_header == "gateway.example"
+    assert Connection("gateway.example", None, 5).address == (b"gateway.example", 80)
+    assert Connection("gateway.example", None, 5, tls=object()).address == (b"gateway.example", 443)
+    assert Connection("gateway.example", None, 5, tls=object()).host_header == "gateway.example"
     assert Connection("gateway.example", 443, 5, tls=object()).host_header == "gateway.example"
     assert Connection("gateway.example", 443, 5).host_header == "gateway.example:443"
 
