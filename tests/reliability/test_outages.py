@@ -37,28 +37,35 @@ def wait_for_backlog(agent: AgentProcess, count: int) -> set[int]:
     return outage_samples(agent)
 
 
-def every_cycle_stored(backend, expected: set[int], after: float) -> list[int] | None:
-    """The samples, once those of the outage are in, the latest is newer than `after` (ms) and has seen the
-    replay, and their number equals the cycles the agent counted: a gap anywhere would make it smaller, a
-    duplicate larger."""
+def every_cycle_stored(backend, expected: set[int], after: float) -> tuple[list[int] | None, str]:
+    """(the samples, or None until they settle; what the backend holds, for a failure's message). They settle
+    once those of the outage are in, the latest is newer than `after` (ms) and has seen the replay, and their
+    number equals the cycles the agent counted: a gap anywhere would make it smaller, a duplicate larger."""
     samples = sample_times(backend, UPTIME)
     cycles = last_value(backend, CYCLES)
     failures = last_value(backend, 'hostagent_export_requests_total{hostagent_outcome="failure"}')
     replayed = last_value(backend, "hostagent_backlog_replayed_total")
     settled = expected <= set(samples) and samples and samples[-1] > after and cycles is not None \
         and len(samples) == cycles and replayed >= failures
-    return samples if settled else None
+    found = (f"{backend.name}: {len(samples)} samples for {cycles} cycles, {len(expected - set(samples))} of the "
+            f"outage's missing, the latest {'after' if samples and samples[-1] > after else 'before'} the recovery, "
+             f"{replayed} replayed of {failures} failed")
+    return (samples if settled else None), found
 
 
 def assert_nothing_lost(pipeline, expected: set[int], after: float) -> None:
     """Every cycle in both backends, the same samples in each (a duplicate in either would differ)."""
     assert expected, "the outage left nothing to check"
+    found = []
 
     def complete():
-        stored = [every_cycle_stored(backend, expected, after) for backend in pipeline.backends]
+        stored, found[:] = zip(*(every_cycle_stored(backend, expected, after) for backend in pipeline.backends))
         return stored if all(stored) and stored[0] == stored[1] else None
-    wait_for(complete, timeout=60 + PATIENCE,
-             what="every export cycle, the same samples, in Prometheus and VictoriaMetrics")
+    try:
+        wait_for(complete, timeout=60 + PATIENCE,
+                 what="every export cycle, the same samples, in Prometheus and VictoriaMetrics")
+    except AssertionError as timeout:
+        raise AssertionError(f"{timeout}; {'; '.join(found)}") from None
 
 
 def test_prometheus_accepts_a_replay_as_old_as_the_backlog_keeps(prometheus):
