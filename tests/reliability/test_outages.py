@@ -47,10 +47,15 @@ def every_cycle_stored(backend, expected: set[int], after: float) -> tuple[list[
     replayed = last_value(backend, "hostagent_backlog_replayed_total")
     settled = expected <= set(samples) and samples and samples[-1] > after and cycles is not None \
         and len(samples) == cycles and replayed >= failures
-    found = (f"{backend.name}: {len(samples)} samples for {cycles} cycles, {len(expected - set(samples))} of the "
-            f"outage's missing, the latest {'after' if samples and samples[-1] > after else 'before'} the recovery, "
-             f"{replayed} replayed of {failures} failed")
+    latest = "after" if samples and samples[-1] > after else "before"
+    found = (f"{backend.name}: {len(samples)} samples for {_count(cycles)} cycles, {len(expected - set(samples))} of "
+             f"the outage's missing, the latest {latest} the recovery, {_count(replayed)} replayed of "
+             f"{_count(failures)} failed")
     return (samples if settled else None), found
+
+
+def _count(value: float | None) -> str:
+    return "no" if value is None else f"{value:.0f}"
 
 
 def assert_nothing_lost(pipeline, expected: set[int], after: float) -> None:
