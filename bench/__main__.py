@@ -1,4 +1,4 @@
-"""python -m bench [--quick] [--only PART ...] [--hosts 50,100,...] [--gateway-hosts 1000,2000,...]
+"""python -m bench [--quick] [--only PART ...] [--hosts 50,100,...] [--gateway-hosts 1000,2000,...] [--gateway-cycles N]
 [--extra-processes N] [--output FILE]
 (docs/benchmarks.md)"""
 
@@ -21,6 +21,7 @@ def parse(argv: list[str]) -> tuple[Settings, Path | None]:
     parser.add_argument("--cycles", type=int, help="steady export cycles per step")
     parser.add_argument("--gateway-hosts", help="load-generator host steps of the gateway part, comma-separated")
     parser.add_argument("--gateways", nargs="+", choices=GATEWAYS, help="gateways the gateway part measures")
+    parser.add_argument("--gateway-cycles", type=int, help="steady cycles of each gateway step (after its warm-up)")
     parser.add_argument("--cost-cycles", type=int, help="cycles measured per process for CPU and memory")
     parser.add_argument("--extra-processes", type=int, help="idle processes started for the latency part")
     parser.add_argument("--output", type=Path, help="also write the Markdown results to this file")
@@ -28,7 +29,7 @@ def parse(argv: list[str]) -> tuple[Settings, Path | None]:
     overrides = {"parts": tuple(args.only) if args.only else None,
                  "hosts": tuple(int(n) for n in args.hosts.split(",")) if args.hosts else None,
                  "gateway_hosts": tuple(int(n) for n in args.gateway_hosts.split(",")) if args.gateway_hosts else None,
-                 "gateways": tuple(args.gateways) if args.gateways else None,
+                 "gateways": tuple(args.gateways) if args.gateways else None, "gateway_cycles": args.gateway_cycles,
                  "interval": args.interval, "cycles": args.cycles, "cost_cycles": args.cost_cycles,
                  "extra_processes": args.extra_processes}
     base = QUICK if args.quick else Settings()

@@ -100,8 +100,11 @@ def test_minimal_run_computes_every_figure():
 
 
 def test_command_line_selects_the_gateway_part():
-    settings, _ = parse(["--only", "gateway", "--gateways", "vmagent", "--gateway-hosts", "10,20"])
-    assert (settings.parts, settings.gateways, settings.gateway_hosts) == (("gateway",), ("vmagent",), (10, 20))
+    settings, _ = parse(["--only", "gateway", "--gateways", "vmagent", "--gateway-hosts", "10,20",
+                         "--gateway-cycles", "9"])
+    assert (settings.parts, settings.gateways, settings.gateway_hosts, settings.gateway_cycles) == (
+        ("gateway",), ("vmagent",), (10, 20), 9)
+    assert parse([])[0].gateway_cycles == 3
 
 
 def test_the_load_generator_varies_identity_time_and_values_of_the_agents_request():
