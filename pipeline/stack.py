@@ -8,6 +8,7 @@ the tests (through the pytest plugin `pipeline.testing`), the benchmarks and `ma
                                    (gateway, both backends, any other `scrape_targets`) reach both backends
     gateway_server(kind, ...)      the otelcol or vmagent gateway on free ports (the four arguments of Vmagent)
     agent_data_in_both(pipeline)   True once an export the agent counted as successful is in both backends
+    exporting(agent, pipeline)     context manager: `running(agent)`, entered once its first export is in both backends
 
 A missing binary raises `pipeline.backends.MissingBackend`, naming how to get it.
 """
@@ -25,6 +26,7 @@ from pipeline.services import HOST, Agent, Otelcol, Prometheus, Server, Victoria
 
 T = TypeVar("T")
 S = TypeVar("S", bound=Server)
+A = TypeVar("A", bound=Agent)
 AGENT_INTERVAL = "1s"
 # The project's collector build first: it is the default gateway.
 GATEWAYS = ("otelcol", "vmagent")
@@ -114,3 +116,11 @@ def agent_data_in_both(pipeline: Pipeline) -> bool:
     """True once an export the agent reported as successful is queryable in both backends."""
     expr = 'hostagent_export_requests_total{hostagent_outcome="success"} > 0'
     return all(backend.query(expr) for backend in pipeline.backends)
+
+
+@contextmanager
+def exporting(agent: A, pipeline: Pipeline) -> Iterator[A]:
+    """`running(agent)`, yielding once an export of the agent is queryable in both of the pipeline's backends."""
+    with running(agent):
+        wait_for(lambda: agent_data_in_both(pipeline), what="the agent's first export in both backends")
+        yield agent

@@ -36,6 +36,7 @@ from pipeline.stack import (
     GATEWAYS,
     Pipeline,
     agent_data_in_both,
+    exporting,
     free_port,
     gateway_pipeline_in,
     gateway_server,
@@ -44,8 +45,9 @@ from pipeline.stack import (
     wait_for,
 )
 
-__all__ = ["AGENT_INTERVAL", "GATEWAYS", "Pipeline", "agent_data_in_both", "free_port", "gateway_pipeline_in",
-           "gateway_server", "otelcol_gateway", "require_binary", "running", "unavailable", "wait_for"]
+__all__ = ["AGENT_INTERVAL", "GATEWAYS", "Pipeline", "agent_data_in_both", "exporting", "free_port",
+           "gateway_pipeline_in", "gateway_server", "otelcol_gateway", "require_binary", "running", "unavailable",
+           "wait_for"]
 
 
 def interruptible_by_ctrl_c() -> None:
@@ -95,12 +97,11 @@ def gateway_pipeline(request, tmp_path) -> Iterator[Pipeline]:
 @pytest.fixture(scope="module", params=GATEWAYS)
 def fed_pipeline(request, tmp_path_factory) -> Iterator[Pipeline]:
     base = tmp_path_factory.mktemp(f"fed-pipeline-{request.param}")
-    with gateway_pipeline_in(base, request.param) as pipeline:
-        agent = Agent(free_port(), base / "agent", pipeline.gateway.otlp_url, interval=AGENT_INTERVAL)
-        with running(agent):
-            pipeline.agent = agent
-            wait_for(lambda: agent_data_in_both(pipeline), what="the agent's data in Prometheus and VictoriaMetrics")
-            yield pipeline
+    with gateway_pipeline_in(base, request.param) as pipeline, \
+            exporting(Agent(free_port(), base / "agent", pipeline.gateway.otlp_url, interval=AGENT_INTERVAL),
+                      pipeline) as agent:
+        pipeline.agent = agent
+        yield pipeline
 
 
 def unavailable(message: str):

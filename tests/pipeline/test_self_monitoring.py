@@ -16,7 +16,7 @@ from pipeline.testing import (
     AGENT_INTERVAL,
     GATEWAYS,
     Pipeline,
-    agent_data_in_both,
+    exporting,
     free_port,
     gateway_pipeline_in,
     running,
@@ -61,10 +61,9 @@ def monitored(request, tmp_path_factory) -> Iterator[tuple[Pipeline, dict[str, s
                                                       "vmalert": f"{HOST}:{vmalert_port}"}) as pipeline, \
             running(Vmalert(vmalert_port, base / "vmalert", pipeline.victoriametrics.url,
                             notifier_url=alertmanager.url)), \
-            running(Agent(free_port(), base / "agent", pipeline.gateway.otlp_url, interval=AGENT_INTERVAL)):
+            exporting(Agent(free_port(), base / "agent", pipeline.gateway.otlp_url, interval=AGENT_INTERVAL), pipeline):
         scraper = pipeline.gateway if request.param == "vmagent" else pipeline.prometheus
         addresses = scraper.scrape_targets
-        wait_for(lambda: agent_data_in_both(pipeline), what="the agent's data in both backends")
         if request.param == "otelcol":
             # The collector creates its failure counters with the first failure: one request Prometheus refuses.
             push_gauge_at(pipeline.gateway.otlp_url, "system.cpu.utilization", time.time() - 3 * 3600, 0.5)

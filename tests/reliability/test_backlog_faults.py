@@ -8,7 +8,7 @@ from pathlib import Path
 from collector.backlog import Backlog
 from collector.sources.agent import AgentSource
 from collector.telemetry import AgentTelemetry
-from pipeline.testing import agent_data_in_both, running, wait_for
+from pipeline.testing import exporting, running, wait_for
 from tests.reliability.agent_process import BACKLOG_SUFFIX, AgentProcess
 from tests.reliability.backends import last_value
 from tests.reliability.endpoint import Endpoint
@@ -65,8 +65,8 @@ def test_an_unwritable_backlog_directory_never_stops_live_data(gateway_pipeline,
     blocker = tmp_path / "not-a-directory"  # unwritable even for root, who ignores permissions
     blocker.write_text("")
     options = {"backlog": {"directory": str(blocker / "backlog")}}
-    with running(AgentProcess(tmp_path / "agent", gateway_pipeline.gateway.otlp_url, options)) as agent:
-        wait_for(lambda: agent_data_in_both(gateway_pipeline), what="live data in both backends")
+    agent = AgentProcess(tmp_path / "agent", gateway_pipeline.gateway.otlp_url, options)
+    with exporting(agent, gateway_pipeline):
         busy = busy_gateway(gateway_pipeline, lambda busy: len(busy.received()) >= 5)
         assert latest(busy.received(), "hostagent.backlog.dropped") >= 4, "refused requests not counted as dropped"
         # Back to normal: the counters of the outage arrive with live data, in both backends.
@@ -83,9 +83,8 @@ def test_a_full_backlog_disk_keeps_what_fits_drops_the_rest_and_cleans_up(gatewa
     backlog = tmp_path / "agent" / "backlog"
     agent = AgentProcess(tmp_path / "agent", gateway_pipeline.gateway.otlp_url,
                          wrapper=with_tmpfs(backlog, "64k"))  # room for about four requests
-    with running(agent):
+    with exporting(agent, gateway_pipeline):
         on_tmpfs = Path(f"/proc/{agent.process.pid}/root") / backlog.relative_to("/")
-        wait_for(lambda: agent_data_in_both(gateway_pipeline), what="live data in both backends")
 
         def disk_full_for_two_cycles(busy):
             return "No space left on device" in agent.log() and len(busy.received()) >= 8

@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from pipeline.services import Prometheus, http_get
-from pipeline.testing import agent_data_in_both, free_port, gateway_pipeline_in, otelcol_gateway, running, wait_for
+from pipeline.testing import exporting, free_port, gateway_pipeline_in, otelcol_gateway, running, wait_for
 from rules.build import RULES_DIR
 from tests.reliability.agent_process import AgentProcess
 from tests.reliability.backends import sample_times
@@ -37,9 +37,8 @@ def collector_pipeline(tmp_path):
 
 @pytest.fixture
 def agent(collector_pipeline, tmp_path):
-    with running(AgentProcess(tmp_path / "agent", collector_pipeline.gateway.otlp_url)) as process:
-        wait_for(lambda: agent_data_in_both(collector_pipeline), what="the agent's first export in both backends")
-        yield process
+    with exporting(AgentProcess(tmp_path / "agent", collector_pipeline.gateway.otlp_url), collector_pipeline) as agent:
+        yield agent
 
 
 def samples_after(backend, moment_ms: float) -> set[int]:
@@ -119,8 +118,7 @@ def small_queues(tmp_path, capacity: int):
         pipeline.gateway.stop()
         pipeline.gateway.extra_environment["OTELCOL_QUEUE_SIZE"] = str(capacity)
         pipeline.gateway.start()
-        with running(AgentProcess(tmp_path / "agent", pipeline.gateway.otlp_url)) as agent:
-            wait_for(lambda: agent_data_in_both(pipeline), what="the agent's first export in both backends")
+        with exporting(AgentProcess(tmp_path / "agent", pipeline.gateway.otlp_url), pipeline) as agent:
             yield pipeline, agent
 
 

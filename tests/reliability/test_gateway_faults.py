@@ -16,7 +16,7 @@ import yaml
 
 from pipeline.services import REPO_ROOT, VICTORIAMETRICS_DEDUP
 from pipeline.soak import CYCLES, UPTIME
-from pipeline.testing import Pipeline, agent_data_in_both, running, wait_for
+from pipeline.testing import Pipeline, exporting, wait_for
 from tests.reliability.agent_process import AgentProcess
 from tests.reliability.backends import last_value, sample_times
 from tests.reliability.slow_proxy import SlowProxy
@@ -31,11 +31,6 @@ COMPOSE = REPO_ROOT / "deploy" / "compose" / "compose.yaml"
 def pipeline(gateway_pipeline):
     """Through each gateway (the fixture is parametrised over both)."""
     return gateway_pipeline
-
-
-def started(agent: AgentProcess, pipeline: Pipeline) -> AgentProcess:
-    wait_for(lambda: agent_data_in_both(pipeline), what="the agent's first export in both backends")
-    return agent
 
 
 def assert_every_cycle_once(pipeline: Pipeline, agent: AgentProcess, fault: tuple[float, float]) -> None:
@@ -67,8 +62,7 @@ def now_ms() -> float:
 
 
 def test_a_frozen_gateway_loses_nothing_and_stores_nothing_twice(pipeline, tmp_path):
-    with running(AgentProcess(tmp_path / "agent", pipeline.gateway.otlp_url, EXPORTER)) as agent:
-        started(agent, pipeline)
+    with exporting(AgentProcess(tmp_path / "agent", pipeline.gateway.otlp_url, EXPORTER), pipeline) as agent:
         frozen = now_ms()
         pipeline.gateway.process.send_signal(signal.SIGSTOP)
         time.sleep(FAULT_CYCLES)
@@ -80,8 +74,7 @@ def test_a_frozen_gateway_loses_nothing_and_stores_nothing_twice(pipeline, tmp_p
 def test_a_gateway_slower_than_the_timeout_loses_nothing_and_memory_stays_bounded(pipeline, tmp_path):
     with SlowProxy(pipeline.gateway.port) as proxy:
         endpoint = pipeline.gateway.otlp_url.replace(f":{pipeline.gateway.port}/", f":{proxy.port}/")
-        with running(AgentProcess(tmp_path / "agent", endpoint, EXPORTER)) as agent:
-            started(agent, pipeline)
+        with exporting(AgentProcess(tmp_path / "agent", endpoint, EXPORTER), pipeline) as agent:
             rss_before, slow = agent.rss_kib(), now_ms()
             proxy.delay = 3.0  # each answer 3 s late, after the 2 s timeout
             time.sleep(FAULT_CYCLES)
@@ -91,8 +84,7 @@ def test_a_gateway_slower_than_the_timeout_loses_nothing_and_memory_stays_bounde
 
 
 def test_a_flapping_gateway_loses_nothing_and_stores_nothing_twice(pipeline, tmp_path):
-    with running(AgentProcess(tmp_path / "agent", pipeline.gateway.otlp_url, EXPORTER)) as agent:
-        started(agent, pipeline)
+    with exporting(AgentProcess(tmp_path / "agent", pipeline.gateway.otlp_url, EXPORTER), pipeline) as agent:
         flapping = now_ms()
         while now_ms() - flapping < FAULT_CYCLES * 1000:
             pipeline.gateway.stop()

@@ -10,7 +10,7 @@ import pytest
 
 from collector.config import BacklogConfig
 from pipeline.soak import CYCLES, UPTIME
-from pipeline.testing import agent_data_in_both, running, wait_for
+from pipeline.testing import exporting, wait_for
 from tests.reliability.agent_process import AgentProcess
 from tests.reliability.backends import last_value, prometheus_out_of_order_window, sample_times
 from tests.reliability.otlp import read_backlog_file, times_ms
@@ -22,8 +22,7 @@ PATIENCE = 30 + 2 * OUTAGE_CYCLES  # seconds to wait for the outage to build up,
 
 @pytest.fixture
 def agent(gateway_pipeline, tmp_path):
-    with running(AgentProcess(tmp_path / "agent", gateway_pipeline.gateway.otlp_url)) as process:
-        wait_for(lambda: agent_data_in_both(gateway_pipeline), what="the agent's first export in both backends")
+    with exporting(AgentProcess(tmp_path / "agent", gateway_pipeline.gateway.otlp_url), gateway_pipeline) as process:
         yield process
 
 

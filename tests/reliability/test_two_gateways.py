@@ -3,7 +3,7 @@ other (`exporter.failover_endpoints`), and once the killed one is back its queue
 cycle in both backends, exactly once. Real processes throughout."""
 import time
 
-from pipeline.testing import agent_data_in_both, free_port, gateway_pipeline_in, otelcol_gateway, running, wait_for
+from pipeline.testing import exporting, free_port, gateway_pipeline_in, otelcol_gateway, running, wait_for
 from tests.reliability.agent_process import AgentProcess
 from tests.reliability.backends import sample_times
 from tests.reliability.test_collector_gateway import telemetry
@@ -17,9 +17,8 @@ def test_agents_fail_over_to_the_second_gateway_and_nothing_is_lost(tmp_path):
         first = pipeline.gateway
         prometheus, victoriametrics = pipeline.backends
         second = otelcol_gateway(free_port(), tmp_path / "second", prometheus.write_url, victoriametrics.write_url)
-        with running(second), running(AgentProcess(tmp_path / "agent", first.otlp_url, options={
-                "exporter": {"failover_endpoints": [second.otlp_url]}})) as agent:
-            wait_for(lambda: agent_data_in_both(pipeline), what="the agent's data through the first gateway")
+        with running(second), exporting(AgentProcess(tmp_path / "agent", first.otlp_url, options={
+                "exporter": {"failover_endpoints": [second.otlp_url]}}), pipeline) as agent:
             assert telemetry(second, "otelcol_receiver_accepted_metric_points") == 0
             first.kill()
             killed = time.time() * 1000
