@@ -56,9 +56,10 @@ def run(config_path):
 
 
 @main.command("check-config")
-@click.argument("config_path", required=False)
+@click.argument("config_path", required=False, envvar=CONFIG_FILE_VARIABLE)
 def check_config(config_path):
-    """Validate a configuration file (and the environment) without running; exit 2 when invalid."""
+    """Validate a configuration file (the argument or env HOSTAGENT_CONFIG, as `run` finds it) and the
+    environment without running; exit 2 when invalid."""
     config = _load(config_path)
     click.echo(f"{config_path or 'defaults'}: OK — exporting to {config.exporter.url} "
                f"({config.exporter.protocol}) every {config.exporter.interval:g}s; "
