@@ -6,17 +6,28 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 import yaml
 
 from pipeline.otlp_receiver import OtlpReceiver
-from pipeline.stack import free_port
+from pipeline.services import Agent
+from pipeline.testing import exporting, free_port, wait_for
 
 ROOT = Path(__file__).parents[1]
 COMMANDS = [line.split("#")[0].strip() for line in (ROOT / "README.md").read_text().splitlines()
             if line.startswith(".venv/bin/collector ")]
+
+
+def second_agent_command() -> tuple[dict[str, str], list[str]]:
+    """The README's command for one more agent on the machine of `make run`: its variables and its argv."""
+    blocks = (ROOT / "README.md").read_text().split("```sh\n")
+    block = next(b.split("```")[0] for b in blocks if "13135" in b.split("```")[0])
+    words = shlex.split(block.replace("\\\n", " "), comments=True)
+    command = next(i for i, word in enumerate(words) if "=" not in word)
+    return dict(word.split("=", 1) for word in words[:command]), words[command:]
 
 
 def test_the_readme_shows_the_agent_commands():
@@ -59,3 +70,28 @@ def test_kubectl_apply_k_deploy_kubernetes_renders_the_agent_and_a_gateway():
     kinds = {(d["kind"], d["metadata"]["name"]) for d in yaml.safe_load_all(rendered) if d}
     assert ("DaemonSet", "hostagent") in kinds
     assert any(kind == "StatefulSet" for kind, _ in kinds)
+
+
+
+def test_the_readmes_second_agent_writes_series_of_its_own_beside_the_first(gateway_pipeline, tmp_path):
+    variables, argv = second_agent_command()
+    assert argv == [".venv/bin/collector", "run"]
+    assert variables.pop("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT") == "http://127.0.0.1:4318/v1/metrics"
+    variables.update(OTEL_EXPORTER_OTLP_METRICS_ENDPOINT=gateway_pipeline.gateway.otlp_url,
+                     HOSTAGENT_HEALTH__LISTEN=f"127.0.0.1:{free_port()}", OTEL_METRIC_EXPORT_INTERVAL="1000")
+    exports = 'hostagent_export_requests_total{hostagent_outcome="success"}'
+    with exporting(Agent(free_port(), tmp_path / "first", gateway_pipeline.gateway.otlp_url, interval="1s"),
+                   gateway_pipeline):
+        second = subprocess.Popen(argv, cwd=ROOT, env={**os.environ, **variables}, stderr=subprocess.DEVNULL)
+        try:
+            for backend in gateway_pipeline.backends:
+                wait_for(lambda: len(backend.query(exports)) == 2, what=f"both agents' series in {backend.name}")
+            time.sleep(5)  # cycles of both agents
+            for backend in gateway_pipeline.backends:
+                instances = {series["metric"]["instance"]: series for series in backend.query(exports)}
+                assert "second-agent" in instances and len(instances) == 2, instances
+                # one agent's counter per series: two agents writing one series would reset it at every turn
+                assert all(float(s["value"][1]) == 0 for s in backend.query(f"resets({exports}[1m])")), backend.name
+        finally:
+            second.send_signal(signal.SIGTERM)
+            assert second.wait(timeout=15) == 0

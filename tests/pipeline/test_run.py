@@ -41,16 +41,19 @@ class Stack:
 
     def argv(self) -> list[str]:
         ports = [argument for name, port in self.ports.items() for argument in (f"--{name}-port", str(port))]
-        # The collector is the default gateway: chosen by giving no --gateway at all.
-        gateway = ["--gateway", self.gateway] if self.gateway != GATEWAYS[0] else []
-        return [sys.executable, "-m", "pipeline.run", "--data-dir", str(self.data_dir), *gateway,
+        return [sys.executable, "-m", "pipeline.run", "--data-dir", str(self.data_dir),
                 "--agent-interval", "1s", "--status-interval", "1",
                 "--alertmanager-config", str(self.alertmanager_config), *ports]
 
+    def environment(self) -> dict[str, str]:
+        """The collector is the default gateway, chosen by not choosing; vmagent as the README chooses it
+        (`PIPELINE_GATEWAY=vmagent make run`)."""
+        return {**os.environ, **({"PIPELINE_GATEWAY": self.gateway} if self.gateway != GATEWAYS[0] else {})}
+
     def start(self) -> None:
         with open(self.output, "w") as output:
-            self.process = subprocess.Popen(self.argv(), cwd=REPO_ROOT, stdout=output, stderr=subprocess.STDOUT,
-                                        preexec_fn=interruptible_by_ctrl_c)
+            self.process = subprocess.Popen(self.argv(), cwd=REPO_ROOT, env=self.environment(), stdout=output,
+                                            stderr=subprocess.STDOUT, preexec_fn=interruptible_by_ctrl_c)
         wait_for(lambda: "pipeline running" in self.text() or self.process.poll() is not None, timeout=120,
                  what="the stack to start")
         assert self.process.poll() is None, self.text()
@@ -152,7 +155,8 @@ def test_run_starts_serves_refuses_a_second_run_stops_and_keeps_its_data(any_sta
         assert rule_groups(stack.prometheus.url), "Prometheus loaded no rules"
         assert rule_groups(f"http://127.0.0.1:{stack.ports['vmalert']}"), "vmalert loaded no rules"
 
-    second = subprocess.run(stack.argv(), cwd=REPO_ROOT, capture_output=True, text=True, timeout=60)
+    second = subprocess.run(stack.argv(), cwd=REPO_ROOT, env=stack.environment(), capture_output=True, text=True,
+                            timeout=60)
     assert second.returncode == 1
     assert "already running" in second.stderr and str(stack.data_dir) in second.stderr
 
@@ -175,7 +179,7 @@ def test_busy_port_names_the_port_and_how_to_change_it(stack, via):
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        argv, env = stack.argv(), dict(os.environ)
+        argv, env = stack.argv(), stack.environment()
         if via == "option":
             argv[argv.index("--vmalert-port") + 1] = str(port)
         else:
