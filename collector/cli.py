@@ -61,7 +61,7 @@ def check_config(config_path):
     """Validate a configuration file (the argument or env HOSTAGENT_CONFIG, as `run` finds it) and the
     environment without running; exit 2 when invalid."""
     config = _load(config_path)
-    click.echo(f"{config_path or 'defaults'}: OK — exporting to {config.exporter.url} "
+    click.echo(f"{config_path or 'defaults'}: OK — exporting to {config.exporter.url_for_logs} "
                f"({config.exporter.protocol}) every {config.exporter.interval:g}s; "
                f"sources: {', '.join(config.enabled_sources)}")
 
@@ -98,7 +98,7 @@ def snapshot(config_path, output):
     time.sleep(1)
     collection.refresh()
     timestamp = datetime.now(UTC).isoformat(timespec="seconds")
-    resource = dict(build_resource(Host(config.host_root)).attributes)
+    resource = dict(build_resource(Host(config.host_root), config=config.resource).attributes)
     units = {spec.name: spec.unit for spec in collection.specs()}
     if output == "json":
         click.echo(render.snapshot_json(collection.points(), units, timestamp, resource))

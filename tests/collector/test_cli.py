@@ -44,6 +44,14 @@ def test_check_config_accepts_a_good_file_and_rejects_a_bad_one_with_exit_code_2
     assert process.stderr.strip() == f"error: {bad}: sources.cpu.per_cpu: expected true or false, got int 3"
 
 
+def test_check_config_shows_the_endpoint_without_its_credentials(tmp_path):
+    path = tmp_path / "agent.yaml"
+    path.write_text("exporter:\n  endpoint: https://alice:s3cret@gateway.example:4318/v1/metrics\n")
+    result = invoke("check-config", str(path))
+    assert result.exit_code == 0 and "exporting to https://gateway.example:4318/v1/metrics" in result.output
+    assert "s3cret" not in result.output and "alice" not in result.output
+
+
 BAD = {
     "tabs": ("exporter:\n\tinterval: 1s\n", {},
              "{path}: line 2, column 1: not valid YAML: found character '\\t' that cannot start any token"),
@@ -105,6 +113,12 @@ def test_snapshot_prints_one_collection_for_a_person_and_for_a_program():
     assert snapshot["resource"]["service.name"] == "hostagent" and snapshot["resource"]["host.name"]
     limit = next(p for p in snapshot["points"] if p["metric"] == "system.memory.limit")
     assert limit["unit"] == "By" and limit["value"] > 0
+
+
+def test_snapshot_shows_the_resource_run_would_send(monkeypatch):
+    monkeypatch.setenv("HOSTAGENT_RESOURCE__HOST_CPU", "true")
+    resource = json.loads(invoke("snapshot", "--format", "json").output)["resource"]
+    assert {"host.cpu.vendor.id", "host.cpu.model.name"} <= resource.keys()
 
 
 def agent_environment(endpoint, health_port, **extra):
