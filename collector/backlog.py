@@ -8,6 +8,7 @@ import contextlib
 import itertools
 import logging
 import os
+import re
 import time
 from collections import deque
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from collector.problems import ProblemLog
 log = logging.getLogger(__name__)
 SUFFIX = ".otlp"
 PARTIAL = ".tmp"  # a request being written; renamed to its final name once complete
+REQUEST_NAME = re.compile(r"(\d{20})-\d{6}" + re.escape(SUFFIX))  # collected at (ns), sequence
 
 
 @dataclass
@@ -52,11 +54,14 @@ class Backlog:
             self.problems.report("backlog", f"cannot use {self.directory}: {error.strerror}")
             return
         for name in names:
+            if not (request := REQUEST_NAME.fullmatch(name)):
+                log.warning("backlog: %s is not a request this agent wrote: left alone", self.directory / name)
+                continue
             try:
                 size = (self.directory / name).stat().st_size
             except OSError:
                 continue
-            self.entries.append(Entry(name, int(name.split("-")[0]) / 1e9, size))
+            self.entries.append(Entry(name, int(request[1]) / 1e9, size))
             self.size_bytes += size
         if self.entries:
             log.info("backlog: %d requests (%d bytes) waiting from a previous run", len(self.entries), self.size_bytes)

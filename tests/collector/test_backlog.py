@@ -203,6 +203,18 @@ def test_the_directory_is_made_at_start_and_a_previous_run_is_announced(tmp_path
         "backlog: 2 requests (6 bytes) waiting from a previous run"]
 
 
+def test_a_file_the_agent_did_not_write_is_left_alone_and_named(tmp_path, caplog):
+    caplog.set_level(logging.INFO, logger="collector.backlog")
+    Backlog(tmp_path, max_bytes=10_000, max_age=3600).push(b"one")
+    for stray in ("notes.otlp", "1-2.otlp", f"{1:020d}-000000.otlp.bak"):
+        (tmp_path / stray).write_bytes(b"not a request")
+    assert bodies(Backlog(tmp_path, max_bytes=10_000, max_age=3600)) == [b"one"]
+    assert sorted(r.getMessage() for r in caplog.records if r.levelno == logging.WARNING) == [
+        f"backlog: {tmp_path / name} is not a request this agent wrote: left alone"
+        for name in ("1-2.otlp", "notes.otlp")]
+    assert (tmp_path / "notes.otlp").read_bytes() == b"not a request"
+
+
 def test_an_unusable_directory_at_start_is_logged_once_and_recovery_too(tmp_path, caplog):
     caplog.set_level(logging.INFO, logger="collector.backlog")
     blocker = tmp_path / "volume"
