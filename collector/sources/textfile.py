@@ -5,6 +5,7 @@ Writers follow node_exporter's convention: write a temporary file in the same di
 *.prom, so that a half-written file is never read (only names ending in .prom are).
 """
 
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -17,6 +18,9 @@ OPT_IN = "only with textfile.enabled: true"
 FOUND = "when a *.prom file of the textfile directory has it"
 UNITS = {"_seconds": "s", "_bytes": "By"}  # the unit the gateways turn back into the same name suffix
 RESERVED_LABELS = frozenset((*RESOURCE_LABELS, *OPTIONAL_RESOURCE_LABELS))
+# The OpenTelemetry API's instrument name syntax; the text format also allows ':' (recording rules' names) and a
+# leading '_', which the SDK refuses when the instrument is created.
+INSTRUMENT_NAME = re.compile(r"[a-zA-Z][-_./a-zA-Z0-9]{0,254}")
 
 
 @dataclass(frozen=True)
@@ -77,6 +81,9 @@ class TextfileSource(Source):
         specs, points = {}, []
         for family in families:
             for spec, point in family_points(family):
+                if not INSTRUMENT_NAME.fullmatch(spec.name):
+                    raise ValueError(f"{spec.name} is not a metric name OpenTelemetry takes (a letter, then at most "
+                                     f"254 letters, digits and _ . - /)")
                 known = self._specs.get(spec.name) or specs.get(spec.name)
                 if known and (known.instrument, known.unit) != (spec.instrument, spec.unit):
                     raise ValueError(f"{spec.name} is a {spec.instrument.value} here, "

@@ -117,6 +117,27 @@ def test_the_same_series_in_two_files_and_reserved_labels_are_conflicts(tmp_path
     assert series(partial.value.points, "queue_depth") == {(): 1}
 
 
+def test_a_name_opentelemetry_refuses_skips_its_file_and_every_other_file_reaches_the_sdk(tmp_path, caplog):
+    (tmp_path / "a.prom").write_text("job:requests:rate5m 3\n")
+    (tmp_path / "b.prom").write_text("_private 1\n")
+    (tmp_path / "c.prom").write_text("backup_last_success_seconds 1700000000\n")
+    collection = Collection([TextfileSource(Host("/"), TextfileOptions(enabled=True, directory=str(tmp_path)))],
+                            AgentTelemetry())
+    reader = InMemoryMetricReader()
+    provider = build_provider(Resource.create({}), reader, collection)
+    with caplog.at_level(logging.WARNING, logger="collector.collection"):
+        collection.refresh()
+    exported = {m.name for rm in reader.get_metrics_data().resource_metrics for sm in rm.scope_metrics
+                for m in sm.metrics}
+    provider.shutdown()
+    assert "backup_last_success_seconds" in exported and not exported & {"job:requests:rate5m", "_private"}
+    assert collection.telemetry.sources["textfile"].outcomes == {"error": 1}
+    assert [r.getMessage() for r in caplog.records] == [
+        "source textfile: skipped a.prom: job:requests:rate5m is not a metric name OpenTelemetry takes (a letter, then at most 254 "
+        "letters, digits and _ . - /); b.prom: _private is not a metric name OpenTelemetry takes (a letter, then "
+        "at most 254 letters, digits and _ . - /)"]
+
+
 def test_max_series_caps_whole_files(tmp_path):
     (tmp_path / "a.prom").write_text("".join(f'jobs{{n="{n}"}} {n}\n' for n in range(3)))
     (tmp_path / "b.prom").write_text("other 1\n")
