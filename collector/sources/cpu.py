@@ -60,8 +60,9 @@ class CpuSource(Source):
         if self._physical:
             points.append(Point(PHYSICAL_COUNT.name, self._physical))
         if self.options.per_cpu:
-            for number, (now, before) in enumerate(zip(current, self._previous)):
-                points += _mode_points(now, before, {"cpu.logical_number": number})
+            for number, now in current.items():
+                # a CPU brought online since the last collection has times, but no utilization yet
+                points += _mode_points(now, self._previous.get(number, now), {"cpu.logical_number": number})
         else:
             points += _mode_points(current, self._previous, {})
         points += [Point(FREQUENCY.name, hertz, {"cpu.logical_number": number})
@@ -71,11 +72,13 @@ class CpuSource(Source):
 
 
 def parse_cpu_times(stat: str, per_cpu: bool):
-    """Seconds per column of /proc/stat's first line (all CPUs), or of each `cpuN` line with `per_cpu`."""
+    """Seconds per column of /proc/stat's first line (all CPUs), or with `per_cpu` {N: those of line `cpuN`}: the
+    kernel lists online CPUs only, so a CPU's place in the list is not its number once one is offline."""
     lines = [line.split() for line in stat.splitlines() if line.startswith("cpu")]
-    rows = [SimpleNamespace(**{column: float(ticks) / TICKS_PER_SECOND for column, ticks in zip(COLUMNS, line[1:])})
-            for line in (lines[1:] if per_cpu else lines[:1])]
-    return rows if per_cpu else rows[0]
+    rows = {line[0][3:]: SimpleNamespace(**{column: float(ticks) / TICKS_PER_SECOND
+                                            for column, ticks in zip(COLUMNS, line[1:])})
+            for line in (lines[1:] if per_cpu else lines[:1])}
+    return {int(number): row for number, row in rows.items()} if per_cpu else rows[""]
 
 
 def online_cpus(stat: str) -> int:

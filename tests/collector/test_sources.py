@@ -165,6 +165,25 @@ def test_cpu_per_cpu_breakdown_is_opt_in(fixture_host):
     assert all("cpu.logical_number" in p.attributes for p in points if p.metric == "system.cpu.time")
 
 
+def test_cpu_per_cpu_numbers_are_the_kernels_when_a_cpu_is_offline(tmp_path):
+    (tmp_path / "proc").mkdir()
+    stat = tmp_path / "proc" / "stat"
+
+    def write(busy_cpu3):
+        stat.write_text("cpu  300 0 300 3000 0 0 0 0 0 0\n"  # cpu1 is offline: the kernel leaves it out
+                        "cpu0 100 0 100 1000 0 0 0 0 0 0\ncpu2 100 0 100 1000 0 0 0 0 0 0\n"
+                        f"cpu3 {900 if busy_cpu3 else 100} 0 100 1000 0 0 0 0 0 0\n")
+    write(busy_cpu3=False)
+    source = CpuSource(Host(tmp_path), CpuOptions(per_cpu=True))
+    write(busy_cpu3=True)
+    points = source.collect()
+    assert {p.attributes["cpu.logical_number"] for p in points if p.metric == "system.cpu.time"} == {0, 2, 3}
+    busy = {p.attributes["cpu.logical_number"]: p.value for p in points
+            if p.metric == "system.cpu.utilization" and p.attributes["cpu.mode"] == "user" and p.value}
+    assert busy == {3: 1.0}
+    assert values(points, "system.cpu.logical.count") == [3]
+
+
 def test_load_average(fixture_host):
     points = LoadSource(fixture_host, SourceOptions()).collect()
     assert {p.metric: p.value for p in points} == {

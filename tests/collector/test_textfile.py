@@ -133,9 +133,9 @@ def test_a_name_opentelemetry_refuses_skips_its_file_and_every_other_file_reache
     assert "backup_last_success_seconds" in exported and not exported & {"job:requests:rate5m", "_private"}
     assert collection.telemetry.sources["textfile"].outcomes == {"error": 1}
     assert [r.getMessage() for r in caplog.records] == [
-        "source textfile: skipped a.prom: job:requests:rate5m is not a metric name OpenTelemetry takes (a letter, then at most 254 "
-        "letters, digits and _ . - /); b.prom: _private is not a metric name OpenTelemetry takes (a letter, then "
-        "at most 254 letters, digits and _ . - /)"]
+        "source textfile: skipped a.prom: job:requests:rate5m is not a metric name OpenTelemetry takes (a letter, "
+        "then at most 254 letters, digits and _ . - /); b.prom: _private is not a metric name OpenTelemetry takes "
+        "(a letter, then at most 254 letters, digits and _ . - /)"]
 
 
 def test_max_series_caps_whole_files(tmp_path):
