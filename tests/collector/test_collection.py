@@ -5,6 +5,7 @@ import logging
 from collector.collection import Collection
 from collector.host import Host
 from collector.sources.base import PartialFailure, Source, SourceOptions, Unavailable
+from collector.sources.filters import capped
 from collector.spec import Point, gauge
 from collector.telemetry import AgentTelemetry
 
@@ -88,6 +89,17 @@ def test_a_failure_alternating_between_two_messages_is_logged_once_per_message(c
             problems.report("export", message)
     assert [r.getMessage() for r in caplog.records] == [
         "export: TLS alert", "export: EOF", "export: recovered", "export: EOF"]
+
+
+def test_a_problem_whose_count_changes_is_logged_once_with_its_first_count(caplog):
+    growing = Scripted("network", [PartialFailure([], capped(list(range(n)), 100, "interfaces")[1])
+                                   for n in range(101, 105)])
+    collection = Collection([growing], AgentTelemetry())
+    with caplog.at_level(logging.INFO, logger="collector.collection"):
+        for _ in range(4):
+            collection.refresh()
+    assert [r.getMessage() for r in caplog.records] == [
+        "source network: 101 interfaces, only max_interfaces=100 kept"]
 
 
 class Scanning(Source):
