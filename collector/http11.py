@@ -4,7 +4,9 @@ OpenSSL's initialisation costs an agent that sends plain HTTP 4 MiB of RSS (docs
 endpoint is https, wraps the same socket (collector/transport.py builds its context).
 """
 
+import select
 import socket
+import time
 from dataclasses import dataclass
 
 MAX_LINE = 65536  # as http.client: a longer status, header or chunk-size line is not HTTP we can use
@@ -55,7 +57,7 @@ def read_fields(reader) -> dict[str, str]:
 
 class Connection:
     """One kept-alive connection to host:port (TLS when given a context), opened at the first request and again
-    after a close. One request at a time: `request`, then `getresponse` (after `sock` is readable, if the caller
+    after a close. One request at a time: `request`, then `getresponse` (after `answer_arrived`, if the caller
     waits with a timeout of its own)."""
 
     def __init__(self, host: str, port: int | None, timeout: float, tls=None):
@@ -80,6 +82,30 @@ class Connection:
         fields = {"Host": self.host_header, **headers, "Content-Length": str(len(body))}
         head = f"{method} {path} HTTP/1.1\r\n" + "".join(f"{name}: {value}\r\n" for name, value in fields.items())
         self.sock.sendall(head.encode("latin-1") + b"\r\n" + body)
+
+    def answer_arrived(self, timeout: float) -> bool:
+        """Whether the answer (or the end of the connection) comes within `timeout` seconds."""
+        deadline = time.monotonic() + timeout
+        poller = select.poll()
+        poller.register(self.sock, select.POLLIN)
+        while poller.poll(max(deadline - time.monotonic(), 0) * 1000):
+            if not self.tls or self._tls_data_arrived():
+                return True
+        return False
+
+    def _tls_data_arrived(self) -> bool:
+        """A readable TLS socket may hold records without application data (TLS 1.3 session tickets come after
+        the handshake): read what it holds into the reader's buffer, without blocking, to know."""
+        import ssl  # loaded already: the context came from it
+
+        self.sock.setblocking(False)
+        try:
+            self._reader.peek(1)
+        except ssl.SSLWantReadError:
+            return False
+        finally:
+            self.sock.settimeout(self.timeout)
+        return True
 
     def getresponse(self) -> Response:
         while True:

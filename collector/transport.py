@@ -12,7 +12,6 @@ gives it up.
 import base64
 import functools
 import logging
-import select
 import sys
 import urllib.parse
 import zlib
@@ -90,9 +89,7 @@ class HttpTransport:
         return self._answer()
 
     def _answer(self) -> tuple[Outcome, str]:
-        poller = select.poll()
-        poller.register(self.connection.sock, select.POLLIN)
-        if not poller.poll(self.timeout * 1000):
+        if not self.connection.answer_arrived(self.timeout):
             return Outcome.PENDING, f"no answer within {self.timeout:g}s from {self.url_for_logs}"
         response = self.connection.getresponse()
         if response.will_close:

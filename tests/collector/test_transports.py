@@ -117,13 +117,7 @@ def test_http_without_a_listener_is_retry_with_the_reason():
 
 
 def tls_server(ca, client_ca=None):
-    pair = ca.issue("server", server=True)
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(pair.certificate, pair.key)
-    if client_ca:
-        context.load_verify_locations(client_ca)
-        context.verify_mode = ssl.CERT_REQUIRED
-    return RecordingServer(tls=context)
+    return RecordingServer(tls=ca.server_context(client_ca))
 
 
 def test_https_verifies_the_gateway_against_the_given_ca_or_not_at_all_when_insecure(ca):
