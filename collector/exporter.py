@@ -9,6 +9,7 @@ attempt, `failure` when kept in the backlog (then replayed or dropped) or refuse
 """
 
 import logging
+import math
 import threading
 import time
 from collections import deque
@@ -76,8 +77,9 @@ class Sender:
         self._replay()  # closing: what waits in the backlog goes too, until the deadline
 
     def deliver(self, body: bytes, points: int, collected: float) -> None:
-        """Replay the backlog, then send `body`; keep it in the backlog if it cannot go now."""
-        outcome = self._attempt(body) if self._replay() else Outcome.RETRY
+        """Send `body` in collection order: after what the backlog holds from before it, then what was kept
+        since (collected while the older requests went out); keep `body` in the backlog if it cannot go now."""
+        outcome = self._attempt(body) if self._replay(until=collected) else Outcome.RETRY
         with self.lock:
             if outcome is Outcome.SENT:
                 self.telemetry.export_requests["success"] += 1
@@ -87,6 +89,8 @@ class Sender:
             else:  # refused for good: dropped, as a refused replay is
                 self._count_failure(points)
                 self.backlog.count_dropped()
+        if outcome is Outcome.SENT:
+            self._replay()
 
     def _keep(self, body: bytes, points: int, collected: float) -> None:
         self._count_failure(points)
@@ -96,12 +100,13 @@ class Sender:
         self.telemetry.export_requests["failure"] += 1
         self.telemetry.exported_points["failure"] += points
 
-    def _replay(self) -> bool:
-        """Send the backlog, oldest first; False while any of it is left (newer data must wait behind)."""
+    def _replay(self, until: float = math.inf) -> bool:
+        """Send the backlog's requests collected up to `until` (Unix time), oldest first; False while any of them
+        is left (newer data must wait behind)."""
         while not self._past_deadline():
             with self.lock:
                 oldest = self.backlog.oldest()
-                if oldest is None:
+                if oldest is None or oldest[0].created > until:
                     return True
                 entry, body = oldest
                 self.backlog.sending = entry

@@ -37,14 +37,17 @@ def sender_with(transport, backlog=None, clock=None):
     telemetry = AgentTelemetry()
     backlog = backlog if backlog is not None else Backlog(None, max_bytes=10_000, max_age=3600, clock=clock)
     faults = Faults(telemetry, limit=3, on_fatal=lambda: None)
-    return Sender(transport, backlog, telemetry, faults, patience=60, clock=clock), telemetry, backlog
+    return Sender(transport, backlog, telemetry, faults, patience=60, clock=clock, wall_clock=clock), telemetry, backlog
 
 
 def backlog_with(*bodies):
-    clock = Clock(100.0)
+    """What an outage left behind: `bodies` collected a second apart from 40 s, the clock now at 100 s."""
+    clock = Clock(40.0)
     backlog = Backlog(None, max_bytes=10_000, max_age=3600, clock=clock)
     for body in bodies:
         backlog.push(body)
+        clock.now += 1
+    clock.now = 100.0
     return backlog, clock
 
 
@@ -74,7 +77,7 @@ def test_a_request_refused_on_replay_is_dropped_and_the_next_goes_out():
     backlog, clock = backlog_with(b"old")
     transport = ScriptedTransport(Outcome.REJECTED, Outcome.SENT)
     sender, telemetry, _ = sender_with(transport, backlog, clock)
-    sender.deliver(BODY, POINTS, 1.0)
+    sender.deliver(BODY, POINTS, clock.now)
     assert (transport.sent, len(backlog), backlog.dropped, backlog.replayed) == ([b"old", BODY], 0, 1, 0)
     assert telemetry.export_requests == {"success": 1}
 
@@ -83,7 +86,7 @@ def test_the_backlog_goes_out_oldest_first_before_newer_data():
     backlog, clock = backlog_with(b"old-1", b"old-2")
     transport = ScriptedTransport(Outcome.SENT, Outcome.SENT, Outcome.SENT)
     sender, telemetry, _ = sender_with(transport, backlog, clock)
-    sender.deliver(BODY, POINTS, 1.0)
+    sender.deliver(BODY, POINTS, clock.now)
     assert transport.sent == [b"old-1", b"old-2", BODY]
     assert (len(backlog), backlog.replayed, telemetry.export_requests["success"]) == (0, 2, 1)
 
@@ -92,7 +95,7 @@ def test_while_the_replay_fails_newer_data_waits_behind_and_is_not_sent():
     backlog, clock = backlog_with(b"old")
     transport = ScriptedTransport(Outcome.RETRY)
     sender, telemetry, _ = sender_with(transport, backlog, clock)
-    sender.deliver(BODY, POINTS, 1.0)
+    sender.deliver(BODY, POINTS, clock.now)
     assert transport.sent == [b"old"] and len(backlog) == 2 and backlog.dropped == 0
     assert telemetry.export_requests == {"failure": 1}
 
@@ -206,7 +209,7 @@ def test_the_deadline_passing_during_a_replay_keeps_newer_data():
     transport = SlowTransport(Outcome.SENT, Outcome.SENT)
     sender, telemetry, _ = sender_with(transport, backlog, clock)
     sender.close(10)  # not started: sets the deadline only
-    sender.deliver(BODY, POINTS, 1.0)
+    sender.deliver(BODY, POINTS, clock.now)
     assert transport.sent == [b"old"] and transport.closed
     assert bodies(backlog) == [BODY] and telemetry.export_requests == {"failure": 1}
 
@@ -254,6 +257,21 @@ def test_the_send_thread_delivers_what_is_submitted_and_keeps_what_comes_while_b
     assert transport.sent == [b"first", b"second", b"third"] and transport.closed
     assert (telemetry.export_requests, backlog.replayed, len(backlog)) == ({"success": 2, "failure": 1}, 1, 0)
     assert not sender.thread.is_alive()
+
+
+def test_a_request_handed_over_as_the_replay_starts_goes_before_newer_data_kept_meanwhile():
+    backlog, clock = backlog_with(b"collected-at-40", b"collected-at-41")
+    transport = BlockingTransport(hold=b"collected-at-40")
+    sender, telemetry, _ = sender_with(transport, backlog, clock)
+    sender.start()
+    sender.submit(b"collected-at-100", POINTS)  # the gateway is back: handed over, the replay starts
+    assert transport.in_flight.wait(5)
+    clock.now = 110.0
+    sender.submit(b"collected-at-110", POINTS)  # while the replay runs: kept in the backlog
+    transport.release.set()
+    sender.close(5)
+    assert transport.sent == [b"collected-at-40", b"collected-at-41", b"collected-at-100", b"collected-at-110"]
+    assert (telemetry.export_requests, backlog.replayed, len(backlog)) == ({"success": 1, "failure": 1}, 3, 0)
 
 
 def test_close_flushes_the_backlog_within_its_timeout_and_nothing_at_the_deadline():
@@ -330,6 +348,6 @@ def test_the_request_being_replayed_is_spared_when_newer_data_overflows_the_back
 
     transport = CollectingMeanwhile(Outcome.SENT, Outcome.SENT)
     sender, telemetry, _ = sender_with(transport, backlog, clock)
-    sender.deliver(BODY, POINTS, 1.0)
+    sender.deliver(BODY, POINTS, clock.now)
     assert transport.sent == [b"old-12345", BODY]
     assert (backlog.replayed, backlog.dropped, len(backlog), telemetry.faults) == (1, 1, 0, {})
