@@ -1,6 +1,6 @@
-"""The vmagent gateway's relabelling keeps exactly the contract's labels on OTLP series and leaves scraped series
-alone; its config files use only the variables pipeline.services sets (live checks: test_gateway_vmagent,
-test_self_monitoring)."""
+"""The vmagent gateway's relabelling keeps exactly the contract's labels (and `le`, `quantile`) on OTLP series and
+leaves scraped series alone; its config files use only the variables pipeline.services sets (live checks:
+test_gateway_vmagent, test_self_monitoring)."""
 import json
 import re
 
@@ -21,9 +21,12 @@ DECLARED_LABELS = sorted({label for metric in json.loads(render.sources_json(dec
 SDK_NOISE = ["service_name", "service_instance_id", "service_version", "telemetry_sdk_name",
              "telemetry_sdk_language", "telemetry_sdk_version", "os_description", "host_arch",
              "otel_scope_name", "otel_scope_version", "k8s_pod_name", "deployment_environment"]
+# A textfile histogram's x_bucket{le} and a summary's x{quantile} (live: tests/gateway/test_textfile_e2e.py).
+BUCKET_LABELS = ["le", "quantile"]
 
 
-@pytest.mark.parametrize("label", ["__name__", *RESOURCE_LABELS, *OPTIONAL_RESOURCE_LABELS, *DECLARED_LABELS])
+@pytest.mark.parametrize("label", ["__name__", *RESOURCE_LABELS, *OPTIONAL_RESOURCE_LABELS, *DECLARED_LABELS,
+                                   *BUCKET_LABELS])
 def test_contract_labels_are_kept(label):
     assert KEEP.fullmatch(label)
 
