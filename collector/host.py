@@ -8,10 +8,15 @@ read again at offset 0 is written anew by the kernel, and the open and close are
 """
 
 import contextlib
+import logging
 import os
 import resource
 import weakref
 from pathlib import Path
+
+from collector.problems import ProblemLog
+
+log = logging.getLogger(__name__)
 
 # Each file kept open holds ~4.4 KiB of kernel memory (its seq_file buffer), charged to the agent's cgroup:
 # at most 4096 files, ~18 MiB, and never more than half the soft limit on open files. Past it, open/read/close.
@@ -38,6 +43,7 @@ class Host:
         self._read: set[str] | None = None  # paths read in this cycle; None outside a cycle: nothing is kept
         self._limit = 0  # how many files may be kept open in this cycle
         self._process_stats: list[tuple[str, bytes]] | None = None
+        self.problems = ProblemLog(log)
         self.close = weakref.finalize(self, _close_all, self._kept)  # also when the Host is garbage
 
     @contextlib.contextmanager
@@ -142,10 +148,21 @@ class Host:
         """A path of the host as seen from here (``/var`` → ``/hostfs/var`` in a container)."""
         return self.root / path.lstrip("/")
 
-    @property
-    def mounts_file(self) -> str:
-        # The container's own mount table would hide the host's filesystems: read init's instead.
-        return "1/mounts" if self.in_container else "self/mounts"
+    def read_mounts(self) -> str:
+        """The host's mount table, with the kernel's bytes surrogate-escaped (statvfs needs them): init's, as
+        node_exporter and the hostmetrics receiver read it. The agent's own lists a container's mounts, or under
+        systemd the service's namespace, where ProtectSystem= remounts every mount read-only and PrivateTmp= adds a
+        /tmp. Where /proc/1 is hidden (hidepid=, ProtectProc=) the agent's own is the next best, outside a container."""
+        try:
+            table = self.read_proc("1/mounts", errors="surrogateescape")
+        except OSError as error:
+            if self.in_container:
+                raise
+            self.problems.report("mount table", f"cannot read /proc/1/mounts ({error.strerror}): reading the agent's "
+                                 "own, where mounts its service manager made read-only or private show as such")
+            return self.read_proc("self/mounts", errors="surrogateescape")
+        self.problems.report("mount table", None)
+        return table
 
     def net_file(self, name: str) -> str:
         # /proc/net follows the reader's network namespace; pid 1 of the host root is the host's.

@@ -77,8 +77,7 @@ class FilesystemSource(Source):
         self._worker: StatfsWorker | None = None
 
     def collect(self) -> list[Point]:
-        table = self.host.read_proc(self.host.mounts_file, errors="surrogateescape")  # statvfs needs the bytes
-        mounts = [m for m in parse_mounts(table)
+        mounts = [m for m in parse_mounts(self.host.read_mounts())
                   if self.types.allows(m.fstype) and self.mountpoints.allows(m.mountpoint)]
         points, failures = [], []
         mounts, overflow = capped(mounts, self.options.max_filesystems, "filesystems")

@@ -1,5 +1,6 @@
 """Running the agent in private Linux namespaces (unshare(1)): a tiny tmpfs for a full disk, a network of its
-own where the default health port is free. Unavailable here: skipped locally, a failure in CI (env CI set)."""
+own where the default health port is free, the mounts of a systemd service. Unavailable here: skipped locally, a
+failure in CI (env CI set)."""
 from __future__ import annotations
 
 import os
@@ -32,3 +33,14 @@ def with_own_network() -> list[str]:
     """A command prefix: run the rest in a private network namespace with only loopback, up."""
     script = 'ip link set lo up && exec "$@"'
     return _usable(["unshare", "--net", *_as_root(), "sh", "-c", script, "netns"], "a private network (and ip(8))")
+
+
+def as_systemd_service(private_tmp: Path) -> list[str]:
+    """A command prefix: run the rest with the mounts systemd gives the agent's service (ProtectSystem=: `/`
+    read-only in a namespace of its own; PrivateTmp=: a private directory on /tmp) and no capabilities
+    (CapabilityBoundingSet=)."""
+    private_tmp.mkdir(parents=True, exist_ok=True)
+    script = 'mount --bind "$1" /tmp && mount -o remount,bind,ro / && shift && exec "$@"'
+    no_capabilities = ["setpriv", "--no-new-privs", "--bounding-set=-all", "--inh-caps=-all", "--"]
+    return _usable(["unshare", "--mount", "--propagation", "slave", *_as_root(), "sh", "-c", script, "service",
+                    str(private_tmp), *no_capabilities], "a systemd service's mount namespace (and setpriv(1))")
