@@ -127,8 +127,10 @@ READ_ONLY_MOUNT = {"system_device": "/dev/loop0", "system_filesystem_mountpoint"
 
 
 SWAP = {"system_device": "/dev/sda2"}
-LINK_ETH0 = {"hw_id": "eth0", "hw_name": "eth0", "network_interface_name": "eth0"}
-LINK_ETH1 = {"hw_id": "eth1", "hw_name": "eth1", "network_interface_name": "eth1"}
+LINK_ETH0 = {"hw_id": "eth0", "hw_name": "eth0", "network_interface_name": "eth0", "hw_parent": "0000:00:03.0"}
+LINK_ETH1 = {"hw_id": "eth1", "hw_name": "eth1", "network_interface_name": "eth1", "hw_parent": "0000:00:04.0"}
+# Docker's bridge with no container attached: up without carrier on a healthy host, virtual (no hw_parent)
+LINK_DOCKER0 = {"hw_id": "docker0", "hw_name": "docker0", "network_interface_name": "docker0"}
 NETWORK_RECEIVE = {"network_interface_name": "eth0", "network_io_direction": "receive"}
 NETWORK_TRANSMIT = {"network_interface_name": "eth0", "network_io_direction": "transmit"}
 
@@ -213,10 +215,12 @@ TIMING = (
                 lambda level: RESERVED + level),
                ("system_memory_linux_hugepages_usage", {"system_memory_linux_hugepages_state": "used"},
                 lambda level: HUGEPAGES - RESERVED - level)), {}, at_or_below=True),
-    # eth1 keeps its link throughout: it never alerts.
-    Timing("HostNetworkInterfaceDown", "an administratively up interface without carrier (`hw.network.up` 0)",
+    # eth1 keeps its link throughout, docker0 never has one (virtual): neither alerts.
+    Timing("HostNetworkInterfaceDown", "an administratively up network adapter (`hw.parent` set) without carrier "
+           "(`hw.network.up` 0)",
            gauges(("hw_network_up", LINK_ETH0, lambda level: 1 - level),
-                  ("hw_network_up", LINK_ETH1, lambda level: 1)), {"network_interface_name": "eth0"}),
+                  ("hw_network_up", LINK_ETH1, lambda level: 1),
+                  ("hw_network_up", LINK_DOCKER0, lambda level: 0)), {"network_interface_name": "eth0"}),
     # Received segments beside: only those sent count.
     Timing("HostTcpRetransmits", "retransmitted / sent TCP segments > {threshold:.0%} at ≥ {min_segments} "
            "segments/s, per minute",
