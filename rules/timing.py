@@ -71,6 +71,7 @@ class Timing:
     condition: str                      # for the docs, formatted with the severity's thresholds.yml entry
     series: Callable[[str], list[Series]]
     alert_labels: Mapping[str, str]     # labels the alert carries besides the host's
+    host_keys: tuple[str, ...] = ("job", "instance", "host_name")  # the host's labels the alert keeps
     lag: Callable[[Mapping[str, Any]], int] = lambda level: EVALUATION
     early: int = 0                      # s the breach starts before BREACH_START (an absence: the missed sample)
     at_or_below: bool = False           # fires at or below the threshold: a count of what is left, in whole units
@@ -239,7 +240,8 @@ TIMING = (
                   ("system_memory_linux_pressure_seconds_total", {"system_pressure_stall_type": "some"},
                    lambda level: EXPORT * 0.5), counter=True), {}),
     Timing("HostStoppedReporting", "no `hostagent_memory_usage_bytes` sample for {silent}, one within {remembered}",
-           presence_series, {}, lag=lambda level: build.seconds(level["silent"]), early=EXPORT),
+           presence_series, {}, ("job", "instance", "host_name", "host_id"),
+           lag=lambda level: build.seconds(level["silent"]), early=EXPORT),
 )
 
 
@@ -359,7 +361,7 @@ def unit_test_group(timing: Timing, severity: Severity, all_severities: list[Sev
             for fired in firing_levels:
                 if fired.firing(breaches[host], at):
                     labels = {**host_labels(host), **timing.alert_labels}
-                    labels = {key: labels[key] for key in ("job", "instance", "host_name", *timing.alert_labels)}
+                    labels = {key: labels[key] for key in (*timing.host_keys, *timing.alert_labels)}
                     alerts.append({"exp_labels": {"severity": fired.name, **labels},
                                    "exp_annotations": annotations(fired.rule, labels, breach, links)})
         return alerts
