@@ -71,6 +71,7 @@ class Timing:
     condition: str                      # for the docs, formatted with the severity's thresholds.yml entry
     series: Callable[[str], list[Series]]
     alert_labels: Mapping[str, str]     # labels the alert carries besides the host's
+    host_keys: tuple[str, ...] = ("job", "instance", "host_name")  # the host's labels the alert keeps
     lag: Callable[[Mapping[str, Any]], int] = lambda level: EVALUATION
     early: int = 0                      # s the breach starts before BREACH_START (an absence: the missed sample)
     at_or_below: bool = False           # fires at or below the threshold: a count of what is left, in whole units
@@ -127,8 +128,10 @@ READ_ONLY_MOUNT = {"system_device": "/dev/loop0", "system_filesystem_mountpoint"
 
 
 SWAP = {"system_device": "/dev/sda2"}
-LINK_ETH0 = {"hw_id": "eth0", "hw_name": "eth0", "network_interface_name": "eth0"}
-LINK_ETH1 = {"hw_id": "eth1", "hw_name": "eth1", "network_interface_name": "eth1"}
+LINK_ETH0 = {"hw_id": "eth0", "hw_name": "eth0", "network_interface_name": "eth0", "hw_parent": "0000:00:03.0"}
+LINK_ETH1 = {"hw_id": "eth1", "hw_name": "eth1", "network_interface_name": "eth1", "hw_parent": "0000:00:04.0"}
+# Docker's bridge with no container attached: up without carrier on a healthy host, virtual (no hw_parent)
+LINK_DOCKER0 = {"hw_id": "docker0", "hw_name": "docker0", "network_interface_name": "docker0"}
 NETWORK_RECEIVE = {"network_interface_name": "eth0", "network_io_direction": "receive"}
 NETWORK_TRANSMIT = {"network_interface_name": "eth0", "network_io_direction": "transmit"}
 
@@ -213,10 +216,12 @@ TIMING = (
                 lambda level: RESERVED + level),
                ("system_memory_linux_hugepages_usage", {"system_memory_linux_hugepages_state": "used"},
                 lambda level: HUGEPAGES - RESERVED - level)), {}, at_or_below=True),
-    # eth1 keeps its link throughout: it never alerts.
-    Timing("HostNetworkInterfaceDown", "an administratively up interface without carrier (`hw.network.up` 0)",
+    # eth1 keeps its link throughout, docker0 never has one (virtual): neither alerts.
+    Timing("HostNetworkInterfaceDown", "an administratively up network adapter (`hw.parent` set) without carrier "
+           "(`hw.network.up` 0)",
            gauges(("hw_network_up", LINK_ETH0, lambda level: 1 - level),
-                  ("hw_network_up", LINK_ETH1, lambda level: 1)), {"network_interface_name": "eth0"}),
+                  ("hw_network_up", LINK_ETH1, lambda level: 1),
+                  ("hw_network_up", LINK_DOCKER0, lambda level: 0)), {"network_interface_name": "eth0"}),
     # Received segments beside: only those sent count.
     Timing("HostTcpRetransmits", "retransmitted / sent TCP segments > {threshold:.0%} at ≥ {min_segments} "
            "segments/s, per minute",
@@ -235,7 +240,8 @@ TIMING = (
                   ("system_memory_linux_pressure_seconds_total", {"system_pressure_stall_type": "some"},
                    lambda level: EXPORT * 0.5), counter=True), {}),
     Timing("HostStoppedReporting", "no `hostagent_memory_usage_bytes` sample for {silent}, one within {remembered}",
-           presence_series, {}, lag=lambda level: build.seconds(level["silent"]), early=EXPORT),
+           presence_series, {}, ("job", "instance", "host_name", "host_id"),
+           lag=lambda level: build.seconds(level["silent"]), early=EXPORT),
 )
 
 
@@ -355,7 +361,7 @@ def unit_test_group(timing: Timing, severity: Severity, all_severities: list[Sev
             for fired in firing_levels:
                 if fired.firing(breaches[host], at):
                     labels = {**host_labels(host), **timing.alert_labels}
-                    labels = {key: labels[key] for key in ("job", "instance", "host_name", *timing.alert_labels)}
+                    labels = {key: labels[key] for key in (*timing.host_keys, *timing.alert_labels)}
                     alerts.append({"exp_labels": {"severity": fired.name, **labels},
                                    "exp_annotations": annotations(fired.rule, labels, breach, links)})
         return alerts

@@ -53,6 +53,14 @@ CASES = [
      [alert(SILENT_HOST, "critical", "h11")], alert("VmagentRemoteWriteFailing", "warning", None), False),
     ("silent host: it does not silence itself",
      [alert(SILENT_HOST, "critical", "h12")], alert(SILENT_HOST, "critical", "h12"), False),
+    # host_name is the node name in Kubernetes: clusters A and B both have a node h13 (h14), another machine
+    # with another agent (instance); the rules' alerts carry job, instance and host_name, not the cluster.
+    ("silent host: the alerts of its agent are silenced",
+     [alert(SILENT_HOST, "critical", "h13", instance="i-h13-a", k8s_cluster_name="A")],
+     alert("HostCpuBusy", "warning", "h13", instance="i-h13-a"), True),
+    ("silent host: its namesake in another cluster is not",
+     [alert(SILENT_HOST, "critical", "h14", instance="i-h14-a", k8s_cluster_name="A")],
+     alert("HostCpuBusy", "warning", "h14", instance="i-h14-b"), False),
 ]
 # A backend that ingests nothing silences every silent host, so these run in an Alertmanager of their own.
 INGESTION_CASES = [
