@@ -7,12 +7,14 @@ import re
 import time
 
 import pytest
+import yaml
 
 from pipeline.testing import wait_for
 from rules.build import load_thresholds
+from rules.check import TEST_FILES
 
 from .am_api import get, post_alerts
-from .am_localconfig import ALERTMANAGER_YML
+from .am_localconfig import ALERTMANAGER_YML, load
 from .am_server import shipped_alertmanager_in
 
 SILENT_HOST = "HostStoppedReporting"
@@ -23,6 +25,14 @@ def alert(alertname: str, severity: str, host: str | None, **labels: str) -> dic
     host_label = {"host_name": host} if host else {}
     return {"labels": {"alertname": alertname, "severity": severity, "job": "hostagent", **host_label, **labels},
             "annotations": {"summary": f"{alertname} test alert"}}
+
+
+def exporter_alert(severity: str, gateway: str, exporter: str) -> dict:
+    """OtelcolExporterFailing as the rules raise it: no host_name, the gateway's scrape target and the exporter."""
+    return alert("OtelcolExporterFailing", severity, None, job="otelcol", instance=f"{gateway}:8888", exporter=exporter)
+
+
+PRW, VM = "prometheusremotewrite/prometheus", "otlphttp/victoriametrics"
 
 
 # (case, alerts posted first, the alert under test, whether it must be inhibited)
@@ -61,6 +71,27 @@ CASES = [
     ("silent host: its namesake in another cluster is not",
      [alert(SILENT_HOST, "critical", "h14", instance="i-h14-a", k8s_cluster_name="A")],
      alert("HostCpuBusy", "warning", "h14", instance="i-h14-b"), False),
+    # Gateway alerts carry no host_name: each case names gateways of its own.
+    ("critical exporter leaves another gateway's other exporter's warning",
+     [exporter_alert("critical", "gw-0", PRW)], exporter_alert("warning", "gw-1", VM), False),
+    ("critical exporter leaves another exporter's warning on the same gateway",
+     [exporter_alert("critical", "gw-2", PRW)], exporter_alert("warning", "gw-2", VM), False),
+    ("critical exporter leaves the same exporter's warning on another gateway",
+     [exporter_alert("critical", "gw-3a", VM)], exporter_alert("warning", "gw-3b", VM), False),
+    ("critical exporter silences its own warning",
+     [exporter_alert("critical", "gw-4", VM)], exporter_alert("warning", "gw-4", VM), True),
+    ("critical remote write leaves another URL's warning on the same vmagent",
+     [alert("VmagentRemoteWriteFailing", "critical", None, job="vmagent", instance="vm-5:8429", url="1:secret-url")],
+     alert("VmagentRemoteWriteFailing", "warning", None, job="vmagent", instance="vm-5:8429", url="2:secret-url"),
+     False),
+    ("critical agent source leaves another source's warning",
+     [alert("HostagentSourceFailing", "critical", "h15", instance="i-15", hostagent_source="temperature")],
+     alert("HostagentSourceFailing", "warning", "h15", instance="i-15", hostagent_source="disk"), False),
+    ("critical silences the same warning with all the agent's labels",
+     [alert("HostFilesystemUsage", "critical", "h16", instance="i-16", system_device="/dev/sda1",
+            system_filesystem_mountpoint="/var", system_filesystem_type="ext4", system_filesystem_mode="rw")],
+     alert("HostFilesystemUsage", "warning", "h16", instance="i-16", system_device="/dev/sda1",
+           system_filesystem_mountpoint="/var", system_filesystem_type="ext4", system_filesystem_mode="rw"), True),
 ]
 # A backend that ingests nothing silences every silent host, so these run in an Alertmanager of their own.
 INGESTION_CASES = [
@@ -116,6 +147,20 @@ def test_inhibition_names_alerts_the_rules_define():
     named = set(re.findall(r'alertname!?="(\w+)"', ALERTMANAGER_YML.read_text()))
     assert named == {SILENT_HOST, NO_INGESTION}
     assert named <= set(thresholds), f"inhibition names alerts the rules do not define: {named - set(thresholds)}"
+
+
+def alert_labels() -> set[str]:
+    """Every label the rules put on an alert (their unit tests expect each alert with all its labels)."""
+    return {label for path in TEST_FILES for group in yaml.safe_load(path.read_text())["tests"]
+            for case in group.get("alert_rule_test", []) for expected in case["exp_alerts"]
+            for label in expected["exp_labels"]}
+
+
+def test_a_critical_silences_only_the_warning_about_the_same_object():
+    """Alertmanager compares only the `equal` labels, and labels absent from both alerts as equal: every label
+    that tells two alerts of one name apart must be there, or a critical silences warnings about other objects."""
+    rule, = [rule for rule in load()["inhibit_rules"] if rule.get("target_matchers") == ['severity="warning"']]
+    assert set(rule["equal"]) == alert_labels() - {"severity"} | {"alertname"}
 
 
 @pytest.mark.parametrize("alertname, severity, expected_groups", [

@@ -178,6 +178,33 @@ def test_what_a_stopped_agent_kept_while_a_queue_was_full_reaches_both_backends_
         wait_for(the_same_in_both, timeout=60, what="the same samples, the kept ones included, in both backends")
 
 
+# The gateway is scraped every 10 s: 30 s is the shortest window that is never empty of samples.
+NOT_DRAINING_WINDOW = "30s"
+
+
+def test_a_victoriametrics_outage_raises_the_queue_alert_though_nothing_counts_as_failed(collector_pipeline, agent):
+    """The otlphttp queues retry for ever: VictoriaMetrics down shows as no failed send (OtelcolExporterFailing stays
+    silent), only as a queue that is never empty, the condition of OtelcolExporterQueueNotDraining (its 5-minute
+    window cut to 30 s to fit the test), which a queue busy with the agent's exports does not meet."""
+    prometheus, victoriametrics = collector_pipeline.backends
+    gateway = collector_pipeline.gateway
+    not_draining = alert_expr("OtelcolExporterQueueNotDraining").replace("[5m]", f"[{NOT_DRAINING_WINDOW}]")
+    assert not_draining != alert_expr("OtelcolExporterQueueNotDraining")
+    scraped = f'count_over_time(otelcol_exporter_queue_size{{exporter="{QUEUE_FILLED}"}}[{NOT_DRAINING_WINDOW}]) >= 3'
+    wait_for(lambda: prometheus.query(scraped), timeout=60, what="a window of scrapes of the healthy queue")
+    assert prometheus.query(not_draining) == []
+    victoriametrics.stop()
+    firing = wait_for(lambda: prometheus.query(not_draining), timeout=PATIENCE + 60,
+                      what="the queue not draining in Prometheus")
+    assert {sample["metric"]["exporter"] for sample in firing} == {QUEUE_FILLED}
+    assert telemetry(gateway, "otelcol_exporter_queue_size", exporter=QUEUE_FILLED) >= 1
+    assert telemetry(gateway, "otelcol_exporter_send_failed_metric_points", exporter=QUEUE_FILLED) == 0
+    assert prometheus.query(alert_expr("OtelcolExporterFailing")) == []
+    victoriametrics.start()
+    wait_for_drained_queue(gateway)
+    wait_for(lambda: prometheus.query(not_draining) == [], timeout=30, what="the drained queue in Prometheus")
+
+
 def test_memory_limiter_refusal_is_kept_by_the_agent_and_delivered_later(collector_pipeline, agent, tmp_path):
     gateway = collector_pipeline.gateway
     starved = tmp_path / "starved.yaml"

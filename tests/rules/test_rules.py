@@ -185,3 +185,16 @@ def test_the_vmagent_gateway_exposes_every_vmagent_metric_the_rules_read(tmp_pat
         exposition = http_get(f"{gateway.url}/metrics").decode().splitlines()
     exposed = {line.split("{")[0].split(" ")[0] for line in exposition if line and not line.startswith("#")}
     assert wanted and wanted <= exposed, wanted - exposed
+
+
+def test_a_backend_down_behind_vmagent_counts_as_retries_so_vmagent_remote_write_failing_sees_it(tmp_path):
+    """vmagent's answer to OtelcolExporterQueueNotDraining: its queues retry for ever too, but count each attempt at
+    a backend that is down, which is what VmagentRemoteWriteFailing reads."""
+    def retries(gateway) -> dict[str, float]:
+        lines = http_get(f"{gateway.url}/metrics").decode().splitlines()
+        return {line.split('url="')[1].split('"')[0]: float(line.rsplit(" ", 1)[1])
+                for line in lines if line.startswith("vmagent_remotewrite_retries_count_total{")}
+    with running(Vmagent(free_port(), tmp_path, DEAD_WRITE_URL, DEAD_WRITE_URL)) as gateway:
+        counted = wait_for(lambda: (found := retries(gateway)) and all(found.values()) and found, timeout=30,
+                           what="retries counted for both unreachable backends")
+    assert len(counted) == 2
