@@ -10,6 +10,9 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[test]'
+	# The tools (pipeline, rules, bench, viewer; dashgen in grafana/) from the working tree: the agent's
+	# distribution leaves them out (pyproject.toml).
+	printf '%s\n' "$(CURDIR)" "$(CURDIR)/grafana" > "$$($(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/hostagent-tools.pth"
 	touch $@
 
 venv: $(VENV)/.installed

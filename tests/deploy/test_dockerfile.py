@@ -4,8 +4,10 @@ import fnmatch
 import json
 import re
 import shlex
+import shutil
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 from collector.config import HealthConfig
@@ -53,6 +55,32 @@ def test_build_stage_copies_files_that_exist():
             *sources, _ = shlex.split(args)
             for source in sources:
                 assert (REPO / source).exists(), f"COPY {source}: not in the repository"
+
+
+def test_the_build_stage_builds_a_wheel_of_the_agent_alone_from_what_it_copies(tmp_path):
+    """What `pip wheel .` in the build stage does, offline (no Docker engine here): the copied files must be all it
+    needs, and the wheel must hold the agent and nothing of the repository's tools."""
+    context = tmp_path / "src"
+    for kind, args in stages()[0]:
+        if kind == "COPY":
+            *sources, target = shlex.split(args)
+            for source in sources:
+                destination = context / target / source if target.endswith("/") else context / target
+                if (REPO / source).is_dir():
+                    shutil.copytree(REPO / source, destination, ignore=shutil.ignore_patterns("__pycache__"))
+                else:
+                    destination.parent.mkdir(parents=True, exist_ok=True)
+                    shutil.copyfile(REPO / source, destination)
+    built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--no-index",
+                            "--wheel-dir", str(tmp_path / "wheels"), "."], cwd=context, capture_output=True,
+                           text=True, timeout=300)
+    assert built.returncode == 0, built.stderr[-2000:]
+    [wheel] = (tmp_path / "wheels").glob("hostagent-*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        names = archive.namelist()
+        entry_points = archive.read(next(n for n in names if n.endswith(".dist-info/entry_points.txt"))).decode()
+    assert {name.split("/")[0] for name in names if not name.split("/")[0].endswith(".dist-info")} == {"collector"}
+    assert "collector/sources/cpu.py" in names and "collector = collector.cli:main" in entry_points
 
 
 def test_healthcheck_asks_the_agent_default_health_endpoint():
