@@ -6,6 +6,7 @@ import re
 import pytest
 import yaml
 
+from collector.config import Duration, HealthConfig
 from tests.deploy.manifests import OVERLAYS, config_map_data, container, container_port, find, pod_spec, quantity_bytes
 
 # Taints a node may carry; the agent must tolerate all of them (it belongs on every node).
@@ -158,6 +159,20 @@ def test_agent_rolls_out_node_by_node_batches(rendered, overlay):
     assert strategy["type"] == "RollingUpdate"
     assert strategy["rollingUpdate"]["maxUnavailable"]
     assert strategy["rollingUpdate"].get("maxSurge", 0) in (0, "0", "0%"), "two agents cannot share the host port"
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_an_agent_that_never_exports_is_never_counted_available(rendered, overlay):
+    """/readyz answers ready for `ready_intervals` export intervals after start (collector/health.py), then the
+    probe needs `failureThreshold` failures: only a pod ready for longer than that is known to export."""
+    daemonset = find(rendered[overlay], "DaemonSet")
+    [config_name] = [v["configMap"]["name"] for v in pod_spec(daemonset)["volumes"] if "configMap" in v]
+    config = yaml.safe_load(config_map_data(rendered[overlay], config_name.rsplit("-", 1)[0])["agent.yaml"])
+    probe = container(daemonset)["readinessProbe"]
+    ready_intervals = config.get("health", {}).get("ready_intervals", HealthConfig().ready_intervals)
+    grace = ready_intervals * Duration.parse(config["exporter"]["interval"])
+    unready_after = grace + probe["failureThreshold"] * probe["periodSeconds"] + probe["timeoutSeconds"]
+    assert probe["initialDelaySeconds"] + daemonset["spec"].get("minReadySeconds", 0) > unready_after
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
