@@ -10,7 +10,7 @@ import yaml
 
 from collector.config import ExporterConfig
 from collector.units import Duration
-from pipeline.services import GATEWAY_CONFIG
+from pipeline.services import GATEWAY_CONFIG, VICTORIAMETRICS_DEDUP
 from pipeline.testing import free_port, otelcol_gateway, running
 from tests.deploy.manifests import (
     KUBERNETES,
@@ -70,6 +70,14 @@ def test_cluster_components_listen_where_their_services_point(cluster):
     [claim] = storage["spec"]["volumeClaimTemplates"]
     [mount] = container(storage)["volumeMounts"]
     assert mount["name"] == claim["metadata"]["name"] and args_of(storage)["storageDataPath"] == mount["mountPath"]
+
+
+@pytest.mark.parametrize(("kind", "name"), [("StatefulSet", "vmstorage"), ("Deployment", "vmselect")])
+def test_the_cluster_stores_and_answers_a_resent_request_once(cluster, kind, name):
+    """As make run's VictoriaMetrics (docs/reliability.md): vmstorage folds the copies, vmselect those still
+    unmerged and the replicas of -replicationFactor (VictoriaMetrics' cluster docs ask for it on both)."""
+    flag, value = VICTORIAMETRICS_DEDUP.lstrip("-").split("=")
+    assert args_of(find(cluster, kind, name))[flag] == value
 
 
 def test_cluster_pods_are_unprivileged(cluster):
