@@ -11,7 +11,8 @@ from collector.sources.base import OptInOptions, PartialFailure, Source, Unavail
 from collector.sources.filters import REGEX, NameFilter, capped
 from collector.spec import Point, updowncounter
 
-ACTIVE_STATES = ("active", "reloading", "inactive", "failed", "activating", "deactivating")
+# systemd's unit_active_state_table (src/basic/unit-def.c): maintenance since v246, refreshing since v254.
+ACTIVE_STATES = ("active", "reloading", "inactive", "failed", "activating", "deactivating", "maintenance", "refreshing")
 MANAGER = {"object_path": "/org/freedesktop/systemd1", "bus_name": "org.freedesktop.systemd1",
            "interface": "org.freedesktop.systemd1.Manager"}
 CALL_TIMEOUT = 5.0
@@ -46,9 +47,11 @@ class SystemdSource(Source):
     def collect(self) -> list[Point]:
         units = [(name, state) for name, state in self._list_units() if self.filter.allows(name)]
         units, overflow = capped(sorted(units), self.options.max_units, "units")
+        # A state a later systemd adds is reported too: each unit's series always sum to 1.
         points = [Point(UNIT_STATE.name, int(state == candidate),
                         {"systemd.unit.name": name, "systemd.unit.active_state": candidate})
-                  for name, state in units for candidate in ACTIVE_STATES]
+                  for name, state in units
+                  for candidate in (ACTIVE_STATES if state in ACTIVE_STATES else (*ACTIVE_STATES, state))]
         if overflow:
             raise PartialFailure(points, overflow)
         return points

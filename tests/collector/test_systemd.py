@@ -21,11 +21,22 @@ def test_each_service_has_1_for_its_state_and_0_for_the_others(tmp_path):
         assert {name for name, _ in found} == {"nginx.service", "backup.service", "cron.service"}  # services only
         assert {key for key, value in found.items() if value == 1} == {
             ("nginx.service", "active"), ("backup.service", "failed"), ("cron.service", "activating")}
-        assert len(found) == 3 * 6
+        assert len(found) == 3 * len(systemd_source.ACTIVE_STATES) == 3 * 8
         systemd.units[1] = ("backup.service", "inactive")
         found = states(source.collect())  # over the same connection
         assert found[("backup.service", "failed")] == 0 and found[("backup.service", "inactive")] == 1
         assert systemd.calls == 2
+
+
+def test_every_unit_is_in_exactly_one_state_whatever_state_systemd_names(tmp_path):
+    with private_bus(tmp_path) as systemd:
+        systemd.units[:3] = [("nginx.service", "refreshing"), ("backup.service", "maintenance"),
+                             ("cron.service", "hibernating")]  # a state of a systemd to come
+        found = states(SystemdSource(Host(tmp_path), SystemdOptions(enabled=True)).collect())
+    for unit, state in (("nginx.service", "refreshing"), ("backup.service", "maintenance"),
+                        ("cron.service", "hibernating")):
+        assert found[(unit, state)] == 1
+        assert sum(value for (name, _), value in found.items() if name == unit) == 1
 
 
 def test_filters_and_the_unit_cap(tmp_path):
