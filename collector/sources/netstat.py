@@ -1,9 +1,10 @@
-"""TCP stack health and socket counts of the host's network namespace (/proc/net/snmp, netstat, sockstat).
+"""TCP stack health and socket counts of the host's network namespace (/proc/net/snmp, netstat, sockstat, sockstat6).
 
 No semconv or hostmetrics name exists: the names are the project's, in the model's system.network namespace;
 node_exporter's netstat and sockstat collectors read the same counters.
 """
 
+import contextlib
 from collections.abc import Collection
 
 from collector.sources.base import Source
@@ -20,7 +21,8 @@ LISTEN_DROPS = counter("system.network.tcp.listen.drops", "{connection}",
                        "Connection requests a listening socket dropped, overflows included (ListenDrops).",
                        precedent=PROJECT)
 SOCKET_COUNT = updowncounter("system.network.socket.count", "{socket}",
-                             "Sockets in use per transport (sockstat inuse).", "network.transport", precedent=PROJECT)
+                             "Sockets in use per transport, IPv4 and IPv6 (sockstat and sockstat6 inuse).",
+                             "network.transport", precedent=PROJECT)
 
 # (file, "Section: Field") → (metric, attributes)
 COUNTERS = {
@@ -30,7 +32,7 @@ COUNTERS = {
     ("netstat", "TcpExt", "ListenOverflows"): (LISTEN_OVERFLOWS.name, {}),
     ("netstat", "TcpExt", "ListenDrops"): (LISTEN_DROPS.name, {}),
 }
-SOCKSTAT = {"TCP": "tcp", "UDP": "udp"}
+SOCKSTAT = {"TCP": "tcp", "UDP": "udp", "TCP6": "tcp", "UDP6": "udp"}
 SECTIONS = {table: {section for t, section, _ in COUNTERS if t == table} for table, _, _ in COUNTERS}
 
 
@@ -43,7 +45,10 @@ class NetstatSource(Source):
                   for name in SECTIONS}
         points = [Point(metric, int(tables[table][section][field]), attributes)
                   for (table, section, field), (metric, attributes) in COUNTERS.items()]
-        return points + parse_sockstat(self.host.read_proc(self.host.net_file("sockstat")))
+        sockstat = [self.host.read_proc(self.host.net_file("sockstat"))]
+        with contextlib.suppress(FileNotFoundError):  # no IPv6 on this host (ipv6.disable=1): no sockstat6
+            sockstat.append(self.host.read_proc(self.host.net_file("sockstat6")))
+        return points + parse_sockstat("\n".join(sockstat))
 
 
 def parse_snmp(text: str, wanted: Collection[str] | None = None) -> dict[str, dict[str, str]]:
@@ -59,11 +64,13 @@ def parse_snmp(text: str, wanted: Collection[str] | None = None) -> dict[str, di
 
 
 def parse_sockstat(text: str) -> list[Point]:
-    points = []
+    """/proc/net/sockstat and sockstat6: IPv4 and IPv6 sockets summed per transport, as the connection count sums
+    tcp and tcp6 (a dual-stack listener's IPv4 clients are TCP6 sockets, counted in sockstat6 only)."""
+    in_use = {}
     for line in text.splitlines():
         protocol, _, rest = line.partition(":")
         if protocol in SOCKSTAT:
             fields = rest.split()
-            in_use = int(fields[fields.index("inuse") + 1])
-            points.append(Point(SOCKET_COUNT.name, in_use, {"network.transport": SOCKSTAT[protocol]}))
-    return points
+            transport = SOCKSTAT[protocol]
+            in_use[transport] = in_use.get(transport, 0) + int(fields[fields.index("inuse") + 1])
+    return [Point(SOCKET_COUNT.name, count, {"network.transport": transport}) for transport, count in in_use.items()]

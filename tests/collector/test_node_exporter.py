@@ -116,11 +116,12 @@ def test_counters_are_not_behind_node_exporter(both, metric, attributes, series,
     assert -1e-6 < agent(ours, metric, attributes) - node(theirs, series) <= ahead
 
 
-@pytest.mark.parametrize("transport, series", [("tcp", "node_sockstat_TCP_inuse"), ("udp", "node_sockstat_UDP_inuse")])
-def test_sockets_in_use_agree_with_node_exporter(both, transport, series):
+@pytest.mark.parametrize("transport, protocol", [("tcp", "TCP"), ("udp", "UDP")])
+def test_sockets_in_use_agree_with_node_exporter(both, transport, protocol):
     theirs, ours = both
+    ipv6 = theirs.get((f"node_sockstat_{protocol}6_inuse", frozenset()), 0)  # no series without IPv6
     assert agent(ours, "system.network.socket.count", {"network.transport": transport}) == pytest.approx(
-        node(theirs, series), abs=20)
+        node(theirs, f"node_sockstat_{protocol}_inuse") + ipv6, abs=20)
 
 
 def test_link_state_speed_and_mtu_agree_with_node_exporter_for_every_interface_the_agent_reports(both):

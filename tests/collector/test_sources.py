@@ -480,6 +480,14 @@ def test_tcp_stack_counters_and_sockets_from_the_host_namespace(fixture_host):
     assert {p.metric: p.value for p in points if not p.attributes} == {
         "system.network.tcp.retransmits": 160, "system.network.tcp.listen.overflows": 7,
         "system.network.tcp.listen.drops": 9}
+    # sockstat's IPv4 sockets and sockstat6's IPv6 ones (TCP 24 + TCP6 9, UDP 4 + UDP6 2)
+    assert by_attributes(points, "system.network.socket.count", "network.transport") == {"tcp": 33, "udp": 6}
+
+
+def test_sockets_of_a_host_without_ipv6_are_its_ipv4_ones(host_tree):
+    from collector.sources.netstat import NetstatSource
+    (host_tree / "proc" / "1" / "net" / "sockstat6").unlink()  # ipv6.disable=1: no sockstat6
+    points = NetstatSource(Host(host_tree), SourceOptions()).collect()
     assert by_attributes(points, "system.network.socket.count", "network.transport") == {"tcp": 24, "udp": 4}
 
 
