@@ -348,6 +348,95 @@ def test_disk_include_filter_and_device_cap(fixture_host):
     assert {p.attributes["system.device"] for p in at_cap} == {"sda", "nvme0n1"}
 
 
+def diskstats_line(major: int, minor: int, name: str, reads: int) -> str:
+    return f"{major} {minor} {name} {reads} 0 {reads * 8} 1 0 0 0 0 0 1 1 0 0 0 0 0 0\n"
+
+
+def block_devices(root, disks: dict[str, list[str]]):
+    """/proc/diskstats and sysfs of whole devices and their partitions, as the kernel lays them out: the device
+    under /sys/devices, the partition beside its disk's attributes, /sys/class/block/<name> linking to each."""
+    lines, devices, classes = [], root / "sys" / "devices" / "virtual" / "block", root / "sys" / "class" / "block"
+    shutil.rmtree(classes, ignore_errors=True)
+    classes.mkdir(parents=True)
+    for major, (disk, partitions) in enumerate(disks.items(), start=240):
+        for minor, name in enumerate([disk, *partitions]):
+            directory = devices / disk / (name if minor else "")
+            directory.mkdir(parents=True, exist_ok=True)
+            (directory / "dev").write_text(f"{major}:{minor}\n")
+            if minor:
+                (directory / "partition").write_text(f"{minor}\n")
+            (classes / name).symlink_to(os.path.relpath(directory, classes))
+            lines.append(diskstats_line(major, minor, name, reads=100 * (minor + 1)))
+    (root / "proc" / "diskstats").write_text("".join(lines))
+
+
+# xvda1: a whole disk despite its name (Xen guests without a partition table, older EC2 instances)
+DISKS = {"md0": ["md0p1"], "nbd0": ["nbd0p1"], "rbd0": ["rbd0p1", "rbd0p2"], "pmem0": ["pmem0p1"],
+         "loop0": ["loop0p1"], "xvda1": [], "sdb": ["sdb1"]}
+
+
+def test_disk_partitions_are_told_by_sysfs_whatever_their_name(host_tree):
+    block_devices(host_tree, DISKS)
+    points = DiskSource(Host(host_tree), DiskOptions()).collect()
+    read = {p.attributes["system.device"]: p.value for p in points
+            if p.metric == "system.disk.io" and p.attributes["disk.io.direction"] == "read"}
+    assert read == {"md0": 800 * 512, "nbd0": 800 * 512, "rbd0": 800 * 512, "pmem0": 800 * 512,
+                    "xvda1": 800 * 512, "sdb": 800 * 512}  # loop0 is excluded by name, loop0p1 as a partition
+
+
+def test_disk_partitions_option_reports_partitions_through_include_and_exclude(host_tree):
+    block_devices(host_tree, DISKS)
+    host = Host(host_tree)
+
+    def devices(**options):
+        return {p.attributes["system.device"] for p in DiskSource(host, DiskOptions(**options)).collect()}
+    assert devices(partitions=True) == {"md0", "md0p1", "nbd0", "nbd0p1", "rbd0", "rbd0p1", "rbd0p2", "pmem0",
+                                        "pmem0p1", "loop0p1", "xvda1", "sdb", "sdb1"}
+    assert devices(partitions=True, include=(r"^rbd",), exclude=(r"p2$",)) == {"rbd0", "rbd0p1"}
+    assert devices(include=(r"^rbd",)) == {"rbd0"}
+    assert devices(exclude=()) == {"md0", "nbd0", "rbd0", "pmem0", "loop0", "xvda1", "sdb"}
+
+
+def test_disk_asks_sysfs_only_about_devices_it_has_not_seen(host_tree, monkeypatch):
+    block_devices(host_tree, DISKS)
+    host, asked = Host(host_tree), []
+    read_sys = host.read_sys
+
+    def counted(relative):
+        if relative.startswith("class/block/"):
+            asked.append(relative.split("/")[2])
+        return read_sys(relative)
+    monkeypatch.setattr(host, "read_sys", counted)
+    source = DiskSource(host, DiskOptions())
+    for _ in range(3):
+        with host.cycle():
+            source.collect()
+    assert sorted(set(asked)) == sorted(name for disk, parts in DISKS.items() for name in [disk, *parts]
+                                        if name != "loop0")  # excluded by name before any lookup
+    asked.clear()
+    diskstats = host_tree / "proc" / "diskstats"
+    block_devices(host_tree, {**DISKS, "nbd1": ["nbd1p1"]})
+    with host.cycle():
+        devices = {p.attributes["system.device"] for p in source.collect()}
+    assert set(asked) == {"nbd1", "nbd1p1"} and "nbd1" in devices and "nbd1p1" not in devices
+    asked.clear()
+    diskstats.write_text("".join(line for line in diskstats.read_text().splitlines(keepends=True)
+                                 if " nbd1" not in line))
+    with host.cycle():
+        source.collect()
+    assert asked == []  # a device gone: nothing new to look up
+
+
+def test_disk_without_sysfs_counts_every_device_and_says_so_once(host_tree, caplog):
+    block_devices(host_tree, DISKS)
+    shutil.rmtree(host_tree / "sys" / "class" / "block")
+    source = DiskSource(Host(host_tree), DiskOptions())
+    for _ in range(2):
+        assert "md0p1" in {p.attributes["system.device"] for p in source.collect()}
+    [warning] = [r.getMessage() for r in caplog.records if "partitions" in r.getMessage()]
+    assert "no /sys/class/block entry for md0, md0p1, nbd0 …" in warning
+
+
 def test_mount_table_parsing_unescapes_and_keeps_the_top_of_stacked_mounts():
     mounts = parse_mounts("/dev/sda1 /mnt/my\\040disk ext4 rw 0 0\n"
                           "/dev/sdb1 /srv ext4 rw 0 0\n/dev/sdc1 /srv xfs ro 0 0\n"
