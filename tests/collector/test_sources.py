@@ -335,6 +335,53 @@ def test_disk_queue_and_size_per_device(fixture_host):
         ("system.disk.limit", "sda"): 1953525168 * 512, ("system.disk.limit", "nvme0n1"): 1000215216 * 512}
 
 
+WRAP_MS = 1 << 32  # the kernel prints diskstats' time fields as unsigned int milliseconds
+
+
+
+
+def times_ms(points) -> tuple[int, int, int, int]:
+    def ms(metric, **attributes):
+        [value] = [p.value for p in points if p.metric == metric and attributes.items() <= p.attributes.items()]
+        return round(value * 1000)
+    return (ms("system.disk.operation_time", **{"disk.io.direction": "read"}),
+            ms("system.disk.operation_time", **{"disk.io.direction": "write"}),
+            ms("system.disk.io_time"), ms("system.disk.weighted_io_time"))
+
+
+def test_disk_time_counters_count_on_past_their_32_bit_wraps(host_tree):
+    diskstats, source = host_tree / "proc" / "diskstats", DiskSource(Host(host_tree), DiskOptions())
+
+    def collect(reads, *fields_ms):
+        read_ms, write_ms, io_ms, weighted_ms = fields_ms
+        diskstats.write_text(f"8 0 sda {reads} 0 {reads * 8} {read_ms} 10 0 80 {write_ms} 0 {io_ms} {weighted_ms} "
+                             "0 0 0 0 0 0\n")
+        return times_ms(source.collect())
+    assert collect(1_000_000, WRAP_MS - 7_000, 500, WRAP_MS - 1, WRAP_MS - 2_000) == (
+        WRAP_MS - 7_000, 500, WRAP_MS - 1, WRAP_MS - 2_000)
+    # read time, io_ticks and weighted time wrapped (write time did not); then weighted time wraps again
+    assert collect(1_000_100, 2_705, 600, 9, 3_000) == (WRAP_MS + 2_705, 600, WRAP_MS + 9, WRAP_MS + 3_000)
+    assert collect(1_000_200, 9_000, 700, 1_000, WRAP_MS - 5) == (WRAP_MS + 9_000, 700, WRAP_MS + 1_000,
+                                                                   2 * WRAP_MS - 5)
+    assert collect(1_000_300, 9_500, 800, 2_000, 40) == (WRAP_MS + 9_500, 800, WRAP_MS + 2_000, 2 * WRAP_MS + 40)
+
+
+def test_disk_time_counters_start_over_with_a_recreated_device(host_tree):
+    diskstats, source = host_tree / "proc" / "diskstats", DiskSource(Host(host_tree), DiskOptions())
+
+    def collect(reads, read_ms, device="sda"):
+        diskstats.write_text(f"8 0 {device} {reads} 0 {reads * 8} {read_ms} 10 0 80 20 0 {read_ms} {read_ms} "
+                             "0 0 0 0 0 0\n")
+        points = source.collect()
+        return times_ms(points) if device == "sda" else None
+    collect(1_000_000, WRAP_MS - 100)
+    assert collect(1_000_100, 50)[0] == WRAP_MS + 50  # a wrap
+    assert collect(30, 20) == (20, 20, 20, 20)  # its operations went back too: re-created, not wrapped
+    assert collect(40, 30) == (30, 20, 30, 30)
+    collect(50, 40, device="sdb")  # sda gone for a read ...
+    assert collect(5_000, 10) == (10, 20, 10, 10)  # ... and back: it starts over, whatever its counts
+
+
 def test_disk_include_filter_and_device_cap(fixture_host):
     points = DiskSource(fixture_host, DiskOptions(include=("^sda$",))).collect()
     assert {p.attributes["system.device"] for p in points} == {"sda"}
