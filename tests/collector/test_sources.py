@@ -335,6 +335,53 @@ def test_disk_queue_and_size_per_device(fixture_host):
         ("system.disk.limit", "sda"): 1953525168 * 512, ("system.disk.limit", "nvme0n1"): 1000215216 * 512}
 
 
+WRAP_MS = 1 << 32  # the kernel prints diskstats' time fields as unsigned int milliseconds
+
+
+
+
+def times_ms(points) -> tuple[int, int, int, int]:
+    def ms(metric, **attributes):
+        [value] = [p.value for p in points if p.metric == metric and attributes.items() <= p.attributes.items()]
+        return round(value * 1000)
+    return (ms("system.disk.operation_time", **{"disk.io.direction": "read"}),
+            ms("system.disk.operation_time", **{"disk.io.direction": "write"}),
+            ms("system.disk.io_time"), ms("system.disk.weighted_io_time"))
+
+
+def test_disk_time_counters_count_on_past_their_32_bit_wraps(host_tree):
+    diskstats, source = host_tree / "proc" / "diskstats", DiskSource(Host(host_tree), DiskOptions())
+
+    def collect(reads, *fields_ms):
+        read_ms, write_ms, io_ms, weighted_ms = fields_ms
+        diskstats.write_text(f"8 0 sda {reads} 0 {reads * 8} {read_ms} 10 0 80 {write_ms} 0 {io_ms} {weighted_ms} "
+                             "0 0 0 0 0 0\n")
+        return times_ms(source.collect())
+    assert collect(1_000_000, WRAP_MS - 7_000, 500, WRAP_MS - 1, WRAP_MS - 2_000) == (
+        WRAP_MS - 7_000, 500, WRAP_MS - 1, WRAP_MS - 2_000)
+    # read time, io_ticks and weighted time wrapped (write time did not); then weighted time wraps again
+    assert collect(1_000_100, 2_705, 600, 9, 3_000) == (WRAP_MS + 2_705, 600, WRAP_MS + 9, WRAP_MS + 3_000)
+    assert collect(1_000_200, 9_000, 700, 1_000, WRAP_MS - 5) == (WRAP_MS + 9_000, 700, WRAP_MS + 1_000,
+                                                                   2 * WRAP_MS - 5)
+    assert collect(1_000_300, 9_500, 800, 2_000, 40) == (WRAP_MS + 9_500, 800, WRAP_MS + 2_000, 2 * WRAP_MS + 40)
+
+
+def test_disk_time_counters_start_over_with_a_recreated_device(host_tree):
+    diskstats, source = host_tree / "proc" / "diskstats", DiskSource(Host(host_tree), DiskOptions())
+
+    def collect(reads, read_ms, device="sda"):
+        diskstats.write_text(f"8 0 {device} {reads} 0 {reads * 8} {read_ms} 10 0 80 20 0 {read_ms} {read_ms} "
+                             "0 0 0 0 0 0\n")
+        points = source.collect()
+        return times_ms(points) if device == "sda" else None
+    collect(1_000_000, WRAP_MS - 100)
+    assert collect(1_000_100, 50)[0] == WRAP_MS + 50  # a wrap
+    assert collect(30, 20) == (20, 20, 20, 20)  # its operations went back too: re-created, not wrapped
+    assert collect(40, 30) == (30, 20, 30, 30)
+    collect(50, 40, device="sdb")  # sda gone for a read ...
+    assert collect(5_000, 10) == (10, 20, 10, 10)  # ... and back: it starts over, whatever its counts
+
+
 def test_disk_include_filter_and_device_cap(fixture_host):
     points = DiskSource(fixture_host, DiskOptions(include=("^sda$",))).collect()
     assert {p.attributes["system.device"] for p in points} == {"sda"}
@@ -346,6 +393,95 @@ def test_disk_include_filter_and_device_cap(fixture_host):
     # exactly at the cap: every device, nothing reported
     at_cap = DiskSource(fixture_host, DiskOptions(max_devices=2)).collect()
     assert {p.attributes["system.device"] for p in at_cap} == {"sda", "nvme0n1"}
+
+
+def diskstats_line(major: int, minor: int, name: str, reads: int) -> str:
+    return f"{major} {minor} {name} {reads} 0 {reads * 8} 1 0 0 0 0 0 1 1 0 0 0 0 0 0\n"
+
+
+def block_devices(root, disks: dict[str, list[str]]):
+    """/proc/diskstats and sysfs of whole devices and their partitions, as the kernel lays them out: the device
+    under /sys/devices, the partition beside its disk's attributes, /sys/class/block/<name> linking to each."""
+    lines, devices, classes = [], root / "sys" / "devices" / "virtual" / "block", root / "sys" / "class" / "block"
+    shutil.rmtree(classes, ignore_errors=True)
+    classes.mkdir(parents=True)
+    for major, (disk, partitions) in enumerate(disks.items(), start=240):
+        for minor, name in enumerate([disk, *partitions]):
+            directory = devices / disk / (name if minor else "")
+            directory.mkdir(parents=True, exist_ok=True)
+            (directory / "dev").write_text(f"{major}:{minor}\n")
+            if minor:
+                (directory / "partition").write_text(f"{minor}\n")
+            (classes / name).symlink_to(os.path.relpath(directory, classes))
+            lines.append(diskstats_line(major, minor, name, reads=100 * (minor + 1)))
+    (root / "proc" / "diskstats").write_text("".join(lines))
+
+
+# xvda1: a whole disk despite its name (Xen guests without a partition table, older EC2 instances)
+DISKS = {"md0": ["md0p1"], "nbd0": ["nbd0p1"], "rbd0": ["rbd0p1", "rbd0p2"], "pmem0": ["pmem0p1"],
+         "loop0": ["loop0p1"], "xvda1": [], "sdb": ["sdb1"]}
+
+
+def test_disk_partitions_are_told_by_sysfs_whatever_their_name(host_tree):
+    block_devices(host_tree, DISKS)
+    points = DiskSource(Host(host_tree), DiskOptions()).collect()
+    read = {p.attributes["system.device"]: p.value for p in points
+            if p.metric == "system.disk.io" and p.attributes["disk.io.direction"] == "read"}
+    assert read == {"md0": 800 * 512, "nbd0": 800 * 512, "rbd0": 800 * 512, "pmem0": 800 * 512,
+                    "xvda1": 800 * 512, "sdb": 800 * 512}  # loop0 is excluded by name, loop0p1 as a partition
+
+
+def test_disk_partitions_option_reports_partitions_through_include_and_exclude(host_tree):
+    block_devices(host_tree, DISKS)
+    host = Host(host_tree)
+
+    def devices(**options):
+        return {p.attributes["system.device"] for p in DiskSource(host, DiskOptions(**options)).collect()}
+    assert devices(partitions=True) == {"md0", "md0p1", "nbd0", "nbd0p1", "rbd0", "rbd0p1", "rbd0p2", "pmem0",
+                                        "pmem0p1", "loop0p1", "xvda1", "sdb", "sdb1"}
+    assert devices(partitions=True, include=(r"^rbd",), exclude=(r"p2$",)) == {"rbd0", "rbd0p1"}
+    assert devices(include=(r"^rbd",)) == {"rbd0"}
+    assert devices(exclude=()) == {"md0", "nbd0", "rbd0", "pmem0", "loop0", "xvda1", "sdb"}
+
+
+def test_disk_asks_sysfs_only_about_devices_it_has_not_seen(host_tree, monkeypatch):
+    block_devices(host_tree, DISKS)
+    host, asked = Host(host_tree), []
+    read_sys = host.read_sys
+
+    def counted(relative):
+        if relative.startswith("class/block/"):
+            asked.append(relative.split("/")[2])
+        return read_sys(relative)
+    monkeypatch.setattr(host, "read_sys", counted)
+    source = DiskSource(host, DiskOptions())
+    for _ in range(3):
+        with host.cycle():
+            source.collect()
+    assert sorted(set(asked)) == sorted(name for disk, parts in DISKS.items() for name in [disk, *parts]
+                                        if name != "loop0")  # excluded by name before any lookup
+    asked.clear()
+    diskstats = host_tree / "proc" / "diskstats"
+    block_devices(host_tree, {**DISKS, "nbd1": ["nbd1p1"]})
+    with host.cycle():
+        devices = {p.attributes["system.device"] for p in source.collect()}
+    assert set(asked) == {"nbd1", "nbd1p1"} and "nbd1" in devices and "nbd1p1" not in devices
+    asked.clear()
+    diskstats.write_text("".join(line for line in diskstats.read_text().splitlines(keepends=True)
+                                 if " nbd1" not in line))
+    with host.cycle():
+        source.collect()
+    assert asked == []  # a device gone: nothing new to look up
+
+
+def test_disk_without_sysfs_counts_every_device_and_says_so_once(host_tree, caplog):
+    block_devices(host_tree, DISKS)
+    shutil.rmtree(host_tree / "sys" / "class" / "block")
+    source = DiskSource(Host(host_tree), DiskOptions())
+    for _ in range(2):
+        assert "md0p1" in {p.attributes["system.device"] for p in source.collect()}
+    [warning] = [r.getMessage() for r in caplog.records if "partitions" in r.getMessage()]
+    assert "no /sys/class/block entry for md0, md0p1, nbd0 …" in warning
 
 
 def test_mount_table_parsing_unescapes_and_keeps_the_top_of_stacked_mounts():
