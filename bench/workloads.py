@@ -16,6 +16,7 @@ from collector.sources.textfile import TextfileOptions, TextfileSource
 from pipeline import fake_systemd
 
 PROCESSES, MEMBER_EVERY = 3000, 10  # every 10th process belongs to a group
+THREADS = 4  # per process, as its stat says
 CGROUPS = 200
 TEXTFILES, SERIES_PER_FILE = 20, 50
 UNITS = 300
@@ -83,6 +84,10 @@ def _write_processes(proc: Path):
         uid = 33 if kind[1] == "www-data" else 0
         (directory / "status").write_text(f"Name:\t{kind[0]}\nUid:\t{uid}\t{uid}\t{uid}\t{uid}\n"
                                           "voluntary_ctxt_switches:\t10\nnonvoluntary_ctxt_switches:\t1\n")
+        for tid in [pid] + [pid + PROCESSES * n for n in range(1, THREADS)]:  # the main thread's id is the pid
+            thread = directory / "task" / str(tid)
+            thread.mkdir(parents=True)
+            shutil.copyfile(directory / "status", thread / "status")
         (directory / "io").write_text("read_bytes: 4096\nwrite_bytes: 8192\n")
     (proc.parent / "etc").mkdir()
     (proc.parent / "etc/passwd").write_text("root:x:0:0::/root:/bin/sh\nwww-data:x:33:33::/var/www:/bin/sh\n")

@@ -1,4 +1,5 @@
-"""The process_groups source over the fixture /proc: exact per-group sums, empty groups, exited processes."""
+"""The process_groups source over the fixture /proc: exact per-group sums, empty groups, exited processes and
+threads."""
 
 import os
 import re
@@ -72,6 +73,33 @@ def test_counters_keep_what_exited_processes_used_and_a_reused_pid_is_a_new_proc
     # pid 100 restarts (a new start time) with a fresh CPU count: its new time adds to the total.
     stat.write_text(stat.read_text().replace(" 600 200 ", " 5 1 ").replace(" 100000 ", " 1200000 "))
     assert by_group(nginx.collect(), "process.cpu.time", "user") == {"nginx": (600 + 1500 + 5) / HZ}
+
+
+def test_context_switches_sum_every_thread_and_keep_what_an_exited_thread_made(tmp_path):
+    root = shutil.copytree(FIXTURE_ROOT, tmp_path / "hostfs", symlinks=True)
+    threads = root / "proc/200/task"  # its main thread 200 (/proc/200/status: 9000 voluntary, 900 involuntary)
+    for tid, voluntary, involuntary in (("201", 500, 50), ("202", 40, 4)):
+        write_thread(threads / tid, voluntary, involuntary)
+    api = source(root)
+
+    def switches():
+        points = api.collect()
+        return {kind: by_group(points, "process.context_switches", kind)["api"]
+                for kind in ("voluntary", "involuntary")}
+
+    assert switches() == {"voluntary": 9540, "involuntary": 954}
+    shutil.rmtree(threads / "201")  # a thread exits (the process's sum drops by 500) while another switches 10 times
+    write_thread(threads / "202", 50, 5)
+    assert switches() == {"voluntary": 9550, "involuntary": 955}
+    write_thread(threads / "203", 7, 0)  # a new thread: all its switches are new
+    assert switches() == {"voluntary": 9557, "involuntary": 955}
+
+
+def write_thread(directory: Path, voluntary: int, involuntary: int):
+    directory.mkdir(exist_ok=True)
+    (directory / "status").write_text(f"Name:\tpython3\nTgid:\t200\nPid:\t{directory.name}\n"
+                                      f"voluntary_ctxt_switches:\t{voluntary}\n"
+                                      f"nonvoluntary_ctxt_switches:\t{involuntary}\n")
 
 
 def test_unreadable_io_or_fds_are_counted_as_a_partial_failure(tmp_path):
