@@ -2,6 +2,10 @@
 //   node tests/ui/browse.mjs dashboards BASE_URL SCREENSHOT_DIR   every dashboard on Prometheus, then switched
 //                                                                 to VictoriaMetrics: each panel's title and state
 //   node tests/ui/browse.mjs silence BASE_URL ALERTNAME           silence ALERTNAME for 1h through the alerts page
+//   node tests/ui/browse.mjs evaluate BASE_URL PATH EXPRESSION…   each EXPRESSION's value in the page PATH
+//   node tests/ui/browse.mjs panel BASE_URL PATH TITLE            the panel TITLE of the page PATH, its chart hovered:
+//                                                                 its state, table cells and legend (label: value)
+// evaluate and panel stop the page's clock on a whole second, so that durations read exactly ("10 min ago").
 import {createRequire} from "node:module";
 import {mkdtempSync} from "node:fs";
 import {tmpdir} from "node:os";
@@ -52,14 +56,44 @@ async function silence(page, base, alertname) {
           silences: await page.$$eval("#silences tbody tr", (rows) => rows.map((r) => r.innerText))};
 }
 
-const [mode, base, argument] = process.argv.slice(2);
+async function openOnFixedClock(page, url) {
+  await page.clock.setFixedTime(Math.floor(Date.now() / 1000) * 1000);
+  await page.goto(url);
+  await rendered(page, 1);
+}
+
+async function evaluate(page, base, path, ...expressions) {
+  await openOnFixedClock(page, base + path);
+  const values = [];
+  for (const expression of expressions) values.push(await page.evaluate(expression));
+  return values;
+}
+
+async function panel(page, base, path, title) {
+  await openOnFixedClock(page, base + path);
+  const section = page.locator(`section.panel[data-title="${title}"]`);
+  if (await section.locator(".u-over").count()) {
+    await section.locator(".u-over").hover();
+    await page.waitForFunction((element) => [...element.querySelectorAll(".u-legend .u-value")].every((v) => v.textContent),
+                               await section.elementHandle(), {timeout: TIMEOUT});
+  }
+  return section.evaluate((element) => ({
+    state: element.dataset.state,
+    cells: [...element.querySelectorAll(".body > table tr")].map((row) => [...row.cells].map((cell) => cell.innerText)),
+    legend: Object.fromEntries([...element.querySelectorAll(".u-legend .u-series")].map(
+      (row) => [row.querySelector(".u-label").textContent, row.querySelector(".u-value").textContent])),
+  }));
+}
+
+const MODES = {dashboards, silence, evaluate, panel};
+const [mode, base, ...rest] = process.argv.slice(2);
 const context = await chromium.launchPersistentContext(mkdtempSync(join(tmpdir(), "chromium-")), {
   executablePath: CHROMIUM, headless: true, args: FLAGS, viewport: {width: 1600, height: 1000}});
 try {
   const page = context.pages()[0] || await context.newPage();
   const errors = [];
   page.on("pageerror", (error) => errors.push(String(error)));
-  const output = mode === "dashboards" ? await dashboards(page, base, argument) : await silence(page, base, argument);
+  const output = await MODES[mode](page, base, ...rest);
   console.log(JSON.stringify({output, errors}));
 } finally {
   await context.close();

@@ -12,11 +12,10 @@ from pathlib import Path
 import pytest
 
 from pipeline.run import PORTS
-from pipeline.services import REPO_ROOT, VIEWER_LIBRARIES, Alertmanager, Prometheus, VictoriaMetrics, http_get
-from pipeline.testing import free_port, interruptible_by_ctrl_c, require_binary, unavailable, wait_for
+from pipeline.services import REPO_ROOT, Alertmanager, Prometheus, VictoriaMetrics, http_get
+from pipeline.testing import free_port, interruptible_by_ctrl_c, require_binary, wait_for
+from tests.ui.browser import browse, require_browser
 
-BROWSE = Path(__file__).with_name("browse.mjs")
-CHROMIUM = Path(os.environ.get("CHROMIUM", "/usr/bin/chromium"))
 TEST_ALERT = "ViewerTestAlwaysFiring"
 TEST_RULES = f"""groups:
   - name: viewer-test
@@ -46,20 +45,11 @@ EMPTY_HERE = {
 DASHBOARDS = sorted(path.stem for path in (REPO_ROOT / "grafana" / "dashboards").glob("*.json"))
 
 
-def browse(*args: str) -> dict:
-    done = subprocess.run(["node", str(BROWSE), *args], capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stderr[-3000:]
-    result = json.loads(done.stdout.splitlines()[-1])
-    assert result["errors"] == [], result["errors"]
-    return result["output"]
-
-
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
     for name in ("prometheus", "victoria-metrics", "otelcol", "vmalert", "alertmanager"):
         require_binary(name)
-    if not CHROMIUM.is_file() or not (VIEWER_LIBRARIES / "playwright-core").is_dir():
-        unavailable(f"{CHROMIUM} or viewer/node_modules missing: run `make chromium viewer`")
+    require_browser()
     base = tmp_path_factory.mktemp("viewer-stack")
     rules = base / "rules"
     rules.mkdir()

@@ -15,7 +15,7 @@ const uid = location.pathname.split("/")[2];
 const params = new URLSearchParams(location.search);
 const view = {dashboard: null, datasource: null, variables: {}, options: {}, timer: null, renders: 0};
 
-function seconds(duration) {
+function durationSeconds(duration) {
   const match = /^(\d+)([smhdw])$/.exec(duration);
   return match ? Number(match[1]) * {s: 1, m: 60, h: 3600, d: 86400, w: 604800}[match[2]] : 0;
 }
@@ -37,7 +37,7 @@ async function api(path, form) {
 function timeRange() {
   const from = (params.get("from") || view.dashboard.time.from).replace(/^now-/, "");
   const end = Math.floor(Date.now() / 1000);
-  const span = seconds(from) || 6 * 3600;
+  const span = durationSeconds(from) || 6 * 3600;
   return {from, start: end - span, end, span};
 }
 
@@ -340,7 +340,9 @@ function renderTimeseries(panel, body, results, range) {
     series: [{}, ...lines.map((line, i) => {
       const stroke = line.config.color?.mode === "fixed" ? colour(line.config.color.fixedColor) : PALETTE[i % PALETTE.length];
       const opacity = line.config.custom.fillOpacity || 0;
-      const options = {label: line.name, stroke, width: 1, spanGaps: false, value: (u, v) => formatValue(v, line.config.unit)};
+      // A stacked series is drawn at its running total, but its legend and hover show its own value, as Grafana's do.
+      const ownValue = (u, drawn, seriesIndex, index) => formatValue(line.values[index], line.config.unit);
+      const options = {label: line.name, stroke, width: 1, spanGaps: false, value: ownValue};
       if (line.config.custom.lineStyle?.dash) options.dash = line.config.custom.lineStyle.dash;
       if (opacity > 0) options.fill = stroke + Math.round(opacity * 2.55).toString(16).padStart(2, "0");
       return options;
@@ -423,7 +425,7 @@ async function refresh() {
   await Promise.all(work);
   view.renders += 1;
   document.body.dataset.renders = String(view.renders);
-  const every = seconds(params.get("refresh") || "");
+  const every = durationSeconds(params.get("refresh") || "");
   if (every) view.timer = setTimeout(refresh, every * 1000);
 }
 
