@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 import urllib.parse
 from pathlib import Path
 
@@ -12,7 +13,7 @@ import yaml
 from collector.naming import OPTIONAL_RESOURCE_LABELS, RESOURCE_LABELS, prometheus_label, prometheus_name
 from collector.sources import UndeclaredMetric, declared_metrics
 from dashgen import BUILDERS, DASHBOARDS_DIR, lint, promql, render
-from dashgen.lint.model import expand, parsed_targets
+from dashgen.lint.model import RATE_INTERVAL, expand, parsed_targets
 from dashgen.thresholds import RULES_THRESHOLDS, alert_threshold, alert_thresholds
 from rules.check import RULE_FILES
 from tests.support.alert_rules import alert_labels
@@ -212,3 +213,28 @@ def test_firing_alerts_table_has_a_row_per_alert_and_shows_its_object():
     organize = next(t["options"] for t in _panel("fleet-overview", "Firing alerts")["transformations"]
                     if t["id"] == "organize")
     assert kept <= organize["indexByName"].keys() & organize["renameByName"].keys(), "every label kept is a column"
+
+
+def _matches(matcher, value: str) -> bool:
+    op = promql_parser.MatchOp
+    if matcher.op in (op.Re, op.NotRe):
+        return (re.fullmatch(matcher.value, value) is not None) == (matcher.op == op.Re)
+    return (value == matcher.value) == (matcher.op == op.Equal)
+
+
+def _name_matches(selector: promql_parser.VectorSelector, name: str) -> bool:
+    return selector.name in (None, name) and all(
+        _matches(m, name) for m in selector.matchers.matchers if m.name == "__name__")
+
+
+def test_series_per_host_counts_every_series_an_agent_sends_over_a_window():
+    """Every declared metric and the textfile source's (named as in the files), none of the series rules derive
+    from them with the same labels; over a window (Prometheus' lookback keeps a stopped series for 5 minutes,
+    VictoriaMetrics' does not), and the one the other panels use."""
+    (selector, parents), = [(node, parents) for node, parents in promql.walk(
+        _parsed_target("pipeline-health", "Series per host")) if isinstance(node, promql_parser.VectorSelector)]
+    sent = {*_agent_contract(), "backup_runs_total"}  # a textfile's metric
+    assert {name for name in sent if not _name_matches(selector, name)} == set()
+    derived = _recorded() | FOREIGN_NAMES
+    assert {name for name in derived if _name_matches(selector, name)} == set()
+    assert isinstance(parents[-1], promql_parser.MatrixSelector) and parents[-1].range == RATE_INTERVAL

@@ -176,6 +176,25 @@ def test_firing_alerts_table_has_a_row_per_alert(pipeline, identity, backend_nam
     assert rows == alerts
 
 
+def test_series_per_host_counts_the_same_on_both_backends(pipeline, identity):
+    """Its description says the two backends' counts match: the numbers, not only the hosts (compared above), while
+    the top processes' short-lived series come and go."""
+    dashboard, _, target = _target("pipeline-health", "Series per host")
+    expr = promql.substitute(target["expr"], _values(dashboard, identity))
+
+    def counts(backend, end: int) -> dict[str, list]:
+        result = backend.api("query_range", query=expr, start=end - RANGE_SECONDS, end=end, step=STEP_SECONDS)
+        return {json.dumps(s["metric"], sort_keys=True): [(float(t), v) for t, v in s["values"]]
+                for s in result["result"]}
+
+    def same() -> bool:
+        # the same instants for both, on the step grid and far enough in the past for both to hold all their data
+        end = STEP_SECONDS * (int(time.time()) // STEP_SECONDS - 2)
+        prometheus, victoriametrics = (counts(backend, end) for backend in pipeline.backends)
+        return prometheus == victoriametrics and prometheus
+
+    wait_for(same, timeout=DATA_TIMEOUT, what=f"the same counts from both backends for {expr}")
+
 
 RATIO_PANELS = [t for t in TARGETS if t[1]["fieldConfig"]["defaults"].get("max") == 1 and _key(*t) not in OPTIONAL]
 
