@@ -238,3 +238,12 @@ def test_series_per_host_counts_every_series_an_agent_sends_over_a_window():
     derived = _recorded() | FOREIGN_NAMES
     assert {name for name in derived if _name_matches(selector, name)} == set()
     assert isinstance(parents[-1], promql_parser.MatrixSelector) and parents[-1].range == RATE_INTERVAL
+
+
+@pytest.mark.parametrize("uid, title, column, unit", [
+    # the MTU is a count of bytes nobody reads in KiB: 1500, not "1.46 KiB"
+    ("host-detail", "Network interfaces", "MTU", "none"),
+])
+def test_column_unit(uid, title, column, unit):
+    override = next(o for o in _panel(uid, title)["fieldConfig"]["overrides"] if o["matcher"]["options"] == column)
+    assert next(p["value"] for p in override["properties"] if p["id"] == "unit") == unit
