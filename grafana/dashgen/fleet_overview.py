@@ -8,6 +8,31 @@ from .variables import host_variables
 
 F = e.FLEET
 SEVERITY_COLOURS = {"critical": "red", "warning": "orange", "info": "blue"}
+# The labels the rules put on alerts besides alertname, severity, host_name and instance: the object an alert is
+# about, which tells two alerts of one name on one host apart (as the inhibition's `equal` list in
+# alertmanager/alertmanager.yml does; tests check both against the rules' unit tests). In this order each alert's
+# labels are neighbours, so their joined values are one space apart. job, host_id and k8s_cluster_name are left
+# out: instance (the agent's service.instance.id, the gateway's scrape target) implies them.
+ALERT_OBJECT_LABELS = (
+    "hostagent_source",
+    "system_filesystem_mountpoint", "system_device", "system_filesystem_type", "system_filesystem_mode",
+    "network_interface_name", "network_io_direction", "cpu_mode", "system_paging_fault_type",
+    "hostagent_process_group", "systemd_unit_name", "linux_cgroup_path", "container_id", "k8s_pod_uid", "file_name",
+    "exporter", "url",
+)
+
+
+def _firing_since() -> str:
+    """Since when each firing alert fires (ms), one series per alert, its object labels' values joined in `object`.
+
+    label_join joins absent labels as empty strings: the spaces they leave around the values are trimmed, and an
+    alert without object labels gets no `object` label.
+    """
+    firing = 'ALERTS_FOR_STATE and ignoring (alertstate) ALERTS{alertstate="firing"}'
+    sources = ", ".join(f'"{label}"' for label in ALERT_OBJECT_LABELS)
+    joined = f'label_join({firing}, "object", " ", {sources})'
+    trimmed = f'label_replace({joined}, "object", "$1", "object", " *(.*?) *")'
+    return f"max by (alertname, host_name, object, severity, instance) ({trimmed}) * 1000"
 
 
 def _summary() -> list[dict]:
@@ -24,13 +49,14 @@ def _summary() -> list[dict]:
              "evaluator). Empty when nothing fires.", "none",
              [Target('count by (severity) (ALERTS{alertstate="firing"})', "{{severity}}")],
              no_value="none firing", overrides=fixed_colours(SEVERITY_COLOURS), width=6),
-        table("Firing alerts", "Each firing alert with its host; the host links to the host-detail dashboard.",
-              ["alertname", "host_name", "severity"],
-              [Column("Active since",
-                      "max by (alertname, host_name, severity) "
-                      '(ALERTS_FOR_STATE and ignoring (alertstate) ALERTS{alertstate="firing"}) * 1000',
-                      "dateTimeFromNow")],
-              key_names={"host_name": "Host", "alertname": "Alert", "severity": "Severity"},
+        table("Firing alerts",
+              "Each firing alert: its host, the object it is about (filesystem, interface, unit, file, exporter, "
+              "…), its severity, the agent or gateway that raised it and since when it fires. The host links to "
+              "the host-detail dashboard.",
+              ["alertname", "host_name", "object", "severity", "instance"],
+              [Column("Active since", _firing_since(), "dateTimeFromNow")],
+              key_names={"alertname": "Alert", "host_name": "Host", "object": "Object", "severity": "Severity",
+                         "instance": "Instance"},
               link_hosts=True, width=10, height=4),
     ]
 

@@ -229,8 +229,9 @@ def _network() -> list[dict]:
                       steps=(("red", None), ("green", 1))),
                Column("Speed", f"max by (network_interface_name) "
                                f"({e.selector('hw.network.bandwidth.limit', H)})", "Bps"),
+               # a plain number: 1500, not "1.46 KiB"
                Column("MTU", f"max by (network_interface_name) ({e.selector('system.network.mtu', H)})",
-                      "bytes")],
+                      "none")],
               key_names={"network_interface_name": "Interface"}, width=6, height=8),
     ]
 

@@ -11,8 +11,9 @@ from .variables import host_variables
 
 F = e.FLEET
 BY_HOST = "host_name"
-# Everything the agents send, by name (a selector needs a name matcher that is not empty-matching).
-AGENT_SERIES = '__name__=~"system_.+|process_.+|hostagent_.+|hw_.+"'
+# Everything the agents send, whatever its name (textfile metrics have any), but what the rule evaluators derive
+# from it with the same job and host_name: recording rules' level:metric:operation names, ALERTS, ALERTS_FOR_STATE.
+AGENT_SERIES = '__name__!~"ALERTS.*|.*:.*"'
 
 
 def _agents() -> list[dict]:
@@ -93,10 +94,15 @@ def _gateway() -> list[dict]:
 def _backends() -> list[dict]:
     return [
         row("Backends"),
+        # Over an explicit window: a bare selector counts a series that stopped (a short-lived top process's) for
+        # 5 minutes in Prometheus (its lookback), not in VictoriaMetrics. last_over_time, unlike present_over_time,
+        # keeps the metric name: without it, Prometheus 2 fails on two metrics that share their labels.
         timeseries("Series per host",
-                   "Series of each host's telemetry with a recent sample in the selected backend. Switch the "
-                   "data source to compare the two backends: they should match.", "short",
-                   [Target(f"count by (host_name) ({{{AGENT_SERIES}, {F}}})", "{{host_name}}")], width=12),
+                   "Series each host sent within the rate interval (at least four export intervals): every "
+                   "source's, textfile metrics included; recording-rule results and ALERTS left out. Both backends "
+                   "count them over the same window: switch the data source to compare, they should match.", "short",
+                   [Target(f"count by (host_name) (last_over_time({{{AGENT_SERIES}, {F}}}{e.RATE}))",
+                           "{{host_name}}")], width=12),
         timeseries("Backend ingestion",
                    "Samples per second appended by the backend itself, from its self-monitoring metrics "
                    "(Prometheus' TSDB head, VictoriaMetrics' inserted rows); empty unless the backends are "

@@ -6,8 +6,10 @@ from collections.abc import Iterator
 
 import promql_parser
 
-# $name, ${name}, ${name:format} and [[name]]: the forms Grafana interpolates.
-VARIABLE = re.compile(r"\$\{(\w+)(?::\w+)?\}|\$(\w+)|\[\[(\w+)\]\]")
+# $name, ${name}, ${name:format} and [[name]]: the forms Grafana interpolates. Not $1 or ${1}, label_replace's
+# references to regex groups: no variable has a numeric name, and Grafana leaves a name no variable has alone.
+_NAME = r"(?!\d+\b)(\w+)"
+VARIABLE = re.compile(rf"\$\{{{_NAME}(?::\w+)?\}}|\${_NAME}|\[\[{_NAME}\]\]")
 
 
 def variables_in(text: str) -> set[str]:

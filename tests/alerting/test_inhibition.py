@@ -7,11 +7,10 @@ import re
 import time
 
 import pytest
-import yaml
 
 from pipeline.testing import wait_for
 from rules.build import load_thresholds
-from rules.check import TEST_FILES
+from tests.support.alert_rules import alert_labels
 
 from .am_api import get, post_alerts
 from .am_localconfig import ALERTMANAGER_YML, load
@@ -147,13 +146,6 @@ def test_inhibition_names_alerts_the_rules_define():
     named = set(re.findall(r'alertname!?="(\w+)"', ALERTMANAGER_YML.read_text()))
     assert named == {SILENT_HOST, NO_INGESTION}
     assert named <= set(thresholds), f"inhibition names alerts the rules do not define: {named - set(thresholds)}"
-
-
-def alert_labels() -> set[str]:
-    """Every label the rules put on an alert (their unit tests expect each alert with all its labels)."""
-    return {label for path in TEST_FILES for group in yaml.safe_load(path.read_text())["tests"]
-            for case in group.get("alert_rule_test", []) for expected in case["exp_alerts"]
-            for label in expected["exp_labels"]}
 
 
 def test_a_critical_silences_only_the_warning_about_the_same_object():

@@ -21,7 +21,8 @@ OPT_IN_SOURCES = {**AGENT_SOURCES,
                   "process_groups": {"enabled": True, "groups": {"agent": {"cmdline": [r"collector run"]},
                                                                  "absent": {"executable": ["^no-such-daemon$"]}}},
                   "cgroup": {"enabled": True}}
-TEXTFILE = "# TYPE backup_runs_total counter\nbackup_runs_total 3\n"
+# The textfile source's directory: a metric, and a file it cannot parse.
+TEXTFILES = {"backup.prom": "# TYPE backup_runs_total counter\nbackup_runs_total 3\n", "broken.prom": "backup_size{\n"}
 
 
 class KubernetesAgent(Agent):
@@ -40,15 +41,17 @@ def _self_metrics_in_both(pipeline: Pipeline) -> bool:
     return all(backend.query(GATEWAY_METRIC[pipeline.gateway.name]) for backend in pipeline.backends)
 
 
-# Fires for every host as soon as it reports, so the dashboards' alert panels have something to show.
+# Fires for every textfile of every host as soon as it reports, so the dashboards' alert panels have something to
+# show: two alerts of one name on one host, told apart by file_name as HostTextfileStale's are.
+TEST_ALERT = "DashboardsLiveTest"
 ALERT_RULES = {"groups": [{"name": "dashboards-live-test", "interval": "1s", "rules": [
-    {"alert": "DashboardsLiveTest", "expr": "max by (job, instance, host_name) (system_uptime_seconds) > 0",
-     "labels": {"severity": "warning"}}]}]}
+    {"alert": TEST_ALERT, "labels": {"severity": "warning"},
+     "expr": "max by (job, instance, host_name, file_name) (hostagent_textfile_mtime_seconds) > 0"}]}]}
 
 
 def _alerts_in_both(pipeline: Pipeline) -> bool:
-    return all(backend.query('ALERTS{alertstate="firing"}') and backend.query("ALERTS_FOR_STATE")
-               for backend in pipeline.backends)
+    return all(len(backend.query('ALERTS{alertstate="firing"}')) == len(TEXTFILES)
+               and backend.query("ALERTS_FOR_STATE") for backend in pipeline.backends)
 
 
 @contextmanager
@@ -56,8 +59,8 @@ def dashboards_pipeline(base: Path, gateway: str) -> Iterator[Pipeline]:
     """The fed pipeline with everything the dashboards show; yields once all of it is in both backends."""
     textfiles = base / "textfile"
     textfiles.mkdir()
-    (textfiles / "backup.prom").write_text(TEXTFILE)
-    (textfiles / "broken.prom").write_text("backup_size{\n")
+    for name, text in TEXTFILES.items():
+        (textfiles / name).write_text(text)
     sources = {**OPT_IN_SOURCES, "textfile": {"enabled": True, "directory": str(textfiles)},
                "systemd": {"enabled": True, "bus_socket": str(base / "run/dbus/system_bus_socket")}}
     # a fake systemd (a failed unit) on a private bus

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 import urllib.parse
 from pathlib import Path
 
@@ -12,9 +13,10 @@ import yaml
 from collector.naming import OPTIONAL_RESOURCE_LABELS, RESOURCE_LABELS, prometheus_label, prometheus_name
 from collector.sources import UndeclaredMetric, declared_metrics
 from dashgen import BUILDERS, DASHBOARDS_DIR, lint, promql, render
-from dashgen.lint.model import parsed_targets
+from dashgen.lint.model import RATE_INTERVAL, expand, parsed_targets
 from dashgen.thresholds import RULES_THRESHOLDS, alert_threshold, alert_thresholds
 from rules.check import RULE_FILES
+from tests.support.alert_rules import alert_labels
 from tests.support.declarations import AS_BYTES, METRIC, PROMETHEUS, redeclare
 
 REPO = Path(__file__).resolve().parents[2]
@@ -183,3 +185,65 @@ def test_panels_read_only_declared_metrics_and_labels(uid):
             elif node.name not in recorded | FOREIGN_NAMES and not node.name.startswith(FOREIGN_PREFIXES):
                 undeclared.append(f"{place}: {node.name} is declared by no source and recorded by no rule")
     assert undeclared == []
+
+
+def _parsed_target(uid: str, title: str) -> object:
+    target, = _panel(uid, title)["targets"]
+    return promql.parse(expand(target["expr"]))
+
+
+# Labels some alerts carry that instance implies: it is the agent's service.instance.id or the gateway's scrape target.
+IMPLIED_BY_INSTANCE = {"job", "host_id", "k8s_cluster_name"}
+
+
+def test_firing_alerts_table_has_a_row_per_alert_and_shows_its_object():
+    """Two alerts of one name on one host (HostTextfileStale for two files) differ only in the labels naming their
+    object: the table's query keeps them, as labels or joined into one, or it merges the two into one row with the
+    newer start time."""
+    kept, joined = set(), {}
+    for node, _ in promql.walk(_parsed_target("fleet-overview", "Firing alerts")):
+        if isinstance(node, promql_parser.AggregateExpr):
+            assert node.modifier.type == promql_parser.AggModifierType.By, "name the labels kept: they are columns"
+            kept = set(node.modifier.labels)
+        elif isinstance(node, promql_parser.Call) and node.func.name == "label_join":
+            joined[node.args[1].val] = {arg.val for arg in node.args[3:]}
+    told_apart = kept | {label for name in kept & joined.keys() for label in joined[name]}
+    assert alert_labels() - IMPLIED_BY_INSTANCE - told_apart == set()
+    assert {"alertname", "host_name", "instance"} <= kept
+    organize = next(t["options"] for t in _panel("fleet-overview", "Firing alerts")["transformations"]
+                    if t["id"] == "organize")
+    assert kept <= organize["indexByName"].keys() & organize["renameByName"].keys(), "every label kept is a column"
+
+
+def _matches(matcher, value: str) -> bool:
+    op = promql_parser.MatchOp
+    if matcher.op in (op.Re, op.NotRe):
+        return (re.fullmatch(matcher.value, value) is not None) == (matcher.op == op.Re)
+    return (value == matcher.value) == (matcher.op == op.Equal)
+
+
+def _name_matches(selector: promql_parser.VectorSelector, name: str) -> bool:
+    return selector.name in (None, name) and all(
+        _matches(m, name) for m in selector.matchers.matchers if m.name == "__name__")
+
+
+def test_series_per_host_counts_every_series_an_agent_sends_over_a_window():
+    """Every declared metric and the textfile source's (named as in the files), none of the series rules derive
+    from them with the same labels; over a window (Prometheus' lookback keeps a stopped series for 5 minutes,
+    VictoriaMetrics' does not), and the one the other panels use."""
+    (selector, parents), = [(node, parents) for node, parents in promql.walk(
+        _parsed_target("pipeline-health", "Series per host")) if isinstance(node, promql_parser.VectorSelector)]
+    sent = {*_agent_contract(), "backup_runs_total"}  # a textfile's metric
+    assert {name for name in sent if not _name_matches(selector, name)} == set()
+    derived = _recorded() | FOREIGN_NAMES
+    assert {name for name in derived if _name_matches(selector, name)} == set()
+    assert isinstance(parents[-1], promql_parser.MatrixSelector) and parents[-1].range == RATE_INTERVAL
+
+
+@pytest.mark.parametrize("uid, title, column, unit", [
+    # the MTU is a count of bytes nobody reads in KiB: 1500, not "1.46 KiB"
+    ("host-detail", "Network interfaces", "MTU", "none"),
+])
+def test_column_unit(uid, title, column, unit):
+    override = next(o for o in _panel(uid, title)["fieldConfig"]["overrides"] if o["matcher"]["options"] == column)
+    assert next(p["value"] for p in override["properties"] if p["id"] == "unit") == unit

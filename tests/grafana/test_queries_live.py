@@ -21,7 +21,7 @@ import pytest
 from dashgen import DASHBOARDS_DIR, lint, promql
 from pipeline.testing import GATEWAYS, Pipeline, wait_for
 
-from .live_pipeline import CLUSTER, NODE, dashboards_pipeline
+from .live_pipeline import CLUSTER, NODE, TEST_ALERT, TEXTFILES, dashboards_pipeline
 
 # Grafana's built-in time variables, with values a dashboard showing the last hour would get.
 TIME_VALUES = {"__rate_interval": "1m", "__interval": "5s", "__range": "1h", "__range_s": "3600"}
@@ -153,6 +153,47 @@ def test_both_backends_return_the_same_series(pipeline, identity, dashboard, pan
         return prometheus == victoriametrics and prometheus
 
     wait_for(same, timeout=DATA_TIMEOUT, what=f"the same series from both backends for {expr}")
+
+
+def _target(uid: str, title: str, ref_id: str = "A") -> tuple[dict, dict, dict]:
+    return next(t for t in TARGETS if _key(*t) == (uid, title, ref_id))
+
+
+@pytest.mark.parametrize("backend_name", BACKENDS)
+def test_firing_alerts_table_has_a_row_per_alert(pipeline, identity, backend_name):
+    """The test alert fires on the one host once per textfile, as HostTextfileStale would: a row for each, with its
+    file as the object and its own start time (a row merging alerts shows the newest)."""
+    dashboard, _, target = _target("fleet-overview", "Firing alerts")
+    expr = promql.substitute(target["expr"], _values(dashboard, identity))
+    backend = getattr(pipeline, backend_name)
+    firing = f'ALERTS_FOR_STATE{{alertname="{TEST_ALERT}"}} and ignoring (alertstate) ALERTS{{alertstate="firing"}}'
+    at = time.time() - 2
+    alerts = {(s["metric"]["host_name"], s["metric"]["file_name"]): float(s["value"][1]) * 1000
+              for s in backend.api("query", query=firing, time=at)["result"]}
+    rows = {(s["metric"].get("host_name"), s["metric"].get("object")): float(s["value"][1])
+            for s in backend.api("query", query=expr, time=at)["result"] if s["metric"]["alertname"] == TEST_ALERT}
+    assert sorted(file for _, file in alerts) == sorted(TEXTFILES)
+    assert rows == alerts
+
+
+def test_series_per_host_counts_the_same_on_both_backends(pipeline, identity):
+    """Its description says the two backends' counts match: the numbers, not only the hosts (compared above), while
+    the top processes' short-lived series come and go."""
+    dashboard, _, target = _target("pipeline-health", "Series per host")
+    expr = promql.substitute(target["expr"], _values(dashboard, identity))
+
+    def counts(backend, end: int) -> dict[str, list]:
+        result = backend.api("query_range", query=expr, start=end - RANGE_SECONDS, end=end, step=STEP_SECONDS)
+        return {json.dumps(s["metric"], sort_keys=True): [(float(t), v) for t, v in s["values"]]
+                for s in result["result"]}
+
+    def same() -> bool:
+        # the same instants for both, on the step grid and far enough in the past for both to hold all their data
+        end = STEP_SECONDS * (int(time.time()) // STEP_SECONDS - 2)
+        prometheus, victoriametrics = (counts(backend, end) for backend in pipeline.backends)
+        return prometheus == victoriametrics and prometheus
+
+    wait_for(same, timeout=DATA_TIMEOUT, what=f"the same counts from both backends for {expr}")
 
 
 RATIO_PANELS = [t for t in TARGETS if t[1]["fieldConfig"]["defaults"].get("max") == 1 and _key(*t) not in OPTIONAL]
