@@ -79,5 +79,5 @@ def test_an_agent_in_a_systemd_service_s_mount_namespace_reports_the_host_s_file
     service = as_systemd_service(tmp_path / "private-tmp")
     own_table = subprocess.run([*service, "cat", "/proc/self/mounts"], capture_output=True, text=True, check=True)
     own_view = {m.mountpoint: m.attributes["system.filesystem.mode"] for m in parse_mounts(own_table.stdout)}
-    assert own_view["/"] == "ro" and "/tmp" in own_view, "the namespace is not set up as systemd's"
+    assert own_view["/"] == "ro" and "/var/tmp" in own_view, "the namespace is not set up as systemd's"
     assert filesystems_in_snapshot(service) == filesystems_in_snapshot([])

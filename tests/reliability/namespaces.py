@@ -37,10 +37,10 @@ def with_own_network() -> list[str]:
 
 def as_systemd_service(private_tmp: Path) -> list[str]:
     """A command prefix: run the rest with the mounts systemd gives the agent's service (ProtectSystem=: `/`
-    read-only in a namespace of its own; PrivateTmp=: a private directory on /tmp) and no capabilities
-    (CapabilityBoundingSet=)."""
+    read-only in a namespace of its own; PrivateTmp=: a private directory on /var/tmp — and /tmp, left out here:
+    hiding /tmp would hide a checkout or a venv under it) and no capabilities (CapabilityBoundingSet=)."""
     private_tmp.mkdir(parents=True, exist_ok=True)
-    script = 'mount --bind "$1" /tmp && mount -o remount,bind,ro / && shift && exec "$@"'
+    script = 'mount --bind "$1" /var/tmp && mount -o remount,bind,ro / && shift && exec "$@"'
     no_capabilities = ["setpriv", "--no-new-privs", "--bounding-set=-all", "--inh-caps=-all", "--"]
     return _usable(["unshare", "--mount", "--propagation", "slave", *_as_root(), "sh", "-c", script, "service",
                     str(private_tmp), *no_capabilities], "a systemd service's mount namespace (and setpriv(1))")
