@@ -19,7 +19,9 @@ from viewer.server import FILES, PAGES
 
 # The shares of "CPU utilisation by mode" (host-detail), in the order stacked: nice's running total is iowait's.
 CPU_MODES = {"user": 0.5, "system": 0.25, "iowait": 0.125, "nice": 0.0}
-ALERT = {"alertname": "FixtureAlert", "host_name": "fixture-host", "severity": "warning"}
+# as the firing-alerts query returns it (grafana/dashgen/fleet_overview.py): the object's labels joined in `object`
+ALERT = {"alertname": "FixtureAlert", "host_name": "fixture-host", "object": "/var", "severity": "warning",
+         "instance": "fixture-agent"}
 ALERT_AGE = 600  # seconds the alert has been firing
 QUERY = "var-datasource=prometheus&from=now-15m&to=now&refresh=off"
 TOP_LEVEL_NAME = re.compile(r"^(?:async\s+)?(?:function\*?|const|let|var|class)\s+(\w+)", re.MULTILINE)
@@ -99,8 +101,8 @@ def test_durations_read_as_grafana_formats_them(viewer_url):
 def test_a_firing_alert_shows_how_long_it_has_been_active(viewer_url):
     panel = browse("panel", viewer_url, f"/d/fleet-overview?{QUERY}", "Firing alerts")
     assert panel["state"] == "data"
-    assert panel["cells"] == [["Alert", "Host", "Severity", "Active since"],
-                              ["FixtureAlert", "fixture-host", "warning", "10 min ago"]]
+    assert panel["cells"] == [["Alert", "Host", "Object", "Severity", "Instance", "Active since"],
+                              ["FixtureAlert", "fixture-host", "/var", "warning", "fixture-agent", "10 min ago"]]
 
 
 def test_hovering_a_stacked_chart_shows_each_series_own_value(viewer_url):
