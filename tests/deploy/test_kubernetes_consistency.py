@@ -142,6 +142,28 @@ def test_otelcol_queues_are_on_the_persistent_volume(rendered, overlay):
         assert directory in persistent, f"{name}: its queue in {directory} is not on a persistent volume"
 
 
+# A queued agent request on the disk of a file_storage queue (docs/deploy.md, "Queue size"); compaction writes a
+# second copy of a queue's file before it frees the first.
+QUEUED_REQUEST_BYTES = 25 * 2**10
+
+
+@pytest.mark.parametrize("overlay", OTELCOL_OVERLAYS)
+def test_otelcol_full_queues_fit_their_volume_with_room_to_compact(rendered, overlay):
+    manifests = rendered[overlay]
+    config = otelcol_config(manifests)
+    [claim] = find(manifests, "StatefulSet")["spec"]["volumeClaimTemplates"]
+    queues = config["service"]["pipelines"]["metrics"]["exporters"]
+    requests = sum(int(config["exporters"][name]["sending_queue"]["queue_size"]) for name in queues)
+    assert 2 * requests * QUEUED_REQUEST_BYTES <= quantity_bytes(claim["spec"]["resources"]["requests"]["storage"])
+
+
+def test_otelcol_queue_size_is_a_site_setting(rendered):
+    manifests = rendered["both"]
+    environment = pod_environment(manifests, find(manifests, "StatefulSet"))
+    assert environment["OTELCOL_QUEUE_SIZE"] == config_map_data(manifests, "hostagent-settings")["OTELCOL_QUEUE_SIZE"]
+    assert otelcol_config(manifests)["exporters"]["otlphttp/prometheus"]["sending_queue"]["queue_size"] == 10000
+
+
 @pytest.mark.parametrize("overlay", OTELCOL_OVERLAYS)
 def test_otelcol_memory_limiter_has_a_limit_to_work_from(rendered, overlay):
     limiter = otelcol_config(rendered[overlay])["processors"]["memory_limiter"]
