@@ -42,7 +42,9 @@ CONFORMANCE_NOTES = (
     "host, not the container it runs in.",
     "- Names the model does not define are kept only where it has none, and then follow the OpenTelemetry "
     "Collector's hostmetrics receiver where it has one (each such metric says so below); attribute keys "
-    "are the model's registry names.",
+    "are the model's registry names where it has the attribute, else the precedent's "
+    "(`system.pressure.stall_type`: the hostmetrics receiver; `systemd.unit.*`: the Collector's systemd receiver) "
+    "or the agent's own (`hostagent.*`, `linux.cgroup.*`).",
 )
 
 

@@ -10,7 +10,7 @@ from collector.agent import build_provider
 from collector.naming import prometheus_name
 from collector.render import metrics_markdown, naming_markdown
 from collector.sources import declared_metrics
-from collector.spec import Instrument
+from collector.spec import Instrument, MetricSpec
 from collector.usage import uses
 
 REPO = Path(__file__).parents[2]
@@ -84,6 +84,23 @@ def test_the_sdk_receives_each_metric_with_its_declared_instrument_and_unit(coll
 def test_prometheus_names_follow_the_translation_rules(otlp, prometheus):
     spec = next(spec for _, spec in declared_metrics() if spec.name == otlp)
     assert prometheus_name(spec) == prometheus
+
+
+# Names no source declares yet, for the rules a new declaration would meet (otlptranslator v1.0.0's normalizeName).
+@pytest.mark.parametrize("otlp, unit, instrument, prometheus", [
+    ("queue.seconds.age", "s", Instrument.GAUGE, "queue_seconds_age"),
+    ("cpu.busy", "us", Instrument.COUNTER, "cpu_busy_microseconds_total"),
+    ("requests.total.served", "{request}", Instrument.COUNTER, "requests_served_total"),
+    ("cache.ratio.hits", "1", Instrument.GAUGE, "cache_hits_ratio"),
+    ("queue.fill", "1", Instrument.UPDOWNCOUNTER, "queue_fill"),
+    ("link.throughput", "By/s", Instrument.GAUGE, "link_throughput_bytes_per_second"),
+    ("interrupts.rate", "1/s", Instrument.GAUGE, "interrupts_rate_per_second"),
+    ("volume.usage", "%", Instrument.GAUGE, "volume_usage_percent"),
+    ("9p.reads--done", "{read}", Instrument.COUNTER, "_9p_reads_done_total"),
+    ("battery.charge", "mAh", Instrument.GAUGE, "battery_charge_mAh"),
+])
+def test_prometheus_names_of_names_yet_to_be_declared(otlp, unit, instrument, prometheus):
+    assert prometheus_name(MetricSpec(otlp, instrument, unit, "")) == prometheus
 
 
 def metrics_reference(declared) -> str:
