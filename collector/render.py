@@ -22,7 +22,9 @@ CONFORMANCE_NOTES = (
     "`system` (the kernel's per-process I/O wait is not CPU time).",
     "- Process groups (`process_groups`): the `process.*` metrics summed over each configured group's processes "
     "(as process-exporter does; `process.uptime` is the oldest member's), told apart by `hostagent.process_group` "
-    "instead of a process identity; `process.cpu.time` carries `cpu.mode` `user` and `system` as above.",
+    "instead of a process identity; `process.cpu.time` carries `cpu.mode` `user` and `system` as above. "
+    "With both sources on, a process can be in a top process's series and in its group's: a sum over "
+    "`process_*` selects one of them, `{hostagent_process_group!=\"\"}` or `{process_pid!=\"\"}`.",
     "- `systemd.unit.state` follows the Collector's systemd receiver, with `systemd.unit.name` on each point "
     "rather than on a resource per unit: the agent's one resource is the host.",
     "- `system.memory.usage`: `used` is the limit minus free, buffers and cached, so that the four states add "
