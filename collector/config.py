@@ -19,7 +19,7 @@ import yaml
 
 from collector.resource import ResourceConfig
 from collector.sources import SOURCES
-from collector.units import ByteSize, Duration
+from collector.units import ByteSize, Duration, show_amount
 
 ENV_PREFIX = "HOSTAGENT_"
 CONFIG_FILE_VARIABLE = "HOSTAGENT_CONFIG"  # names the file itself (collector --config), not an option
@@ -299,15 +299,6 @@ def _exists(path: str, kind) -> bool:
         return kind(Path(path))
     except (OSError, ValueError):  # a name too long for the filesystem, a NUL byte
         return False
-
-
-def show_amount(value, hint) -> str:
-    """A bound or value in the largest unit that divides it: 24h rather than 86400s, 64GiB rather than bytes."""
-    units = {Duration: (("h", 3600), ("m", 60)), ByteSize: (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10))}
-    for unit, size in units.get(hint, ()):
-        if value >= size and value % size == 0:
-            return f"{value / size:.12g}{unit}"
-    return f"{value:.12g}s" if hint is Duration else f"{value}{'B' if hint is ByteSize else ''}"
 
 
 def _listen_problem(listen: str) -> str | None:

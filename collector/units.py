@@ -36,3 +36,12 @@ class ByteSize(int):
         if not match:
             raise ValueError(f"expected a size such as 64MiB or 1GB, got {value!r}")
         return cls(int(float(match.group(1)) * _SIZE_FACTORS[match.group(2)]))
+
+
+def show_amount(value, hint) -> str:
+    """A bound or value in the largest unit that divides it: 24h rather than 86400s, 64GiB rather than bytes."""
+    units = {Duration: (("h", 3600), ("m", 60)), ByteSize: (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10))}
+    for unit, size in units.get(hint, ()):
+        if value >= size and value % size == 0:
+            return f"{value / size:.12g}{unit}"
+    return f"{value:.12g}s" if hint is Duration else f"{value}{'B' if hint is ByteSize else ''}"

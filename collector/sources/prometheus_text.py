@@ -4,6 +4,7 @@ Strict where a silent misreading would do harm: a sample with a client-side time
 family, or a series written twice makes the whole file invalid (node_exporter refuses those files too).
 """
 
+import math
 import re
 from dataclasses import dataclass, field
 
@@ -24,7 +25,11 @@ class Family:
     samples: list[tuple[str, dict[str, str], float]] = field(default_factory=list)
 
 
-def parse(text: str) -> list[Family]:
+class TooManySamples(ValueError):
+    """The text has more samples than the caller takes: parsing stopped there, so a huge file costs little."""
+
+
+def parse(text: str, max_samples: float = math.inf) -> list[Family]:
     """The families of one file, in file order; ValueError naming the line when the file is not valid."""
     families: dict[str, Family] = {}
     typed: set[str] = set()
@@ -34,6 +39,8 @@ def parse(text: str) -> list[Family]:
             _parse_line(line.strip(), families, typed, seen)
         except ValueError as error:
             raise ValueError(f"line {number}: {error}") from None
+        if len(seen) > max_samples:
+            raise TooManySamples
     return list(families.values())
 
 
@@ -64,7 +71,7 @@ def _parse_line(line, families, typed, seen):
     labels = _parse_labels(labels_text or "")
     key = (name, tuple(sorted(labels.items())))
     if key in seen:
-        raise ValueError(f"{name}{_show(labels)} is written twice")
+        raise ValueError(f"{show(name, labels)} is written twice")
     seen.add(key)
     _family_of(name, families).samples.append((name, labels, _parse_value(value_text)))
 
@@ -100,5 +107,6 @@ def _parse_value(text: str) -> float:
         raise ValueError(f"not a number: {text!r}") from None
 
 
-def _show(labels: dict) -> str:
-    return "{" + ",".join(f'{k}="{v}"' for k, v in labels.items()) + "}" if labels else ""
+def show(name: str, labels: dict) -> str:
+    """A series as the text format writes it (label values unescaped)."""
+    return name + ("{" + ",".join(f'{k}="{v}"' for k, v in labels.items()) + "}" if labels else "")

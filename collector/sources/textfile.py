@@ -5,14 +5,16 @@ Writers follow node_exporter's convention: write a temporary file in the same di
 *.prom, so that a half-written file is never read (only names ending in .prom are).
 """
 
+import math
 import re
-from collections import Counter
-from dataclasses import dataclass, field
+from collections import ChainMap, Counter
+from dataclasses import dataclass, field, replace
 
 from collector.naming import OPTIONAL_RESOURCE_LABELS, RESOURCE_LABELS
 from collector.sources.base import OptInOptions, PartialFailure, Source, Unavailable
-from collector.sources.prometheus_text import Family, parse
+from collector.sources.prometheus_text import Family, TooManySamples, parse, show
 from collector.spec import MetricSpec, Point, counter, gauge
+from collector.units import ByteSize, show_amount
 
 OPT_IN = "only with textfile.enabled: true"
 FOUND = "when a *.prom file of the textfile directory has it"
@@ -28,14 +30,24 @@ class TextfileOptions(OptInOptions):
     # A path on the host (under host_root in a container).
     directory: str = "/var/lib/node_exporter/textfile_collector"
     max_series: int = field(default=1000, metadata={"min": 1})
+    max_file_size: ByteSize = field(default=ByteSize(2**20), metadata={"min": 1, "max": ByteSize(64 * 2**20)})
 
 
 MTIME = gauge("hostagent.textfile.mtime", "s",
               "Modification time (Unix time) of each *.prom file: a cron job that stopped writing grows old.",
               "file.name", condition=OPT_IN)
 ERRORS = counter("hostagent.textfile.errors", "{error}",
-                 "Collections that skipped a file: not valid text format, a type conflict, a clash or max_series.",
+                 "Collections that skipped a file or some of its samples: unreadable, not valid text format, a type "
+                 "conflict, a clash, max_series, max_file_size, NaN or ±Inf values.",
                  "file.name", condition=OPT_IN)
+
+
+@dataclass
+class Written:
+    """What the files accepted so far in one collection wrote."""
+    series: set[tuple] = field(default_factory=set)
+    # The SDK exports a name lower-cased: each exported name → the one name files write it as.
+    names: dict[str, str] = field(default_factory=dict)
 
 
 class TextfileSource(Source):
@@ -58,48 +70,90 @@ class TextfileSource(Source):
             paths = sorted(p for p in self.directory.iterdir() if p.suffix == ".prom" and p.is_file())
         except FileNotFoundError:
             raise Unavailable(f"no directory {self.directory}") from None
-        points, problems, series = [], [], set()
+        points, problems, written = [], [], Written()
         for path in paths:
-            try:
-                mtime, data = path.stat().st_mtime, path.read_bytes()
-            except OSError as error:  # renamed away between listing and reading
-                problems.append(f"{path.name}: {error.strerror}")
-                continue
-            points.append(Point(MTIME.name, mtime, {"file.name": path.name}))
-            try:
-                points += self._file_points(parse(data.decode()), series)
-            except ValueError as error:  # UnicodeDecodeError too: a file that is not UTF-8 is skipped, not fatal
-                problems.append(f"{path.name}: {error}")
+            file_points, problem = self._read_file(path, written)
+            points += file_points
+            if problem:
+                problems.append(f"{path.name}: {problem}")
                 self._errors[path.name] += 1
             points.append(Point(ERRORS.name, self._errors[path.name], {"file.name": path.name}))
         if problems:
             raise PartialFailure(points, "skipped " + "; ".join(problems))
         return points
 
-    def _file_points(self, families: list[Family], series: set) -> list[Point]:
-        """A file's points, or ValueError: a file is taken whole or not at all."""
-        specs, points = {}, []
+    def _read_file(self, path, written: Written) -> tuple[list[Point], str | None]:
+        """A file's mtime and points, and what made the agent skip it or some of its samples."""
+        points = []
+        try:
+            # stat often works where read does not (EIO, EACCES): HostTextfileStale still sees the file's age.
+            points.append(Point(MTIME.name, path.stat().st_mtime, {"file.name": path.name}))
+            families = parse(self._read_text(path), self.options.max_series - len(written.series))
+            file_points, not_finite = self._file_points(families, written)
+        except OSError as error:  # unreadable, or renamed away between listing and reading
+            return points, error.strerror
+        except TooManySamples:
+            return points, f"over max_series={self.options.max_series}"
+        except ValueError as error:  # UnicodeDecodeError too: a file that is not UTF-8 is skipped, not fatal
+            return points, str(error)
+        return points + file_points, left_out(not_finite)
+
+    def _read_text(self, path) -> str:
+        """The file's text, read no further than max_file_size: a huge file must not stall every other source."""
+        limit = self.options.max_file_size
+        with path.open("rb") as file:
+            data = file.read(limit + 1)
+        if len(data) > limit:
+            raise ValueError(f"larger than max_file_size={show_amount(limit, ByteSize)}")
+        return data.decode()
+
+    def _file_points(self, families: list[Family], written: Written) -> tuple[list[Point], list[str]]:
+        """A file's points and the samples left out as NaN or ±Inf, or ValueError: otherwise a file is taken whole
+        or not at all."""
+        specs, points, keys, not_finite = {}, [], set(), []
+        names = ChainMap({}, written.names)
         for family in families:
-            for spec, point in family_points(family):
-                if not INSTRUMENT_NAME.fullmatch(spec.name):
-                    raise ValueError(f"{spec.name} is not a metric name OpenTelemetry takes (a letter, then at most "
-                                     f"254 letters, digits and _ . - /)")
+            not_finite += [show(name, labels) for name, labels, value in family.samples if not math.isfinite(value)]
+            finite = [sample for sample in family.samples if math.isfinite(sample[2])]
+            for spec, point in family_points(replace(family, samples=finite)):
+                spec, point = exported(spec, point, names)
                 known = self._specs.get(spec.name) or specs.get(spec.name)
                 if known and (known.instrument, known.unit) != (spec.instrument, spec.unit):
                     raise ValueError(f"{spec.name} is a {spec.instrument.value} here, "
                                      f"a {known.instrument.value} elsewhere")
                 if clash := RESERVED_LABELS.intersection(point.attributes):
                     raise ValueError(f"label {min(clash)} of {spec.name} is reserved for the host's identity")
+                key = (point.metric, tuple(sorted(point.attributes.items())))
+                if key in keys:
+                    raise ValueError(f"{spec.name} is written twice (a counter's x and x_total are one series)")
+                if key in written.series:
+                    raise ValueError(f"{spec.name} has a series already written by another file")
+                keys.add(key)
                 specs.setdefault(spec.name, spec)
                 points.append(point)
-        keys = {(p.metric, tuple(sorted(p.attributes.items()))) for p in points}
-        if duplicate := keys & series:
-            raise ValueError(f"{min(duplicate)[0]} has a series already written by another file")
-        if len(series) + len(keys) > self.options.max_series:
-            raise ValueError(f"over max_series={self.options.max_series}")
-        series |= keys
+        written.series |= keys
+        written.names.update(names.maps[0])
         self._specs.update({name: spec for name, spec in specs.items() if name not in self._specs})
-        return points
+        return points, not_finite
+
+
+def exported(spec: MetricSpec, point: Point, names: ChainMap) -> tuple[MetricSpec, Point]:
+    """The spec and point under the name the SDK exports: lower-case (its instrument names are case-insensitive).
+    ValueError if the name is not one OpenTelemetry takes, or another name differs from it only in case."""
+    if not INSTRUMENT_NAME.fullmatch(spec.name):
+        raise ValueError(f"{spec.name} is not a metric name OpenTelemetry takes (a letter, then at most "
+                         f"254 letters, digits and _ . - /)")
+    name = spec.name.lower()
+    if (first := names.setdefault(name, spec.name)) != spec.name:
+        raise ValueError(f"{spec.name} and {first} differ only in case (names are exported lower-case)")
+    return replace(spec, name=name), point._replace(metric=name)
+
+
+def left_out(not_finite: list[str]) -> str | None:
+    if not not_finite:
+        return None
+    more = f" and {len(not_finite) - 1} more" if len(not_finite) > 1 else ""
+    return f"NaN or ±Inf, which OpenTelemetry cannot send: {not_finite[0]}{more}"
 
 
 def family_points(family: Family) -> list[tuple[MetricSpec, Point]]:

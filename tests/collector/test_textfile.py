@@ -152,7 +152,7 @@ def test_a_missing_directory_is_unavailable_not_an_error(tmp_path):
     assert str(unavailable.value) == f"no directory {tmp_path}{DIRECTORY}"
 
 
-def test_a_file_that_cannot_be_read_or_is_not_utf8_is_skipped_and_the_next_ones_are_read(tmp_path):
+def test_a_file_that_cannot_be_read_or_is_not_utf8_is_skipped_counted_and_the_next_ones_are_read(tmp_path):
     (tmp_path / "a.prom").symlink_to("/proc/self/mem")  # a regular file whose read fails (EIO)
     (tmp_path / "b.prom").write_bytes(b"x 1\n\xff\n")
     (tmp_path / "c.prom").write_text("y 2\n")
@@ -161,7 +161,10 @@ def test_a_file_that_cannot_be_read_or_is_not_utf8_is_skipped_and_the_next_ones_
                             "in position 4: invalid start byte")
     assert series(partial.points, "y") == {(): 2} and series(partial.points, "x") == {}
     assert series(partial.points, "hostagent.textfile.errors") == {
-        (("file.name", "b.prom"),): 1, (("file.name", "c.prom"),): 0}
+        (("file.name", "a.prom"),): 1, (("file.name", "b.prom"),): 1, (("file.name", "c.prom"),): 0}
+    # stat works where read does not: HostTextfileStale still sees an unreadable file's age
+    assert series(partial.points, "hostagent.textfile.mtime").keys() == {
+        (("file.name", "a.prom"),), (("file.name", "b.prom"),), (("file.name", "c.prom"),)}
 
 
 def test_summaries_become_gauges_per_series_and_families_of_one_file_must_agree(tmp_path):
@@ -245,3 +248,79 @@ def test_help_and_label_values_are_unescaped():
     [family] = parse('# HELP x line one\\nline two, a backslash: \\\\\nx{a="l1\\nl2 \\"q\\" \\\\"} 1\n')
     assert family.help == "line one\nline two, a backslash: \\"
     assert family.samples == [("x", {"a": 'l1\nl2 "q" \\'}, 1.0)]
+
+
+def exported_through_the_sdk(directory, caplog, refreshes=2):
+    """The metrics the SDK exports after `refreshes` collections of the directory, and every warning logged."""
+    collection = Collection([TextfileSource(Host("/"), TextfileOptions(enabled=True, directory=str(directory)))],
+                            AgentTelemetry())
+    reader = InMemoryMetricReader()
+    provider = build_provider(Resource.create({}), reader, collection)
+    with caplog.at_level(logging.WARNING):
+        for _ in range(refreshes):
+            collection.refresh()
+            data = reader.get_metrics_data()
+    metrics = {m.name: m for rm in data.resource_metrics for sm in rm.scope_metrics for m in sm.metrics}
+    provider.shutdown()
+    return metrics, [r.getMessage() for r in caplog.records]
+
+
+def test_a_file_over_max_file_size_is_skipped_unparsed_and_the_others_are_read(tmp_path):
+    (tmp_path / "huge.prom").write_text("".join(f'jobs{{n="{n}"}} {n}\n' for n in range(100)))
+    (tmp_path / "small.prom").write_text("small 1\n")
+    source, partial = collect("/", directory=str(tmp_path), max_file_size=1000)
+    assert str(partial) == "skipped huge.prom: larger than max_file_size=1000B"
+    assert series(partial.points, "small") == {(): 1} and series(partial.points, "jobs") == {}
+    assert series(partial.points, "hostagent.textfile.errors") == {
+        (("file.name", "huge.prom"),): 1, (("file.name", "small.prom"),): 0}
+    assert series(partial.points, "hostagent.textfile.mtime").keys() == {
+        (("file.name", "huge.prom"),), (("file.name", "small.prom"),)}
+
+
+def test_parsing_stops_at_the_first_series_over_max_series(tmp_path):
+    (tmp_path / "a.prom").write_text("one 1\ntwo 2\nthree 3\nnot a sample\n")
+    _, partial = collect("/", directory=str(tmp_path), max_series=2)
+    assert str(partial) == "skipped a.prom: over max_series=2"
+
+
+def test_two_series_that_become_one_in_a_file_skip_the_file_not_summed(tmp_path, caplog):
+    (tmp_path / "samefile.prom").write_text("# TYPE samefile counter\nsamefile_total 1\nsamefile 2\n")
+    (tmp_path / "other.prom").write_text("other 1\n")
+    _, partial = collect("/", directory=str(tmp_path))
+    assert str(partial) == "skipped samefile.prom: samefile is written twice (a counter's x and x_total are one series)"
+    assert series(partial.points, "samefile") == {} and series(partial.points, "other") == {(): 1}
+    metrics, _ = exported_through_the_sdk(tmp_path, caplog)
+    assert "samefile" not in metrics and "other" in metrics
+
+
+def test_nan_and_inf_samples_are_dropped_reported_once_and_the_rest_of_the_file_kept(tmp_path, caplog):
+    (tmp_path / "rpc.prom").write_text('# TYPE rpc_duration_seconds summary\nrpc_duration_seconds{quantile="0.5"} NaN\n'
+                                       'rpc_duration_seconds_sum 0\nrpc_duration_seconds_count 0\n'
+                                       'up_since +Inf\nfloor -Inf\n')
+    (tmp_path / "ok.prom").write_text("ok 1\n")
+    _, partial = collect("/", directory=str(tmp_path))
+    assert str(partial) == ('skipped rpc.prom: NaN or ±Inf, which OpenTelemetry cannot send: '
+                            'rpc_duration_seconds{quantile="0.5"} and 2 more')
+    assert {p.metric: p.value for p in partial.points if not p.metric.startswith("hostagent.")} == {
+        "rpc_duration_seconds_sum": 0, "rpc_duration_seconds_count": 0, "ok": 1}
+    assert series(partial.points, "hostagent.textfile.errors") == {
+        (("file.name", "ok.prom"),): 0, (("file.name", "rpc.prom"),): 1}
+    metrics, messages = exported_through_the_sdk(tmp_path, caplog)
+    assert metrics.keys() >= {"rpc_duration_seconds_sum", "rpc_duration_seconds_count", "ok"}
+    assert [m for m in messages if "rpc.prom" in m or "non-finite" in m] == [
+        "source textfile: " + str(partial)]
+
+
+def test_names_are_exported_lower_case_and_a_name_differing_only_in_case_is_a_clash(tmp_path, caplog):
+    (tmp_path / "a.prom").write_text('MyMetric{a="1"} 1\nCaseMetric 1\n')
+    (tmp_path / "b.prom").write_text('casemetric{z="1"} 2\n')
+    (tmp_path / "c.prom").write_text('Twice 1\ntwice{b="2"} 2\n')
+    source, partial = collect("/", directory=str(tmp_path))
+    assert str(partial) == ("skipped b.prom: casemetric and CaseMetric differ only in case (names are exported "
+                            "lower-case); c.prom: twice and Twice differ only in case (names are exported lower-case)")
+    assert series(partial.points, "mymetric") == {(("a", "1"),): 1} and series(partial.points, "casemetric") == {(): 1}
+    assert {spec.name for spec in source.discovered_metrics()} == {"mymetric", "casemetric"}
+    metrics, messages = exported_through_the_sdk(tmp_path, caplog)
+    assert {"mymetric", "casemetric"} <= metrics.keys()
+    assert [dict(p.attributes) for p in metrics["casemetric"].data.data_points] == [{}]
+    assert not [m for m in messages if "conflicting" in m]
