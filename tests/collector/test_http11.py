@@ -22,9 +22,9 @@ from collector.transport import HttpTransport, Outcome
 
 class ScriptedServer:
     """Answers the n-th request with the n-th answer (raw bytes) on the connection it came on; an answer ending
-    in CLOSE is followed by closing that connection."""
+    in CLOSE is followed by closing that connection; HOLD answers nothing and keeps that connection open, silent."""
 
-    CLOSE = b"<close>"
+    CLOSE, HOLD = b"<close>", b"<hold>"
 
     def __init__(self, *answers: bytes):
         self.answers = list(answers)
@@ -32,6 +32,7 @@ class ScriptedServer:
         self.port = self.listener.getsockname()[1]
         self.requests: list[tuple[int, bytes, bytes]] = []  # (connection number, head, body)
         self.connections = 0
+        self.held: list[socket.socket] = []
         threading.Thread(target=self._serve, daemon=True).start()
 
     def _serve(self):
@@ -47,6 +48,9 @@ class ScriptedServer:
                                       if line.lower().startswith(b"content-length")))
                     self.requests.append((self.connections, head, reader.read(length)))
                     answer = self.answers.pop(0)
+                    if answer == self.HOLD:
+                        self.held.append(connection.dup())  # still open when this one is closed
+                        break
                     connection.sendall(answer.removesuffix(self.CLOSE))
                     if answer.endswith(self.CLOSE):
                         break
