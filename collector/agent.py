@@ -51,8 +51,9 @@ def build_backlog(config: Config) -> Backlog:
 
 
 def build_sender(config: Config, backlog: Backlog, telemetry: AgentTelemetry, faults: Faults) -> Sender:
-    # A request in flight is waited for as long as the backlog would keep it.
-    return Sender(build_transport(config.exporter), backlog, telemetry, faults, patience=config.backlog.max_age)
+    # A request in flight is waited for half as long as the backlog keeps it: given up then, it still has the
+    # other half to be sent again (waited for as long, it would be too old for the backlog when given up).
+    return Sender(build_transport(config.exporter), backlog, telemetry, faults, patience=config.backlog.max_age / 2)
 
 
 class NoExemplars(ExemplarReservoir):

@@ -4,6 +4,7 @@ OpenSSL's initialisation costs an agent that sends plain HTTP 4 MiB of RSS (docs
 endpoint is https, wraps the same socket (collector/transport.py builds its context).
 """
 
+import re
 import select
 import socket
 import time
@@ -11,6 +12,10 @@ from dataclasses import dataclass
 
 MAX_LINE = 65536  # as http.client: a longer status, header or chunk-size line is not HTTP we can use
 MAX_HEADERS = 100
+MAX_BODY = 2**24  # an answer to an export is a few bytes; reading a longer one would allocate its length at once
+STATUS_LINE = re.compile(r"(HTTP/1\.[0-9]) ([0-9]{3})(?: .*)?")
+# ASCII only: str.isdigit() and int() also take "²", and int() "-1", "+1", "0x1f", "1_0" and spaces
+LENGTH_DIGITS = {10: re.compile(r"[0-9]+"), 16: re.compile(r"[0-9A-Fa-f]+")}
 
 
 class ProtocolError(Exception):
@@ -110,18 +115,17 @@ class Connection:
     def getresponse(self) -> Response:
         while True:
             status_line, headers = read_head(self._reader)
-            version, _, rest = status_line.partition(" ")
-            code = rest[:3]
-            if not version.startswith("HTTP/1.") or not code.isdigit():
+            if not (parsed := STATUS_LINE.fullmatch(status_line)):  # e.g. cut short by a close: "HTTP/1.1 20"
                 raise ProtocolError(f"not an HTTP/1.x status line: {status_line[:60]!r}")
-            if not 100 <= int(code) < 200:  # an interim answer (100 Continue) is skipped, as http.client does
+            version, status = parsed[1], int(parsed[2])
+            if not 100 <= status < 200:  # an interim answer (100 Continue) is skipped, as http.client does
                 break
-        status, tokens = int(code), headers.get("connection", "").lower()
+        tokens = headers.get("connection", "").lower()
         will_close = "close" in tokens or (version == "HTTP/1.0" and "keep-alive" not in tokens)
         if "chunked" in headers.get("transfer-encoding", "").lower():
             body = self._chunked()
         elif "content-length" in headers:
-            body = self._exactly(_length(headers["content-length"]))
+            body = self._exactly(_length(headers["content-length"], "Content-Length"))
         elif status in (204, 304):
             body = b""
         else:  # the body ends where the connection does
@@ -147,10 +151,7 @@ class Connection:
             line = self._reader.readline(MAX_LINE + 1)
             if not line:
                 raise ProtocolError("the connection was closed inside a chunked body")
-            try:
-                length = int(line.split(b";", 1)[0], 16)  # int() ignores the CRLF
-            except ValueError:
-                raise ProtocolError(f"bad chunk size line {line[:60]!r}") from None
+            length = _length(line.split(b";", 1)[0].decode("latin-1").strip(" \t\r\n"), "chunk size", base=16)
             if length == 0:
                 read_fields(self._reader)  # the trailer, unused
                 return b"".join(chunks)
@@ -158,7 +159,9 @@ class Connection:
             self._exactly(2)  # the CRLF after the chunk
 
 
-def _length(text: str) -> int:
-    if not text.isdigit():
-        raise ProtocolError(f"bad Content-Length {text[:20]!r}")
-    return int(text)
+def _length(text: str, name: str, base: int = 10) -> int:
+    if not LENGTH_DIGITS[base].fullmatch(text):
+        raise ProtocolError(f"bad {name} {text[:20]!r}")
+    if (length := int(text, base)) > MAX_BODY:
+        raise ProtocolError(f"{name} {text[:40]} is more than the {MAX_BODY} bytes an answer may have")
+    return length

@@ -4,12 +4,16 @@ import logging
 import threading
 import time
 
+from collector.agent import build_backlog, build_sender
 from collector.backlog import Backlog
+from collector.config import BacklogConfig, Config, ExporterConfig
 from collector.exporter import Sender
 from collector.faults import Faults
 from collector.telemetry import AgentTelemetry
 from collector.transport import Outcome
+from collector.units import Duration
 from tests.collector.test_backlog import Clock, bodies
+from tests.collector.test_http11 import ScriptedServer
 
 BODY, POINTS = b"new", 7
 
@@ -153,6 +157,22 @@ def test_a_request_in_flight_is_waited_for_until_patience_then_given_up_and_kept
     assert [r.getMessage() for r in caplog.records] == [
         "export: no answer within 5s; waiting for it rather than sending the request twice",
         "export: gave up waiting for an answer; keeping data in the backlog"]
+
+
+def test_a_request_given_up_after_waiting_is_sent_again_before_the_backlog_expires_it():
+    server = ScriptedServer(ScriptedServer.HOLD, b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+    config = Config(exporter=ExporterConfig(endpoint=f"http://127.0.0.1:{server.port}/v1/metrics",
+                                            timeout=Duration(0.2), compression="none"),
+                    backlog=BacklogConfig(max_age=Duration(2)))
+    telemetry = AgentTelemetry()
+    backlog = build_backlog(config)
+    sender = build_sender(config, backlog, telemetry, Faults(telemetry, limit=3, on_fatal=lambda: None))
+    sender.deliver(BODY, POINTS, time.time())  # the gateway holds the connection without a word: given up, kept
+    assert (len(backlog), backlog.dropped) == (1, 0)
+    sender.start()
+    sender.close(timeout=5)
+    assert [(number, body) for number, _, body in server.requests] == [(1, BODY), (2, BODY)]
+    assert (backlog.replayed, backlog.dropped, len(backlog)) == (1, 0, 0)
 
 
 def test_a_late_answer_within_patience_is_a_success():

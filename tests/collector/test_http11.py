@@ -4,23 +4,27 @@ closed connections — read right, and what is not HTTP refused by name, through
 import re
 import socket
 import threading
+import time
 import urllib.request
 
 import pytest
 
 from collector import health
+from collector.backlog import Backlog
 from collector.config import ExporterConfig, HealthConfig
+from collector.exporter import Sender
+from collector.faults import Faults
 from collector.health import HealthServer, Readiness
-from collector.http11 import MAX_HEADERS, MAX_LINE, Connection, ProtocolError, RemoteDisconnected
+from collector.http11 import MAX_BODY, MAX_HEADERS, MAX_LINE, Connection, ProtocolError, RemoteDisconnected
 from collector.telemetry import AgentTelemetry
 from collector.transport import HttpTransport, Outcome
 
 
 class ScriptedServer:
     """Answers the n-th request with the n-th answer (raw bytes) on the connection it came on; an answer ending
-    in CLOSE is followed by closing that connection."""
+    in CLOSE is followed by closing that connection; HOLD answers nothing and keeps that connection open, silent."""
 
-    CLOSE = b"<close>"
+    CLOSE, HOLD = b"<close>", b"<hold>"
 
     def __init__(self, *answers: bytes):
         self.answers = list(answers)
@@ -28,6 +32,7 @@ class ScriptedServer:
         self.port = self.listener.getsockname()[1]
         self.requests: list[tuple[int, bytes, bytes]] = []  # (connection number, head, body)
         self.connections = 0
+        self.held: list[socket.socket] = []
         threading.Thread(target=self._serve, daemon=True).start()
 
     def _serve(self):
@@ -43,6 +48,9 @@ class ScriptedServer:
                                       if line.lower().startswith(b"content-length")))
                     self.requests.append((self.connections, head, reader.read(length)))
                     answer = self.answers.pop(0)
+                    if answer == self.HOLD:
+                        self.held.append(connection.dup())  # still open when this one is closed
+                        break
                     connection.sendall(answer.removesuffix(self.CLOSE))
                     if answer.endswith(self.CLOSE):
                         break
@@ -63,7 +71,7 @@ def test_lengths_chunks_and_interim_answers_are_read_and_the_connection_kept():
         b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello",
         b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
         b"3;ext=1;more=2\r\nabc\r\n10\r\n0123456789abcdef\r\n0\r\nTrailer-Field: x\r\n\r\n",
-        b"HTTP/1.1 204 No Content\r\n\r\n",
+        b"HTTP/1.1 204\r\n\r\n",  # no reason phrase
         b"HTTP/1.1 304 Not Modified\r\n\r\n",
         b"HTTP/1.1 200 OK\nContent-Length: 2\n\nlf",  # bare LF line ends, which HTTP/1.1 tolerates
         b"HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 2\r\n\r\nka",
@@ -101,9 +109,25 @@ def test_an_answer_that_ends_the_connection_makes_the_transport_open_a_new_one(a
     (b"SSH-2.0-OpenSSH_9.2\r\n\r\n", ProtocolError, "not an HTTP/1.x status line: 'SSH-2.0-OpenSSH_9.2'"),
     (b"HTTP/1.1 OK\r\n\r\n", ProtocolError, "not an HTTP/1.x status line: 'HTTP/1.1 OK'"),
     (b"HTTP/2 200\r\n\r\n", ProtocolError, "not an HTTP/1.x status line: 'HTTP/2 200'"),
+    # the status line cut by the close, or not three ASCII digits: not a refusal
+    (b"HTTP/1.1 20" + ScriptedServer.CLOSE, ProtocolError, "not an HTTP/1.x status line: 'HTTP/1.1 20'"),
+    (b"HTTP/1.1 2000 OK\r\n\r\n", ProtocolError, "not an HTTP/1.x status line: 'HTTP/1.1 2000 OK'"),
+    (b"HTTP/1.1 200OK\r\n\r\n", ProtocolError, "not an HTTP/1.x status line: 'HTTP/1.1 200OK'"),
+    (b"HTTP/1.1 \xb200 OK\r\n\r\n", ProtocolError, "not an HTTP/1.x status line: 'HTTP/1.1 \xb200 OK'"),
+    (b"HTTP/1.12 200 OK\r\n\r\n", ProtocolError, "not an HTTP/1.x status line: 'HTTP/1.12 200 OK'"),
     (b"HTTP/1.1 200 OK\r\nno colon here\r\n\r\n", ProtocolError, "header line without a colon"),
     (b"HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n", ProtocolError, "bad Content-Length '-1'"),
-    (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", ProtocolError, "bad chunk size line"),
+    (b"HTTP/1.1 200 OK\r\nContent-Length: \xb2\r\n\r\n", ProtocolError, "bad Content-Length '\xb2'"),
+    (b"HTTP/1.1 200 OK\r\nContent-Length: 1_0\r\n\r\n", ProtocolError, "bad Content-Length '1_0'"),
+    (b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % 10**30, ProtocolError,
+     f"Content-Length {10**30} is more than the {MAX_BODY} bytes an answer may have"),
+    (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", ProtocolError, "bad chunk size 'zz'"),
+    (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n-3\r\nabc\r\n0\r\n\r\n" + ScriptedServer.CLOSE,
+     ProtocolError, "bad chunk size '-3'"),
+    (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0x3\r\nabc\r\n0\r\n\r\n", ProtocolError,
+     "bad chunk size '0x3'"),
+    (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n%x\r\n" % 10**30, ProtocolError,
+     f"chunk size {10**30:x} is more than the {MAX_BODY} bytes an answer may have"),
     (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n" + ScriptedServer.CLOSE, ProtocolError,
      "the connection was closed inside a chunked body"),
     (b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc" + ScriptedServer.CLOSE, ProtocolError,
@@ -128,6 +152,25 @@ def test_a_truncated_answer_is_retry_later_and_not_sent_again_at_once():
     assert transport.send(b"two") == (Outcome.RETRY, "ProtocolError: the connection was closed 3 bytes into a body "
                                                      "of 10")
     assert [body for _, _, body in server.requests] == [b"one", b"two"]  # the gateway got it once, not twice
+
+
+@pytest.mark.parametrize("answer", [
+    b"HTTP/1.1 20" + ScriptedServer.CLOSE,  # cut inside the status line
+    b"HTTP/1.1 200 OK\r\nContent-Length: \xb2\r\n\r\n" + ScriptedServer.CLOSE,  # "²": str.isdigit() takes it
+])
+def test_a_malformed_answer_is_kept_and_sent_again_not_dropped_nor_a_fault(answer):
+    server = ScriptedServer(answer, b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+    telemetry = AgentTelemetry()
+    backlog = Backlog(None, max_bytes=10_000, max_age=3600)
+    transport = HttpTransport(ExporterConfig(endpoint=f"http://127.0.0.1:{server.port}/v1/metrics",
+                                             compression="none"))
+    sender = Sender(transport, backlog, telemetry, Faults(telemetry, limit=1, on_fatal=lambda: None), patience=60)
+    sender.deliver(b"request", 1, time.time())
+    assert (len(backlog), backlog.dropped) == (1, 0)
+    sender.start()
+    sender.close(timeout=5)
+    assert [(number, body) for number, _, body in server.requests] == [(1, b"request"), (2, b"request")]
+    assert (backlog.replayed, backlog.dropped, telemetry.faults, telemetry.fatal) == (1, 0, {}, None)
 
 
 def test_the_host_header_brackets_an_ipv6_address_and_names_a_port_the_scheme_does_not_imply():
