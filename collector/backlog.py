@@ -1,7 +1,8 @@
 """Export requests that could not be delivered, kept (on disk when a directory is set) until the gateway
-is back, then replayed oldest first. Bounded by total size and by age: beyond either, the oldest go first
-and are counted as dropped. Requests are ordered, and files named, by the time they were collected, so the
-order survives a restart or SIGKILL. Not thread-safe: its one user (the sender) holds a lock around it.
+is back, then replayed oldest first. Bounded by total size and by age: beyond either, the oldest go first,
+counted as dropped and logged once until the backlog drains. Requests are ordered, and files named, by the
+time they were collected, so the order survives a restart or SIGKILL. Not thread-safe: its one user (the
+sender) holds a lock around it.
 """
 
 import contextlib
@@ -20,6 +21,8 @@ log = logging.getLogger(__name__)
 SUFFIX = ".otlp"
 PARTIAL = ".tmp"  # a request being written; renamed to its final name once complete
 REQUEST_NAME = re.compile(r"(\d{20})-\d{6}" + re.escape(SUFFIX))  # collected at (ns), sequence
+# problem subjects: each bound is a problem from its first drop until the backlog has drained
+SIZE_BOUND, AGE_BOUND = "backlog.max_bytes", "backlog.max_age"
 
 
 @dataclass
@@ -102,19 +105,23 @@ class Backlog:
         self.size_bytes += entry.size
         while self.size_bytes > self.max_bytes and (oldest := next(
                 (e for e in self.entries if e is not self.sending), None)):
-            self._discard(oldest, dropped=True)
+            self._drop_at_bound(oldest, SIZE_BOUND,
+                                f"full at {self.max_bytes} bytes: the oldest requests are dropped and counted")
 
     def oldest(self) -> tuple[Entry, bytes] | None:
         """The oldest request still worth sending; expired and unreadable ones are dropped on the way."""
         while self.entries:
             entry = self.entries[0]
             if self.clock() - entry.created > self.max_age:
-                self._discard(entry, dropped=True)
+                self._drop_at_bound(entry, AGE_BOUND,
+                                    f"requests older than {self.max_age:g}s are dropped and counted")
                 continue
             try:
                 return entry, entry.body if entry.body is not None else (self.directory / entry.name).read_bytes()
             except OSError:
                 self._discard(entry, dropped=True)
+        for bound in (SIZE_BOUND, AGE_BOUND):
+            self.problems.report(bound, None)
         return None
 
     def delivered(self, entry: Entry) -> None:
@@ -126,6 +133,10 @@ class Backlog:
         self.dropped += 1
 
     def rejected(self, entry: Entry) -> None:
+        self._discard(entry, dropped=True)
+
+    def _drop_at_bound(self, entry: Entry, bound: str, problem: str) -> None:
+        self.problems.report(bound, problem)
         self._discard(entry, dropped=True)
 
     def _discard(self, entry: Entry, dropped: bool) -> None:

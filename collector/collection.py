@@ -89,7 +89,7 @@ class Collection:
             stats.duration = self.clock() - started
             return []
         except PartialFailure as failure:
-            points, problem = failure.points, str(failure)
+            points, problem = failure.points, failure.problem
         except Exception as error:  # one failing source must never stop the others
             problem = f"{type(error).__name__}: {error}"
         stats.duration = self.clock() - started

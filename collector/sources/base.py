@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import ClassVar
 
 from collector.host import Host
+from collector.problems import Problem, joined
 from collector.spec import MetricSpec, Point
 from collector.units import Duration
 
@@ -28,10 +29,11 @@ class Unavailable(Exception):
 
 
 class PartialFailure(Exception):
-    """Some reads failed; ``points`` holds what could still be collected."""
+    """Some reads failed, each a problem; ``points`` holds what could still be collected."""
 
-    def __init__(self, points: list[Point], reason: str):
-        super().__init__(reason)
+    def __init__(self, points: list[Point], *problems: str | Problem):
+        self.problem = joined(problems)
+        super().__init__(self.problem.message)
         self.points = points
 
 

@@ -80,7 +80,7 @@ class CgroupSource(Source):
         if overflow:
             failures.append(overflow)
         if failures:
-            raise PartialFailure(points, "; ".join(failures))
+            raise PartialFailure(points, *failures)
         return points
 
 

@@ -95,7 +95,7 @@ class FilesystemSource(Source):
         if overflow:
             failures.append(overflow)
         if failures:
-            raise PartialFailure(points, "; ".join(failures))
+            raise PartialFailure(points, *failures)
         return points
 
 

@@ -3,6 +3,8 @@
 import re
 from dataclasses import dataclass
 
+from collector.problems import Problem
+
 REGEX = {"regex": True}  # option metadata: a list of regular expressions, validated at load
 VERDICTS_KEPT = 4096
 
@@ -33,8 +35,8 @@ class NameFilter:
         return not any(p.search(name) for p in self._exclude)
 
 
-def capped(items: list, limit: int, what: str) -> tuple[list, str | None]:
+def capped(items: list, limit: int, what: str) -> tuple[list, Problem | None]:
     """At most `limit` items (cardinality stays bounded), and what to report when some were left out."""
     if len(items) <= limit:
         return items, None
-    return items[:limit], f"{len(items)} {what}, only max_{what}={limit} kept"
+    return items[:limit], Problem(f"{len(items)} {what}, only max_{what}={limit} kept", f"over max_{what}={limit}")

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import NamedTuple
 
+from collector.problems import Problem
 from collector.sources.base import OptInOptions, PartialFailure, Source, read_small
 from collector.sources.filters import REGEX
 from collector.spec import Point, counter, gauge, updowncounter
@@ -106,8 +107,8 @@ class ProcessGroupsSource(Source):
         self._last = last
         points = [p for name in self._totals for p in group_points(name, members[name], self._totals[name], uptime)]
         if unreadable:
-            raise PartialFailure(points, f"{unreadable} matched processes without readable io or fd "
-                                         "(run as root or with CAP_SYS_PTRACE)")
+            kind = "matched processes without readable io or fd (run as root or with CAP_SYS_PTRACE)"
+            raise PartialFailure(points, Problem(f"{unreadable} {kind}", kind))
         return points
 
     def _processes(self):

@@ -54,6 +54,20 @@ def test_beyond_the_size_bound_the_oldest_are_dropped_and_counted(tmp_path):
     assert not list(tmp_path.glob("*.otlp"))
 
 
+def test_drops_at_the_size_bound_are_logged_once_and_their_end_when_the_backlog_is_drained(tmp_path, caplog):
+    caplog.set_level(logging.INFO, logger="collector.backlog")
+    backlog = Backlog(tmp_path, max_bytes=25, max_age=3600)
+    for n in range(5):
+        backlog.push(f"request-{n}".encode())
+    bodies(backlog)
+    backlog.push(b"after")
+    bodies(backlog)
+    assert backlog.dropped == 3
+    assert [r.getMessage() for r in caplog.records] == [
+        "backlog.max_bytes: full at 25 bytes: the oldest requests are dropped and counted",
+        "backlog.max_bytes: recovered"]
+
+
 def test_a_request_kept_late_goes_before_those_collected_after_it(tmp_path):
     # The request in flight when the gateway stopped answering is kept after newer ones were: by collection time.
     backlog = Backlog(tmp_path, max_bytes=10_000, max_age=3600)
@@ -82,6 +96,20 @@ def test_expired_requests_are_dropped_and_counted(tmp_path):
     backlog.push(b"recent")
     clock.now += 30
     assert bodies(backlog) == [b"recent"] and backlog.dropped == 1
+
+
+def test_drops_at_the_age_bound_are_logged_once_and_their_end_when_the_backlog_is_drained(tmp_path, caplog):
+    caplog.set_level(logging.INFO, logger="collector.backlog")
+    clock = Clock()
+    backlog = Backlog(tmp_path, max_bytes=10_000, max_age=10, clock=clock)
+    for _ in range(8):  # an outage: each cycle keeps its request and tries the oldest, which may have expired
+        backlog.push(b"data")
+        backlog.oldest()
+        clock.now += 5
+    assert backlog.dropped == 5 and len(caplog.records) == 1
+    bodies(backlog)
+    assert [r.getMessage() for r in caplog.records] == [
+        "backlog.max_age: requests older than 10s are dropped and counted", "backlog.max_age: recovered"]
 
 
 def test_the_backlog_survives_a_restart(tmp_path):

@@ -102,6 +102,29 @@ def test_a_problem_whose_count_changes_is_logged_once_with_its_first_count(caplo
         "source network: 101 interfaces, only max_interfaces=100 kept"]
 
 
+def test_a_number_that_is_not_a_count_makes_a_new_problem(caplog):
+    from collector.problems import ProblemLog
+    problems = ProblemLog(logging.getLogger("test.problems"))
+    with caplog.at_level(logging.INFO, logger="test.problems"):
+        for message in ["HTTP 400 from gw", "HTTP 400 from gw", "HTTP 413 from gw", "HTTP 400 from gw"]:
+            problems.report("export", message)
+    assert [r.getMessage() for r in caplog.records] == ["export: HTTP 400 from gw", "export: HTTP 413 from gw"]
+
+
+def test_a_failure_joined_with_a_changing_count_is_new_only_when_its_other_failures_change(caplog):
+    def failing(mount: str, filesystems: int):
+        overflow = capped(list(range(filesystems)), 100, "filesystems")[1]
+        return PartialFailure([], f"{mount}: Permission denied", overflow)
+    script = [failing("/mnt/disk1", 101), failing("/mnt/disk1", 102), failing("/mnt/disk2", 103)]
+    collection = Collection([Scripted("filesystem", script)], AgentTelemetry())
+    with caplog.at_level(logging.INFO, logger="collector.collection"):
+        for _ in script:
+            collection.refresh()
+    assert [r.getMessage() for r in caplog.records] == [
+        "source filesystem: /mnt/disk1: Permission denied; 101 filesystems, only max_filesystems=100 kept",
+        "source filesystem: /mnt/disk2: Permission denied; 103 filesystems, only max_filesystems=100 kept"]
+
+
 class Scanning(Source):
     """A source that keeps the scan of the processes it was given."""
 

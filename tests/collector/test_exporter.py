@@ -77,6 +77,28 @@ def test_a_retry_keeps_the_request_and_a_refusal_drops_it(caplog):
         ("ERROR", "export: rejected by the gateway, dropping the request: told to answer rejected")]
 
 
+class Refusing(ScriptedTransport):
+    """Refuses each request with the next HTTP status of its script."""
+
+    def __init__(self, *statuses):
+        super().__init__(*[Outcome.REJECTED] * len(statuses))
+        self.statuses = list(statuses)
+
+    def send(self, body):
+        return super().send(body)[0], f"HTTP {self.statuses.pop(0)} from gw"
+
+
+def test_a_refusal_with_another_status_is_logged_again(caplog):
+    caplog.set_level(logging.INFO, logger="collector.exporter")
+    sender, _, backlog = sender_with(Refusing(400, 400, 413, 413))
+    for collected in (1.0, 2.0, 3.0, 4.0):
+        sender.deliver(BODY, POINTS, collected)
+    assert backlog.dropped == 4
+    assert [r.getMessage() for r in caplog.records] == [
+        "export: rejected by the gateway, dropping the request: HTTP 400 from gw",
+        "export: rejected by the gateway, dropping the request: HTTP 413 from gw"]
+
+
 def test_a_request_refused_on_replay_is_dropped_and_the_next_goes_out():
     backlog, clock = backlog_with(b"old")
     transport = ScriptedTransport(Outcome.REJECTED, Outcome.SENT)

@@ -1,6 +1,7 @@
 """The process_groups source over the fixture /proc: exact per-group sums, empty groups, exited processes and
 threads."""
 
+import logging
 import os
 import re
 import shutil
@@ -8,10 +9,12 @@ from pathlib import Path
 
 import pytest
 
+from collector.collection import Collection
 from collector.config import ConfigError, load
 from collector.host import Host
 from collector.sources.base import PartialFailure
 from collector.sources.process_groups import GroupRule, ProcessGroupsOptions, ProcessGroupsSource, parse_stat
+from collector.telemetry import AgentTelemetry
 from tests.collector.conftest import FIXTURE_ROOT
 
 PAGE = os.sysconf("SC_PAGE_SIZE")
@@ -109,6 +112,18 @@ def test_unreadable_io_or_fds_are_counted_as_a_partial_failure(tmp_path):
         source(root).collect()
     assert str(partial.value) == "1 matched processes without readable io or fd (run as root or with CAP_SYS_PTRACE)"
     assert by_group(partial.value.points, "process.cpu.time", "user")["api"] == 250 / HZ
+
+
+def test_a_changing_count_of_unreadable_processes_is_logged_once(tmp_path, caplog):
+    root = shutil.copytree(FIXTURE_ROOT, tmp_path / "hostfs")
+    collection = Collection([source(root)], AgentTelemetry())
+    with caplog.at_level(logging.INFO, logger="collector.collection"):
+        for pid in (200, 100):
+            (root / f"proc/{pid}/io").unlink()
+            collection.refresh()
+    assert [r.getMessage() for r in caplog.records] == [
+        "source process_groups: 1 matched processes without readable io or fd (run as root or with CAP_SYS_PTRACE)"]
+    assert collection.telemetry.sources["process_groups"].outcomes == {"error": 2}
 
 
 def test_stat_parsing_survives_odd_process_names():
