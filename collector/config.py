@@ -29,8 +29,13 @@ PEM_KEY = {"file": True, "pem": "private key"}
 # The range of every duration, count and size whose field sets none of its own (docs: README, Configuration).
 DEFAULT_RANGES = {Duration: (Duration(0.1), Duration(24 * 3600)), int: (1, 10_000), ByteSize: (0, 64 * 2**30)}
 # An HTTP header name is an RFC 9110 token; values are printable ASCII, what HTTP/1.1 and gRPC metadata carry.
-HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+TOKEN_CHARACTERS = "letters, digits and !#$%&'*+-.^_`|~"
 HEADER_VALUE = re.compile(r"[\t\x20-\x7e]+")
+# An OTEL_RESOURCE_ATTRIBUTES value as W3C Baggage writes it: printable ASCII but space " , ; \ (percent-encoded).
+BAGGAGE_VALUE = re.compile(r"[\x21\x23-\x2b\x2d-\x3a\x3c-\x5b\x5d-\x7e]*")
+# An OTEL_* duration: a number in the variable's unit, as the SDK reads it with float() (which also takes 1e3, nan).
+OTEL_NUMBER = re.compile(r"[0-9]+(?:\.[0-9]+)?")
 # `sources`: each key a source, with that source's options class.
 SOURCE_OPTIONS = {"options_per_key": {name: source.Options for name, source in SOURCES.items()}, "key": "source"}
 
@@ -68,10 +73,15 @@ class ExporterConfig:
         return without_credentials(self.url)
 
     def problems(self):
-        """(option, problem) for each endpoint the chosen protocol cannot use."""
+        """(option, problem) for each endpoint the chosen protocol cannot use, and for a client certificate
+        without its key or a key without its certificate."""
         for key, url in [("endpoint", self.endpoint), *(("failover_endpoints", u) for u in self.failover_endpoints)]:
             if url is not None and (problem := endpoint_problem(url, self.protocol)):
                 yield key, problem
+        if self.client_key and not self.client_certificate:
+            yield "client_key", "expected client_certificate too, the certificate of this key"
+        elif self.client_certificate and (problem := client_pair_problem(self)):
+            yield problem
 
     @property
     def gateways(self) -> list["ExporterConfig"]:
@@ -81,7 +91,7 @@ class ExporterConfig:
 
 @dataclass(frozen=True)
 class BacklogConfig:
-    directory: str | None = None
+    directory: str | None = field(default=None, metadata={"directory_to_make": True})
     max_bytes: ByteSize = field(default=ByteSize(16 * 2**20))
     max_age: Duration = field(default=Duration(3600), metadata={"min": 1, "max": Duration(7 * 24 * 3600)})
 
@@ -119,15 +129,21 @@ def load(path: str | os.PathLike | None = None, environ: typing.Mapping[str, str
     label = str(path) if path else "defaults"
     raw = _read_file(path) if path else {}
     _check_resource_attributes(environ)
-    origins = {}
+    origins, blocked = {}, []
     try:
         for key_path, value, variable in [*_otel_overrides(environ, raw), *_agent_overrides(environ)]:
-            origins[key_path] = variable
-            _set(raw, key_path, value, variable)
-        return _build(Config, raw, ())
+            if (in_the_way := _set(raw, key_path, value)) is None:
+                origins[key_path] = variable
+            else:
+                blocked.append((variable, in_the_way))
+        config = _build(Config, raw, ())
     except _Invalid as invalid:
         raise ConfigError(f"{_origin(invalid.path, origins, label)}: {_show_path(invalid.path)}: "
                           f"{invalid.message}") from None
+    # Blamed only now: a section the file itself gets wrong (`exporter: []`) is the file's error, not the variable's.
+    for variable, invalid in blocked:
+        raise ConfigError(f"{variable}: {_show_path(invalid.path)}: {invalid.message}")
+    return config
 
 
 class _Invalid(Exception):
@@ -170,6 +186,12 @@ class _Loader(yaml.SafeLoader):
                     seen.add(key)
         return super().construct_mapping(node, deep)
 
+    def construct_object(self, node, deep=False):
+        try:
+            return super().construct_object(node, deep)
+        except ValueError as error:  # a timestamp such as 2001-13-01: reported with its line and column
+            raise yaml.constructor.ConstructorError(None, None, str(error), node.start_mark) from None
+
 
 def parse_yaml(text: str):
     """The YAML value of `text`; ValueError with a one-line reason (and line and column) when it is not YAML."""
@@ -182,7 +204,7 @@ def parse_yaml(text: str):
     except yaml.reader.ReaderError as error:
         raise ValueError(f"{_line_column(text, error.position)}: not valid YAML: unacceptable character "
                          f"#x{error.character:04x}: {error.reason}") from None
-    except (yaml.YAMLError, ValueError, RecursionError) as error:  # a timestamp such as 2001-13-01, deep nesting
+    except (yaml.YAMLError, RecursionError) as error:  # deep nesting
         raise ValueError(f"not valid YAML: {type(error).__name__}: {error}") from None
 
 
@@ -226,7 +248,7 @@ def _build(cls, data, path):
     built = cls(**values)
     # Options whose validity depends on another option of the same section are checked once it is built.
     for key, problem in getattr(built, "problems", tuple)():
-        raise _Invalid((*path, key), problem)
+        raise _Invalid(path if key is None else (*path, key), problem)
     return built
 
 
@@ -285,6 +307,8 @@ def _check(value, hint, metadata):
         raise ValueError(f"file {_show_name(value)} {problem}")
     if metadata.get("directory") and not _exists(value, Path.is_dir):
         raise ValueError(f"directory {_show_name(value)} does not exist")
+    if metadata.get("directory_to_make") and value and (problem := _directory_to_make_problem(value)):
+        raise ValueError(f"expected a directory (made when missing); {problem}")
     if metadata.get("headers"):
         check_headers(read_headers_file(value) if isinstance(value, str) else value)
     for pattern in value if metadata.get("regex") else ():
@@ -299,6 +323,15 @@ def _exists(path: str, kind) -> bool:
         return kind(Path(path))
     except (OSError, ValueError):  # a name too long for the filesystem, a NUL byte
         return False
+
+
+def _directory_to_make_problem(path: str) -> str | None:
+    """Why the agent could not make or use the directory `path`: it, or the first of its parents that exists, is
+    not a directory (the directory itself may be made at run time, on a volume mounted later)."""
+    if "\0" in path:
+        return f"{_show_name(path)} holds a NUL character"
+    existing = next(p for p in (Path(path), *Path(path).parents) if _exists(p, Path.exists))
+    return None if existing.is_dir() else f"{_show_name(str(existing))} is not a directory"
 
 
 def _listen_problem(listen: str) -> str | None:
@@ -330,17 +363,35 @@ def endpoint_problem(url: str, protocol: str) -> str | None:
     return None
 
 
-def parse_key_values(text: str) -> dict[str, str]:
-    """``key1=value1,key2=value2`` with percent-encoded keys and values, as OTEL_EXPORTER_OTLP_HEADERS and
-    OTEL_RESOURCE_ATTRIBUTES are written (OpenTelemetry specification); ValueError for a malformed entry."""
-    pairs = {}
+def _entries(text: str):
+    """(which entry, key, value) of each entry of ``key1=value1,key2=value2``, as written; ValueError for an entry
+    that is not key=value."""
     for number, entry in enumerate(text.split(","), 1):
         key, equals, value = entry.partition("=")
-        key = unquote(key, errors="strict").strip()
-        if not equals or not key:
-            raise ValueError(f"entry {number} of {text.count(',') + 1} is not key=value")
-        pairs[key] = unquote(value, errors="strict").strip()
-    return pairs
+        which = f"entry {number} of {text.count(',') + 1}"
+        if not equals or not unquote(key, errors="strict").strip():
+            raise ValueError(f"{which} is not key=value")
+        yield which, key, value
+
+
+def parse_key_values(text: str) -> dict[str, str]:
+    """``key1=value1,key2=value2`` with percent-encoded keys and values, as OTEL_EXPORTER_OTLP_HEADERS is written
+    (OpenTelemetry specification); ValueError for a malformed entry."""
+    return {unquote(key, errors="strict").strip(): unquote(value, errors="strict").strip()
+            for _, key, value in _entries(text)}
+
+
+def check_resource_attributes(text: str) -> None:
+    """OTEL_RESOURCE_ATTRIBUTES as the specification writes it (W3C Baggage without properties): token keys and
+    values of baggage characters, percent-encoded UTF-8 for the rest; an empty value is allowed. ValueError if not."""
+    for which, key, value in _entries(text):
+        key, value = key.strip(), value.strip()
+        if not TOKEN.fullmatch(key):
+            raise ValueError(f"{which}: expected a key made of {TOKEN_CHARACTERS}, got {key!r}")
+        if not BAGGAGE_VALUE.fullmatch(value):
+            raise ValueError(f"{which}: {key}: expected a value of printable ASCII without spaces, \", ; or \\ "
+                             f"(percent-encode those and any other character), got {value!r}")
+        unquote(value, errors="strict")
 
 
 def read_headers_file(path: str) -> dict[str, str]:
@@ -363,8 +414,8 @@ def read_headers_file(path: str) -> dict[str, str]:
 def check_headers(headers: dict) -> None:
     """Header values are never shown: they are usually credentials."""
     for name, value in headers.items():
-        if not isinstance(name, str) or not HEADER_NAME.fullmatch(name):
-            raise ValueError(f"expected header names made of letters, digits and !#$%&'*+-.^_`|~, got {name!r}")
+        if not isinstance(name, str) or not TOKEN.fullmatch(name):
+            raise ValueError(f"expected header names made of {TOKEN_CHARACTERS}, got {name!r}")
         if not isinstance(value, str) or not HEADER_VALUE.fullmatch(value):
             found = "another string" if isinstance(value, str) else _show(value)
             raise ValueError(f"header {name}: expected a non-empty value of printable ASCII, got {found}")
@@ -378,12 +429,38 @@ def _pem_problem(path: str, kind: str) -> str | None:
     try:
         if kind == "certificate":
             ssl.create_default_context(cafile=path)  # parses every certificate in the file
-        elif not re.search(rb"-----BEGIN [A-Z ]*PRIVATE KEY-----", Path(path).read_bytes()):
+        elif not _holds_private_key(path):
             return "holds no PEM private key"
     except ssl.SSLError as error:
         return f"holds no valid PEM certificate ({error.reason or error})"
     except OSError as error:
         return f"cannot be read: {error.strerror}"
+    return None
+
+
+def _holds_private_key(path: str) -> bool:
+    return re.search(rb"-----BEGIN [A-Z ]*PRIVATE KEY-----", Path(path).read_bytes()) is not None
+
+
+def client_pair_problem(exporter: ExporterConfig) -> tuple[str, str] | None:
+    """(option, problem) when the client certificate and its key cannot be loaded together as the transports load
+    them: checked here so that it is a configuration error, not a failed export (or, for grpcio, an abort)."""
+    import ssl  # only when a client certificate is set, as in _pem_problem
+
+    certificate, key = exporter.client_certificate, exporter.client_key
+    if key is None and exporter.protocol == "grpc":
+        return "client_certificate", "for grpc, expected client_key too (grpc takes the key from its own file)"
+    try:
+        if key is None and not _holds_private_key(certificate):
+            return ("client_certificate", f"file {_show_name(certificate)} holds no PEM private key: expected "
+                                          f"client_key, or the key in this file")
+        ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT).load_cert_chain(certificate, key)
+    except ssl.SSLError as error:
+        if key is None:
+            return ("client_certificate", f"file {_show_name(certificate)}: the private key in it is not the key "
+                                          f"of its certificate ({error.reason or error})")
+        return ("client_key", f"file {_show_name(key)} is not the key of client_certificate "
+                              f"{_show_name(certificate)} ({error.reason or error})")
     return None
 
 
@@ -422,27 +499,35 @@ def _show(value) -> str:
     return f"{type(value).__name__} {value!r}"
 
 
-def _set(raw: dict, key_path: tuple[str, ...], value, variable: str) -> None:
+def _set(raw: dict, key_path: tuple[str, ...], value) -> _Invalid | None:
+    """Puts `value` at `key_path`, making the sections on the way; else the problem: a value on the way that is
+    not a section."""
     node = raw
     for depth, key in enumerate(key_path[:-1], 1):
         if node.get(key) is None:
             node[key] = {}
         elif not isinstance(node[key], dict):
-            raise _Invalid(key_path, f"{_show_path(key_path[:depth])} is not a section; it is {_show(node[key])} "
-                                     f"(from {variable})")
+            return _Invalid(key_path, f"{_show_path(key_path[:depth])} is not a section; it is {_show(node[key])}")
         node = node[key]
     node[key_path[-1]] = value
+    return None
 
 
 def _agent_overrides(environ):
     for variable, text in sorted(environ.items()):
-        if variable.startswith(ENV_PREFIX) and variable != CONFIG_FILE_VARIABLE:
+        # An empty variable counts as unset, as the OpenTelemetry specification says of its own.
+        if variable.startswith(ENV_PREFIX) and variable != CONFIG_FILE_VARIABLE and text.strip():
             key_path = tuple(variable[len(ENV_PREFIX):].lower().split("__"))
-            try:
-                value = parse_yaml(text)  # None for an empty variable
-            except ValueError:  # not YAML: the text itself, checked as the option's value
-                value = text
-            yield key_path, value, f"environment variable {variable}"
+            yield key_path, _variable_value(text), f"environment variable {variable}"
+
+
+def _variable_value(text: str):
+    if re.fullmatch(r"[-+]?[0-9]+", text.strip()):
+        return int(text)  # decimal: YAML 1.1 would read 010 as octal 8
+    try:
+        return parse_yaml(text)
+    except ValueError:  # not YAML: the text itself, checked as the option's value
+        return text
 
 
 # Standard OTLP exporter variables, signal-specific first, as opentelemetry-python reads them.
@@ -480,8 +565,9 @@ def _otel_overrides(environ, raw):
         # The HTTP exporter appends the signal path to the generic endpoint; gRPC uses it as is.
         yield ("exporter", "endpoint"), base if protocol == "grpc" else base.rstrip("/") + "/v1/metrics", variable
     if text := value_of("OTEL_METRIC_EXPORT_INTERVAL"):
-        value = int(text) / 1000 if re.fullmatch(r"[0-9]+", text) else text  # not str.isdigit(): "²" is one
-        yield ("exporter", "interval"), value, "environment variable OTEL_METRIC_EXPORT_INTERVAL (milliseconds)"
+        variable = "environment variable OTEL_METRIC_EXPORT_INTERVAL (milliseconds)"
+        milliseconds = _otel_number(text, variable, "exporter.interval", "milliseconds such as 60000 or 2500.5")
+        yield ("exporter", "interval"), milliseconds / 1000, variable
 
 
 def _otel_value(key, text, variable):
@@ -496,14 +582,23 @@ def _otel_value(key, text, variable):
             raise ConfigError(f"environment variable {variable}: exporter.insecure: expected true or false, "
                               f"got {text!r}")
         return text.lower() == "true"
-    return text  # a TIMEOUT is in seconds, as opentelemetry-python reads it (the specification says ms)
+    if key == "timeout":  # in seconds, as opentelemetry-python reads it (the specification says milliseconds)
+        return _otel_number(text, f"environment variable {variable}", "exporter.timeout",
+                            "seconds such as 10 or 2.5")
+    return text
+
+
+def _otel_number(text, variable, key, expected) -> float:
+    if not OTEL_NUMBER.fullmatch(text):
+        raise ConfigError(f"{variable}: {key}: expected a number of {expected}, got {text!r}")
+    return float(text)
 
 
 def _check_resource_attributes(environ):
     """OTEL_RESOURCE_ATTRIBUTES is read by the SDK, which skips what it cannot parse: checked here instead."""
     if text := environ.get("OTEL_RESOURCE_ATTRIBUTES", "").strip():
         try:
-            parse_key_values(text)
+            check_resource_attributes(text)
         except ValueError as error:
             raise ConfigError(f"environment variable OTEL_RESOURCE_ATTRIBUTES: resource attributes: expected "
                               f"comma-separated key=value entries, percent-encoded; {error}") from None

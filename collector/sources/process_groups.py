@@ -65,6 +65,12 @@ class GroupRule:
     systemd_unit: tuple[str, ...] = field(default=(), metadata=REGEX)  # innermost .service/.scope of its cgroup
     cgroup: tuple[str, ...] = field(default=(), metadata=REGEX)  # its cgroup v2 path
 
+    def problems(self):
+        """(option, problem) as the configuration's loader checks them; None: the group itself."""
+        if not any(vars(self).values()):
+            yield None, (f"expected at least one of {', '.join(vars(self))} (a group without one would take every "
+                         f"process)")
+
 
 @dataclass(frozen=True)
 class ProcessGroupsOptions(OptInOptions):

@@ -66,6 +66,16 @@ BAD = {
                         "environment variable HOSTAGENT_SOURCES__CPUU__ENABLED: sources.cpuu: unknown source; "
                         "known sources: cpu, load,"),
     "directory": (None, {}, "{path}: cannot read the configuration file: Is a directory"),
+    "interval in seconds": ("{}\n", {"OTEL_METRIC_EXPORT_INTERVAL": "10s"},
+                            "environment variable OTEL_METRIC_EXPORT_INTERVAL (milliseconds): exporter.interval: "
+                            "expected a number of milliseconds such as 60000 or 2500.5, got '10s'"),
+    "section of the file": ("exporter: []\n", {"OTEL_EXPORTER_OTLP_TIMEOUT": "5"},
+                            "{path}: exporter: expected a mapping, got list []"),
+    "group without matchers": ("sources:\n  process_groups:\n    enabled: true\n    groups:\n      web: {}\n", {},
+                               "{path}: sources.process_groups.groups.web: expected at least one of executable, "),
+    "backlog on a file": ("backlog:\n  directory: /dev/null\n", {},
+                          "{path}: backlog.directory: expected a directory (made when missing); /dev/null is not a "
+                          "directory"),
 }
 
 

@@ -76,7 +76,9 @@ BAD_FILES = [
      "are not allowed"),
     ("a: 1\x00\n", "line 1, column 5: not valid YAML: unacceptable character #x0000: special characters "
      "are not allowed"),
-    ("when: 2001-13-01\n", "not valid YAML: ValueError: month must be in 1..12"),
+    ("when: 2001-13-01\n", "line 1, column 7: not valid YAML: month must be in 1..12"),
+    ("exporter:\n  interval: 5s\nhost_root: 2001-02-30\n",
+     "line 3, column 12: not valid YAML: day is out of range for month"),
     (b"exporter:\n  interval: 1s\n  timeout: 1s # \xff\xfe\n",
      "line 3, column 17: expected UTF-8 text, found byte 0xff"),
     ("log_level: info\n\nhost_root: /\x07\n", "line 3, column 13: not valid YAML: unacceptable character #x0007: "
@@ -160,6 +162,19 @@ BAD_FILES = [
     (f"host_root: /{LONG}\n", f"host_root: directory /{LONG} does not exist"),
     ("host_root: \"/tmp\\0x\"\n", "host_root: directory '/tmp\\x00x' does not exist"),
     ('"a\\nb": 1\n', f"'a\\nb': unknown option; expected one of: {options_of(Config)}"),
+    ("sources:\n  process_groups:\n    groups:\n      web:\n        # executable: [nginx]\n"
+     "      py: {executable: [x]}\n",
+     "sources.process_groups.groups.web: expected at least one of executable, cmdline, user, systemd_unit, cgroup "
+     "(a group without one would take every process)"),
+    ("sources:\n  process_groups:\n    groups:\n      web: {executable: [], user: []}\n",
+     "sources.process_groups.groups.web: expected at least one of executable, cmdline, user, systemd_unit, cgroup "
+     "(a group without one would take every process)"),
+    ("backlog:\n  directory: /dev/null\n",
+     "backlog.directory: expected a directory (made when missing); /dev/null is not a directory"),
+    ("backlog:\n  directory: /dev/null/backlog\n",
+     "backlog.directory: expected a directory (made when missing); /dev/null is not a directory"),
+    ("backlog:\n  directory: \"/tmp/a\\0b\"\n",
+     "backlog.directory: expected a directory (made when missing); '/tmp/a\\x00b' holds a NUL character"),
 ]
 
 
@@ -204,6 +219,40 @@ def test_tls_files_must_hold_pem_certificates_and_a_private_key(tmp_path):
             load(write(tmp_path, f"exporter:\n  {key}: {not_pem}\n"), environ={})
         assert str(error.value).startswith(f"{tmp_path / 'agent.yaml'}: exporter.{key}: file {not_pem} {expected}")
 
+
+
+def test_a_client_certificate_needs_its_own_key_and_a_key_needs_its_certificate(tmp_path):
+    ca = CertificateAuthority(tmp_path / "ca")
+    client, other = ca.issue("client", server=False), ca.issue("other", server=False)
+    path = tmp_path / "agent.yaml"
+    for document, expected in [
+        (f"client_certificate: {client.certificate}",
+         f"exporter.client_certificate: file {client.certificate} holds no PEM private key: expected client_key, or "
+         f"the key in this file"),
+        (f"client_certificate: {client.certificate}\n  client_key: {other.key}",
+         f"exporter.client_key: file {other.key} is not the key of client_certificate {client.certificate} "
+         f"(KEY_VALUES_MISMATCH)"),
+        (f"client_key: {client.key}", "exporter.client_key: expected client_certificate too, the certificate of "
+                                      "this key"),
+    ]:
+        with pytest.raises(ConfigError) as error:
+            load(write(tmp_path, f"exporter:\n  {document}\n"), environ={})
+        assert str(error.value) == f"{path}: {expected}"
+    with pytest.raises(ConfigError) as error:
+        load(None, environ={"OTEL_EXPORTER_OTLP_CLIENT_KEY": str(client.key)})
+    assert str(error.value) == "environment variable OTEL_EXPORTER_OTLP_CLIENT_KEY: exporter.client_key: expected " \
+                               "client_certificate too, the certificate of this key"
+    mismatched = write(tmp_path, client.certificate.read_text() + other.key.read_text(), "mismatched.pem")
+    with pytest.raises(ConfigError) as error:
+        load(write(tmp_path, f"exporter:\n  client_certificate: {mismatched}\n"), environ={})
+    assert str(error.value) == f"{path}: exporter.client_certificate: file {mismatched}: the private key in it is " \
+                               f"not the key of its certificate (KEY_VALUES_MISMATCH)"
+    both = write(tmp_path, client.certificate.read_text() + client.key.read_text(), "client.pem")
+    assert load(write(tmp_path, f"exporter:\n  client_certificate: {both}\n"), environ={}).exporter.client_key is None
+    with pytest.raises(ConfigError) as error:  # grpcio aborts the process when given a certificate without its key
+        load(write(tmp_path, f"exporter:\n  protocol: grpc\n  client_certificate: {both}\n"), environ={})
+    assert str(error.value) == f"{path}: exporter.client_certificate: for grpc, expected client_key too (grpc takes " \
+                               f"the key from its own file)"
 
 @pytest.mark.parametrize("value, shown", [
     (Duration(86400), "24h"), (Duration(3600), "1h"), (Duration(60), "1m"), (Duration(90), "90s"),
@@ -296,6 +345,16 @@ def test_otel_variables_override_the_file(tmp_path):
     assert config.headers == {"Authorization": "Bearer abc", "X-Tenant": "t1"}
 
 
+
+@pytest.mark.parametrize("variable, text, key, expected", [
+    ("OTEL_METRIC_EXPORT_INTERVAL", "5000.0", "interval", 5.0),
+    ("OTEL_METRIC_EXPORT_INTERVAL", "2500.5", "interval", 2.5005),
+    ("OTEL_METRIC_EXPORT_INTERVAL", " 60000 ", "interval", 60.0),
+    ("OTEL_EXPORTER_OTLP_TIMEOUT", "2.5", "timeout", 2.5),
+])
+def test_otel_durations_are_numbers_in_the_unit_the_sdk_reads(variable, text, key, expected):
+    assert getattr(load(None, environ={variable: text}).exporter, key) == pytest.approx(expected)
+
 def test_generic_otel_endpoint_gets_the_signal_path_for_http_only():
     assert load(None, environ={"OTEL_EXPORTER_OTLP_ENDPOINT": "http://gw:4318/"}).exporter.url == \
         "http://gw:4318/v1/metrics"
@@ -318,6 +377,14 @@ def test_agent_variables_override_otel_variables_and_the_file(tmp_path):
     assert config.health.listen == "0.0.0.0:13134"
     assert config.exporter.interval == 7
 
+
+
+def test_an_empty_agent_variable_counts_as_unset_and_numbers_are_decimal(tmp_path):
+    path = write(tmp_path, "sources:\n  filesystem:\n    interval: 45s\n")
+    config = load(path, environ={"HOSTAGENT_SOURCES__FILESYSTEM__INTERVAL": "", "HOSTAGENT_HOST_ROOT": " ",
+                                 "HOSTAGENT_EXPORTER__INTERVAL": "010", "HOSTAGENT_HEALTH__READY_INTERVALS": "010"})
+    assert (config.sources["filesystem"].interval, config.host_root) == (45, "/")
+    assert (config.exporter.interval, config.health.ready_intervals) == (10, 10)
 
 def test_the_config_file_variable_is_not_taken_for_an_option(tmp_path):
     path = write(tmp_path, "log_level: debug\n")
@@ -364,17 +431,30 @@ BAD_ENVIRONMENTS = [
     ({"OTEL_EXPORTER_OTLP_INSECURE": "yes"},
      "environment variable OTEL_EXPORTER_OTLP_INSECURE: exporter.insecure: expected true or false, got 'yes'"),
     ({"OTEL_EXPORTER_OTLP_TIMEOUT": "1e3"}, "environment variable OTEL_EXPORTER_OTLP_TIMEOUT: exporter.timeout: "
-     "expected a duration such as 10s, 500ms or 5m, got '1e3'"),
+     "expected a number of seconds such as 10 or 2.5, got '1e3'"),
+    ({"OTEL_EXPORTER_OTLP_METRICS_TIMEOUT": "10s"}, "environment variable OTEL_EXPORTER_OTLP_METRICS_TIMEOUT: "
+     "exporter.timeout: expected a number of seconds such as 10 or 2.5, got '10s'"),
     ({"OTEL_EXPORTER_OTLP_TIMEOUT": "301"},
      "environment variable OTEL_EXPORTER_OTLP_TIMEOUT: exporter.timeout: expected 0.1s to 5m, got 301s"),
     ({"OTEL_EXPORTER_OTLP_COMPRESSION": "zstd"}, "environment variable OTEL_EXPORTER_OTLP_COMPRESSION: "
      "exporter.compression: expected one of gzip, deflate, none; got str 'zstd'"),
     ({"OTEL_METRIC_EXPORT_INTERVAL": "\u00b2"}, "environment variable OTEL_METRIC_EXPORT_INTERVAL (milliseconds): "
-     "exporter.interval: expected a duration such as 10s, 500ms or 5m, got '\u00b2'"),
+     "exporter.interval: expected a number of milliseconds such as 60000 or 2500.5, got '\u00b2'"),
+    ({"OTEL_METRIC_EXPORT_INTERVAL": "10s"}, "environment variable OTEL_METRIC_EXPORT_INTERVAL (milliseconds): "
+     "exporter.interval: expected a number of milliseconds such as 60000 or 2500.5, got '10s'"),
+    ({"OTEL_METRIC_EXPORT_INTERVAL": "-1"}, "environment variable OTEL_METRIC_EXPORT_INTERVAL (milliseconds): "
+     "exporter.interval: expected a number of milliseconds such as 60000 or 2500.5, got '-1'"),
     ({"OTEL_METRIC_EXPORT_INTERVAL": "99999999999"}, "environment variable OTEL_METRIC_EXPORT_INTERVAL "
      "(milliseconds): exporter.interval: expected 0.1s to 24h, got 99999999.999s"),
     ({"OTEL_RESOURCE_ATTRIBUTES": "team"}, "environment variable OTEL_RESOURCE_ATTRIBUTES: resource attributes: "
      "expected comma-separated key=value entries, percent-encoded; entry 1 of 1 is not key=value"),
+    ({"OTEL_RESOURCE_ATTRIBUTES": "team=a,my key=x"}, "environment variable OTEL_RESOURCE_ATTRIBUTES: resource "
+     "attributes: expected comma-separated key=value entries, percent-encoded; entry 2 of 2: expected a key made of "
+     "letters, digits and !#$%&'*+-.^_`|~, got 'my key'"),
+    ({"OTEL_RESOURCE_ATTRIBUTES": "team=site reliability"}, "environment variable OTEL_RESOURCE_ATTRIBUTES: resource "
+     "attributes: expected comma-separated key=value entries, percent-encoded; entry 1 of 1: team: expected a value "
+     "of printable ASCII without spaces, \", ; or \\ (percent-encode those and any other character), got "
+     "'site reliability'"),
     ({"HOSTAGENT_SOURCES__CPUU__ENABLED": "true"}, "environment variable HOSTAGENT_SOURCES__CPUU__ENABLED: "
      f"sources.cpuu: unknown source; known sources: {KNOWN_SOURCES}"),
     ({"HOSTAGENT_EXPORTER__INTERVALL": "5s"}, "environment variable HOSTAGENT_EXPORTER__INTERVALL: "
@@ -406,7 +486,22 @@ def test_a_variable_reaching_into_an_option_the_file_sets_is_blamed(tmp_path):
     with pytest.raises(ConfigError) as error:
         load(write(tmp_path, "host_root: /\n"), environ={"HOSTAGENT_HOST_ROOT__X": "1"})
     assert str(error.value) == "environment variable HOSTAGENT_HOST_ROOT__X: host_root.x: host_root is not a " \
-                               "section; it is str '/' (from environment variable HOSTAGENT_HOST_ROOT__X)"
+                               "section; it is str '/'"
+
+
+@pytest.mark.parametrize("content, environ, expected", [
+    ("exporter: []\n", {"OTEL_EXPORTER_OTLP_TIMEOUT": "5"}, "exporter: expected a mapping, got list []"),
+    ("sources:\n  cpu: [1]\n", {"HOSTAGENT_SOURCES__CPU__PER_CPU": "true"},
+     "sources.cpu: expected a mapping, got list [1]"),
+    ("sources: 5\n", {"HOSTAGENT_SOURCES__CPU__PER_CPU": "true"},
+     "sources: expected a mapping of source names, got int 5"),
+])
+def test_a_section_the_file_gets_wrong_is_blamed_on_the_file_whatever_the_variables_set(tmp_path, content, environ,
+                                                                                        expected):
+    path = write(tmp_path, content)
+    with pytest.raises(ConfigError) as error:
+        load(path, environ=environ)
+    assert str(error.value) == f"{path}: {expected}"
 
 
 # value for the generic variable, value for the metrics one, what the metrics one must give
