@@ -5,10 +5,11 @@ The exporter library's `encode_metrics` builds a protobuf object for every data 
 cycle after cycle: here each attribute (key and value) is encoded once and kept, and a point is a few bytes joined.
 The request decodes to the message `encode_metrics` builds (tests/collector/test_encoding.py). The resource and
 the scope are encoded here too, once: the protobuf classes the library needs cost the agent 3.7 MiB of RSS.
+For the same reason the gateway's answer (ExportMetricsServiceResponse) is read here, its two fields by hand.
 """
 
 import struct
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 from opentelemetry.sdk.metrics.export import Gauge, MetricsData, ResourceMetrics, Sum
 
@@ -165,3 +166,70 @@ def _varint(value: int) -> bytes:
 
 
 _LENGTH_DELIMITED = [_varint(number << 3 | 2) for number in range(16)]  # the tags of fields 1-15 (every one here)
+
+
+WIRE_VARINT, WIRE_FIXED64, WIRE_LENGTH_DELIMITED, WIRE_FIXED32 = 0, 1, 2, 5
+RETRY_INFO = b"type.googleapis.com/google.rpc.RetryInfo"
+
+
+def read_partial_success(body: bytes) -> tuple[int, str]:
+    """The rejected data points and the error message of an ExportMetricsServiceResponse's partial_success (field
+    1: rejected_data_points 1, error_message 2); (0, "") without one. ValueError if `body` is not such a message."""
+    partial_success = _last_values(_last_values(body).get((1, WIRE_LENGTH_DELIMITED), b""))
+    return (_int64(partial_success.get((1, WIRE_VARINT), 0)),
+            partial_success.get((2, WIRE_LENGTH_DELIMITED), b"").decode(errors="replace"))
+
+
+def read_retry_delay(status: bytes) -> float:
+    """Seconds of the RetryInfo among a google.rpc.Status's details (3: Any {type_url 1, value 2}; RetryInfo:
+    retry_delay 1, a Duration {seconds 1, nanos 2}); 0 without one. ValueError if `status` is not such a message."""
+    for number, wire_type, detail in _fields(status):
+        any_detail = _last_values(detail) if (number, wire_type) == (3, WIRE_LENGTH_DELIMITED) else {}
+        if any_detail.get((1, WIRE_LENGTH_DELIMITED)) == RETRY_INFO:
+            retry_info = _last_values(any_detail.get((2, WIRE_LENGTH_DELIMITED), b""))
+            duration = _last_values(retry_info.get((1, WIRE_LENGTH_DELIMITED), b""))
+            return max(_int64(duration.get((1, WIRE_VARINT), 0)) + _int64(duration.get((2, WIRE_VARINT), 0)) / 1e9, 0)
+    return 0.0
+
+
+def _last_values(message: bytes) -> dict[tuple[int, int], int | bytes]:
+    """(field number, wire type) → the field's last value (as protobuf reads a field that is not repeated)."""
+    return {(number, wire_type): value for number, wire_type, value in _fields(message)}
+
+
+def _fields(message: bytes) -> Iterator[tuple[int, int, int | bytes]]:
+    """(field number, wire type, value) of each field of `message`, whatever its number; groups are refused."""
+    position = 0
+    while position < len(message):
+        tag, position = _read_varint(message, position)
+        wire_type = tag & 7
+        if wire_type == WIRE_VARINT:
+            value, position = _read_varint(message, position)
+        elif wire_type in (WIRE_FIXED64, WIRE_FIXED32):
+            end = position + (8 if wire_type == WIRE_FIXED64 else 4)
+            value, position = message[position:end], end
+        elif wire_type == WIRE_LENGTH_DELIMITED:
+            size, position = _read_varint(message, position)
+            value, position = message[position:position + size], position + size
+        else:
+            raise ValueError(f"wire type {wire_type} (a group or no protobuf at all)")
+        if position > len(message):
+            raise ValueError("the message ends inside a field")
+        yield tag >> 3, wire_type, value
+
+
+def _read_varint(data: bytes, position: int) -> tuple[int, int]:
+    value = shift = 0
+    while True:
+        if position >= len(data):
+            raise ValueError("the message ends inside a varint")
+        byte = data[position]
+        value |= (byte & 0x7F) << shift
+        position, shift = position + 1, shift + 7
+        if byte < 0x80:
+            return value, position
+
+
+def _int64(value: int) -> int:
+    """A varint read as int64 (or int32): negative numbers are written as their 64-bit two's complement."""
+    return value - (1 << 64) if value >= 1 << 63 else value

@@ -5,7 +5,9 @@ which is replayed oldest first, before newer data, when the gateway is back.
 One request is in flight at a time. A request the gateway has not answered within the timeout is waited
 for on the same connection, never sent a second time alongside (docs/reliability.md, "Nothing twice").
 `hostagent.export.requests` counts each collected request once: `success` when delivered at its first
-attempt, `failure` when kept in the backlog (then replayed or dropped) or refused for good.
+attempt, `failure` when kept in the backlog (then replayed or dropped) or refused for good. A request the gateway
+took but for some of its data points (OTLP partial success) is delivered: not sent again, those points counted as
+failed. A gateway that asks the agent to wait (Retry-After, RetryInfo) is sent nothing until then.
 """
 
 import logging
@@ -18,9 +20,13 @@ from collector.backlog import Backlog
 from collector.faults import Faults
 from collector.problems import ProblemLog
 from collector.telemetry import AgentTelemetry
-from collector.transport import Outcome
+from collector.transport import Answer, Outcome
 
 log = logging.getLogger(__name__)
+# The longest wait a gateway's Retry-After imposes: as long as the OpenTelemetry Collector's exporters retry
+# (max_elapsed_time); a busy gateway asks again when it answers the next attempt.
+MAX_WAIT = 300.0
+NOT_SENT = Answer(Outcome.RETRY, "not sent now")
 
 
 class Sender:
@@ -34,6 +40,7 @@ class Sender:
         self.handed: deque[tuple[bytes, int, float]] = deque()  # (body, data points, collected at)
         self.busy = False
         self.deadline: float | None = None  # set by close(): flush until then, then stop
+        self.quiet_until = -math.inf  # clock() before which nothing is sent: the gateway asked to wait
         self.thread = threading.Thread(target=faults.guard("send", self._run), name="send", daemon=True)
 
     def start(self) -> None:
@@ -79,11 +86,15 @@ class Sender:
     def deliver(self, body: bytes, points: int, collected: float) -> None:
         """Send `body` in collection order: after what the backlog holds from before it, then what was kept
         since (collected while the older requests went out); keep `body` in the backlog if it cannot go now."""
-        outcome = self._attempt(body) if self._replay(until=collected) else Outcome.RETRY
+        answer = self._attempt(body) if self._replay(until=collected) else NOT_SENT
+        outcome = answer.outcome
         with self.lock:
             if outcome is Outcome.SENT:
+                rejected = min(max(answer.rejected_points, 0), points)  # a gateway's count, kept within the request
                 self.telemetry.export_requests["success"] += 1
-                self.telemetry.exported_points["success"] += points
+                self.telemetry.exported_points["success"] += points - rejected
+                if rejected:
+                    self.telemetry.exported_points["failure"] += rejected
             elif outcome is Outcome.RETRY:
                 self._keep(body, points, collected)
             else:  # refused for good: dropped, as a refused replay is
@@ -110,7 +121,7 @@ class Sender:
                     return True
                 entry, body = oldest
                 self.backlog.sending = entry
-            outcome = self._attempt(body)
+            outcome = self._attempt(body).outcome
             with self.lock:
                 self.backlog.sending = None
                 if outcome is Outcome.SENT:
@@ -121,32 +132,53 @@ class Sender:
                     return False
         return False
 
-    def _attempt(self, body: bytes) -> Outcome:
+    def _attempt(self, body: bytes) -> Answer:
         """Send `body` and wait for the answer: past the timeout on the same connection, until `patience` or
-        the shutdown deadline, after which the request is given up (and kept)."""
+        the shutdown deadline, after which the request is given up (and kept). Not sent while the gateway
+        asked to wait."""
+        if self.clock() < self.quiet_until:
+            return NOT_SENT
         started = self.clock()
         try:
-            outcome, reason = self.transport.send(body)
-            while outcome is Outcome.PENDING:
-                self.problems.report("export", f"{reason}; waiting for it rather than sending the request twice")
+            answer = self.transport.send(body)
+            while answer.outcome is Outcome.PENDING:
+                self.problems.report("export", f"{answer.reason}; waiting for it rather than sending the request twice")
                 if self.clock() - started >= self.patience or self._past_deadline():
                     self.transport.abandon()
-                    outcome, reason = Outcome.RETRY, "gave up waiting for an answer"
+                    answer = Answer(Outcome.RETRY, "gave up waiting for an answer")
                 else:
-                    outcome, reason = self.transport.wait()
+                    answer = self.transport.wait()
         except Exception as error:  # a bug in a transport or its library: keep the request, go on
             self.transport.abandon()
             self.faults.report("send", error)
-            return Outcome.RETRY
+            return NOT_SENT
         self.faults.clear("send")
-        if outcome is Outcome.SENT:
+        if answer.outcome is Outcome.SENT:
             self.telemetry.last_export_success = self.clock()
             self.problems.report("export", None)
-        elif outcome is Outcome.RETRY:
-            self.problems.report("export", f"{reason}; keeping data in the backlog")
+            self.problems.report("partial success", _partial_success(answer))
+        elif answer.outcome is Outcome.RETRY:
+            self.problems.report("export", f"{answer.reason}{self._wait(answer.retry_after)}; keeping data in the "
+                                           f"backlog")
         else:
-            self.problems.report("export", f"rejected by the gateway, dropping the request: {reason}", logging.ERROR)
-        return outcome
+            self.problems.report("export", f"rejected by the gateway, dropping the request: {answer.reason}",
+                                 logging.ERROR)
+        return answer
+
+    def _wait(self, asked: float) -> str:
+        """Send nothing for the `asked` seconds (at most MAX_WAIT); what is said of it in the log."""
+        if asked <= 0:
+            return ""
+        self.quiet_until = self.clock() + min(asked, MAX_WAIT)
+        capped = f" ({MAX_WAIT:g}s at most)" if asked > MAX_WAIT else ""
+        return f"; the gateway asked to wait {asked:g}s{capped}, nothing is sent before then"
 
     def _past_deadline(self) -> bool:
         return self.deadline is not None and self.clock() >= self.deadline
+
+
+def _partial_success(answer: Answer) -> str | None:
+    if not (answer.rejected_points or answer.reason):
+        return None
+    refused = f"the gateway took the request but refused {answer.rejected_points} data points for good"
+    return f"{refused}: {answer.reason}" if answer.reason else refused

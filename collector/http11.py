@@ -31,6 +31,7 @@ class Response:
     status: int
     body: bytes
     will_close: bool  # the server closes the connection after this answer: the next request needs a new one
+    headers: dict[str, str]  # names in lower case
 
 
 def read_head(reader) -> tuple[str, dict[str, str]]:
@@ -130,7 +131,7 @@ class Connection:
             body = b""
         else:  # the body ends where the connection does
             body, will_close = self._reader.read(), True
-        return Response(status, body, will_close)
+        return Response(status, body, will_close, headers)
 
     def close(self) -> None:
         if self.sock is not None:

@@ -7,18 +7,24 @@ One request at a time is in flight. A request not answered within the timeout is
 gateway has it in its socket and stores it when it resumes): `send` then answers PENDING, and `wait` keeps
 waiting for the answer on the same connection instead of sending the request a second time; `abandon`
 gives it up.
+
+The answer says more than the outcome: a partial success (data points the gateway refused for good in a request
+it took) and how long a busy gateway asks the agent to wait (HTTP Retry-After, gRPC RetryInfo).
 """
 
 import base64
 import functools
 import logging
 import sys
+import time
 import urllib.parse
 import zlib
 from enum import Enum
+from typing import NamedTuple
 
 from collector.config import ExporterConfig, read_headers_file
-from collector.http11 import Connection, ProtocolError
+from collector.encoding import read_partial_success, read_retry_delay
+from collector.http11 import Connection, ProtocolError, Response
 
 log = logging.getLogger(__name__)
 
@@ -30,8 +36,16 @@ class Outcome(Enum):
     PENDING = "pending"  # no answer within the timeout yet: the request is still in flight
 
 
+class Answer(NamedTuple):
+    outcome: Outcome
+    reason: str = ""  # why it was not SENT; for SENT, the gateway's message of a partial success
+    rejected_points: int = 0  # SENT: data points the gateway refused for good (OTLP partial success)
+    retry_after: float = 0.0  # RETRY: seconds the gateway asked the agent to wait before sending again
+
+
 # OTLP/HTTP: these statuses mean "try again later" (specification, "Retryable Response Codes").
 RETRYABLE_HTTP = {429, 502, 503, 504}
+THROTTLING_HTTP = {429, 503}  # and with these the gateway may say when (Retry-After: "Throttling")
 # gzip at zlib's default level 6, as deflate and as the collector's otlphttp exporter: gzip.compress's 9 costs 45 %
 # more CPU for a request 0.5 % smaller, level 1 half as much CPU for a request 9 % larger. zlib writes the gzip
 # header and trailer itself (wbits 31), without gzip.compress's separate CRC pass and joins.
@@ -58,7 +72,7 @@ class HttpTransport:
         self.connection = Connection(target.hostname, target.port, self.timeout,
                                      tls=tls_context(config) if target.scheme == "https" else None)
 
-    def send(self, body: bytes) -> tuple[Outcome, str]:
+    def send(self, body: bytes) -> Answer:
         data = self.compress(body) if self.compress else body
         reused = self.connection.sock is not None
         try:
@@ -73,7 +87,7 @@ class HttpTransport:
         except (OSError, ProtocolError) as error:
             return self._failed(error)
 
-    def wait(self) -> tuple[Outcome, str]:
+    def wait(self) -> Answer:
         """Wait up to the timeout more for the answer to the request in flight."""
         try:
             return self._answer()
@@ -83,30 +97,60 @@ class HttpTransport:
     def abandon(self) -> None:
         self.connection.close()
 
-    def _exchange(self, data: bytes) -> tuple[Outcome, str]:
+    def _exchange(self, data: bytes) -> Answer:
         self.connection.request("POST", self.path, body=data, headers=self.headers)
         log.debug("POST %s: %d bytes sent", self.url_for_logs, len(data))
         return self._answer()
 
-    def _answer(self) -> tuple[Outcome, str]:
+    def _answer(self) -> Answer:
         if not self.connection.answer_arrived(self.timeout):
-            return Outcome.PENDING, f"no answer within {self.timeout:g}s from {self.url_for_logs}"
+            return Answer(Outcome.PENDING, f"no answer within {self.timeout:g}s from {self.url_for_logs}")
         response = self.connection.getresponse()
         if response.will_close:
             self.connection.close()
         if 200 <= response.status < 300:
-            return Outcome.SENT, ""
+            return _delivered(response)
         reason = f"HTTP {response.status} from {self.url_for_logs}"
-        return (Outcome.RETRY if response.status in RETRYABLE_HTTP else Outcome.REJECTED), reason
+        if response.status in RETRYABLE_HTTP:
+            return Answer(Outcome.RETRY, reason, retry_after=_retry_after(response))
+        return Answer(Outcome.REJECTED, reason)
 
-    def _failed(self, error: Exception) -> tuple[Outcome, str]:
+    def _failed(self, error: Exception) -> Answer:
         self.connection.close()
         # Every TLS failure reads "SSLError" in the log, whichever subclass ssl raised (ssl is loaded for https only).
         kind = f"SSLError ({type(error).__name__})" if _is_tls_error(error) else type(error).__name__
-        return Outcome.RETRY, f"{kind}: {error}"
+        return Answer(Outcome.RETRY, f"{kind}: {error}")
 
     def close(self) -> None:
         self.connection.close()
+
+
+def _delivered(response: Response) -> Answer:
+    """SENT, with the partial success of an OTLP answer (protobuf, the request's content type); a body that is not
+    one is no partial success: the status said delivered."""
+    if not response.headers.get("content-type", "").startswith("application/x-protobuf"):
+        return Answer(Outcome.SENT)
+    try:
+        rejected, message = read_partial_success(response.body)
+    except ValueError:
+        return Answer(Outcome.SENT)
+    return Answer(Outcome.SENT, message, rejected_points=rejected)
+
+
+def _retry_after(response: Response) -> float:
+    """The seconds of a 429's or 503's Retry-After (seconds, or an HTTP date); 0 without a valid one."""
+    value = response.headers.get("retry-after", "") if response.status in THROTTLING_HTTP else ""
+    if value.isascii() and value.isdigit():
+        return float(value)
+    if not value:
+        return 0.0
+    import email.utils  # the date form only: the agent has no other use for the email package
+
+    try:
+        date = email.utils.parsedate_to_datetime(value)
+    except ValueError:
+        return 0.0
+    return max(date.timestamp() - time.time(), 0.0)
 
 
 def _is_tls_error(error: Exception) -> bool:
@@ -153,21 +197,24 @@ class GrpcTransport:
                           grpc.StatusCode.RESOURCE_EXHAUSTED, grpc.StatusCode.ABORTED,
                           grpc.StatusCode.CANCELLED}
 
-    def send(self, body: bytes) -> tuple[Outcome, str]:
+    def send(self, body: bytes) -> Answer:
         # No deadline on the call itself: past the timeout it stays in flight until answered or abandoned.
         self.call = self.stub.Export.future(self.request_type.FromString(body), metadata=self.metadata,
                                             compression=self.compression)
         return self.wait()
 
-    def wait(self) -> tuple[Outcome, str]:
+    def wait(self) -> Answer:
         try:
-            self.call.result(timeout=self.timeout)
+            response = self.call.result(timeout=self.timeout)
         except self.grpc.FutureTimeoutError:
-            return Outcome.PENDING, f"no answer within {self.timeout:g}s"
+            return Answer(Outcome.PENDING, f"no answer within {self.timeout:g}s")
         except self.grpc.RpcError as error:
             reason = f"gRPC {error.code().name}: {error.details()}"
-            return (Outcome.RETRY if error.code() in self.retryable else Outcome.REJECTED), reason
-        return Outcome.SENT, ""
+            if error.code() in self.retryable:
+                return Answer(Outcome.RETRY, reason, retry_after=_retry_delay(error))
+            return Answer(Outcome.REJECTED, reason)
+        partial_success = response.partial_success
+        return Answer(Outcome.SENT, partial_success.error_message, rejected_points=partial_success.rejected_data_points)
 
     def abandon(self) -> None:
         if self.call:
@@ -175,6 +222,15 @@ class GrpcTransport:
 
     def close(self) -> None:
         self.channel.close()
+
+
+def _retry_delay(error) -> float:
+    """The RetryInfo of a refusal's status details (a google.rpc.Status in the trailing metadata); 0 without."""
+    details = dict(error.trailing_metadata() or ()).get("grpc-status-details-bin", b"")
+    try:
+        return read_retry_delay(details)
+    except ValueError:
+        return 0.0
 
 
 class FailoverTransport:
@@ -185,13 +241,13 @@ class FailoverTransport:
     def __init__(self, transports: list):
         self.transports, self.current = transports, 0
 
-    def send(self, body: bytes) -> tuple[Outcome, str]:
-        outcome, reason = self.transports[self.current].send(body)
-        if outcome is Outcome.RETRY:
+    def send(self, body: bytes) -> Answer:
+        answer = self.transports[self.current].send(body)
+        if answer.outcome is Outcome.RETRY:
             self.current = (self.current + 1) % len(self.transports)
-        return outcome, reason
+        return answer
 
-    def wait(self) -> tuple[Outcome, str]:
+    def wait(self) -> Answer:
         return self.transports[self.current].wait()
 
     def abandon(self) -> None:

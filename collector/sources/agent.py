@@ -15,8 +15,10 @@ SOURCE_DURATION = gauge("hostagent.source.duration", "s", "Time the last collect
 SOURCE_COLLECTIONS = counter("hostagent.source.collections", "{collection}",
                              "Collections of a source by outcome (error: some or all of its reads failed).",
                              "hostagent.source", "hostagent.outcome")
-EXPORT_DATA_POINTS = counter("hostagent.export.data_points", "{data_point}", "Data points exported, by outcome.",
-                             "hostagent.outcome")
+EXPORT_DATA_POINTS = counter("hostagent.export.data_points", "{data_point}",
+                             "Data points collected, by outcome (success: taken by the gateway at the first attempt; "
+                             "failure: kept in the backlog, refused for good, or rejected by the gateway in a partial "
+                             "success).", "hostagent.outcome")
 EXPORT_REQUESTS = counter("hostagent.export.requests", "{request}",
                           "Requests collected, by outcome (success: delivered at the first attempt; failure: kept in "
                           "the backlog, or refused for good).", "hostagent.outcome")

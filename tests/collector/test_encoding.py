@@ -1,8 +1,14 @@
-"""The agent's request encoder against the exporter library's `encode_metrics`: the same message, decoded."""
+"""The agent's request encoder against the exporter library's `encode_metrics`: the same message, decoded; and the
+gateway's answer, read by hand, against what the library writes."""
 
 import pytest
+from google.protobuf.duration_pb2 import Duration
+from google.rpc import error_details_pb2, status_pb2
 from opentelemetry.exporter.otlp.proto.common.metrics_encoder import encode_metrics
-from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
+    ExportMetricsServiceRequest,
+    ExportMetricsServiceResponse,
+)
 from opentelemetry.sdk.metrics import Exemplar, MeterProvider
 from opentelemetry.sdk.metrics.export import (
     AggregationTemporality,
@@ -23,7 +29,7 @@ from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
 from collector.agent import build_collection, build_provider
 from collector.config import Config
-from collector.encoding import RequestEncoder
+from collector.encoding import RequestEncoder, read_partial_success, read_retry_delay
 from collector.host import Host
 from collector.instruments import register
 from collector.resource import build_resource
@@ -128,3 +134,53 @@ def test_a_collection_inside_a_sampled_span_keeps_no_exemplars_and_encodes(colle
     points = [p for m in data.resource_metrics[0].scope_metrics[0].metrics for p in m.data.data_points]
     assert len(points) > 80 and not any(p.exemplars for p in points)
     assert decoded(data) == encode_metrics(data)
+
+
+def answer(rejected=0, message=""):
+    response = ExportMetricsServiceResponse()
+    if rejected or message:
+        response.partial_success.rejected_data_points = rejected
+        response.partial_success.error_message = message
+    return response.SerializeToString()
+
+
+# a field of every wire type a newer gateway might add: varint 9, fixed64 10, length-delimited 11, fixed32 12
+UNKNOWN_FIELDS = b"\x48\x96\x01" + b"\x51" + bytes(8) + b"\x5a\x03new" + b"\x65" + bytes(4)
+
+
+@pytest.mark.parametrize("body, partial_success", [
+    (b"", (0, "")),
+    (answer(), (0, "")),
+    (answer(7, "7 data points rejected: out of order"), (7, "7 data points rejected: out of order")),
+    (answer(2**40, "ünïcode"), (2**40, "ünïcode")),
+    (answer(0, "accepted, but mind the cardinality"), (0, "accepted, but mind the cardinality")),
+    # unknown fields around the partial success and inside it are skipped
+    (UNKNOWN_FIELDS + b"\x0a\x1e" + UNKNOWN_FIELDS + b"\x08\x03\x12\x04full" + UNKNOWN_FIELDS, (3, "full")),
+])
+def test_the_gateways_partial_success_is_read_as_the_library_reads_it(body, partial_success):
+    parsed = ExportMetricsServiceResponse.FromString(body).partial_success
+    assert (parsed.rejected_data_points, parsed.error_message) == partial_success
+    assert read_partial_success(body) == partial_success
+
+
+@pytest.mark.parametrize("body", [answer(7, "cut")[:-1], b"\x0a", b"\x08\x96", b"\x0b\x00", b"<html>"])
+def test_an_answer_that_is_not_a_response_message_is_refused(body):
+    with pytest.raises(ValueError):
+        read_partial_success(body)
+
+
+def status_with(*details) -> bytes:
+    status = status_pb2.Status(code=8, message="busy")
+    for detail in details:
+        status.details.add().Pack(detail)
+    return status.SerializeToString()
+
+
+@pytest.mark.parametrize("status, seconds", [
+    (status_with(), 0),
+    (status_with(error_details_pb2.DebugInfo(detail="x"), error_details_pb2.RetryInfo(
+        retry_delay=Duration(seconds=30, nanos=500_000_000))), 30.5),
+    (status_with(error_details_pb2.RetryInfo(retry_delay=Duration(seconds=-30))), 0),
+])
+def test_the_retry_delay_of_a_grpc_refusal_is_read_from_its_status_details(status, seconds):
+    assert read_retry_delay(status) == seconds

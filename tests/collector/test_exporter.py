@@ -1,8 +1,11 @@
-"""The sender's decisions, with a transport that answers as told: what is sent, kept, dropped and counted."""
+"""The sender's decisions, with a transport that answers as told: what is sent, kept, dropped and counted; and how
+often it sends to a real local gateway that asks it to wait."""
 
 import logging
 import threading
 import time
+
+import pytest
 
 from collector.agent import build_backlog, build_sender
 from collector.backlog import Backlog
@@ -10,24 +13,27 @@ from collector.config import BacklogConfig, Config, ExporterConfig
 from collector.exporter import Sender
 from collector.faults import Faults
 from collector.telemetry import AgentTelemetry
-from collector.transport import Outcome
+from collector.transport import Answer, HttpTransport, Outcome
 from collector.units import Duration
 from tests.collector.test_backlog import Clock, bodies
 from tests.collector.test_http11 import ScriptedServer
+from tests.collector.test_transports import RecordingServer
 
 BODY, POINTS = b"new", 7
 
 
 class ScriptedTransport:
-    """Answers each send with the next outcome of its script and keeps what it was given."""
+    """Answers each send with the next outcome (or whole answer) of its script and keeps what it was given."""
 
     def __init__(self, *outcomes):
         self.outcomes, self.sent = list(outcomes), []
 
     def send(self, body):
         self.sent.append(body)
-        outcome = self.outcomes.pop(0)
-        return outcome, "" if outcome is Outcome.SENT else f"told to answer {outcome.value}"
+        step = self.outcomes.pop(0)
+        if isinstance(step, Answer):
+            return step
+        return Answer(step, "" if step is Outcome.SENT else f"told to answer {step.value}")
 
     def abandon(self):
         pass
@@ -81,11 +87,7 @@ class Refusing(ScriptedTransport):
     """Refuses each request with the next HTTP status of its script."""
 
     def __init__(self, *statuses):
-        super().__init__(*[Outcome.REJECTED] * len(statuses))
-        self.statuses = list(statuses)
-
-    def send(self, body):
-        return super().send(body)[0], f"HTTP {self.statuses.pop(0)} from gw"
+        super().__init__(*[Answer(Outcome.REJECTED, f"HTTP {status} from gw") for status in statuses])
 
 
 def test_a_refusal_with_another_status_is_logged_again(caplog):
@@ -146,6 +148,77 @@ def test_a_kept_request_keeps_its_collection_time_and_every_failure_adds_its_poi
     assert (telemetry.export_requests, telemetry.exported_points) == ({"failure": 2}, {"failure": 2 * POINTS})
 
 
+PARTIAL = Answer(Outcome.SENT, "3 data points rejected: out of order", rejected_points=3)
+
+
+def test_a_partial_success_is_delivered_its_rejected_points_failed_and_logged_once(caplog):
+    caplog.set_level(logging.INFO, logger="collector.exporter")
+    sender, telemetry, backlog = sender_with(ScriptedTransport(PARTIAL, PARTIAL, Outcome.SENT))
+    for collected in (1.0, 2.0, 3.0):
+        sender.deliver(BODY, POINTS, collected)
+    assert (telemetry.export_requests, telemetry.exported_points) == (
+        {"success": 3}, {"success": 3 * POINTS - 2 * 3, "failure": 2 * 3})
+    assert (len(backlog), backlog.dropped, telemetry.last_export_success) == (0, 0, 100.0)  # not sent again
+    assert [(r.levelname, r.getMessage()) for r in caplog.records] == [
+        ("WARNING", "partial success: the gateway took the request but refused 3 data points for good: "
+                    "3 data points rejected: out of order"),
+        ("INFO", "partial success: recovered")]
+
+
+def test_a_partial_success_counts_no_more_points_than_the_request_had_and_a_replay_none_again(caplog):
+    backlog, clock = backlog_with(b"old")
+    transport = ScriptedTransport(PARTIAL, Answer(Outcome.SENT, "", rejected_points=POINTS + 5))
+    sender, telemetry, _ = sender_with(transport, backlog, clock)
+    sender.deliver(BODY, POINTS, clock.now)  # the replay's points were counted as failed when it was kept
+    assert (transport.sent, backlog.replayed, len(backlog)) == ([b"old", BODY], 1, 0)
+    points = telemetry.exported_points
+    assert (telemetry.export_requests, points["success"], points["failure"]) == ({"success": 1}, 0, POINTS)
+    assert [r.getMessage() for r in caplog.records] == [
+        "partial success: the gateway took the request but refused 3 data points for good: "
+        "3 data points rejected: out of order",
+        "partial success: the gateway took the request but refused 12 data points for good"]
+
+
+def throttled(seconds):
+    return Answer(Outcome.RETRY, "HTTP 429 from the gateway", retry_after=seconds)
+
+
+@pytest.mark.parametrize("asked, waited, capped", [(30, 30, ""), (3600, 300, " (300s at most)")])
+def test_nothing_is_sent_for_as_long_as_the_gateway_asks_at_most_five_minutes(caplog, asked, waited, capped):
+    clock = Clock(100.0)
+    transport = ScriptedTransport(throttled(asked), *[Outcome.SENT] * (waited + 1))
+    sender, telemetry, backlog = sender_with(transport, clock=clock)
+    for second in range(waited + 1):  # a collection every second
+        clock.now = 100.0 + second
+        sender.deliver(f"at-{second}".encode(), POINTS, clock.now)
+        assert len(transport.sent) == (1 if second < waited else waited + 2), f"at {second} s"
+    assert transport.sent[-2:] == [f"at-{waited - 1}".encode(), f"at-{waited}".encode()]
+    assert (len(backlog), backlog.replayed, backlog.dropped, telemetry.export_requests) == (
+        0, waited, 0, {"failure": waited, "success": 1})
+    assert [r.getMessage() for r in caplog.records if r.levelname == "WARNING"] == [
+        f"export: HTTP 429 from the gateway; the gateway asked to wait {asked}s{capped}, nothing is sent before "
+        f"then; keeping data in the backlog"]
+
+
+def test_a_real_gateway_answering_429_with_retry_after_gets_one_attempt_until_the_time_is_up():
+    server = RecordingServer(status=429)
+    server.answer_headers = {"Retry-After": "30"}
+    clock = Clock(100.0)
+    try:
+        transport = HttpTransport(ExporterConfig(endpoint=server.url(), compression="none"))
+        sender, telemetry, backlog = sender_with(transport, clock=clock)
+        for second in range(30):
+            clock.now = 100.0 + second
+            sender.deliver(f"at-{second}".encode(), POINTS, clock.now)
+        assert [body for _, _, body in server.requests] == [b"at-0"] and len(backlog) == 30
+        server.status, clock.now = 200, 130.0
+        sender.deliver(b"at-30", POINTS, clock.now)
+        assert [body for _, _, body in server.requests] == [f"at-{n}".encode() for n in (0, *range(31))]
+        assert (len(backlog), backlog.replayed, telemetry.export_requests) == (0, 30, {"failure": 30, "success": 1})
+    finally:
+        server.stop()
+
+
 class PendingTransport(ScriptedTransport):
     """Answers the send with PENDING, then each wait with the next outcome of its script, a wait taking 30 s."""
 
@@ -155,13 +228,13 @@ class PendingTransport(ScriptedTransport):
 
     def send(self, body):
         self.sent.append(body)
-        return Outcome.PENDING, "no answer within 5s"
+        return Answer(Outcome.PENDING, "no answer within 5s")
 
     def wait(self):
         self.waits += 1
         self.clock.now += 30
         outcome = self.outcomes.pop(0)
-        return outcome, "no answer within 5s" if outcome is Outcome.PENDING else ""
+        return Answer(outcome, "no answer within 5s" if outcome is Outcome.PENDING else "")
 
     def abandon(self):
         self.abandoned += 1
@@ -218,7 +291,7 @@ class FailingTransport(ScriptedTransport):
         step = self.outcomes.pop(0)
         if isinstance(step, BaseException):
             raise step
-        return step, ""
+        return Answer(step)
 
     def abandon(self):
         self.abandoned += 1
@@ -269,7 +342,7 @@ class BlockingTransport(ScriptedTransport):
         if body == self.hold:
             self.in_flight.set()
             self.release.wait(10)
-        return Outcome.SENT, ""
+        return Answer(Outcome.SENT)
 
     def close(self):
         self.closed = True

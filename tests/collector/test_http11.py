@@ -149,7 +149,7 @@ def test_a_truncated_answer_is_retry_later_and_not_sent_again_at_once():
     transport = HttpTransport(ExporterConfig(endpoint=f"http://127.0.0.1:{server.port}/v1/metrics",
                                              compression="none"))
     assert transport.send(b"one")[0] is Outcome.SENT
-    assert transport.send(b"two") == (Outcome.RETRY, "ProtocolError: the connection was closed 3 bytes into a body "
+    assert transport.send(b"two")[:2] == (Outcome.RETRY, "ProtocolError: the connection was closed 3 bytes into a body "
                                                      "of 10")
     assert [body for _, _, body in server.requests] == [b"one", b"two"]  # the gateway got it once, not twice
 

@@ -67,7 +67,7 @@ def test_a_request_answered_after_the_timeout_stays_in_flight_and_is_sent_once(t
     outcomes = [transport.send(b"x")]
     while outcomes[-1][0] is Outcome.PENDING:
         outcomes.append(transport.wait())
-    assert [outcome for outcome, _ in outcomes] == [Outcome.PENDING, Outcome.PENDING, Outcome.SENT]
+    assert [answer.outcome for answer in outcomes] == [Outcome.PENDING, Outcome.PENDING, Outcome.SENT]
     assert outcomes[0][1].startswith(f"no answer within 0.5s from {scheme}://127.0.0.1:")
     assert (server.connections, len(server.requests)) == (1, 1)
 

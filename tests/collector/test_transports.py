@@ -1,8 +1,9 @@
 """Both transports against real local receivers: what goes over the wire (path, headers, compression, TLS) and
-how each answer is classified (sent, retry later, rejected for good)."""
+how each answer is classified (sent, retry later, rejected for good) and read (partial success, Retry-After)."""
 
 import base64
 import contextlib
+import email.utils
 import gzip
 import logging
 import socket
@@ -15,10 +16,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import grpc
 import pytest
+from google.protobuf import duration_pb2
+from google.rpc import error_details_pb2, status_pb2
 from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2, metrics_service_pb2_grpc
 
 from collector.config import ExporterConfig
-from collector.transport import GrpcTransport, HttpTransport, Outcome, build_transport
+from collector.transport import Answer, GrpcTransport, HttpTransport, Outcome, build_transport
 from pipeline.stack import free_port
 from tests.reliability.grpc_endpoint import GrpcTlsEndpoint
 from tests.reliability.tls import CertificateAuthority
@@ -28,10 +31,12 @@ DECOMPRESS = {"gzip": gzip.decompress, "deflate": zlib.decompress, None: bytes}
 
 
 class RecordingServer:
-    """HTTP(S) on 127.0.0.1 answering every POST with `status`, keeping (path, headers, body)."""
+    """HTTP(S) on 127.0.0.1 answering every POST with `status`, `answer_headers` and `answer_body`, keeping
+    (path, headers, body)."""
 
     def __init__(self, status=200, tls: ssl.SSLContext | None = None):
         self.status, self.requests = status, []
+        self.answer_headers, self.answer_body = {}, b""
         recorder = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -41,8 +46,10 @@ class RecordingServer:
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 recorder.requests.append((self.path, dict(self.headers), body))
                 self.send_response(recorder.status)
-                self.send_header("Content-Length", "0")
+                for name, value in {**recorder.answer_headers, "Content-Length": len(recorder.answer_body)}.items():
+                    self.send_header(name, str(value))
                 self.end_headers()
+                self.wfile.write(recorder.answer_body)
 
             def log_message(self, *args):
                 pass
@@ -79,7 +86,7 @@ def test_http_sends_the_body_compressed_to_the_path_with_the_headers(server, tmp
     transport = HttpTransport(ExporterConfig(
         endpoint=server.url("/otlp/v1/metrics?tenant=a"), compression=compression, headers_file=str(headers_file),
         headers={"X-Tenant": "from-config", "Authorization": "Bearer token"}))
-    assert transport.send(BODY) == (Outcome.SENT, "")
+    assert transport.send(BODY) == Answer(Outcome.SENT)
     transport.close()
     path, headers, body = server.requests[0]
     encoding = None if compression == "none" else compression
@@ -107,12 +114,51 @@ def test_http_posts_to_slash_when_the_endpoint_has_no_path_and_a_configured_auth
 def test_http_statuses_are_sent_retry_or_rejected(server, status, outcome):
     server.status = status
     transport = HttpTransport(ExporterConfig(endpoint=server.url().replace("://", "://user:secret@")))
-    assert transport.send(BODY) == (outcome, "" if outcome is Outcome.SENT else f"HTTP {status} from {server.url()}")
+    reason = "" if outcome is Outcome.SENT else f"HTTP {status} from {server.url()}"
+    assert transport.send(BODY) == Answer(outcome, reason)
+
+
+def partial_success(rejected, message) -> metrics_service_pb2.ExportMetricsServiceResponse:
+    response = metrics_service_pb2.ExportMetricsServiceResponse()
+    response.partial_success.rejected_data_points = rejected
+    response.partial_success.error_message = message
+    return response
+
+
+def test_http_reads_the_partial_success_of_a_protobuf_answer_and_nothing_from_another(server):
+    transport = HttpTransport(ExporterConfig(endpoint=server.url()))
+    server.answer_headers = {"Content-Type": "application/x-protobuf"}
+    server.answer_body = partial_success(7, "7 data points rejected: out of order").SerializeToString()
+    assert transport.send(BODY) == Answer(Outcome.SENT, "7 data points rejected: out of order", rejected_points=7)
+    server.answer_body = b"<html>not protobuf</html>"  # the status says delivered: so it is
+    assert transport.send(BODY) == Answer(Outcome.SENT)
+    server.answer_headers = {"Content-Type": "text/plain"}  # not OTLP's answer (a proxy's text): not read as one
+    server.answer_body = partial_success(7, "looks like a partial success").SerializeToString()
+    assert transport.send(BODY) == Answer(Outcome.SENT)
+
+
+@pytest.mark.parametrize("status, retry_after, wait", [
+    (429, "30", 30), (503, "120", 120), (429, "0", 0), (429, "soon", 0), (429, "-5", 0), (429, None, 0),
+    (502, "30", 0),  # OTLP asks Retry-After to be honoured on 429 and 503
+])
+def test_http_reads_retry_after_in_seconds_on_429_and_503(server, status, retry_after, wait):
+    server.status, server.answer_headers = status, {} if retry_after is None else {"Retry-After": retry_after}
+    transport = HttpTransport(ExporterConfig(endpoint=server.url()))
+    assert transport.send(BODY) == Answer(Outcome.RETRY, f"HTTP {status} from {server.url()}", retry_after=wait)
+
+
+def test_http_reads_retry_after_as_a_date(server):
+    server.status = 503
+    server.answer_headers = {"Retry-After": email.utils.formatdate(time.time() + 45, usegmt=True)}
+    transport = HttpTransport(ExporterConfig(endpoint=server.url()))
+    assert 43 <= transport.send(BODY).retry_after <= 45
+    server.answer_headers = {"Retry-After": email.utils.formatdate(time.time() - 45, usegmt=True)}
+    assert transport.send(BODY).retry_after == 0
 
 
 def test_http_without_a_listener_is_retry_with_the_reason():
     transport = HttpTransport(ExporterConfig(endpoint=f"http://127.0.0.1:{free_port()}/v1/metrics", timeout=2))
-    outcome, reason = transport.send(BODY)
+    outcome, reason, *_ = transport.send(BODY)
     assert outcome is Outcome.RETRY and reason.startswith("ConnectionRefusedError: ")
 
 
@@ -124,7 +170,7 @@ def test_https_verifies_the_gateway_against_the_given_ca_or_not_at_all_when_inse
     server = tls_server(ca)
     try:
         url = server.url(scheme="https")
-        outcome, reason = HttpTransport(ExporterConfig(endpoint=url, timeout=5)).send(BODY)
+        outcome, reason, *_ = HttpTransport(ExporterConfig(endpoint=url, timeout=5)).send(BODY)
         assert outcome is Outcome.RETRY and reason.startswith("SSLError (SSLCertVerificationError): ")
         assert HttpTransport(ExporterConfig(endpoint=url, certificate=str(ca.bundle))).send(BODY)[0] is Outcome.SENT
         assert HttpTransport(ExporterConfig(endpoint=url, insecure=True)).send(BODY)[0] is Outcome.SENT
@@ -151,6 +197,8 @@ class PlainGrpcReceiver(metrics_service_pb2_grpc.MetricsServiceServicer):
 
     def __init__(self):
         self.code, self.delay, self.received = None, 0, []
+        self.response = metrics_service_pb2.ExportMetricsServiceResponse()
+        self.retry_delay: float | None = None  # seconds of RetryInfo in the refusal's status details
         self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
         metrics_service_pb2_grpc.add_MetricsServiceServicer_to_server(self, self.server)
         self.port = self.server.add_insecure_port("127.0.0.1:0")
@@ -160,8 +208,18 @@ class PlainGrpcReceiver(metrics_service_pb2_grpc.MetricsServiceServicer):
         self.received.append((request.SerializeToString(), dict(context.invocation_metadata())))
         time.sleep(self.delay)
         if self.code:
+            if self.retry_delay is not None:
+                context.set_trailing_metadata([("grpc-status-details-bin", self._status_details())])
             context.abort(self.code, "told to refuse")
-        return metrics_service_pb2.ExportMetricsServiceResponse()
+        return self.response
+
+    def _status_details(self) -> bytes:
+        retry_info = error_details_pb2.RetryInfo(retry_delay=duration_pb2.Duration(
+            seconds=int(self.retry_delay), nanos=round(self.retry_delay % 1 * 1e9)))
+        status = status_pb2.Status(code=self.code.value[0], message="told to refuse")
+        status.details.add().Pack(error_details_pb2.DebugInfo(detail="unrelated"))
+        status.details.add().Pack(retry_info)
+        return status.SerializeToString()
 
 
 @pytest.fixture
@@ -178,7 +236,7 @@ def test_grpc_sends_the_request_and_lowercased_headers(grpc_receiver, tmp_path, 
     config = ExporterConfig(protocol="grpc", endpoint=f"http://127.0.0.1:{grpc_receiver.port}", compression=compression,
                             headers={"X-Tenant": "t1"}, headers_file=str(headers_file))
     transport = build_transport(config)
-    assert isinstance(transport, GrpcTransport) and transport.send(BODY) == (Outcome.SENT, "")
+    assert isinstance(transport, GrpcTransport) and transport.send(BODY) == Answer(Outcome.SENT)
     transport.close()
     body, metadata = grpc_receiver.received[0]
     assert body == BODY and (metadata["x-tenant"], metadata["x-api-key"]) == ("t1", "from-file")
@@ -193,7 +251,23 @@ def test_grpc_sends_the_request_and_lowercased_headers(grpc_receiver, tmp_path, 
 def test_grpc_status_codes_are_retry_or_rejected(grpc_receiver, code, outcome):
     grpc_receiver.code = code
     transport = GrpcTransport(ExporterConfig(protocol="grpc", endpoint=f"http://127.0.0.1:{grpc_receiver.port}/"))
-    assert transport.send(BODY) == (outcome, f"gRPC {code.name}: told to refuse")
+    assert transport.send(BODY) == Answer(outcome, f"gRPC {code.name}: told to refuse")
+
+
+def test_grpc_reads_the_partial_success(grpc_receiver):
+    grpc_receiver.response = partial_success(7, "7 data points rejected: out of order")
+    transport = GrpcTransport(ExporterConfig(protocol="grpc", endpoint=f"http://127.0.0.1:{grpc_receiver.port}"))
+    assert transport.send(BODY) == Answer(Outcome.SENT, "7 data points rejected: out of order", rejected_points=7)
+
+
+@pytest.mark.parametrize("code, retry_delay, wait", [
+    (grpc.StatusCode.RESOURCE_EXHAUSTED, 30, 30), (grpc.StatusCode.UNAVAILABLE, 2.5, 2.5),
+    (grpc.StatusCode.UNAVAILABLE, None, 0),
+])
+def test_grpc_reads_the_retry_info_of_a_refusal(grpc_receiver, code, retry_delay, wait):
+    grpc_receiver.code, grpc_receiver.retry_delay = code, retry_delay
+    transport = GrpcTransport(ExporterConfig(protocol="grpc", endpoint=f"http://127.0.0.1:{grpc_receiver.port}"))
+    assert transport.send(BODY) == Answer(Outcome.RETRY, f"gRPC {code.name}: told to refuse", retry_after=wait)
 
 
 def test_grpc_over_tls_verifies_the_gateway_and_presents_the_client_certificate(ca):
@@ -204,7 +278,7 @@ def test_grpc_over_tls_verifies_the_gateway_and_presents_the_client_certificate(
         assert send()[0] is Outcome.RETRY, "the system CAs do not know the test CA"
         assert send(certificate=str(ca.bundle))[0] is Outcome.RETRY, "no client certificate"
         assert send(certificate=str(ca.bundle), client_certificate=str(client.certificate),
-                    client_key=str(client.key)) == (Outcome.SENT, "")
+                    client_key=str(client.key)) == Answer(Outcome.SENT)
         assert len(gateway.received()) == 1
 
 
@@ -215,12 +289,12 @@ def test_a_gateway_that_never_answers_is_pending_after_the_timeout_and_can_be_ab
         started = time.monotonic()
         url = f"http://127.0.0.1:{silent.getsockname()[1]}/"
         http = HttpTransport(ExporterConfig(endpoint=url, timeout=0.5))
-        assert http.send(BODY) == (Outcome.PENDING, f"no answer within 0.5s from {url}")
+        assert http.send(BODY) == Answer(Outcome.PENDING, f"no answer within 0.5s from {url}")
         http.abandon()
         grpc_receiver.delay = 3
         transport = GrpcTransport(ExporterConfig(protocol="grpc", endpoint=f"http://127.0.0.1:{grpc_receiver.port}",
                                                  timeout=0.5))
-        assert transport.send(BODY) == (Outcome.PENDING, "no answer within 0.5s")
+        assert transport.send(BODY) == Answer(Outcome.PENDING, "no answer within 0.5s")
         transport.abandon()
         assert time.monotonic() - started < 2.5
     finally:
@@ -232,12 +306,12 @@ def test_failover_moves_on_from_a_gateway_that_says_retry_and_round_the_list():
     try:
         transport = build_transport(ExporterConfig(endpoint=first.url(),
                                                    failover_endpoints=(second.url(), third.url())))
-        assert transport.send(BODY) == (Outcome.RETRY, f"HTTP 503 from {first.url()}")
-        assert [transport.send(BODY) for _ in range(2)] == [(Outcome.SENT, "")] * 2  # the next one, and it stays
+        assert transport.send(BODY) == Answer(Outcome.RETRY, f"HTTP 503 from {first.url()}")
+        assert [transport.send(BODY) for _ in range(2)] == [Answer(Outcome.SENT)] * 2  # the next one, and it stays
         second.status = third.status = 503
         assert [transport.send(BODY)[0] for _ in range(2)] == [Outcome.RETRY] * 2
         first.status = 200
-        assert transport.send(BODY) == (Outcome.SENT, "")  # round the list: the first again
+        assert transport.send(BODY) == Answer(Outcome.SENT)  # round the list: the first again
         assert (len(first.requests), len(second.requests), len(third.requests)) == (2, 3, 1)
         transport.close()
     finally:
@@ -270,7 +344,7 @@ def test_a_gateway_that_drops_the_connection_while_the_request_waits_is_retry_wi
         outcome = transport.wait()
         while outcome[0] is Outcome.PENDING:
             outcome = transport.wait()
-        assert outcome == (Outcome.RETRY, "RemoteDisconnected: Remote end closed connection without response")
+        assert outcome == Answer(Outcome.RETRY, "RemoteDisconnected: Remote end closed connection without response")
     finally:
         listener.close()
 
@@ -295,7 +369,7 @@ def test_a_gateway_that_cannot_take_the_connection_is_retry_after_the_timeout(sc
         time.sleep(0.1)
         sending.start()
         sending.join(5)
-        assert result == [(Outcome.RETRY, "TimeoutError: timed out")]
+        assert result == [Answer(Outcome.RETRY, "TimeoutError: timed out")]
     finally:
         for client in queued:
             client.close()
@@ -343,7 +417,7 @@ def test_grpc_compresses_what_it_sends_as_configured(grpc_receiver, compression,
     request.resource_metrics.add().schema_url = "https://example.com/" + "a" * 100_000  # compresses to little
     transport = GrpcTransport(ExporterConfig(protocol="grpc", endpoint=f"http://127.0.0.1:{proxy.listener.getsockname()[1]}",
                                              compression=compression))
-    assert transport.send(request.SerializeToString()) == (Outcome.SENT, "")
+    assert transport.send(request.SerializeToString()) == Answer(Outcome.SENT)
     transport.close()
     proxy.listener.close()
     assert grpc_receiver.received[0][0] == request.SerializeToString()
