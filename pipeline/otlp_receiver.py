@@ -15,12 +15,14 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
     ExportMetricsServiceResponse,
 )
 
+from pipeline.http_serving import LocalHttpServer
+
 DECODERS = {"gzip": gzip.decompress, "deflate": zlib.decompress, None: lambda body: body}
 
 
 class _KeepAliveServer(ThreadingHTTPServer):
     """Knows its open connections: a handler's thread serves its kept-alive connection until the client closes it,
-    also after `shutdown`, so that a stopped receiver would still take requests. `close_connections` ends them."""
+    also after `shutdown`, so that a stopped receiver would still take requests. `server_close` ends them."""
 
     def __init__(self, *args):
         self.connections: set[socket.socket] = set()
@@ -28,7 +30,7 @@ class _KeepAliveServer(ThreadingHTTPServer):
         super().__init__(*args)
 
     def process_request(self, request, client_address):
-        with self.connections_lock:  # before the handler's thread starts: close_connections sees every one
+        with self.connections_lock:  # before the handler's thread starts: server_close sees every one
             self.connections.add(request)
         super().process_request(request, client_address)
 
@@ -37,11 +39,12 @@ class _KeepAliveServer(ThreadingHTTPServer):
             self.connections.discard(request)
         super().shutdown_request(request)
 
-    def close_connections(self):
+    def server_close(self):
         with self.connections_lock:
             for connection in self.connections:
                 with contextlib.suppress(OSError):  # the client closed it already
                     connection.shutdown(socket.SHUT_RDWR)  # the handler's read sees the end and its thread ends
+        super().server_close()
 
 
 def _names(request: ExportMetricsServiceRequest) -> set[str]:
@@ -53,12 +56,12 @@ class OtlpReceiver:
         self.requests: list[ExportMetricsServiceRequest] = []
         self.status = status
         self.arrived = threading.Condition()
-        self.server = _KeepAliveServer(("127.0.0.1", 0), self._handler())
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.http = LocalHttpServer(self._handler(), server_class=_KeepAliveServer)
+        self.http.start()
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}/v1/metrics"
+        return f"{self.http.url}/v1/metrics"
 
     def wait_for(self, count: int, timeout: float = 20, metric: str | None = None) -> bool:
         """Until `count` requests arrived (only those carrying `metric`, if given)."""
@@ -78,9 +81,7 @@ class OtlpReceiver:
         return {a.key: a.value.string_value for a in resource.attributes}
 
     def stop(self):
-        self.server.shutdown()
-        self.server.close_connections()
-        self.server.server_close()
+        self.http.stop()
 
     def _handler(self):
         receiver = self

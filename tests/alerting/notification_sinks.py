@@ -10,10 +10,12 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from email.message import EmailMessage
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Generic, TypeVar
 
 from aiosmtpd.controller import Controller
+
+from pipeline.http_serving import LocalHttpServer
 
 Item = TypeVar("Item")
 
@@ -41,7 +43,7 @@ class HttpNotification:
     body: dict
 
 
-class HttpSink:
+class HttpSink(LocalHttpServer):
     """Answers every POST the way Slack does and records the JSON body."""
 
     def __init__(self) -> None:
@@ -62,17 +64,7 @@ class HttpSink:
             def log_message(self, *args) -> None:
                 pass
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-
-    def __enter__(self) -> HttpSink:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        super().__init__(Handler)
 
 
 @dataclass(frozen=True)

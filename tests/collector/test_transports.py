@@ -12,7 +12,7 @@ import threading
 import time
 import zlib
 from concurrent import futures
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import grpc
 import pytest
@@ -22,6 +22,7 @@ from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2, metric
 
 from collector.config import ExporterConfig
 from collector.transport import Answer, GrpcTransport, HttpTransport, Outcome, build_transport
+from pipeline.http_serving import LocalHttpServer
 from pipeline.stack import free_port
 from tests.reliability.grpc_endpoint import GrpcTlsEndpoint
 from tests.reliability.tls import CertificateAuthority
@@ -54,17 +55,16 @@ class RecordingServer:
             def log_message(self, *args):
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.http = LocalHttpServer(Handler)
         if tls:
-            self.server.socket = tls.wrap_socket(self.server.socket, server_side=True)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+            self.http.server.socket = tls.wrap_socket(self.http.server.socket, server_side=True)
+        self.http.start()
 
     def url(self, path="/v1/metrics", scheme="http"):
-        return f"{scheme}://127.0.0.1:{self.server.server_address[1]}{path}"
+        return f"{scheme}://127.0.0.1:{self.http.port}{path}"
 
     def stop(self):
-        self.server.shutdown()
-        self.server.server_close()
+        self.http.stop()
 
 
 @pytest.fixture

@@ -6,8 +6,9 @@ from __future__ import annotations
 import ssl
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
+from pipeline.http_serving import LocalHttpServer
 from tests.reliability.otlp import decode
 
 
@@ -18,18 +19,16 @@ class Endpoint:
         self.requests = []
         self.headers = []
         self.lock = threading.Lock()
-        self.server = ThreadingHTTPServer(("127.0.0.1", port), self._handler())
-        self.server.daemon_threads = True
-        self.server.handle_error = lambda *_: None  # failed TLS handshakes are the point of some tests
+        self.http = LocalHttpServer(self._handler(), port)
+        self.http.server.handle_error = lambda *_: None  # failed TLS handshakes are the point of some tests
         if tls:
-            self.server.socket = tls.wrap_socket(self.server.socket, server_side=True)
+            self.http.server.socket = tls.wrap_socket(self.http.server.socket, server_side=True)
         self.scheme = "https" if tls else "http"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
+        self.http.start()
 
     @property
     def port(self) -> int:
-        return self.server.server_address[1]
+        return self.http.port
 
     def url(self, path: str = "/v1/metrics") -> str:
         return f"{self.scheme}://127.0.0.1:{self.port}{path}"
@@ -39,8 +38,7 @@ class Endpoint:
             return list(self.requests)
 
     def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self.http.stop()
 
     def __enter__(self):
         return self

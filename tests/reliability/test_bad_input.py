@@ -100,7 +100,7 @@ def config_with_only(root: Path, *sources: str):
     """The defaults, reading `root`, with only `sources` enabled, each collected on every refresh."""
     enabled = {f"HOSTAGENT_SOURCES__{name.upper()}__ENABLED": str(name in sources).lower()
                for name in load(None, environ={}).sources}
-    return load(None, environ={"HOSTAGENT_HOST_ROOT": str(root), "HOSTAGENT_SOURCES__FILESYSTEM__INTERVAL": "",
+    return load(None, environ={"HOSTAGENT_HOST_ROOT": str(root), "HOSTAGENT_SOURCES__FILESYSTEM__INTERVAL": "null",
                                **enabled})
 
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 from collections import Counter
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+from pipeline.http_serving import LocalHttpServer
 from pipeline.services import Viewer
 from pipeline.testing import free_port, running
 from tests.ui.browser import browse, require_browser
@@ -27,7 +27,7 @@ QUERY = "var-datasource=prometheus&from=now-15m&to=now&refresh=off"
 TOP_LEVEL_NAME = re.compile(r"^(?:async\s+)?(?:function\*?|const|let|var|class)\s+(\w+)", re.MULTILINE)
 
 
-class FixedPrometheus:
+class FixedPrometheus(LocalHttpServer):
     """Prometheus' query API with fixed answers: one value for every label; for the CPU-by-mode query, the
     CPU_MODES shares at every step; for the firing-alerts query, ALERT firing for ALERT_AGE; nothing otherwise."""
 
@@ -56,9 +56,7 @@ class FixedPrometheus:
             def log_message(self, *args) -> None:
                 pass
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        super().__init__(Handler)
 
     @staticmethod
     def matrix(form: dict) -> list[dict]:
@@ -74,14 +72,6 @@ class FixedPrometheus:
             return []
         now = int(form["time"])
         return [{"metric": ALERT, "value": [now, str((now - ALERT_AGE) * 1000)]}]
-
-    def __enter__(self) -> FixedPrometheus:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._server.shutdown()
-        self._server.server_close()
 
 
 @pytest.fixture(scope="module")
