@@ -130,7 +130,8 @@ class Connection:
         elif status in (204, 304):
             body = b""
         else:  # the body ends where the connection does
-            body, will_close = self._reader.read(), True
+            body, will_close = self._reader.read(MAX_BODY + 1), True
+            _bounded(len(body), "a body ended by the close")
         return Response(status, body, will_close, headers)
 
     def close(self) -> None:
@@ -147,7 +148,7 @@ class Connection:
         return data
 
     def _chunked(self) -> bytes:
-        chunks = []
+        chunks, size = [], 0
         while True:
             line = self._reader.readline(MAX_LINE + 1)
             if not line:
@@ -156,6 +157,7 @@ class Connection:
             if length == 0:
                 read_fields(self._reader)  # the trailer, unused
                 return b"".join(chunks)
+            size = _bounded(size + length, "a chunked body")
             chunks.append(self._exactly(length))
             self._exactly(2)  # the CRLF after the chunk
 
@@ -163,6 +165,10 @@ class Connection:
 def _length(text: str, name: str, base: int = 10) -> int:
     if not LENGTH_DIGITS[base].fullmatch(text):
         raise ProtocolError(f"bad {name} {text[:20]!r}")
-    if (length := int(text, base)) > MAX_BODY:
-        raise ProtocolError(f"{name} {text[:40]} is more than the {MAX_BODY} bytes an answer may have")
-    return length
+    return _bounded(int(text, base), f"{name} {text[:40]}")
+
+
+def _bounded(size: int, what: str) -> int:
+    if size > MAX_BODY:
+        raise ProtocolError(f"{what} is more than the {MAX_BODY} bytes an answer may have")
+    return size

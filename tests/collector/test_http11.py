@@ -9,7 +9,7 @@ import urllib.request
 
 import pytest
 
-from collector import health
+from collector import health, http11
 from collector.backlog import Backlog
 from collector.config import ExporterConfig, HealthConfig
 from collector.exporter import Sender
@@ -140,6 +140,18 @@ def test_an_answer_that_ends_the_connection_makes_the_transport_open_a_new_one(a
 ])
 def test_what_is_not_a_whole_http_answer_is_refused_by_name(answer, error, message):
     with pytest.raises(error, match="^" + re.escape(message)):
+        exchange(ScriptedServer(answer).connection())
+
+
+@pytest.mark.parametrize("answer, message", [
+    (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nabcde\r\n5\r\nfghij\r\n0\r\n\r\n",
+     "a chunked body is more than the 8 bytes an answer may have"),
+    (b"HTTP/1.1 200 OK\r\n\r\nabcdefghij" + ScriptedServer.CLOSE,
+     "a body ended by the close is more than the 8 bytes an answer may have"),
+])
+def test_a_body_without_a_length_is_bounded_too(answer, message, monkeypatch):
+    monkeypatch.setattr(http11, "MAX_BODY", 8)
+    with pytest.raises(ProtocolError, match="^" + re.escape(message)):
         exchange(ScriptedServer(answer).connection())
 
 
