@@ -23,6 +23,7 @@ PARTIAL = ".tmp"  # a request being written; renamed to its final name once comp
 REQUEST_NAME = re.compile(r"(\d{20})-\d{6}" + re.escape(SUFFIX))  # collected at (ns), sequence
 # problem subjects: each bound is a problem from its first drop until the backlog has drained
 SIZE_BOUND, AGE_BOUND = "backlog.max_bytes", "backlog.max_age"
+REPLAY = "backlog replay"
 
 
 @dataclass
@@ -117,9 +118,13 @@ class Backlog:
                                     f"requests older than {self.max_age:g}s are dropped and counted")
                 continue
             try:
-                return entry, entry.body if entry.body is not None else (self.directory / entry.name).read_bytes()
-            except OSError:
+                body = entry.body if entry.body is not None else (self.directory / entry.name).read_bytes()
+            except OSError as error:
+                self.problems.report(REPLAY, f"cannot read {entry.name} ({error.strerror}): it is dropped and counted")
                 self._discard(entry, dropped=True)
+                continue
+            self.problems.report(REPLAY, None)
+            return entry, body
         for bound in (SIZE_BOUND, AGE_BOUND):
             self.problems.report(bound, None)
         return None

@@ -112,6 +112,20 @@ def test_drops_at_the_age_bound_are_logged_once_and_their_end_when_the_backlog_i
         "backlog.max_age: requests older than 10s are dropped and counted", "backlog.max_age: recovered"]
 
 
+def test_a_request_that_cannot_be_read_back_is_dropped_counted_and_logged(tmp_path, caplog):
+    caplog.set_level(logging.INFO, logger="collector.backlog")
+    backlog = Backlog(tmp_path, max_bytes=10_000, max_age=3600)
+    for body in (b"one", b"two", b"three"):
+        backlog.push(body)
+    [first, *_] = sorted(tmp_path.glob("*.otlp"))
+    first.unlink()
+    first.mkdir()  # in its place something that is not a file: reading it fails
+    assert bodies(backlog) == [b"two", b"three"] and backlog.dropped == 1
+    assert [r.getMessage() for r in caplog.records] == [
+        f"backlog replay: cannot read {first.name} (Is a directory): it is dropped and counted",
+        "backlog replay: recovered"]
+
+
 def test_the_backlog_survives_a_restart(tmp_path):
     first = Backlog(tmp_path, max_bytes=10_000, max_age=3600)
     first.push(b"one")
