@@ -442,6 +442,15 @@ def _holds_private_key(path: str) -> bool:
     return re.search(rb"-----BEGIN [A-Z ]*PRIVATE KEY-----", Path(path).read_bytes()) is not None
 
 
+class EncryptedKey(Exception):
+    """A private key that needs a passphrase, which a service has nobody to type."""
+
+
+def refuse_passphrase():
+    """Asked instead of OpenSSL's prompt on the terminal, which would hang a service started from one."""
+    raise EncryptedKey
+
+
 def client_pair_problem(exporter: ExporterConfig) -> tuple[str, str] | None:
     """(option, problem) when the client certificate and its key cannot be loaded together as the transports load
     them: checked here so that it is a configuration error, not a failed export (or, for grpcio, an abort)."""
@@ -454,7 +463,11 @@ def client_pair_problem(exporter: ExporterConfig) -> tuple[str, str] | None:
         if key is None and not _holds_private_key(certificate):
             return ("client_certificate", f"file {_show_name(certificate)} holds no PEM private key: expected "
                                           f"client_key, or the key in this file")
-        ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT).load_cert_chain(certificate, key)
+        ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT).load_cert_chain(certificate, key, password=refuse_passphrase)
+    except EncryptedKey:
+        option, path = ("client_certificate", certificate) if key is None else ("client_key", key)
+        return option, f"file {_show_name(path)} holds an encrypted private key: expected it unencrypted (readable " \
+                       f"by the agent's user only)"
     except ssl.SSLError as error:
         if key is None:
             return ("client_certificate", f"file {_show_name(certificate)}: the private key in it is not the key "

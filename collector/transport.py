@@ -22,7 +22,7 @@ import zlib
 from enum import Enum
 from typing import NamedTuple
 
-from collector.config import ExporterConfig, read_headers_file
+from collector.config import ExporterConfig, read_headers_file, refuse_passphrase
 from collector.encoding import read_partial_success, read_retry_delay
 from collector.http11 import Connection, ProtocolError, Response
 
@@ -169,7 +169,7 @@ def tls_context(config: ExporterConfig):
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
     if config.client_certificate:
-        context.load_cert_chain(config.client_certificate, config.client_key)
+        context.load_cert_chain(config.client_certificate, config.client_key, password=refuse_passphrase)
     return context
 
 

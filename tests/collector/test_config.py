@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from cryptography.hazmat.primitives import serialization
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -219,6 +220,19 @@ def test_tls_files_must_hold_pem_certificates_and_a_private_key(tmp_path):
             load(write(tmp_path, f"exporter:\n  {key}: {not_pem}\n"), environ={})
         assert str(error.value).startswith(f"{tmp_path / 'agent.yaml'}: exporter.{key}: file {not_pem} {expected}")
 
+
+
+def test_an_encrypted_client_key_is_a_configuration_error_not_a_passphrase_prompt(tmp_path):
+    client = CertificateAuthority(tmp_path / "ca").issue("client", server=False)
+    key = serialization.load_pem_private_key(client.key.read_bytes(), None)
+    encrypted = tmp_path / "encrypted.key"
+    encrypted.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                            serialization.BestAvailableEncryption(b"secret")))
+    path = write(tmp_path, f"exporter:\n  client_certificate: {client.certificate}\n  client_key: {encrypted}\n")
+    with pytest.raises(ConfigError) as error:
+        load(path, environ={})
+    assert str(error.value) == f"{path}: exporter.client_key: file {encrypted} holds an encrypted private key: " \
+                               f"expected it unencrypted (readable by the agent's user only)"
 
 
 def test_a_client_certificate_needs_its_own_key_and_a_key_needs_its_certificate(tmp_path):
