@@ -363,6 +363,9 @@ def endpoint_problem(url: str, protocol: str) -> str | None:
     return None
 
 
+BROKEN_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2}).{0,2}")
+
+
 def _entries(text: str):
     """(which entry, key, value) of each entry of ``key1=value1,key2=value2``, as written; ValueError for an entry
     that is not key=value."""
@@ -371,6 +374,8 @@ def _entries(text: str):
         which = f"entry {number} of {text.count(',') + 1}"
         if not equals or not unquote(key, errors="strict").strip():
             raise ValueError(f"{which} is not key=value")
+        if bad := BROKEN_PERCENT.search(entry):
+            raise ValueError(f"{which}: expected % and two hex digits (percent-encoding), got {bad[0]!r}")
         yield which, key, value
 
 

@@ -469,6 +469,12 @@ BAD_ENVIRONMENTS = [
      "attributes: expected comma-separated key=value entries, percent-encoded; entry 1 of 1: team: expected a value "
      "of printable ASCII without spaces, \", ; or \\ (percent-encode those and any other character), got "
      "'site reliability'"),
+    ({"OTEL_RESOURCE_ATTRIBUTES": "team=a%zz"}, "environment variable OTEL_RESOURCE_ATTRIBUTES: resource attributes: "
+     "expected comma-separated key=value entries, percent-encoded; entry 1 of 1: expected % and two hex digits "
+     "(percent-encoding), got '%zz'"),
+    ({"OTEL_EXPORTER_OTLP_HEADERS": "X-Tenant=t%2"}, "environment variable OTEL_EXPORTER_OTLP_HEADERS: "
+     "exporter.headers: expected comma-separated key=value entries, percent-encoded; entry 1 of 1: expected % and "
+     "two hex digits (percent-encoding), got '%2'"),
     ({"HOSTAGENT_SOURCES__CPUU__ENABLED": "true"}, "environment variable HOSTAGENT_SOURCES__CPUU__ENABLED: "
      f"sources.cpuu: unknown source; known sources: {KNOWN_SOURCES}"),
     ({"HOSTAGENT_EXPORTER__INTERVALL": "5s"}, "environment variable HOSTAGENT_EXPORTER__INTERVALL: "
