@@ -12,13 +12,14 @@ failed. A gateway that asks the agent to wait (Retry-After, RetryInfo) is sent n
 
 import logging
 import math
+import re
 import threading
 import time
 from collections import deque
 
 from collector.backlog import Backlog
 from collector.faults import Faults
-from collector.problems import ProblemLog
+from collector.problems import Problem, ProblemLog
 from collector.telemetry import AgentTelemetry
 from collector.transport import Answer, Outcome
 
@@ -158,8 +159,9 @@ class Sender:
             self.problems.report("export", None)
             self.problems.report("partial success", _partial_success(answer))
         elif answer.outcome is Outcome.RETRY:
-            self.problems.report("export", f"{answer.reason}{self._wait(answer.retry_after)}; keeping data in the "
-                                           f"backlog")
+            waiting = self._wait(answer.retry_after)
+            self.problems.report("export", Problem(f"{answer.reason}{waiting}; keeping data in the backlog",
+                                                   f"{answer.reason}{bool(waiting)}"))
         else:
             self.problems.report("export", f"rejected by the gateway, dropping the request: {answer.reason}",
                                  logging.ERROR)
@@ -171,14 +173,16 @@ class Sender:
             return ""
         self.quiet_until = self.clock() + min(asked, MAX_WAIT)
         capped = f" ({MAX_WAIT:g}s at most)" if asked > MAX_WAIT else ""
-        return f"; the gateway asked to wait {asked:g}s{capped}, nothing is sent before then"
+        return f"; the gateway asked to wait {math.ceil(asked)}s{capped}, nothing is sent before then"
 
     def _past_deadline(self) -> bool:
         return self.deadline is not None and self.clock() >= self.deadline
 
 
-def _partial_success(answer: Answer) -> str | None:
+def _partial_success(answer: Answer) -> Problem | None:
+    """The gateway's refusal, the same problem whatever the counts in it (its own message may carry one too)."""
     if not (answer.rejected_points or answer.reason):
         return None
     refused = f"the gateway took the request but refused {answer.rejected_points} data points for good"
-    return f"{refused}: {answer.reason}" if answer.reason else refused
+    message = f"{refused}: {answer.reason}" if answer.reason else refused
+    return Problem(message, re.sub(r"[0-9]+", "N", message))

@@ -165,6 +165,27 @@ def test_a_partial_success_is_delivered_its_rejected_points_failed_and_logged_on
         ("INFO", "partial success: recovered")]
 
 
+def test_a_partial_success_is_one_problem_whatever_the_counts(caplog):
+    caplog.set_level(logging.INFO, logger="collector.exporter")
+    fewer = Answer(Outcome.SENT, "4 data points rejected: out of order", rejected_points=4)
+    sender, _, _ = sender_with(ScriptedTransport(PARTIAL, fewer, PARTIAL))
+    for collected in (1.0, 2.0, 3.0):
+        sender.deliver(BODY, POINTS, collected)
+    assert [r.getMessage() for r in caplog.records] == [
+        "partial success: the gateway took the request but refused 3 data points for good: "
+        "3 data points rejected: out of order"]
+
+
+def test_a_wait_the_gateway_asks_for_is_logged_once_whatever_its_length(caplog):
+    clock = Clock(100.0)
+    sender, _, _ = sender_with(ScriptedTransport(throttled(29.6), throttled(28.4)), clock=clock)
+    for clock.now in (100.0, 130.0):
+        sender.deliver(BODY, POINTS, clock.now)
+    assert [r.getMessage() for r in caplog.records if r.levelname == "WARNING"] == [
+        "export: HTTP 429 from the gateway; the gateway asked to wait 30s, nothing is sent before then; keeping data "
+        "in the backlog"]
+
+
 def test_a_partial_success_counts_no_more_points_than_the_request_had_and_a_replay_none_again(caplog):
     backlog, clock = backlog_with(b"old")
     transport = ScriptedTransport(PARTIAL, Answer(Outcome.SENT, "", rejected_points=POINTS + 5))
