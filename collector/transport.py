@@ -182,20 +182,21 @@ class GrpcTransport:
         self.grpc, self.request_type = grpc, metrics_service_pb2.ExportMetricsServiceRequest
         target = config.url.split("://", 1)[-1].rstrip("/")
         if config.insecure or config.url.startswith("http://"):
-            self.channel = grpc.insecure_channel(target)
+            self.channel = grpc.insecure_channel(target, options=reconnect_options(config.interval))
         else:
             self.channel = grpc.secure_channel(target, grpc.ssl_channel_credentials(
                 root_certificates=_read(config.certificate), private_key=_read(config.client_key),
-                certificate_chain=_read(config.client_certificate)))
+                certificate_chain=_read(config.client_certificate)), options=reconnect_options(config.interval))
         self.stub = metrics_service_pb2_grpc.MetricsServiceStub(self.channel)
         self.metadata = [(k.lower(), v) for k, v in request_headers(config).items()]
         self.timeout = config.timeout
         self.call = None  # the Export call in flight
         self.compression = {"gzip": grpc.Compression.Gzip, "deflate": grpc.Compression.Deflate}.get(
             config.compression, grpc.Compression.NoCompression)
-        self.retryable = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED,
-                          grpc.StatusCode.RESOURCE_EXHAUSTED, grpc.StatusCode.ABORTED,
-                          grpc.StatusCode.CANCELLED}
+        # OTLP/gRPC's retryable codes (specification, "Failures"); RESOURCE_EXHAUSTED only when the gateway says
+        # when to come back (RetryInfo): without, it is a request too large to ever be taken.
+        self.retryable = {grpc.StatusCode.CANCELLED, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.ABORTED,
+                          grpc.StatusCode.OUT_OF_RANGE, grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DATA_LOSS}
 
     def send(self, body: bytes) -> Answer:
         # No deadline on the call itself: past the timeout it stays in flight until answered or abandoned.
@@ -209,9 +210,10 @@ class GrpcTransport:
         except self.grpc.FutureTimeoutError:
             return Answer(Outcome.PENDING, f"no answer within {self.timeout:g}s")
         except self.grpc.RpcError as error:
-            reason = f"gRPC {error.code().name}: {error.details()}"
-            if error.code() in self.retryable:
-                return Answer(Outcome.RETRY, reason, retry_after=_retry_delay(error))
+            reason, retry_after = f"gRPC {error.code().name}: {error.details()}", _retry_delay(error)
+            if error.code() in self.retryable or (error.code() is self.grpc.StatusCode.RESOURCE_EXHAUSTED
+                                                  and retry_after > 0):
+                return Answer(Outcome.RETRY, reason, retry_after=retry_after)
             return Answer(Outcome.REJECTED, reason)
         partial_success = response.partial_success
         return Answer(Outcome.SENT, partial_success.error_message, rejected_points=partial_success.rejected_data_points)
@@ -222,6 +224,13 @@ class GrpcTransport:
 
     def close(self) -> None:
         self.channel.close()
+
+
+def reconnect_options(interval: float) -> list[tuple[str, int]]:
+    """grpcio waits up to 120 s between attempts to reconnect a channel, failing every call meanwhile: a gateway
+    back after a long outage would get no data for that long. At most one export interval (1 to 30 s) instead."""
+    longest = min(30_000, max(1000, round(interval * 1000)))
+    return [("grpc.initial_reconnect_backoff_ms", min(1000, longest)), ("grpc.max_reconnect_backoff_ms", longest)]
 
 
 def _retry_delay(error) -> float:

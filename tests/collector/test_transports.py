@@ -21,7 +21,7 @@ from google.rpc import error_details_pb2, status_pb2
 from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2, metrics_service_pb2_grpc
 
 from collector.config import ExporterConfig
-from collector.transport import Answer, GrpcTransport, HttpTransport, Outcome, build_transport
+from collector.transport import Answer, GrpcTransport, HttpTransport, Outcome, build_transport, reconnect_options
 from pipeline.http_serving import LocalHttpServer
 from pipeline.stack import free_port
 from tests.reliability.grpc_endpoint import GrpcTlsEndpoint
@@ -244,14 +244,23 @@ def test_grpc_sends_the_request_and_lowercased_headers(grpc_receiver, tmp_path, 
 
 @pytest.mark.parametrize("code, outcome", [
     (grpc.StatusCode.UNAVAILABLE, Outcome.RETRY), (grpc.StatusCode.DEADLINE_EXCEEDED, Outcome.RETRY),
-    (grpc.StatusCode.RESOURCE_EXHAUSTED, Outcome.RETRY), (grpc.StatusCode.ABORTED, Outcome.RETRY),
-    (grpc.StatusCode.CANCELLED, Outcome.RETRY), (grpc.StatusCode.INVALID_ARGUMENT, Outcome.REJECTED),
+    (grpc.StatusCode.ABORTED, Outcome.RETRY), (grpc.StatusCode.CANCELLED, Outcome.RETRY),
+    (grpc.StatusCode.OUT_OF_RANGE, Outcome.RETRY), (grpc.StatusCode.DATA_LOSS, Outcome.RETRY),
+    # without RetryInfo: the gateway gives no hope that it will ever take it (e.g. a message over its size limit)
+    (grpc.StatusCode.RESOURCE_EXHAUSTED, Outcome.REJECTED), (grpc.StatusCode.INVALID_ARGUMENT, Outcome.REJECTED),
     (grpc.StatusCode.PERMISSION_DENIED, Outcome.REJECTED), (grpc.StatusCode.INTERNAL, Outcome.REJECTED),
 ])
 def test_grpc_status_codes_are_retry_or_rejected(grpc_receiver, code, outcome):
     grpc_receiver.code = code
     transport = GrpcTransport(ExporterConfig(protocol="grpc", endpoint=f"http://127.0.0.1:{grpc_receiver.port}/"))
     assert transport.send(BODY) == Answer(outcome, f"gRPC {code.name}: told to refuse")
+
+
+@pytest.mark.parametrize("interval, initial, longest", [(10, 1000, 10000), (1, 1000, 1000), (0.5, 1000, 1000),
+                                                         (3600, 1000, 30000)])
+def test_grpc_reconnects_at_least_once_an_interval(interval, initial, longest):
+    assert reconnect_options(interval) == [("grpc.initial_reconnect_backoff_ms", initial),
+                                           ("grpc.max_reconnect_backoff_ms", longest)]
 
 
 def test_grpc_reads_the_partial_success(grpc_receiver):
