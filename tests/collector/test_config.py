@@ -421,6 +421,9 @@ def test_headers_are_kept_out_of_the_printed_configuration():
 
 URL_EXPECTED = "expected a URL with scheme http or https, a host and optionally a port, such as " \
     "http://gateway:4318/v1/metrics"
+BAD_RESOURCE_ATTRIBUTES = ("environment variable OTEL_RESOURCE_ATTRIBUTES: resource attributes: expected "
+                           "comma-separated key=value entries, percent-encoded; ")
+BROKEN_PERCENT = "expected % and two hex digits (percent-encoding), got "
 BAD_ENVIRONMENTS = [
     ({"OTEL_EXPORTER_OTLP_ENDPOINT": "gateway:4318"},
      f"environment variable OTEL_EXPORTER_OTLP_ENDPOINT: exporter.endpoint: {URL_EXPECTED}; got 'gateway:4318'"),
@@ -460,21 +463,16 @@ BAD_ENVIRONMENTS = [
      "exporter.interval: expected a number of milliseconds such as 60000 or 2500.5, got '-1'"),
     ({"OTEL_METRIC_EXPORT_INTERVAL": "99999999999"}, "environment variable OTEL_METRIC_EXPORT_INTERVAL "
      "(milliseconds): exporter.interval: expected 0.1s to 24h, got 99999999.999s"),
-    ({"OTEL_RESOURCE_ATTRIBUTES": "team"}, "environment variable OTEL_RESOURCE_ATTRIBUTES: resource attributes: "
-     "expected comma-separated key=value entries, percent-encoded; entry 1 of 1 is not key=value"),
-    ({"OTEL_RESOURCE_ATTRIBUTES": "team=a,my key=x"}, "environment variable OTEL_RESOURCE_ATTRIBUTES: resource "
-     "attributes: expected comma-separated key=value entries, percent-encoded; entry 2 of 2: expected a key made of "
+    ({"OTEL_RESOURCE_ATTRIBUTES": "team"}, f"{BAD_RESOURCE_ATTRIBUTES}entry 1 of 1 is not key=value"),
+    ({"OTEL_RESOURCE_ATTRIBUTES": "team=a,my key=x"}, f"{BAD_RESOURCE_ATTRIBUTES}entry 2 of 2: expected a key made of "
      "letters, digits and !#$%&'*+-.^_`|~, got 'my key'"),
-    ({"OTEL_RESOURCE_ATTRIBUTES": "team=site reliability"}, "environment variable OTEL_RESOURCE_ATTRIBUTES: resource "
-     "attributes: expected comma-separated key=value entries, percent-encoded; entry 1 of 1: team: expected a value "
-     "of printable ASCII without spaces, \", ; or \\ (percent-encode those and any other character), got "
+    ({"OTEL_RESOURCE_ATTRIBUTES": "team=site reliability"}, f"{BAD_RESOURCE_ATTRIBUTES}entry 1 of 1: team: expected a "
+     "value of printable ASCII without spaces, \", ; or \\ (percent-encode those and any other character), got "
      "'site reliability'"),
-    ({"OTEL_RESOURCE_ATTRIBUTES": "team=a%zz"}, "environment variable OTEL_RESOURCE_ATTRIBUTES: resource attributes: "
-     "expected comma-separated key=value entries, percent-encoded; entry 1 of 1: expected % and two hex digits "
-     "(percent-encoding), got '%zz'"),
+    ({"OTEL_RESOURCE_ATTRIBUTES": "team=a%zz"}, f"{BAD_RESOURCE_ATTRIBUTES}entry 1 of 1: {BROKEN_PERCENT}'%zz'"),
     ({"OTEL_EXPORTER_OTLP_HEADERS": "X-Tenant=t%2"}, "environment variable OTEL_EXPORTER_OTLP_HEADERS: "
-     "exporter.headers: expected comma-separated key=value entries, percent-encoded; entry 1 of 1: expected % and "
-     "two hex digits (percent-encoding), got '%2'"),
+     "exporter.headers: expected comma-separated key=value entries, percent-encoded; entry 1 of 1: "
+     f"{BROKEN_PERCENT}'%2'"),
     ({"HOSTAGENT_SOURCES__CPUU__ENABLED": "true"}, "environment variable HOSTAGENT_SOURCES__CPUU__ENABLED: "
      f"sources.cpuu: unknown source; known sources: {KNOWN_SOURCES}"),
     ({"HOSTAGENT_EXPORTER__INTERVALL": "5s"}, "environment variable HOSTAGENT_EXPORTER__INTERVALL: "
