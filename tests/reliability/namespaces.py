@@ -21,11 +21,12 @@ def _as_root() -> list[str]:
     return [] if os.geteuid() == 0 else ["--map-root-user"]
 
 
-def with_tmpfs(directory: Path, size: str) -> list[str]:
-    """A command prefix: run the rest with a tmpfs of `size` mounted on `directory`, in a private mount namespace."""
+def with_tmpfs(directory: Path, options: str) -> list[str]:
+    """A command prefix: run the rest with a tmpfs mounted on `directory` with `options` (size=64k: a small disk;
+    ro: one nobody, root included, can write to), in a private mount namespace."""
     directory.mkdir(parents=True, exist_ok=True)
-    script = 'mount -t tmpfs -o size="$1" tmpfs "$2" && shift 2 && exec "$@"'
-    return _usable(["unshare", "--mount", *_as_root(), "sh", "-c", script, "tmpfs", size, str(directory)],
+    script = 'mount -t tmpfs -o "$1" tmpfs "$2" && shift 2 && exec "$@"'
+    return _usable(["unshare", "--mount", *_as_root(), "sh", "-c", script, "tmpfs", options, str(directory)],
                    "a full-disk test")
 
 
