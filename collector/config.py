@@ -363,7 +363,7 @@ def endpoint_problem(url: str, protocol: str) -> str | None:
     return None
 
 
-BROKEN_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2}).{0,2}")
+BROKEN_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
 
 
 def _entries(text: str):
@@ -374,8 +374,8 @@ def _entries(text: str):
         which = f"entry {number} of {text.count(',') + 1}"
         if not equals or not unquote(key, errors="strict").strip():
             raise ValueError(f"{which} is not key=value")
-        if bad := BROKEN_PERCENT.search(entry):
-            raise ValueError(f"{which}: expected % and two hex digits (percent-encoding), got {bad[0]!r}")
+        if BROKEN_PERCENT.search(entry):  # what follows the % is not shown: it may be part of a credential
+            raise ValueError(f"{which}: a % not followed by two hex digits (percent-encoding)")
         yield which, key, value
 
 
@@ -540,7 +540,7 @@ def _agent_overrides(environ):
 
 
 def _variable_value(text: str):
-    if re.fullmatch(r"[-+]?[0-9]+", text.strip()):
+    if re.fullmatch(r"[-+]?[0-9]{1,100}", text.strip()):
         return int(text)  # decimal: YAML 1.1 would read 010 as octal 8
     try:
         return parse_yaml(text)

@@ -173,7 +173,7 @@ class Sender:
             return ""
         self.quiet_until = self.clock() + min(asked, MAX_WAIT)
         capped = f" ({MAX_WAIT:g}s at most)" if asked > MAX_WAIT else ""
-        return f"; the gateway asked to wait {math.ceil(asked)}s{capped}, nothing is sent before then"
+        return f"; the gateway asked to wait {asked:.0f}s{capped}, nothing is sent before then"
 
     def _past_deadline(self) -> bool:
         return self.deadline is not None and self.clock() >= self.deadline

@@ -165,6 +165,8 @@ class Connection:
 def _length(text: str, name: str, base: int = 10) -> int:
     if not LENGTH_DIGITS[base].fullmatch(text):
         raise ProtocolError(f"bad {name} {text[:20]!r}")
+    if len(text.lstrip("0")) > len(f"{MAX_BODY:x}" if base == 16 else str(MAX_BODY)):
+        raise ProtocolError(f"{name} {text[:40]} is more than the {MAX_BODY} bytes an answer may have")
     return _bounded(int(text, base), f"{name} {text[:40]}")
 
 

@@ -23,6 +23,10 @@ def joined(problems: Iterable[str | Problem]) -> Problem:
     return Problem("; ".join(map(str, problems)), "; ".join(map(_kind, problems)))
 
 
+def prefixed(prefix: str, problem: str | Problem) -> Problem:
+    return Problem(prefix + str(problem), prefix + _kind(problem))
+
+
 def _kind(problem: str | Problem) -> str:
     return problem.kind if isinstance(problem, Problem) else problem
 

@@ -11,6 +11,7 @@ from collections import ChainMap, Counter
 from dataclasses import dataclass, field, replace
 
 from collector.naming import OPTIONAL_RESOURCE_LABELS, RESOURCE_LABELS
+from collector.problems import Problem, joined, prefixed
 from collector.sources.base import OptInOptions, PartialFailure, Source, Unavailable
 from collector.sources.prometheus_text import Family, TooManySamples, parse, show
 from collector.spec import MetricSpec, Point, counter, gauge
@@ -75,14 +76,14 @@ class TextfileSource(Source):
             file_points, problem = self._read_file(path, written)
             points += file_points
             if problem:
-                problems.append(f"{path.name}: {problem}")
+                problems.append(prefixed(f"{path.name}: ", problem))
                 self._errors[path.name] += 1
             points.append(Point(ERRORS.name, self._errors[path.name], {"file.name": path.name}))
         if problems:
-            raise PartialFailure(points, "skipped " + "; ".join(problems))
+            raise PartialFailure(points, prefixed("skipped ", joined(problems)))
         return points
 
-    def _read_file(self, path, written: Written) -> tuple[list[Point], str | None]:
+    def _read_file(self, path, written: Written) -> tuple[list[Point], str | Problem | None]:
         """A file's mtime and points, and what made the agent skip it or some of its samples."""
         points = []
         try:
@@ -149,11 +150,13 @@ def exported(spec: MetricSpec, point: Point, names: ChainMap) -> tuple[MetricSpe
     return replace(spec, name=name), point._replace(metric=name)
 
 
-def left_out(not_finite: list[str]) -> str | None:
+def left_out(not_finite: list[str]) -> Problem | None:
+    """The samples left out, the same problem however many there are."""
     if not not_finite:
         return None
     more = f" and {len(not_finite) - 1} more" if len(not_finite) > 1 else ""
-    return f"NaN or ±Inf, which OpenTelemetry cannot send: {not_finite[0]}{more}"
+    kind = f"NaN or ±Inf, which OpenTelemetry cannot send: {not_finite[0]}"
+    return Problem(kind + more, kind)
 
 
 def family_points(family: Family) -> list[tuple[MetricSpec, Point]]:

@@ -423,7 +423,7 @@ URL_EXPECTED = "expected a URL with scheme http or https, a host and optionally 
     "http://gateway:4318/v1/metrics"
 BAD_RESOURCE_ATTRIBUTES = ("environment variable OTEL_RESOURCE_ATTRIBUTES: resource attributes: expected "
                            "comma-separated key=value entries, percent-encoded; ")
-BROKEN_PERCENT = "expected % and two hex digits (percent-encoding), got "
+BROKEN_PERCENT = "a % not followed by two hex digits (percent-encoding)"
 BAD_ENVIRONMENTS = [
     ({"OTEL_EXPORTER_OTLP_ENDPOINT": "gateway:4318"},
      f"environment variable OTEL_EXPORTER_OTLP_ENDPOINT: exporter.endpoint: {URL_EXPECTED}; got 'gateway:4318'"),
@@ -469,10 +469,12 @@ BAD_ENVIRONMENTS = [
     ({"OTEL_RESOURCE_ATTRIBUTES": "team=site reliability"}, f"{BAD_RESOURCE_ATTRIBUTES}entry 1 of 1: team: expected a "
      "value of printable ASCII without spaces, \", ; or \\ (percent-encode those and any other character), got "
      "'site reliability'"),
-    ({"OTEL_RESOURCE_ATTRIBUTES": "team=a%zz"}, f"{BAD_RESOURCE_ATTRIBUTES}entry 1 of 1: {BROKEN_PERCENT}'%zz'"),
-    ({"OTEL_EXPORTER_OTLP_HEADERS": "X-Tenant=t%2"}, "environment variable OTEL_EXPORTER_OTLP_HEADERS: "
-     "exporter.headers: expected comma-separated key=value entries, percent-encoded; entry 1 of 1: "
-     f"{BROKEN_PERCENT}'%2'"),
+    ({"OTEL_RESOURCE_ATTRIBUTES": "team=a%zz"}, f"{BAD_RESOURCE_ATTRIBUTES}entry 1 of 1: {BROKEN_PERCENT}"),
+    ({"OTEL_EXPORTER_OTLP_HEADERS": "Authorization=Bearer s3cr%t0ken"}, "environment variable "
+     "OTEL_EXPORTER_OTLP_HEADERS: exporter.headers: expected comma-separated key=value entries, percent-encoded; "
+     f"entry 1 of 1: {BROKEN_PERCENT}"),
+    ({"HOSTAGENT_EXPORTER__TIMEOUT": "9" * 5000}, "environment variable HOSTAGENT_EXPORTER__TIMEOUT: "
+     "exporter.timeout: expected 0.1s to 5m, got infs"),  # too many digits for an int: read as a float
     ({"HOSTAGENT_SOURCES__CPUU__ENABLED": "true"}, "environment variable HOSTAGENT_SOURCES__CPUU__ENABLED: "
      f"sources.cpuu: unknown source; known sources: {KNOWN_SOURCES}"),
     ({"HOSTAGENT_EXPORTER__INTERVALL": "5s"}, "environment variable HOSTAGENT_EXPORTER__INTERVALL: "

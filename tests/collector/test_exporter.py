@@ -204,7 +204,8 @@ def throttled(seconds):
     return Answer(Outcome.RETRY, "HTTP 429 from the gateway", retry_after=seconds)
 
 
-@pytest.mark.parametrize("asked, waited, capped", [(30, 30, ""), (3600, 300, " (300s at most)")])
+@pytest.mark.parametrize("asked, waited, capped", [(30, 30, ""), (3600, 300, " (300s at most)"),
+                                                    (float("inf"), 300, " (300s at most)")])  # Retry-After: 9999…
 def test_nothing_is_sent_for_as_long_as_the_gateway_asks_at_most_five_minutes(caplog, asked, waited, capped):
     clock = Clock(100.0)
     transport = ScriptedTransport(throttled(asked), *[Outcome.SENT] * (waited + 1))

@@ -121,6 +121,8 @@ def test_an_answer_that_ends_the_connection_makes_the_transport_open_a_new_one(a
     (b"HTTP/1.1 200 OK\r\nContent-Length: 1_0\r\n\r\n", ProtocolError, "bad Content-Length '1_0'"),
     (b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % 10**30, ProtocolError,
      f"Content-Length {10**30} is more than the {MAX_BODY} bytes an answer may have"),
+    (b"HTTP/1.1 200 OK\r\nContent-Length: %s\r\n\r\n" % (b"9" * 5000), ProtocolError,  # past int()'s 4300 digits
+     f"Content-Length {'9' * 40} is more than the {MAX_BODY} bytes an answer may have"),
     (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", ProtocolError, "bad chunk size 'zz'"),
     (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n-3\r\nabc\r\n0\r\n\r\n" + ScriptedServer.CLOSE,
      ProtocolError, "bad chunk size '-3'"),

@@ -311,6 +311,17 @@ def test_nan_and_inf_samples_are_dropped_reported_once_and_the_rest_of_the_file_
         "source textfile: " + str(partial)]
 
 
+def test_samples_left_out_are_one_problem_however_many_there_are(tmp_path, caplog):
+    collection = Collection([TextfileSource(Host("/"), TextfileOptions(enabled=True, directory=str(tmp_path)))],
+                            AgentTelemetry())
+    with caplog.at_level(logging.WARNING):
+        for samples in range(1, 4):  # a summary whose quantiles become NaN one after another
+            (tmp_path / "rpc.prom").write_text("".join(f'rpc{{quantile="0.{n}"}} NaN\n' for n in range(samples)))
+            collection.refresh()
+    assert [r.getMessage() for r in caplog.records] == [
+        'source textfile: skipped rpc.prom: NaN or ±Inf, which OpenTelemetry cannot send: rpc{quantile="0.0"}']
+
+
 def test_names_are_exported_lower_case_and_a_name_differing_only_in_case_is_a_clash(tmp_path, caplog):
     (tmp_path / "a.prom").write_text('MyMetric{a="1"} 1\nCaseMetric 1\n')
     (tmp_path / "b.prom").write_text('casemetric{z="1"} 2\n')
