@@ -245,15 +245,22 @@ def _retry_delay(error) -> float:
 class FailoverTransport:
     """Several gateways in order. A request the current gateway cannot take now (RETRY: refused, reset, busy)
     moves the sending on to the next one, round the list; an answer still awaited (PENDING) is awaited where the
-    request went, so one request is never in flight at two gateways."""
+    request went, so one request is never in flight at two gateways. A gateway that asked to wait (Retry-After)
+    is passed over until then; the agent as a whole waits only while every gateway asked it to."""
 
-    def __init__(self, transports: list):
-        self.transports, self.current = transports, 0
+    def __init__(self, transports: list, clock=time.monotonic):
+        self.transports, self.current, self.clock = transports, 0, clock
+        self.quiet_until = [0.0] * len(transports)
 
     def send(self, body: bytes) -> Answer:
+        count, now = len(self.transports), self.clock()
+        self.current = next((i % count for i in range(self.current, self.current + count)
+                             if self.quiet_until[i % count] <= now), self.current)
         answer = self.transports[self.current].send(body)
         if answer.outcome is Outcome.RETRY:
-            self.current = (self.current + 1) % len(self.transports)
+            self.quiet_until[self.current] = now + answer.retry_after
+            self.current = (self.current + 1) % count
+            answer = answer._replace(retry_after=max(min(self.quiet_until) - now, 0.0))
         return answer
 
     def wait(self) -> Answer:

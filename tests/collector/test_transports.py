@@ -24,6 +24,7 @@ from collector.config import ExporterConfig
 from collector.transport import Answer, GrpcTransport, HttpTransport, Outcome, build_transport, reconnect_options
 from pipeline.http_serving import LocalHttpServer
 from pipeline.stack import free_port
+from tests.collector.test_backlog import Clock
 from tests.reliability.grpc_endpoint import GrpcTlsEndpoint
 from tests.reliability.tls import CertificateAuthority
 
@@ -325,6 +326,34 @@ def test_failover_moves_on_from_a_gateway_that_says_retry_and_round_the_list():
         transport.close()
     finally:
         for server in (first, second, third):
+            server.stop()
+
+
+def test_failover_passes_over_a_gateway_that_asked_to_wait_and_waits_only_when_all_did():
+    busy, healthy = RecordingServer(status=503), RecordingServer()
+    busy.answer_headers = {"Retry-After": "300"}
+    clock = Clock(1000.0)
+    try:
+        transport = build_transport(ExporterConfig(endpoint=busy.url(), failover_endpoints=(healthy.url(),)))
+        transport.clock = clock
+        assert transport.send(BODY) == Answer(Outcome.RETRY, f"HTTP 503 from {busy.url()}")  # no wait: the other
+        healthy.status = 503  # refuses too, without asking to wait: tried again, the busy one passed over
+        assert [transport.send(BODY).retry_after for _ in range(3)] == [0, 0, 0]
+        healthy.answer_headers = {"Retry-After": "60"}
+        clock.now += 10
+        assert transport.send(BODY).retry_after == 60  # both asked: the sooner
+        clock.now += 60
+        healthy.status = 200
+        assert transport.send(BODY) == Answer(Outcome.SENT)
+        assert (len(busy.requests), len(healthy.requests)) == (1, 5)
+        clock.now += 230  # the busy gateway's 300 s are over: it gets requests again when the healthy one refuses
+        healthy.status, healthy.answer_headers = 503, {}
+        transport.send(BODY)
+        busy.status = 200
+        assert transport.send(BODY) == Answer(Outcome.SENT) and len(busy.requests) == 2
+        transport.close()
+    finally:
+        for server in (busy, healthy):
             server.stop()
 
 
