@@ -159,9 +159,9 @@ class Sender:
             self.problems.report("export", None)
             self.problems.report("partial success", _partial_success(answer))
         elif answer.outcome is Outcome.RETRY:
-            waiting = self._wait(answer.retry_after)
+            waiting = self._wait(answer.retry_after)  # how long varies from one refusal to the next: not the kind
             self.problems.report("export", Problem(f"{answer.reason}{waiting}; keeping data in the backlog",
-                                                   f"{answer.reason}{bool(waiting)}"))
+                                                   f"{answer.reason}; asked to wait" if waiting else answer.reason))
         else:
             self.problems.report("export", f"rejected by the gateway, dropping the request: {answer.reason}",
                                  logging.ERROR)
