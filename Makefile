@@ -6,14 +6,19 @@ PY := $(VENV)/bin/python
 
 .PHONY: test lint run soak backends otelcol viewer chromium screenshots grafana-schema docs dashboards rules bench venv clean mutation
 
+# A virtualenv at $(2) made by the interpreter $(1), with the agent (editable) and everything the tests use.
+# The tools (pipeline, rules, bench, viewer; dashgen in grafana/) come from the working tree: the agent's
+# distribution leaves them out (pyproject.toml).
+define make-venv
+	$(1) -m venv $(2)
+	$(2)/bin/python -m pip install -q --upgrade pip
+	$(2)/bin/python -m pip install -q -e '.[test]'
+	printf '%s\n' "$(CURDIR)" "$(CURDIR)/grafana" > "$$($(2)/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/hostagent-tools.pth"
+	touch $(2)/.installed
+endef
+
 $(VENV)/.installed: pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[test]'
-	# The tools (pipeline, rules, bench, viewer; dashgen in grafana/) from the working tree: the agent's
-	# distribution leaves them out (pyproject.toml).
-	printf '%s\n' "$(CURDIR)" "$(CURDIR)/grafana" > "$$($(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/hostagent-tools.pth"
-	touch $@
+	$(call make-venv,$(PYTHON),$(VENV))
 
 venv: $(VENV)/.installed
 
@@ -82,8 +87,18 @@ SOAK_DURATION ?= 1h
 soak: venv backends otelcol
 	$(PY) -m pipeline.soak --duration $(SOAK_DURATION)
 
-bench: venv backends otelcol
-	$(PY) -m bench
+# The benchmark runs on the interpreter the agent is deployed on: the system's python3, as the systemd unit's
+# virtualenv is made (docs/deploy.md), built with PGO and LTO like the container image's. pyenv builds without
+# them by default; such an interpreter runs the agent ~15 % slower (docs/benchmarks.md, "The interpreter").
+DEPLOY_PYTHON ?= /usr/bin/python3
+BENCH_VENV := .cache/bench-venv
+
+$(BENCH_VENV)/.installed: pyproject.toml
+	@test -x $(DEPLOY_PYTHON) || { echo "no $(DEPLOY_PYTHON): make bench DEPLOY_PYTHON=<the interpreter the agent is deployed on>" >&2; exit 1; }
+	$(call make-venv,$(DEPLOY_PYTHON),$(BENCH_VENV))
+
+bench: venv backends otelcol $(BENCH_VENV)/.installed
+	$(BENCH_VENV)/bin/python -m bench
 
 # Mutation testing with mutmut (docs/testing.md), one module of collector/ at a time (MUTATE=config for one),
 # with the fast tests; not part of make test. Results stay in mutants/ (`.venv/bin/mutmut results`).

@@ -2,6 +2,7 @@
 
 import os
 import platform
+import sys
 import time
 
 from bench.otlp import required_names
@@ -31,7 +32,8 @@ def machine() -> str:
                     if line.startswith("PRETTY_NAME=")), platform.system())
     load = " ".join(f"{value:.2f}" for value in os.getloadavg())
     return (f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} · {os_name}, kernel {platform.release()} · "
-            f"{os.cpu_count()} × {model} · {memory / 2**30:.1f} GiB RAM · Python {platform.python_version()} · "
+            f"{os.cpu_count()} × {model} · {memory / 2**30:.1f} GiB RAM · "
+            f"Python {platform.python_version()} ({os.path.realpath(sys.executable)}) · "
             f"load average {load} at the end")
 
 

@@ -5,6 +5,10 @@ What the figures are is the benchmark's business (`make bench`, docs/benchmarks.
 import dataclasses
 import gzip
 import math
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import psutil
 import pytest
@@ -16,10 +20,21 @@ from bench.latency import extra_processes, measure, percentile
 from bench.loadgen import Fleet, agent_request, points
 from bench.otlp import required_names
 from bench.phases import PHASES
-from bench.report import render
+from bench.report import machine, render
 from bench.suite import PARTS, QUICK, run
 from pipeline.stack import GATEWAYS
 from pipeline.testing import free_port, require_binary, running
+
+ROOT = Path(__file__).parents[2]
+
+
+def test_make_bench_runs_on_the_interpreter_the_agent_is_deployed_on():
+    dry_run = subprocess.run(["make", "-n", "-B", "bench", "DEPLOY_PYTHON=/opt/deployed/python3"], cwd=ROOT,
+                             capture_output=True, text=True, check=True).stdout.splitlines()
+    assert "/opt/deployed/python3 -m venv .cache/bench-venv" in dry_run
+    assert ".cache/bench-venv/bin/python -m pip install -q -e '.[test]'" in dry_run
+    assert dry_run[-1] == ".cache/bench-venv/bin/python -m bench"
+    assert f"Python {sys.version.split()[0]} ({os.path.realpath(sys.executable)})" in machine()
 
 
 def test_percentile_is_the_nearest_rank():
