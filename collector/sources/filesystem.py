@@ -27,8 +27,10 @@ class FilesystemOptions(SourceOptions):
     include_types: tuple[str, ...] = field(default=(), metadata=REGEX)
     exclude_types: tuple[str, ...] = field(default=tuple(f"^{t}$" for t in VIRTUAL_TYPES), metadata=REGEX)
     include_mountpoints: tuple[str, ...] = field(default=(), metadata=REGEX)
+    # A mount point and what is under it, not /sysroot or /devdata; under the container runtimes' directories
+    # only, as a dedicated disk mounted at /var/lib/docker itself is real space.
     exclude_mountpoints: tuple[str, ...] = field(
-        default=(r"^/(dev|proc|sys|run/credentials|var/lib/(docker|containers|kubelet)/)",), metadata=REGEX)
+        default=(r"^/((dev|proc|sys|run/credentials)($|/)|var/lib/(docker|containers|kubelet)/)",), metadata=REGEX)
     max_filesystems: int = field(default=100, metadata={"min": 1})
     # statfs on a hung network filesystem never returns: give up after this long, and skip that mount
     # while its call is still stuck.

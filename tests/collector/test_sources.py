@@ -520,6 +520,18 @@ def test_filesystem_reads_the_host_mount_table_and_measures_under_the_host_root(
     assert root_limit == [stat.f_blocks * stat.f_frsize]
 
 
+def test_filesystem_default_excludes_a_mount_point_and_what_is_under_it_not_names_that_start_alike(tmp_path):
+    excluded = ("/dev", "/dev/shm", "/proc/sys/fs/binfmt_misc", "/sys/fs/bpf", "/run/credentials/getty.service",
+                "/var/lib/docker/overlay2/1a2b/merged", "/var/lib/kubelet/pods/9f/volumes")
+    kept = ("/", "/sysroot", "/system", "/devdata", "/proc-archive", "/run/credentials2", "/var/lib/docker")
+    (tmp_path / "proc/1").mkdir(parents=True)
+    (tmp_path / "proc/1/mounts").write_text("".join(f"/dev/sda1 {path} ext4 rw 0 0\n" for path in excluded + kept))
+    for path in kept:
+        (tmp_path / path.lstrip("/")).mkdir(parents=True, exist_ok=True)
+    points = FilesystemSource(Host(tmp_path), FilesystemOptions()).collect()
+    assert {p.attributes["system.filesystem.mountpoint"] for p in points} == set(kept)
+
+
 def test_filesystem_that_cannot_be_measured_costs_only_its_own_points(tmp_path):
     (tmp_path / "proc/1").mkdir(parents=True)
     (tmp_path / "proc/1/mounts").write_text("/dev/sda1 / ext4 rw 0 0\n/dev/sdb1 /gone ext4 rw 0 0\n")
