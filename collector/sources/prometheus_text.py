@@ -48,19 +48,7 @@ def _parse_line(line, families, typed, seen):
     if not line:
         return
     if line.startswith("#"):
-        words = line.split(None, 3)
-        if len(words) >= 3 and words[1] in ("HELP", "TYPE"):
-            family = families.setdefault(words[2], Family(words[2]))
-            rest = words[3].strip() if len(words) > 3 else ""
-            if words[1] == "HELP":
-                family.help = rest.replace("\\n", "\n").replace("\\\\", "\\")
-            elif rest not in TYPES:
-                raise ValueError(f"unknown type {rest!r} for {words[2]}")
-            elif words[2] in typed or family.samples:
-                raise ValueError(f"TYPE of {words[2]} given twice or after its samples")
-            else:
-                typed.add(words[2])
-                family.type = rest
+        _parse_comment(line, families, typed)
         return
     match = _SAMPLE.match(line)
     if not match:
@@ -74,6 +62,24 @@ def _parse_line(line, families, typed, seen):
         raise ValueError(f"{show(name, labels)} is written twice")
     seen.add(key)
     _family_of(name, families).samples.append((name, labels, _parse_value(value_text)))
+
+
+def _parse_comment(line, families, typed):
+    # `#TYPE x counter` is a TYPE line too, as Prometheus reads it.
+    keyword, name, rest = (line[1:].split(None, 2) + ["", ""])[:3]
+    if keyword not in ("HELP", "TYPE") or not name:
+        return
+    family = families.setdefault(name, Family(name))
+    rest = rest.strip()
+    if keyword == "HELP":
+        family.help = rest.replace("\\n", "\n").replace("\\\\", "\\")
+    elif rest not in TYPES:
+        raise ValueError(f"unknown type {rest!r} for {name}")
+    elif name in typed or family.samples:
+        raise ValueError(f"TYPE of {name} given twice or after its samples")
+    else:
+        typed.add(name)
+        family.type = rest
 
 
 def _family_of(sample_name, families) -> Family:

@@ -207,6 +207,12 @@ def test_parser_reads_openmetrics_counters_summaries_and_special_values():
     assert families[3].samples[0][2] == float("inf")
 
 
+def test_type_and_help_lines_need_no_space_after_the_hash_as_in_prometheus():
+    [family] = parse("#HELP jobs Jobs done.\n#TYPE jobs counter\njobs 3\n#TYPEWRITER is a comment\n")
+    assert (family.name, family.type, family.help, family.samples) == ("jobs", "counter", "Jobs done.",
+                                                                        [("jobs", {}, 3.0)])
+
+
 def test_discovered_metrics_reach_the_sdk_with_their_instrument(root, caplog):
     collection = Collection([TextfileSource(Host(root), TextfileOptions(enabled=True))], AgentTelemetry())
     reader = InMemoryMetricReader()
