@@ -14,7 +14,8 @@ SUFFIXES = {"counter": ("_total",), "histogram": ("_bucket", "_sum", "_count"), 
 _NAME = r"[a-zA-Z_:][a-zA-Z0-9_:]*"
 _SAMPLE = re.compile(rf"^({_NAME})\s*(?:\{{(.*)\}})?\s+(\S+)(?:\s+(\S+))?\s*$")
 _LABEL = re.compile(r'\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*=\s*"((?:[^"\\]|\\.)*)"\s*(,|$)')
-_ESCAPES = {"\\\\": "\\", '\\"': '"', "\\n": "\n"}
+_ESCAPE = re.compile(r'\\[\\"n]')
+_ESCAPED = {"\\\\": "\\", '\\"': '"', "\\n": "\n"}
 
 
 @dataclass
@@ -72,7 +73,7 @@ def _parse_comment(line, families, typed):
     family = families.setdefault(name, Family(name))
     rest = rest.strip()
     if keyword == "HELP":
-        family.help = rest.replace("\\n", "\n").replace("\\\\", "\\")
+        family.help = _unescape(rest)
     elif rest not in TYPES:
         raise ValueError(f"unknown type {rest!r} for {name}")
     elif name in typed or family.samples:
@@ -101,9 +102,15 @@ def _parse_labels(text: str) -> dict[str, str]:
         name, raw = match.group(1), match.group(2)
         if name in labels:
             raise ValueError(f"label {name} given twice")
-        labels[name] = re.sub(r"\\[\\\"n]", lambda m: _ESCAPES[m.group()], raw)
+        labels[name] = _unescape(raw)
         position = match.end()
     return labels
+
+
+def _unescape(text: str) -> str:
+    r"""The text with \\, \" and \n undone in one pass, left to right (`\\n` is a backslash and an n), for HELP
+    and label values alike, as Prometheus' text parser (expfmt) does; another escape is kept as written."""
+    return _ESCAPE.sub(lambda escape: _ESCAPED[escape.group()], text)
 
 
 def _parse_value(text: str) -> float:

@@ -256,6 +256,12 @@ def test_help_and_label_values_are_unescaped():
     assert family.samples == [("x", {"a": 'l1\nl2 "q" \\'}, 1.0)]
 
 
+def test_escapes_are_undone_in_one_pass_so_an_escaped_backslash_before_n_stays_a_backslash_and_an_n():
+    [family] = parse('# HELP x C:\\\\new \\"dir\\"\nx{path="C:\\\\new"} 1\n')
+    assert family.help == 'C:\\new "dir"'
+    assert family.samples == [("x", {"path": "C:\\new"}, 1.0)]
+
+
 def exported_through_the_sdk(directory, caplog, refreshes=2):
     """The metrics the SDK exports after `refreshes` collections of the directory, and every warning logged."""
     collection = Collection([TextfileSource(Host("/"), TextfileOptions(enabled=True, directory=str(directory)))],
