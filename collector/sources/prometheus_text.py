@@ -7,6 +7,7 @@ family, or a series written twice makes the whole file invalid (node_exporter re
 import math
 import re
 from dataclasses import dataclass, field
+from decimal import Decimal
 
 TYPES = ("counter", "gauge", "histogram", "summary", "untyped")
 # Sample names of a family besides its own (OpenMetrics writes `# TYPE x counter` above `x_total`).
@@ -14,6 +15,11 @@ SUFFIXES = {"counter": ("_total",), "histogram": ("_bucket", "_sum", "_count"), 
 _NAME = r"[a-zA-Z_:][a-zA-Z0-9_:]*"
 _SAMPLE = re.compile(rf"^({_NAME})\s*(?:\{{(.*)\}})?\s+(\S+)(?:\s+(\S+))?\s*$")
 _LABEL = re.compile(r'\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*=\s*"((?:[^"\\]|\\.)*)"\s*(,|$)')
+# What Go's strconv.ParseFloat reads, less what Prometheus refuses (hex floats, '_'): Python's float() also reads
+# '1_000', '+nan' and digits of other scripts.
+_FLOAT = re.compile(r"[+-]?((\d+\.?\d*|\.\d+)(e[+-]?\d+)?|inf(inity)?)|nan", re.IGNORECASE | re.ASCII)
+# The label of a family's type whose value is a number, written back by Prometheus in its own form.
+NUMERIC_LABEL = {"histogram": "le", "summary": "quantile"}
 _ESCAPE = re.compile(r'\\[\\"n]')
 _ESCAPED = {"\\\\": "\\", '\\"': '"', "\\n": "\n"}
 
@@ -57,12 +63,13 @@ def _parse_line(line, families, typed, seen):
     name, labels_text, value_text, timestamp = match.groups()
     if timestamp is not None:
         raise ValueError(f"{name} has a timestamp (not supported, as in node_exporter)")
-    labels = _parse_labels(labels_text or "")
+    family = _family_of(name, families)
+    labels = _with_numbers_rewritten(name, _parse_labels(labels_text or ""), family.type)
     key = (name, tuple(sorted(labels.items())))
     if key in seen:
         raise ValueError(f"{show(name, labels)} is written twice")
     seen.add(key)
-    _family_of(name, families).samples.append((name, labels, _parse_value(value_text)))
+    family.samples.append((name, labels, _parse_value(value_text)))
 
 
 def _parse_comment(line, families, typed):
@@ -113,11 +120,38 @@ def _unescape(text: str) -> str:
     return _ESCAPE.sub(lambda escape: _ESCAPED[escape.group()], text)
 
 
+def _with_numbers_rewritten(name: str, labels: dict[str, str], family_type: str) -> dict[str, str]:
+    """The labels with a histogram's le or a summary's quantile as node_exporter writes it (`le="1.0"` is
+    `le="1"`): Prometheus reads it as a number."""
+    label = NUMERIC_LABEL.get(family_type)
+    if label in labels:
+        try:
+            labels[label] = format_float(_parse_value(labels[label]))
+        except ValueError as error:
+            raise ValueError(f"{label} of {name}: {error}") from None
+    return labels
+
+
 def _parse_value(text: str) -> float:
-    try:
-        return float(text)  # also reads NaN, +Inf and -Inf as Prometheus writes them
-    except ValueError:
-        raise ValueError(f"not a number: {text!r}") from None
+    if not _FLOAT.fullmatch(text):
+        raise ValueError(f"not a number: {text!r}")
+    return float(text)  # also reads NaN, +Inf and -Inf as Prometheus writes them
+
+
+def format_float(value: float) -> str:
+    """The value as Prometheus writes it (expfmt's writeFloat): Go's shortest %g, which turns to an exponent below
+    1e-4 and from 1e6 on (`1e-05`, `1e+06`), and +Inf, -Inf, NaN."""
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "+Inf" if value > 0 else "-Inf"
+    if value == 0:
+        return "0"  # -0 too
+    shortest = Decimal(repr(value)).normalize()  # Python's repr has the same shortest digits as Go
+    exponent = shortest.adjusted()
+    if -4 <= exponent < 6:
+        return format(shortest, "f")
+    return f"{format(shortest.scaleb(-exponent), 'f')}e{exponent:+03d}"
 
 
 def show(name: str, labels: dict) -> str:

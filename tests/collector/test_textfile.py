@@ -1,6 +1,7 @@
 """The textfile source: *.prom files of the fixture tree, with malformed, conflicting and half-written files."""
 
 import logging
+import math
 import os
 import shutil
 import signal
@@ -16,7 +17,7 @@ from collector.collection import Collection
 from collector.host import Host
 from collector.naming import prometheus_name
 from collector.sources.base import PartialFailure, Unavailable
-from collector.sources.prometheus_text import parse
+from collector.sources.prometheus_text import format_float, parse
 from collector.sources.textfile import TextfileOptions, TextfileSource
 from collector.spec import Instrument
 from collector.telemetry import AgentTelemetry
@@ -186,6 +187,11 @@ def test_summaries_become_gauges_per_series_and_families_of_one_file_must_agree(
     ("x 1\nx 2\n", "line 2: x is written twice"),
     ('x{a="1",a="2"} 1\n', 'line 1: label a given twice'),
     ("x one\n", "line 1: not a number: 'one'"),
+    ("x 1_000\n", "line 1: not a number: '1_000'"),  # Python's float() reads these, Prometheus does not
+    ("x +nan\n", "line 1: not a number: '+nan'"),
+    ('# TYPE x histogram\nx_bucket{le="one"} 1\n', "line 2: le of x_bucket: not a number: 'one'"),
+    ('# TYPE x summary\nx{quantile=" 0.5"} 1\n', "line 2: quantile of x: not a number: ' 0.5'"),
+    ('# TYPE x histogram\nx_bucket{le="1"} 1\nx_bucket{le="1.0"} 1\n', 'line 3: x_bucket{le="1"} is written twice'),
     ("3x 1\n", "line 1: not a sample: '3x 1'"),
     ("# TYPE x\n", "line 1: unknown type '' for x"),
     ('x{a="1",b="2"} 1\nx{a="1",b="2"} 2\n', 'line 2: x{a="1",b="2"} is written twice'),
@@ -211,6 +217,25 @@ def test_type_and_help_lines_need_no_space_after_the_hash_as_in_prometheus():
     [family] = parse("#HELP jobs Jobs done.\n#TYPE jobs counter\njobs 3\n#TYPEWRITER is a comment\n")
     assert (family.name, family.type, family.help, family.samples) == ("jobs", "counter", "Jobs done.",
                                                                         [("jobs", {}, 3.0)])
+
+
+@pytest.mark.parametrize("value, written", [
+    (1.0, "1"), (0.1, "0.1"), (0.5, "0.5"), (-0.0, "0"), (2.5, "2.5"), (-2.5e-5, "-2.5e-05"), (1e-5, "1e-05"),
+    (0.0001, "0.0001"), (100000.0, "100000"), (999999.0, "999999"), (1e6, "1e+06"), (1234567.0, "1.234567e+06"),
+    (1e20, "1e+20"), (1e21, "1e+21"), (123456789.0, "1.23456789e+08"), (1 / 3, "0.3333333333333333"),
+    (math.inf, "+Inf"), (-math.inf, "-Inf"), (math.nan, "NaN")])
+def test_floats_are_written_as_prometheus_writes_them(value, written):
+    # Each expectation is Go's strconv.FormatFloat(value, 'g', -1, 64), as expfmt writes le and quantile.
+    assert format_float(value) == written
+
+
+def test_le_of_histograms_and_quantile_of_summaries_are_numbers_written_back_as_prometheus_does():
+    families = parse('# TYPE d histogram\nd_bucket{le="1.0"} 1\nd_bucket{le="1e-1"} 0\nd_bucket{le="+inf"} 2\n'
+                     'd_sum 3\nd_count 2\n# TYPE r summary\nr{quantile="0.50"} 1\nr{quantile="1E0"} 2\n'
+                     '# TYPE g gauge\ng{le="1.0",quantile="0.50"} 1\n')
+    assert [labels for family in families for _, labels, _ in family.samples] == [
+        {"le": "1"}, {"le": "0.1"}, {"le": "+Inf"}, {}, {}, {"quantile": "0.5"}, {"quantile": "1"},
+        {"le": "1.0", "quantile": "0.50"}]
 
 
 def test_discovered_metrics_reach_the_sdk_with_their_instrument(root, caplog):
