@@ -78,6 +78,26 @@ def test_each_family_becomes_its_instrument_with_labels_as_attributes(root):
         "raid_degraded"}
 
 
+@pytest.mark.parametrize("text, names", [
+    # node_exporter serves jobs_processed: the gateways add _total to every counter (collector/naming.py)
+    ("# TYPE jobs_processed counter\njobs_processed 42\n", {"jobs_processed_total"}),
+    ("# TYPE jobs_processed_total counter\njobs_processed_total 42\n", {"jobs_processed_total"}),
+    ("# TYPE jobs_processed counter\njobs_processed_total 42\n", {"jobs_processed_total"}),
+    ("# TYPE wait_total_seconds counter\nwait_total_seconds 1\n", {"wait_seconds_total"}),
+    ("# TYPE queue__depth_ gauge\nqueue__depth_ 1\n", {"queue_depth"}),
+    ("# TYPE jobs_total gauge\njobs_total 1\n# TYPE wait_seconds gauge\nwait_seconds 1\nraid 0\n",
+     {"jobs_total", "wait_seconds", "raid"}),
+    ('# TYPE d_seconds histogram\nd_seconds_bucket{le="1"} 1\nd_seconds_sum 1\nd_seconds_count 1\n',
+     {"d_seconds_bucket", "d_seconds_sum", "d_seconds_count"}),
+])
+def test_names_through_the_gateways_are_the_files_but_for_total_on_counters_and_runs_of_underscores(
+        tmp_path, text, names):
+    (tmp_path / "a.prom").write_text(text)
+    source = TextfileSource(Host("/"), TextfileOptions(enabled=True, directory=str(tmp_path)))
+    source.collect()
+    assert {prometheus_name(spec) for spec in source.discovered_metrics()} == names
+
+
 def test_bad_files_are_skipped_whole_counted_and_named_and_half_written_files_never_read(root):
     _, partial = collect(root)
     assert str(partial) == (
