@@ -16,6 +16,7 @@ from opentelemetry.sdk.resources import OTELResourceDetector, Resource
 
 from collector import __version__
 from collector.host import Host
+from collector.sources.network import physical_address
 
 try:  # the interpreter's own SHA-1, as the random module takes its SHA-512: hashlib (which uuid.uuid5 imports)
     from _sha1 import sha1  # loads OpenSSL's digests, 2 MiB of RSS for one hash at start-up
@@ -116,9 +117,8 @@ def network_addresses(host: Host) -> dict[str, list[str]]:
     ips += local_ipv6_addresses(read_or_empty(host.proc / host.net_file("if_inet6")))
     macs = set()
     for interface in sorted((host.root / "sys/class/net").glob("*")):
-        mac = read_or_empty(interface / "address").strip()
-        if interface.name != "lo" and mac not in ("", "00:00:00:00:00:00"):
-            macs.add(mac.upper().replace(":", "-"))
+        if interface.name != "lo" and (mac := physical_address(read_or_empty(interface / "address"))):
+            macs.add(mac)
     return {key: value for key, value in (("host.ip", ips), ("host.mac", sorted(macs))) if value}
 
 

@@ -111,7 +111,7 @@ def link_points(host: Host, name: str) -> list[Point]:
     if (mtu := _read_int(host, f"{directory}/mtu")) is not None:
         points.append(Point(MTU.name, mtu, {"network.interface.name": name}))
     link = {"hw.id": name, "hw.name": name, "network.interface.name": name}
-    if (address := _read(host, f"{directory}/address")) and address != "00:00:00:00:00:00":
+    if address := physical_address(_read(host, f"{directory}/address") or ""):
         link["hw.network.physical_address"] = address
     # the bus device of a physical adapter (a PCI address): the device link's target; a virtual interface has none
     with contextlib.suppress(OSError):
@@ -122,6 +122,15 @@ def link_points(host: Host, name: str) -> list[Point]:
     if (speed := _read_int(host, f"{directory}/speed")) is not None and speed > 0:  # Mbit/s; -1: unknown
         points.append(Point(BANDWIDTH_LIMIT.name, speed * 1_000_000 // 8, link))
     return points
+
+
+def physical_address(sysfs_address: str) -> str | None:
+    """A sysfs MAC address (02:fc:00:00:00:01) in the semantic conventions' form, IEEE RA hexadecimal
+    (02-FC-00-00-00-01); None for none (empty, or all zeros as on a tunnel)."""
+    address = sysfs_address.strip()
+    if address in ("", "00:00:00:00:00:00"):
+        return None
+    return address.upper().replace(":", "-")
 
 
 def _read(host: Host, relative: str) -> str | None:

@@ -557,7 +557,7 @@ def test_network_counters_from_the_host_namespace(fixture_host):
 def test_network_link_state_speed_and_mtu_from_sysfs(fixture_host):
     points = NetworkSource(fixture_host, NetworkOptions()).collect()
     link = {"hw.id": "eth0", "hw.name": "eth0", "network.interface.name": "eth0",
-            "hw.network.physical_address": "52:54:00:12:34:56", "hw.parent": "0000:00:03.0"}
+            "hw.network.physical_address": "52-54-00-12-34-56", "hw.parent": "0000:00:03.0"}
     assert [(p.metric, dict(p.attributes), p.value) for p in points if p.metric.startswith("hw.")] == [
         ("hw.network.up", link, 1), ("hw.network.bandwidth.limit", link, 10_000_000_000 // 8)]
     assert values(points, "system.network.mtu") == [9000]
@@ -570,6 +570,16 @@ def test_an_interface_that_is_administratively_down_or_without_speed_has_no_link
     (directory / "mtu").write_text("1500\n")
     (directory / "speed").write_text("-1\n")  # virtual NICs: unknown speed; no carrier file: admin down
     assert [(p.metric, p.value) for p in link_points(Host(tmp_path), "ifb0")] == [("system.network.mtu", 1500)]
+
+
+def test_link_physical_address_is_in_the_semantic_conventions_form_as_host_mac_is(tmp_path):
+    from collector.sources.network import link_points
+    directory = tmp_path / "sys/class/net/eth0"
+    directory.mkdir(parents=True)
+    (directory / "address").write_text("02:fc:00:00:00:01\n")
+    (directory / "carrier").write_text("1\n")
+    [up] = link_points(Host(tmp_path), "eth0")
+    assert up.attributes["hw.network.physical_address"] == "02-FC-00-00-00-01"
 
 
 @pytest.mark.parametrize("address, speed, bandwidth", [
