@@ -6,7 +6,9 @@ import pytest
 import yaml
 
 from collector.config import Duration, HealthConfig
-from tests.deploy.manifests import OVERLAYS, config_map_data, container, container_port, find, pod_spec, quantity_bytes
+from tests.deploy.dockerfile import final_stage
+from tests.deploy.manifests import (OVERLAYS, VICTORIAMETRICS_CLUSTER, config_map_data, container, container_port, find,
+                                    pod_spec, quantity_bytes, render, workloads)
 
 # Taints a node may carry; the agent must tolerate all of them (it belongs on every node).
 NODE_TAINTS = (
@@ -246,3 +248,29 @@ def test_gateway_metrics_are_announced_on_the_port_the_policy_opens_to_monitorin
     [monitoring_rule] = find(rendered[overlay], "NetworkPolicy")["spec"]["ingress"][1:]
     [port] = [container_port(container(statefulset), p["port"]) for p in monitoring_rule["ports"]]
     assert annotations["prometheus.io/scrape"] == "true" and int(annotations["prometheus.io/port"]) == port
+
+
+def test_no_two_workloads_share_a_user_or_group(rendered):
+    """The agent reads the host's /proc through the host root: /proc/<pid>/environ of any process of its own uid on
+    the node is open to it (the gateway's PROMETHEUS_WRITE_URL, credentials included). One uid and gid per workload."""
+    identities = {}
+    for manifests in [*rendered.values(), render(VICTORIAMETRICS_CLUSTER)]:
+        for workload in workloads(manifests):
+            security = pod_spec(workload)["securityContext"]
+            # both gateways are named hostagent-gateway: the container tells them apart
+            key = (workload["kind"], workload["metadata"]["name"], container(workload)["name"])
+            identity = (security["runAsUser"], security["runAsGroup"])
+            assert identities.setdefault(key, identity) == identity, f"{key} differs between overlays"
+            assert security.get("fsGroup", identity[1]) == identity[1], f"{key}: its volumes' group is its own"
+    users = [user for user, _ in identities.values()]
+    groups = [group for _, group in identities.values()]
+    assert len(set(users)) == len(users), identities
+    assert len(set(groups)) == len(groups), identities
+    assert not {0, 65534} & (set(users) | set(groups)), "neither root nor nobody, which other pods run as"
+
+
+def test_the_agent_runs_as_its_images_user(rendered):
+    [image_user] = [args for kind, args in final_stage() if kind == "USER"]
+    for overlay, manifests in rendered.items():
+        security = pod_spec(find(manifests, "DaemonSet"))["securityContext"]
+        assert f"{security['runAsUser']}:{security['runAsGroup']}" == image_user, overlay
