@@ -121,6 +121,13 @@ def test_agent_tolerates_every_taint(rendered, overlay):
     assert not untolerated
 
 
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_agent_runs_only_on_linux_nodes(rendered, overlay):
+    """It tolerates every taint, so the taint Windows nodes often carry does not keep it off them: there it never
+    starts, and counts against maxUnavailable in every rollout."""
+    assert pod_spec(find(rendered[overlay], "DaemonSet")).get("nodeSelector") == {"kubernetes.io/os": "linux"}
+
+
 def test_toleration_matching_can_refuse():
     only_control_plane = [{"key": "node-role.kubernetes.io/control-plane", "operator": "Exists",
                            "effect": "NoSchedule"}]
