@@ -1,6 +1,7 @@
 """Every `collector` command shown in the README works as shown."""
 
 import os
+import re
 import shlex
 import shutil
 import signal
@@ -60,16 +61,27 @@ def test_the_pipeline_options_the_readme_points_to():
     assert result.returncode == 0 and "PIPELINE_PROMETHEUS_PORT" in result.stdout
 
 
-def test_kubectl_apply_k_deploy_kubernetes_renders_the_agent_and_a_gateway():
+def test_the_readmes_kubectl_commands_make_the_namespace_then_the_agent_and_a_gateway_in_it():
     kubectl = shutil.which("kubectl")
     if not kubectl:
         pytest.fail("kubectl is needed (it is on the machine image)") if os.environ.get("CI") else \
             pytest.skip("kubectl is not on PATH")
-    rendered = subprocess.run([kubectl, "kustomize", "deploy/kubernetes"], cwd=ROOT, capture_output=True,
-                              text=True, check=True).stdout
-    kinds = {(d["kind"], d["metadata"]["name"]) for d in yaml.safe_load_all(rendered) if d}
+    directories = re.findall(r"`kubectl apply -k ([\w/.-]+)`", (ROOT / "README.md").read_text())
+    assert directories == ["deploy/kubernetes/namespace", "deploy/kubernetes"]
+
+    def render(directory):
+        text = subprocess.run([kubectl, "kustomize", directory], cwd=ROOT, capture_output=True, text=True,
+                              check=True).stdout
+        return [d for d in yaml.safe_load_all(text) if d]
+
+    [namespace] = render(directories[0])
+    assert namespace["kind"] == "Namespace"
+    objects = render(directories[1])
+    kinds = {(d["kind"], d["metadata"]["name"]) for d in objects}
     assert ("DaemonSet", "hostagent") in kinds
     assert any(kind == "StatefulSet" for kind, _ in kinds)
+    # the second step neither creates nor (with kubectl delete -k) deletes the namespace
+    assert {d["metadata"].get("namespace") for d in objects} == {namespace["metadata"]["name"]}
 
 
 

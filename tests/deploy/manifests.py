@@ -16,6 +16,8 @@ OVERLAYS = sorted(path.name for path in (KUBERNETES / "overlays").iterdir() if p
 OTELCOL_OVERLAYS = ("both", "prometheus", "victoriametrics", "scaled")
 # The clustered backend the scaled overlay writes to (applied on its own, into the monitoring namespace).
 VICTORIAMETRICS_CLUSTER = KUBERNETES / "victoriametrics-cluster"
+# The hostagent namespace, applied once before any overlay and never deleted with one (its claims hold queues).
+NAMESPACE = KUBERNETES / "namespace"
 PLACEHOLDER = re.compile(r"\$\{env:([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 

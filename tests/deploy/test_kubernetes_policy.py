@@ -1,13 +1,14 @@
 """Policy checks on the rendered manifests: security, host access, probes, resources, scheduling."""
 
-import ipaddress
 import re
 
 import pytest
 import yaml
 
 from collector.config import Duration, HealthConfig
-from tests.deploy.manifests import OVERLAYS, config_map_data, container, container_port, find, pod_spec, quantity_bytes
+from tests.deploy.dockerfile import final_stage
+from tests.deploy.manifests import (OVERLAYS, VICTORIAMETRICS_CLUSTER, config_map_data, container, container_port, find,
+                                    pod_spec, quantity_bytes, render, workloads)
 
 # Taints a node may carry; the agent must tolerate all of them (it belongs on every node).
 NODE_TAINTS = (
@@ -94,10 +95,14 @@ def test_agent_memory_fits_the_measured_footprint(rendered, overlay):
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
-def test_agent_sees_the_host(rendered, overlay):
-    spec = pod_spec(find(rendered[overlay], "DaemonSet"))
-    assert spec["hostNetwork"] is True and spec["hostPID"] is True
-    assert spec["dnsPolicy"] == "ClusterFirstWithHostNet", "hostNetwork pods need it to resolve the gateway Service"
+def test_agent_reads_the_host_through_its_root_not_its_namespaces(rendered, overlay):
+    """The host's /proc/1/net, /proc/<pid> and /sys come through host_root; the agent's own pod network is what
+    lets the gateway's NetworkPolicy select it (a hostNetwork pod's packets carry no pod identity)."""
+    daemonset = find(rendered[overlay], "DaemonSet")
+    spec = pod_spec(daemonset)
+    assert not any(spec.get(field) for field in ("hostNetwork", "hostPID", "hostIPC"))
+    assert spec.get("dnsPolicy", "ClusterFirst") == "ClusterFirst"
+    assert not any("hostPort" in port for port in container(daemonset)["ports"])
     assert spec["priorityClassName"] == "system-node-critical"
 
 
@@ -114,6 +119,13 @@ def test_agent_tolerates_every_taint(rendered, overlay):
     tolerations = pod_spec(find(rendered[overlay], "DaemonSet"))["tolerations"]
     untolerated = [taint for taint in NODE_TAINTS if not tolerates(tolerations, taint)]
     assert not untolerated
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_agent_runs_only_on_linux_nodes(rendered, overlay):
+    """It tolerates every taint, so the taint Windows nodes often carry does not keep it off them: there it never
+    starts, and counts against maxUnavailable in every rollout."""
+    assert pod_spec(find(rendered[overlay], "DaemonSet")).get("nodeSelector") == {"kubernetes.io/os": "linux"}
 
 
 def test_toleration_matching_can_refuse():
@@ -158,7 +170,8 @@ def test_agent_rolls_out_node_by_node_batches(rendered, overlay):
     strategy = find(rendered[overlay], "DaemonSet")["spec"]["updateStrategy"]
     assert strategy["type"] == "RollingUpdate"
     assert strategy["rollingUpdate"]["maxUnavailable"]
-    assert strategy["rollingUpdate"].get("maxSurge", 0) in (0, "0", "0%"), "two agents cannot share the host port"
+    # Two agents on one node would write the same series (same host.id, same service.instance.id).
+    assert strategy["rollingUpdate"].get("maxSurge", 0) in (0, "0", "0%"), "one agent per node, even in a rollout"
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
@@ -213,27 +226,26 @@ def test_gateway_keeps_one_replica_through_disruptions(rendered, overlay):
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
-def test_network_policy_admits_only_agents_and_probes_from_nodes(rendered, overlay):
+def test_network_policy_admits_only_the_agent_pods(rendered, overlay):
+    """Selected by their labels, the agents are admitted from any node whatever the CNI does to their packets; an
+    address range would miss agents whose packets leave through an overlay tunnel with a pod-network source."""
     manifests = rendered[overlay]
     statefulset, policy = find(manifests, "StatefulSet"), find(manifests, "NetworkPolicy")
     gateway_labels = statefulset["spec"]["template"]["metadata"]["labels"]
     agent_labels = find(manifests, "DaemonSet")["spec"]["template"]["metadata"]["labels"]
     assert policy["spec"]["podSelector"]["matchLabels"].items() <= gateway_labels.items()
     assert policy["spec"]["policyTypes"] == ["Ingress"]
-    node_rule = policy["spec"]["ingress"][0]
-    sources = node_rule["from"]
-    node_cidr = ipaddress.ip_network(sources[0]["ipBlock"]["cidr"])
-    assert node_cidr.is_private, "the nodes' CIDR, not the internet"
-    assert sources[1]["podSelector"]["matchLabels"].items() <= agent_labels.items()
-    assert len(sources) == 2
-    # A named port matches only pods that have it: vmagent has no otlp-grpc.
+    agent_rule = policy["spec"]["ingress"][0]
+    [source] = agent_rule["from"]
+    assert set(source) == {"podSelector"}, "the agents' pods, in the gateway's namespace; no ipBlock"
+    assert source["podSelector"]["matchLabels"].items() <= agent_labels.items()
+    # A named port matches only pods that have it: vmagent has no otlp-grpc. The kubelet's probes need no rule:
+    # traffic from a pod's own node is always allowed.
     named = {port["name"] for port in container(statefulset)["ports"]}
-    node_ports = {container_port(container(statefulset), p["port"]) for p in node_rule["ports"] if p["port"] in named}
+    agent_ports = {container_port(container(statefulset), p["port"]) for p in agent_rule["ports"] if p["port"] in named}
     service_targets = {container_port(container(statefulset), p["targetPort"])
                        for p in find(manifests, "Service")["spec"]["ports"]}
-    probed = {container_port(container(statefulset), container(statefulset)[probe]["httpGet"]["port"])
-              for probe in ("livenessProbe", "readinessProbe")}
-    assert node_ports == service_targets | probed, "the node rule opens the Service's ports and the probed one"
+    assert agent_ports == service_targets, "the agent rule opens the Service's ports"
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
@@ -243,3 +255,29 @@ def test_gateway_metrics_are_announced_on_the_port_the_policy_opens_to_monitorin
     [monitoring_rule] = find(rendered[overlay], "NetworkPolicy")["spec"]["ingress"][1:]
     [port] = [container_port(container(statefulset), p["port"]) for p in monitoring_rule["ports"]]
     assert annotations["prometheus.io/scrape"] == "true" and int(annotations["prometheus.io/port"]) == port
+
+
+def test_no_two_workloads_share_a_user_or_group(rendered):
+    """The agent reads the host's /proc through the host root: /proc/<pid>/environ of any process of its own uid on
+    the node is open to it (the gateway's PROMETHEUS_WRITE_URL, credentials included). One uid and gid per workload."""
+    identities = {}
+    for manifests in [*rendered.values(), render(VICTORIAMETRICS_CLUSTER)]:
+        for workload in workloads(manifests):
+            security = pod_spec(workload)["securityContext"]
+            # both gateways are named hostagent-gateway: the container tells them apart
+            key = (workload["kind"], workload["metadata"]["name"], container(workload)["name"])
+            identity = (security["runAsUser"], security["runAsGroup"])
+            assert identities.setdefault(key, identity) == identity, f"{key} differs between overlays"
+            assert security.get("fsGroup", identity[1]) == identity[1], f"{key}: its volumes' group is its own"
+    users = [user for user, _ in identities.values()]
+    groups = [group for _, group in identities.values()]
+    assert len(set(users)) == len(users), identities
+    assert len(set(groups)) == len(groups), identities
+    assert not {0, 65534} & (set(users) | set(groups)), "neither root nor nobody, which other pods run as"
+
+
+def test_the_agent_runs_as_its_images_user(rendered):
+    [image_user] = [args for kind, args in final_stage() if kind == "USER"]
+    for overlay, manifests in rendered.items():
+        security = pod_spec(find(manifests, "DaemonSet"))["securityContext"]
+        assert f"{security['runAsUser']}:{security['runAsGroup']}" == image_user, overlay

@@ -5,11 +5,11 @@ import copy
 import kubernetes_validate
 import pytest
 
-from tests.deploy.manifests import KUBERNETES, OVERLAYS, VICTORIAMETRICS_CLUSTER, find, pod_spec, render
+from tests.deploy.manifests import KUBERNETES, NAMESPACE, OVERLAYS, VICTORIAMETRICS_CLUSTER, find, pod_spec, render
 
 # The oldest Kubernetes the manifests support (docs/deploy.md) and the newest schema shipped offline.
 KUBERNETES_VERSIONS = ("1.30.0", "1.37.0")
-EXPECTED_KINDS = {"Namespace", "ServiceAccount", "ResourceQuota", "ConfigMap", "DaemonSet", "StatefulSet", "Service",
+EXPECTED_KINDS = {"ServiceAccount", "ResourceQuota", "ConfigMap", "DaemonSet", "StatefulSet", "Service",
                   "PodDisruptionBudget", "NetworkPolicy"}
 # The scaled overlay adds the gateway's autoscaler.
 OVERLAY_KINDS = {overlay: EXPECTED_KINDS | ({"HorizontalPodAutoscaler"} if overlay == "scaled" else set())
@@ -49,8 +49,7 @@ def test_overlay_validates_strictly(rendered, overlay, version):
 @pytest.mark.parametrize("version", KUBERNETES_VERSIONS)
 def test_victoriametrics_cluster_validates_strictly(version):
     manifests = render(VICTORIAMETRICS_CLUSTER)
-    assert {m["kind"] for m in manifests} == {"Namespace", "Service", "StatefulSet", "Deployment",
-                                               "PodDisruptionBudget"}
+    assert {m["kind"] for m in manifests} == {"Service", "StatefulSet", "Deployment", "PodDisruptionBudget"}
     errors = strict_errors(manifests, version)
     assert not errors, "\n".join(errors)
 
@@ -62,12 +61,40 @@ def test_strict_validation_rejects_a_misspelt_field(rendered):
         kubernetes_validate.validate(daemonset, KUBERNETES_VERSIONS[0], strict=True)
 
 
-def test_every_namespaced_object_is_in_the_overlay_namespace(rendered):
+def test_every_namespaced_object_is_in_the_namespace_applied_first(rendered):
+    namespace = find(render(NAMESPACE), "Namespace")["metadata"]["name"]
     for overlay, manifests in rendered.items():
-        namespace = find(manifests, "Namespace")["metadata"]["name"]
         stray = [f"{m['kind']}/{m['metadata']['name']}" for m in manifests
-                 if m["kind"] != "Namespace" and m["metadata"].get("namespace") != namespace]
+                 if m["metadata"].get("namespace") != namespace]
         assert not stray, f"{overlay}: not in namespace {namespace}: {stray}"
+
+
+def test_no_overlay_owns_a_namespace(rendered):
+    """`kubectl delete -k <overlay>` deletes what the overlay renders: a Namespace among it would take the gateway's
+    PersistentVolumeClaims (and their queues) with it."""
+    for overlay, manifests in rendered.items():
+        assert not [m for m in manifests if m["kind"] == "Namespace"], overlay
+
+
+def test_the_namespace_step_admits_the_agent():
+    """The agent's hostPath volume is allowed only at the privileged Pod Security level (baseline forbids it)."""
+    [namespace] = render(NAMESPACE)
+    assert namespace["kind"] == "Namespace" and namespace["metadata"]["name"] == "hostagent"
+    assert namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "privileged"
+    assert namespace["metadata"]["labels"]["app.kubernetes.io/part-of"] == "hostagent"
+
+
+@pytest.mark.parametrize("version", KUBERNETES_VERSIONS)
+def test_the_namespace_step_validates_strictly(version):
+    errors = strict_errors(render(NAMESPACE), version)
+    assert not errors, "\n".join(errors)
+
+
+def test_the_victoriametrics_cluster_goes_into_monitoring_without_owning_it():
+    """monitoring is where the user's own Prometheus and VictoriaMetrics live by default (the settings' URLs):
+    applying the cluster must not claim that namespace, nor deleting it remove what else is there."""
+    manifests = render(VICTORIAMETRICS_CLUSTER)
+    assert {m["metadata"].get("namespace") for m in manifests} == {"monitoring"}
 
 
 def test_every_object_is_labelled_part_of_hostagent(rendered):
