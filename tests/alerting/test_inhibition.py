@@ -98,6 +98,13 @@ INGESTION_CASES = [
      [alert(NO_INGESTION, "critical", None)], alert(SILENT_HOST, "critical", "n1"), True),
     ("no ingestion: other host alerts are not",
      [alert(NO_INGESTION, "critical", None)], alert("HostCpuBusy", "critical", "n2"), False),
+    # Each evaluator sees its own backend: VictoriaMetrics ingesting nothing says nothing about Prometheus.
+    ("no ingestion on one backend: its own silent hosts are silenced",
+     [alert(NO_INGESTION, "critical", None, evaluator="vmalert")],
+     alert(SILENT_HOST, "critical", "n3", evaluator="vmalert"), True),
+    ("no ingestion on one backend: the other backend's silent hosts are not",
+     [alert(NO_INGESTION, "critical", None, evaluator="vmalert")],
+     alert(SILENT_HOST, "critical", "n4", evaluator="prometheus"), False),
 ]
 SETTLE_SECONDS = 1.0
 
