@@ -230,7 +230,8 @@ class Prometheus(Server, PromApi):
 
     def config(self) -> dict:
         config = {
-            "global": {"evaluation_interval": self.evaluation_interval},
+            # Which backend an alert comes from: Alertmanager's inhibitions compare it (alertmanager/alertmanager.yml).
+            "global": {"evaluation_interval": self.evaluation_interval, "external_labels": {"evaluator": "prometheus"}},
             "storage": {"tsdb": {"out_of_order_time_window": self.out_of_order_window}},
             "rule_files": [str(path) for path in self.rule_files],
             "scrape_configs": scrape_configs(self.scrape_targets),
@@ -414,6 +415,7 @@ class Vmalert(Server):
                 f"-remoteWrite.url={self.datasource_url}",
                 f"-remoteRead.url={self.datasource_url}",
                 f"-evaluationInterval={self.evaluation_interval}",
+                "-external.label=evaluator=vmalert",
                 *notifier,
                 *(f"-rule={path}" for path in self.rule_files)]
 

@@ -34,17 +34,10 @@ RUNBOOK = f"http://localhost:3000/runbooks/{ALERT}.md"
 TIMEOUT = 90
 
 
-class EvaluatingPrometheus(Prometheus):
-    def config(self) -> dict:
-        config = super().config()
-        config["global"]["external_labels"] = {"evaluator": "prometheus"}
-        return config
-
-
 class EvaluatingVmalert(Vmalert):
     def argv(self) -> list[str]:
         # vmalert evaluates 30 s in the past by default; VictoriaMetrics here serves samples after 1 s.
-        return [*super().argv(), "-external.label=evaluator=vmalert", "-rule.evalDelay=1s"]
+        return [*super().argv(), "-rule.evalDelay=1s"]
 
 
 def fast_rule_files(destination: Path) -> list[Path]:
@@ -99,7 +92,7 @@ def gateway(gateway_kind, tmp_path_factory, shipped_alertmanager):
     rules = fast_rule_files(base / "rules")
     with ExitStack() as stack:
         vm = stack.enter_context(running(VictoriaMetrics(free_port(), base / "victoria-metrics")))
-        prom = stack.enter_context(running(EvaluatingPrometheus(
+        prom = stack.enter_context(running(Prometheus(
             free_port(), base / "prometheus", rule_files=rules, alertmanager_url=shipped_alertmanager.url,
             evaluation_interval="1s")))
         stack.enter_context(running(EvaluatingVmalert(

@@ -7,8 +7,18 @@ import yaml
 
 from collector.config import Duration, HealthConfig
 from tests.deploy.dockerfile import final_stage
-from tests.deploy.manifests import (OVERLAYS, VICTORIAMETRICS_CLUSTER, config_map_data, container, container_port, find,
-                                    pod_spec, quantity_bytes, render, workloads)
+from tests.deploy.manifests import (
+    OVERLAYS,
+    VICTORIAMETRICS_CLUSTER,
+    config_map_data,
+    container,
+    container_port,
+    find,
+    pod_spec,
+    quantity_bytes,
+    render,
+    workloads,
+)
 
 # Taints a node may carry; the agent must tolerate all of them (it belongs on every node).
 NODE_TAINTS = (
