@@ -9,6 +9,8 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
+from collector.config import ExporterConfig
+
 # Which component types exist, which keys they take and whether the environment placeholders resolve is for the
 # collector itself to say (`validate`, tests/gateway/test_gateway_config.py). This checks the project's design.
 
@@ -75,8 +77,8 @@ def component_type(component_id: str) -> str:
 
 def problems(config: dict[str, Any]) -> list[str]:
     found: list[str] = []
-    for check in (_placeholders, _exporter_keys, _agent_pipeline, _queues, _relays, _translation, _same_settings,
-                  _identity, _ports):
+    for check in (_placeholders, _exporter_keys, _agent_pipeline, _agent_connections, _queues, _relays, _translation,
+                  _same_settings, _identity, _ports):
         found.extend(check(config))
     return found
 
@@ -124,6 +126,16 @@ def _agent_pipeline(config: dict[str, Any]) -> Iterator[str]:
         if component_type(exporter_id) != QUEUE_EXPORTER:
             yield (f"pipeline {AGENT_PIPELINE}: exporter {exporter_id} is not a {QUEUE_EXPORTER} queue "
                    "(agents must get their answer only once the data is on disk)")
+
+
+def _agent_connections(config: dict[str, Any]) -> Iterator[str]:
+    """An agent keeps its connection open between exports and a Service balances connections, not requests: the
+    gateway must close one idle for less than the agents' interval, or agents stay where a rolling update put them."""
+    http = ((_section(config, "receivers").get("otlp") or {}).get("protocols") or {}).get("http") or {}
+    interval = ExporterConfig().interval
+    if "idle_timeout" not in http or _seconds(resolve(str(http["idle_timeout"]))) >= interval:
+        yield (f"receiver otlp: http idle_timeout {http.get('idle_timeout', '1m (the default)')} is not below the "
+               f"agents' export interval ({interval:g}s): agents never reconnect, replicas never rebalance")
 
 
 def _queues(config: dict[str, Any]) -> Iterator[str]:

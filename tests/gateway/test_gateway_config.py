@@ -70,6 +70,14 @@ def _agents_straight_to_remote_write(c):
     _pipeline(c)["exporters"][0] = "prometheusremotewrite/prometheus"
 
 
+def _connections_kept(c):
+    c["receivers"]["otlp"]["protocols"]["http"].pop("idle_timeout", None)
+
+
+def _idle_timeout_above_interval(c):
+    c["receivers"]["otlp"]["protocols"]["http"]["idle_timeout"] = "10s"
+
+
 def _memory_queue(c):
     del _queue(c)["sending_queue"]["storage"]
 
@@ -170,6 +178,8 @@ BROKEN = {
     "memory_limiter missing": (_drop_memory_limiter, "memory_limiter must be the first processor"),
     "memory_limiter last": (_memory_limiter_last, "memory_limiter must be the first processor"),
     "no queue": (_agents_straight_to_remote_write, "is not a otlphttp queue"),
+    "connections kept": (_connections_kept, "idle_timeout 1m (the default) is not below"),
+    "idle timeout not below the interval": (_idle_timeout_above_interval, "idle_timeout 10s is not below"),
     "memory queue": (_memory_queue, "sending_queue has no storage"),
     "storage off": (_storage_not_enabled, "is not in service.extensions"),
     "undefined storage": (_undefined_storage, "is not a defined file_storage extension"),
