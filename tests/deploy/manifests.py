@@ -98,6 +98,8 @@ def pod_environment(manifests: list[dict], workload: dict) -> dict[str, str]:
         else:
             ref = item["valueFrom"]["configMapKeyRef"]
             data = find(manifests, "ConfigMap", ref["name"])["data"]
+            if ref.get("optional") and ref["key"] not in data:
+                continue
             assert ref["key"] in data, f"{name}: ConfigMap {ref['name']} has no key {ref['key']}"
             resolved[name] = data[ref["key"]]
     return resolved

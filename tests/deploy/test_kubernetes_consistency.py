@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from collector.config import ExporterConfig, HealthConfig
-from collector.units import ByteSize
+from collector.units import ByteSize, Duration
 from pipeline.services import OTELCOL_GOGC, agent_executable, flags_from_file
 from tests.deploy.manifests import (
     KUBERNETES,
@@ -31,7 +31,7 @@ from tests.deploy.manifests import (
     render,
     workloads,
 )
-from tests.gateway.gateway_check import resolve, without_relays
+from tests.gateway.gateway_check import FSYNC_SETTING, resolve, without_relays
 
 OTEL_CONFIG = REPO / "otel-config"
 OTELCOL_COMPONENT = KUBERNETES / "components" / "otelcol-gateway"
@@ -175,6 +175,28 @@ def test_otelcol_memory_limiter_has_a_limit_to_work_from(rendered, overlay):
 def test_otelcol_runs_with_the_garbage_collector_setting_it_was_measured_with(rendered, overlay):
     manifests = rendered[overlay]
     assert pod_environment(manifests, find(manifests, "StatefulSet"))["GOGC"] == OTELCOL_GOGC
+
+
+@pytest.mark.parametrize("overlay", OTELCOL_OVERLAYS)
+def test_otelcol_closes_agent_connections_between_exports(rendered, overlay):
+    """A Service balances connections: an idle timeout below the agents' interval makes every export connect anew,
+    so agents spread again over the replicas after a rolling update or a scale-up (tests/gateway sees the collector
+    close an idle agent connection)."""
+    manifests = rendered[overlay]
+    http = otelcol_config(manifests)["receivers"]["otlp"]["protocols"]["http"]
+    agent = yaml.safe_load(config_map_data(manifests, "hostagent-agent-config")["agent.yaml"])
+    assert Duration.parse(http["idle_timeout"]) < Duration.parse(agent["exporter"]["interval"])
+
+
+@pytest.mark.parametrize("overlay", OTELCOL_OVERLAYS)
+def test_otelcol_fsync_is_a_site_setting(rendered, overlay):
+    """Off unless a site's overlay adds OTELCOL_STORAGE_FSYNC=true to hostagent-settings (docs/deploy.md)."""
+    manifests = rendered[overlay]
+    [item] = [e for e in container(find(manifests, "StatefulSet"))["env"] if e["name"] == FSYNC_SETTING]
+    ref = item["valueFrom"]["configMapKeyRef"]
+    assert (ref["key"], ref["optional"]) == (FSYNC_SETTING, True)
+    assert ref["name"].startswith("hostagent-settings-"), "the site settings ConfigMap (name with its hash)"
+    assert otelcol_config(manifests)["extensions"]["file_storage"]["fsync"] is False
 
 
 def test_vmagent_listens_where_the_manifests_point(rendered):

@@ -1,17 +1,12 @@
 """The scaled overlay and the VictoriaMetrics cluster it writes to: the autoscaler, what happens to a replica's
 queue on scale-down, and the cluster's wiring (docs/deploy.md, "Beyond one machine")."""
 
-import socket
-import time
 from urllib.parse import urlsplit
 
 import pytest
 import yaml
 
-from collector.config import ExporterConfig
-from collector.units import Duration
-from pipeline.services import GATEWAY_CONFIG, VICTORIAMETRICS_DEDUP
-from pipeline.testing import free_port, otelcol_gateway, running
+from pipeline.services import VICTORIAMETRICS_DEDUP
 from tests.deploy.manifests import (
     KUBERNETES,
     VICTORIAMETRICS_CLUSTER,
@@ -107,27 +102,3 @@ def test_scale_down_is_slow_and_keeps_the_queue(rendered):
     assert gateway["spec"]["persistentVolumeClaimRetentionPolicy"] == {"whenScaled": "Retain", "whenDeleted": "Retain"}
     drain = container(gateway)["lifecycle"]["preStop"]["sleep"]["seconds"]
     assert drain + 30 <= pod_spec(gateway)["terminationGracePeriodSeconds"], "the collector needs time to stop after"
-
-
-def test_connections_are_closed_between_exports(rendered):
-    """A Service balances connections: an idle timeout below the agents' interval spreads them over new replicas."""
-    http = otelcol_config(rendered["scaled"])["receivers"]["otlp"]["protocols"]["http"]
-    assert Duration.parse(http["idle_timeout"]) < ExporterConfig().interval
-
-
-def test_the_collector_closes_an_idle_connection_after_the_overlay_timeout(tmp_path):
-    """The key is real: this collector build drops a connection idle for the overlay's idle_timeout (an unknown
-    key would be ignored, by `validate` too)."""
-    timeout = Duration.parse(yaml.safe_load((SCALED / "backends.yaml").read_text())["receivers"]["otlp"]["protocols"]
-                      ["http"]["idle_timeout"])
-    unused = f"http://127.0.0.1:{free_port()}/api/v1/write"
-    gateway = otelcol_gateway(free_port(), tmp_path, unused, unused,
-                              config_files=(GATEWAY_CONFIG, SCALED / "backends.yaml"))
-    with running(gateway), socket.create_connection(("127.0.0.1", gateway.port)) as connection:
-        connection.sendall(b"GET /v1/metrics HTTP/1.1\r\nHost: gateway\r\n\r\n")
-        assert connection.recv(100).startswith(b"HTTP/1.1 405")
-        answered = time.monotonic()
-        connection.settimeout(timeout + 10)
-        while connection.recv(1000):
-            pass
-        assert timeout - 0.5 < time.monotonic() - answered < timeout + 2

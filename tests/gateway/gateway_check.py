@@ -9,6 +9,8 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
+from collector.config import ExporterConfig
+
 # Which component types exist, which keys they take and whether the environment placeholders resolve is for the
 # collector itself to say (`validate`, tests/gateway/test_gateway_config.py). This checks the project's design.
 
@@ -31,6 +33,9 @@ OTLP_BACKEND, OTLP_PATH = "victoriametrics", "/opentelemetry/v1/metrics"
 # The label scheme of docs/gateway.md as resource attribute keys (labels after dots -> '_').
 IDENTITY_KEYS = {"job", "instance", "host.name", "host.id", "os.type", "k8s.node.name", "k8s.cluster.name"}
 SCOPE_BLANKING = ('set(scope.name, "")', 'set(scope.version, "")', 'delete_matching_keys(scope.attributes, ".*")')
+
+# The environment variable that turns fsync of the queues on (docs/gateway.md, "What survives what").
+FSYNC_SETTING = "OTELCOL_STORAGE_FSYNC"
 
 # Listen ports and backend endpoints of the brief (the `make run` defaults).
 PORTS = {"otlp grpc": 4317, "otlp http": 4318, "health_check": 13133, "telemetry": 8888}
@@ -75,8 +80,8 @@ def component_type(component_id: str) -> str:
 
 def problems(config: dict[str, Any]) -> list[str]:
     found: list[str] = []
-    for check in (_placeholders, _exporter_keys, _agent_pipeline, _queues, _relays, _translation, _same_settings,
-                  _identity, _ports):
+    for check in (_placeholders, _exporter_keys, _agent_pipeline, _agent_connections, _storage, _queues, _relays,
+                  _translation, _same_settings, _identity, _ports):
         found.extend(check(config))
     return found
 
@@ -124,6 +129,29 @@ def _agent_pipeline(config: dict[str, Any]) -> Iterator[str]:
         if component_type(exporter_id) != QUEUE_EXPORTER:
             yield (f"pipeline {AGENT_PIPELINE}: exporter {exporter_id} is not a {QUEUE_EXPORTER} queue "
                    "(agents must get their answer only once the data is on disk)")
+
+
+def _agent_connections(config: dict[str, Any]) -> Iterator[str]:
+    """An agent keeps its connection open between exports and a Service balances connections, not requests: the
+    gateway must close one idle for less than the agents' interval, or agents stay where a rolling update put them."""
+    http = ((_section(config, "receivers").get("otlp") or {}).get("protocols") or {}).get("http") or {}
+    interval = ExporterConfig().interval
+    if "idle_timeout" not in http or _seconds(resolve(str(http["idle_timeout"]))) >= interval:
+        yield (f"receiver otlp: http idle_timeout {http.get('idle_timeout', '1m (the default)')} is not below the "
+               f"agents' export interval ({interval:g}s): agents never reconnect, replicas never rebalance")
+
+
+def _storage(config: dict[str, Any]) -> Iterator[str]:
+    """The queues' file_storage: fsync a site setting, off unless asked (it costs the gateway about a quarter of its
+    data points per core; docs/gateway.md, "What survives what"), and a corrupted queue file set aside rather than a crash loop."""
+    for storage_id, settings in _section(config, "extensions").items():
+        if component_type(storage_id) != "file_storage":
+            continue
+        settings = settings or {}
+        if settings.get("fsync") != f"${{env:{FSYNC_SETTING}:-false}}":
+            yield f"extension {storage_id}: fsync must be the site setting ${{env:{FSYNC_SETTING}:-false}}"
+        if settings.get("recreate") is not True:
+            yield f"extension {storage_id}: recreate must be true (else a corrupted queue file is a crash loop)"
 
 
 def _queues(config: dict[str, Any]) -> Iterator[str]:

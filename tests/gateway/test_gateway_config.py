@@ -70,6 +70,22 @@ def _agents_straight_to_remote_write(c):
     _pipeline(c)["exporters"][0] = "prometheusremotewrite/prometheus"
 
 
+def _connections_kept(c):
+    c["receivers"]["otlp"]["protocols"]["http"].pop("idle_timeout", None)
+
+
+def _idle_timeout_above_interval(c):
+    c["receivers"]["otlp"]["protocols"]["http"]["idle_timeout"] = "10s"
+
+
+def _fsync_fixed(c):
+    c["extensions"]["file_storage"]["fsync"] = True
+
+
+def _no_recreate(c):
+    c["extensions"]["file_storage"].pop("recreate", None)
+
+
 def _memory_queue(c):
     del _queue(c)["sending_queue"]["storage"]
 
@@ -170,6 +186,10 @@ BROKEN = {
     "memory_limiter missing": (_drop_memory_limiter, "memory_limiter must be the first processor"),
     "memory_limiter last": (_memory_limiter_last, "memory_limiter must be the first processor"),
     "no queue": (_agents_straight_to_remote_write, "is not a otlphttp queue"),
+    "connections kept": (_connections_kept, "idle_timeout 1m (the default) is not below"),
+    "idle timeout not below the interval": (_idle_timeout_above_interval, "idle_timeout 10s is not below"),
+    "fsync fixed": (_fsync_fixed, "fsync must be the site setting ${env:OTELCOL_STORAGE_FSYNC:-false}"),
+    "no recreate": (_no_recreate, "recreate must be true"),
     "memory queue": (_memory_queue, "sending_queue has no storage"),
     "storage off": (_storage_not_enabled, "is not in service.extensions"),
     "undefined storage": (_undefined_storage, "is not a defined file_storage extension"),
@@ -209,6 +229,15 @@ def test_the_collector_validates_every_shipped_config(tmp_path, otelcol_binary, 
     result = subprocess.run([str(otelcol_binary), "validate", *(f"--config={path}" for path in shipped_config)],
                             capture_output=True, text=True, timeout=60, env={"OTELCOL_STORAGE_DIR": str(tmp_path)})
     assert result.returncode == 0, result.stderr
+
+
+def test_fsync_is_a_setting_the_collector_takes_from_the_environment(tmp_path, otelcol_binary):
+    """`${env:OTELCOL_STORAGE_FSYNC:-false}` becomes a boolean: `validate` takes true, refuses what is not one."""
+    for value, valid in (("true", True), ("false", True), ("yes please", False)):
+        result = subprocess.run([str(otelcol_binary), "validate", f"--config={GATEWAY}"], capture_output=True,
+                                text=True, timeout=60,
+                                env={"OTELCOL_STORAGE_DIR": str(tmp_path), gateway_check.FSYNC_SETTING: value})
+        assert (result.returncode == 0) == valid, (value, result.stderr)
 
 
 def test_validate_rejects_a_broken_config(tmp_path, otelcol_binary, config):
