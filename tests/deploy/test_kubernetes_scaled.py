@@ -4,7 +4,6 @@ queue on scale-down, and the cluster's wiring (docs/deploy.md, "Beyond one machi
 from urllib.parse import urlsplit
 
 import pytest
-import yaml
 
 from pipeline.services import VICTORIAMETRICS_DEDUP
 from tests.deploy.manifests import (
@@ -17,7 +16,6 @@ from tests.deploy.manifests import (
     pod_spec,
     render,
 )
-from tests.deploy.test_kubernetes_consistency import otelcol_config
 
 SCALED = KUBERNETES / "overlays" / "scaled"
 

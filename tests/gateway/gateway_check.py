@@ -143,7 +143,8 @@ def _agent_connections(config: dict[str, Any]) -> Iterator[str]:
 
 def _storage(config: dict[str, Any]) -> Iterator[str]:
     """The queues' file_storage: fsync a site setting, off unless asked (it costs the gateway about a quarter of its
-    data points per core; docs/gateway.md, "What survives what"), and a corrupted queue file set aside rather than a crash loop."""
+    data points per core; docs/gateway.md, "What survives what"), and a corrupted queue file set aside rather than
+    a crash loop."""
     for storage_id, settings in _section(config, "extensions").items():
         if component_type(storage_id) != "file_storage":
             continue

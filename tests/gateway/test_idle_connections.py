@@ -2,7 +2,6 @@
 rolling update or a scale-up (a Service balances connections, not requests; docs/gateway.md, "Agent connections")."""
 
 import select
-import time
 
 from collector.config import ExporterConfig
 from collector.transport import HttpTransport, Outcome
