@@ -70,6 +70,14 @@ CASES = [
     ("silent host: its namesake in another cluster is not",
      [alert(SILENT_HOST, "critical", "h14", instance="i-h14-a", k8s_cluster_name="A")],
      alert("HostCpuBusy", "warning", "h14", instance="i-h14-b"), False),
+    # Each evaluator sees its own backend: a host silent on Prometheus (its samples refused there) can still report
+    # to VictoriaMetrics, whose alerts about it are real.
+    ("silent host on one backend: that backend's alerts of the host are silenced",
+     [alert(SILENT_HOST, "critical", "h17", evaluator="prometheus")],
+     alert("HostFilesystemUsage", "critical", "h17", evaluator="prometheus"), True),
+    ("silent host on one backend: the other backend's alerts of the host are not",
+     [alert(SILENT_HOST, "critical", "h18", evaluator="prometheus")],
+     alert("HostFilesystemUsage", "critical", "h18", evaluator="vmalert"), False),
     # Gateway alerts carry no host_name: each case names gateways of its own.
     ("critical exporter leaves another gateway's other exporter's warning",
      [exporter_alert("critical", "gw-0", PRW)], exporter_alert("warning", "gw-1", VM), False),
