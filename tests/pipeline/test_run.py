@@ -211,8 +211,8 @@ def test_a_collector_that_cannot_run_is_named_before_anything_starts(stack, tmp_
     missing = tmp_path / "otelcol-contrib"
     done = subprocess.run([*stack.argv(), "--otelcol-binary", str(missing)], cwd=REPO_ROOT, capture_output=True,
                           text=True, timeout=60)
-    assert done.returncode == 1
-    assert done.stderr.strip() == f"--otelcol-binary {missing}: not an executable file"
+    assert done.returncode == 2
+    assert done.stderr == f"python -m pipeline.run: --otelcol-binary {missing}: expected an executable file\n"
     assert "starting" not in done.stdout
     assert stack.leftovers() == []
 
@@ -239,3 +239,35 @@ def test_the_status_line_shows_a_gateway_outage_and_the_recovery(stack):
         os.kill(gateway, signal.SIGCONT)
     wait_for(lambda: "agent ready, backlog 0 KiB in 0 files" in last_line(), timeout=60, what="the recovery")
     assert stack.stop(signal.SIGTERM) == 0
+
+
+# A bad value of each kind, given as its option or its variable, and what the one line must say it may be.
+BAD_VALUES = [
+    ("gateway", "vmagnet", "otelcol or vmagent"),
+    ("prometheus-port", "90g1", "a port number, 1-65535"),
+    ("otlp-http-port", "70000", "a port number, 1-65535"),
+    ("agent-interval", "10sec", "a duration such as 10s, 500ms or 5m"),
+    ("agent-interval", "0s", "a duration such as 10s, 500ms or 5m"),
+    ("status-interval", "-1", "a number of seconds above 0"),
+    ("alertmanager-config", "/nonexistent/alertmanager.yml", "an existing file"),
+    ("rules-dir", "/nonexistent/rules", "an existing directory"),
+]
+
+
+@pytest.mark.parametrize("via", ["option", "environment"])
+@pytest.mark.parametrize(("name", "value", "allowed"), BAD_VALUES, ids=[f"{n}={v}" for n, v, _ in BAD_VALUES])
+def test_a_bad_value_is_named_with_what_it_may_be_before_anything_starts(stack, via, name, value, allowed):
+    argv, env = stack.argv(), stack.environment()
+    if f"--{name}" in argv:
+        del argv[argv.index(f"--{name}"):argv.index(f"--{name}") + 2]
+    if via == "option":
+        argv += [f"--{name}", value]
+        named = f"--{name} {value}"
+    else:
+        env[env_name(name)] = value
+        named = f"{env_name(name)}={value}"
+    done = subprocess.run(argv, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.count("\n") == 1 and named in done.stderr and allowed in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr and done.stdout == ""
+    assert stack.leftovers() == []
