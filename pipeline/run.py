@@ -1,5 +1,6 @@
 """`make run`: the whole pipeline on 127.0.0.1 — gateway, Prometheus, VictoriaMetrics, vmalert, Alertmanager
-and the agent — with data under .data/ that survives a restart. Ctrl-C or SIGTERM stops everything.
+and the agent — with data under .data/ that survives a restart. A server that exits is restarted (Supervised);
+Ctrl-C or SIGTERM stops everything.
 
     python -m pipeline.run [--prometheus-port 9090 ...] [--data-dir .data] [--gateway otelcol|vmagent]
 
@@ -55,6 +56,8 @@ GATEWAY_PORTS = {"vmagent": ("vmagent",),
 ALERTMANAGER_CONFIG = REPO_ROOT / "alertmanager" / "alertmanager.yml"
 RULES_DIR = REPO_ROOT / "rules"
 EXIT_FAILED, EXIT_USAGE = 1, 2
+RESTART_DELAY, RESTART_DELAY_MAX, RESTART_TIMEOUT = 5.0, 60.0, 60.0
+QUICK_EXIT, QUICK_EXITS_ALLOWED = 60.0, 5
 
 
 class Stop(Exception):
@@ -304,12 +307,60 @@ def hold_lock(data_dir: Path):
     return handle
 
 
+class Supervised:
+    """A server the launcher restarts when it exits, as a supervisor would: after RESTART_DELAY, doubled (up to
+    RESTART_DELAY_MAX) each time it exits again within QUICK_EXIT of its start; the run ends after
+    QUICK_EXITS_ALLOWED such exits in a row, with the end of its log."""
+
+    def __init__(self, label: str, server: Server):
+        self.label, self.server = label, server
+        self.started = time.monotonic()
+        self.quick_exits = 0
+        self.restart_at: float | None = None
+
+    def check(self, say) -> None:
+        """Notice an exit and schedule the restart; restart when it is due."""
+        now = time.monotonic()
+        if self.restart_at is None and not self.server.running():
+            self.schedule(exit_status(self.server.process.returncode), now - self.started < QUICK_EXIT, say)
+        elif self.restart_at is not None and time.monotonic() >= self.restart_at:
+            say(f"restarting {self.label} …")
+            try:
+                self.server.start(timeout=RESTART_TIMEOUT)
+            except (ServerFailed, PortInUse) as failure:
+                self.schedule(f"could not start: {str(failure).splitlines()[0]}", True, say)
+                return
+            self.started, self.restart_at = time.monotonic(), None
+            say(f"{self.label} is back")
+
+    def schedule(self, reason: str, quick: bool, say) -> None:
+        self.quick_exits = self.quick_exits + 1 if quick else 1
+        if self.quick_exits > QUICK_EXITS_ALLOWED:
+            raise ServerFailed(f"{self.label} {reason}, {self.quick_exits} times in a row within {QUICK_EXIT:.0f}s "
+                               f"of its start: giving up (log {self.server.log_path}):\n{self.server.log_tail()}")
+        delay = min(RESTART_DELAY * 2 ** (self.quick_exits - 1), RESTART_DELAY_MAX)
+        again = f", {self.quick_exits} times in a row soon after its start" if self.quick_exits > 1 else ""
+        say(f"{self.label} {reason} (log {self.server.log_path}){again}: restarting in {delay:.0f}s")
+        self.restart_at = time.monotonic() + delay
+
+
+def exit_status(returncode: int) -> str:
+    if returncode < 0:
+        return f"was killed by {signal.Signals(-returncode).name}"
+    return f"exited with status {returncode}"
+
+
 def watch(servers: dict[str, Server], interval: float) -> None:
+    supervised = [Supervised(label, server) for label, server in servers.items()]
+    tty = sys.stdout.isatty()
+
+    def say(line: str) -> None:
+        print(("\r\033[K" if tty else "") + line, flush=True)
+
     while True:
-        for label, server in servers.items():
-            if not server.running():
-                raise ServerFailed(f"{label} stopped unexpectedly:\n{server.log_tail()}")
-        if sys.stdout.isatty():
+        for server in supervised:
+            server.check(say)
+        if tty:
             print("\r\033[K" + status_line(servers), end="", flush=True)
         else:
             print(status_line(servers), flush=True)
