@@ -1,5 +1,6 @@
 """`make run`: the whole pipeline on 127.0.0.1 — gateway, Prometheus, VictoriaMetrics, vmalert, Alertmanager
-and the agent — with data under .data/ that survives a restart. Ctrl-C or SIGTERM stops everything.
+and the agent — with data under .data/ that survives a restart. A server that exits is restarted (Supervised);
+Ctrl-C or SIGTERM stops everything.
 
     python -m pipeline.run [--prometheus-port 9090 ...] [--data-dir .data] [--gateway otelcol|vmagent]
 
@@ -18,6 +19,7 @@ import urllib.error
 from contextlib import ExitStack
 from pathlib import Path
 
+from collector.units import Duration
 from pipeline import backends, otelcol
 from pipeline.services import (
     HOST,
@@ -54,6 +56,8 @@ GATEWAY_PORTS = {"vmagent": ("vmagent",),
 ALERTMANAGER_CONFIG = REPO_ROOT / "alertmanager" / "alertmanager.yml"
 RULES_DIR = REPO_ROOT / "rules"
 EXIT_FAILED, EXIT_USAGE = 1, 2
+RESTART_DELAY, RESTART_DELAY_MAX, RESTART_TIMEOUT = 5.0, 60.0, 60.0
+QUICK_EXIT, QUICK_EXITS_ALLOWED = 60.0, 5
 
 
 class Stop(Exception):
@@ -64,29 +68,103 @@ def env_name(option: str) -> str:
     return "PIPELINE_" + option.upper().replace("-", "_")
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m pipeline.run", description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+def port(text: str) -> int:
+    if not (text.isascii() and text.isdigit() and 1 <= int(text) <= 65535):
+        raise ValueError("a port number, 1-65535")
+    return int(text)
 
-    def option(name: str, default, **kwargs):
-        parser.add_argument(f"--{name}", default=os.environ.get(env_name(name), default),
-                            help=f"{kwargs.pop('help', '')} (env {env_name(name)})".lstrip(), **kwargs)
+
+def duration(text: str) -> str:
+    """The agent's export interval, kept as written (the agent's config reads it)."""
+    try:
+        if Duration.parse(text) > 0:
+            return text
+    except ValueError:
+        pass
+    raise ValueError("a duration such as 10s, 500ms or 5m, above 0")
+
+
+def seconds(text: str) -> float:
+    try:
+        if float(text) > 0:
+            return float(text)
+    except ValueError:
+        pass
+    raise ValueError("a number of seconds above 0, such as 5 or 0.5")
+
+
+def existing_file(text: str) -> Path:
+    if not Path(text).is_file():
+        raise ValueError("an existing file")
+    return Path(text)
+
+
+def existing_directory(text: str) -> Path:
+    if not Path(text).is_dir():
+        raise ValueError("an existing directory")
+    return Path(text)
+
+
+def one_of(*choices: str):
+    def choice(text: str) -> str:
+        if text not in choices:
+            raise ValueError(" or ".join(choices))
+        return text
+    return choice
+
+
+def executable_file(text: str) -> Path:
+    if not (Path(text).is_file() and os.access(text, os.X_OK)):
+        raise ValueError("an executable file")
+    return Path(text)
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message: str):
+        self.exit(EXIT_USAGE, f"{self.prog}: {message} (see --help)\n")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Every option checked in one place, given as an option or as its variable, before anything starts: a bad
+    value is one line naming the option or the variable and what it may be (exit 2)."""
+    parser = Parser(prog="python -m pipeline.run", description=__doc__.split("\n\n")[0])
+    checks: dict[str, tuple[object, object]] = {}   # option -> (default, check: text -> value or ValueError)
+
+    def option(name: str, default, check, help: str = ""):
+        shown_default = "" if default is None else f"; default {default}"
+        parser.add_argument(f"--{name}", metavar=name.rsplit("-", 1)[-1].upper(),
+                            help=f"{help} (env {env_name(name)}{shown_default})".lstrip())
+        checks[name] = default, check
 
     for name, default in PORTS.items():
-        option(f"{name}-port", default, type=int, metavar="PORT")
-    option("data-dir", REPO_ROOT / ".data", type=Path, help="where every server keeps its data")
-    option("gateway", "otelcol", choices=("otelcol", "vmagent"),
+        option(f"{name}-port", default, port)
+    option("data-dir", REPO_ROOT / ".data", Path, help="where every server keeps its data")
+    option("gateway", "otelcol", one_of("otelcol", "vmagent"),
            help="otelcol: the project's OpenTelemetry Collector build (make otelcol); vmagent: VictoriaMetrics' agent")
-    option("otelcol-binary", None, type=Path,
+    option("otelcol-binary", None, executable_file,
            help="run this collector (e.g. an otelcol-contrib of the same release) instead of the project's build")
-    option("agent-interval", "10s", help="the agent's export interval")
+    option("agent-interval", "10s", duration, help="the agent's export interval")
     # The repository's alertmanager.yml notifies real mail and chat services once its secrets are set: opt in.
-    option("alertmanager-config", None, type=Path,
+    option("alertmanager-config", None, existing_file,
            help=f"Alertmanager configuration, e.g. {ALERTMANAGER_CONFIG.relative_to(REPO_ROOT)} with its secrets "
                 "in place; default: a built-in one that notifies nobody")
-    option("rules-dir", RULES_DIR, type=Path, help="Prometheus and vmalert load its *.rules.yml")
-    option("status-interval", 5.0, type=float, help="seconds between status lines")
-    return parser.parse_args(argv)
+    option("rules-dir", RULES_DIR, existing_directory, help="Prometheus and vmalert load its *.rules.yml")
+    option("status-interval", 5.0, seconds, help="seconds between status lines")
+    args = parser.parse_args(argv)
+    for name, (default, check) in checks.items():
+        dest = name.replace("-", "_")
+        given, text = f"--{name}", getattr(args, dest)
+        if text is None:
+            given, text = env_name(name), os.environ.get(env_name(name))
+        if text is None:
+            setattr(args, dest, default)
+            continue
+        try:
+            setattr(args, dest, check(text))
+        except ValueError as problem:
+            shown = f"--{name} {text}" if given.startswith("--") else f"{given}={text}"
+            parser.exit(EXIT_USAGE, f"{parser.prog}: {shown}: expected {problem}\n")
+    return args
 
 
 def busy_port_error(args: argparse.Namespace, gateway: str) -> str | None:
@@ -162,8 +240,6 @@ def missing_binary_error(args: argparse.Namespace, gateway: str) -> str | None:
             otelcol.binary()
     except backends.MissingBackend as missing:
         return str(missing)
-    if args.otelcol_binary is not None and not os.access(args.otelcol_binary, os.X_OK):
-        return f"--otelcol-binary {args.otelcol_binary}: not an executable file"
     return None
 
 
@@ -231,12 +307,60 @@ def hold_lock(data_dir: Path):
     return handle
 
 
+class Supervised:
+    """A server the launcher restarts when it exits, as a supervisor would: after RESTART_DELAY, doubled (up to
+    RESTART_DELAY_MAX) each time it exits again within QUICK_EXIT of its start; the run ends after
+    QUICK_EXITS_ALLOWED such exits in a row, with the end of its log."""
+
+    def __init__(self, label: str, server: Server):
+        self.label, self.server = label, server
+        self.started = time.monotonic()
+        self.quick_exits = 0
+        self.restart_at: float | None = None
+
+    def check(self, say) -> None:
+        """Notice an exit and schedule the restart; restart when it is due."""
+        now = time.monotonic()
+        if self.restart_at is None and not self.server.running():
+            self.schedule(exit_status(self.server.process.returncode), now - self.started < QUICK_EXIT, say)
+        elif self.restart_at is not None and time.monotonic() >= self.restart_at:
+            say(f"restarting {self.label} …")
+            try:
+                self.server.start(timeout=RESTART_TIMEOUT)
+            except (ServerFailed, PortInUse) as failure:
+                self.schedule(f"could not start: {str(failure).splitlines()[0]}", True, say)
+                return
+            self.started, self.restart_at = time.monotonic(), None
+            say(f"{self.label} is back")
+
+    def schedule(self, reason: str, quick: bool, say) -> None:
+        self.quick_exits = self.quick_exits + 1 if quick else 1
+        if self.quick_exits > QUICK_EXITS_ALLOWED:
+            raise ServerFailed(f"{self.label} {reason}, {self.quick_exits} times in a row within {QUICK_EXIT:.0f}s "
+                               f"of its start: giving up (log {self.server.log_path}):\n{self.server.log_tail()}")
+        delay = min(RESTART_DELAY * 2 ** (self.quick_exits - 1), RESTART_DELAY_MAX)
+        again = f", {self.quick_exits} times in a row soon after its start" if self.quick_exits > 1 else ""
+        say(f"{self.label} {reason} (log {self.server.log_path}){again}: restarting in {delay:.0f}s")
+        self.restart_at = time.monotonic() + delay
+
+
+def exit_status(returncode: int) -> str:
+    if returncode < 0:
+        return f"was killed by {signal.Signals(-returncode).name}"
+    return f"exited with status {returncode}"
+
+
 def watch(servers: dict[str, Server], interval: float) -> None:
+    supervised = [Supervised(label, server) for label, server in servers.items()]
+    tty = sys.stdout.isatty()
+
+    def say(line: str) -> None:
+        print(("\r\033[K" if tty else "") + line, flush=True)
+
     while True:
-        for label, server in servers.items():
-            if not server.running():
-                raise ServerFailed(f"{label} stopped unexpectedly:\n{server.log_tail()}")
-        if sys.stdout.isatty():
+        for server in supervised:
+            server.check(say)
+        if tty:
             print("\r\033[K" + status_line(servers), end="", flush=True)
         else:
             print(status_line(servers), flush=True)

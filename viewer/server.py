@@ -16,9 +16,11 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import html
 import json
 import re
+import sys
 import urllib.error
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -28,6 +30,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 VIEWER_DIR = REPO_ROOT / "viewer"
 DASHBOARDS_DIR = REPO_ROOT / "grafana" / "dashboards"
 RUNBOOKS_DIR = REPO_ROOT / "docs" / "runbooks"
+EXIT_USAGE = 2
 # Each file the pages load, by URL: the viewer's own files and the npm packages' builds (make viewer).
 FILES = {
     "/static/dashboard.js": VIEWER_DIR / "static" / "dashboard.js",
@@ -165,7 +168,15 @@ def main(argv: list[str] | None = None) -> int:
     Viewer.datasources = {uid: url.rstrip("/") for uid, url in
                           (("prometheus", args.prometheus), ("victoriametrics", args.victoriametrics)) if url}
     Viewer.alertmanager = args.alertmanager.rstrip("/")
-    server = ThreadingHTTPServer((args.host, args.port), Viewer)
+    try:
+        server = ThreadingHTTPServer((args.host, args.port), Viewer)
+    except OSError as failure:
+        if failure.errno == errno.EADDRINUSE:
+            problem = f"port {args.port} is already in use on {args.host}: choose another with --port PORT"
+        else:
+            problem = f"cannot listen on {args.host}:{args.port} ({failure.strerror}): change --host or --port"
+        print(f"python -m viewer: {problem}", file=sys.stderr)
+        return EXIT_USAGE
     print(f"viewer on http://{args.host}:{args.port}", flush=True)
     with contextlib.suppress(KeyboardInterrupt):
         server.serve_forever()

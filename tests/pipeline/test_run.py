@@ -6,13 +6,23 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 import urllib.request
 from pathlib import Path
 
 import pytest
 
-from pipeline.run import GATEWAY_PORTS, PORTS, build, env_name, parse_args
-from pipeline.services import REPO_ROOT, Prometheus, VictoriaMetrics, Vmagent, http_get, port_is_free
+from pipeline import run
+from pipeline.run import GATEWAY_PORTS, PORTS, Supervised, build, env_name, parse_args
+from pipeline.services import (
+    REPO_ROOT,
+    Prometheus,
+    ServerFailed,
+    VictoriaMetrics,
+    Vmagent,
+    http_get,
+    port_is_free,
+)
 from pipeline.testing import GATEWAYS, free_port, interruptible_by_ctrl_c, require_binary, wait_for
 
 MINIMAL_ALERTMANAGER = "route: {receiver: local}\nreceivers: [{name: local}]\n"
@@ -211,8 +221,8 @@ def test_a_collector_that_cannot_run_is_named_before_anything_starts(stack, tmp_
     missing = tmp_path / "otelcol-contrib"
     done = subprocess.run([*stack.argv(), "--otelcol-binary", str(missing)], cwd=REPO_ROOT, capture_output=True,
                           text=True, timeout=60)
-    assert done.returncode == 1
-    assert done.stderr.strip() == f"--otelcol-binary {missing}: not an executable file"
+    assert done.returncode == 2
+    assert done.stderr == f"python -m pipeline.run: --otelcol-binary {missing}: expected an executable file\n"
     assert "starting" not in done.stdout
     assert stack.leftovers() == []
 
@@ -239,3 +249,108 @@ def test_the_status_line_shows_a_gateway_outage_and_the_recovery(stack):
         os.kill(gateway, signal.SIGCONT)
     wait_for(lambda: "agent ready, backlog 0 KiB in 0 files" in last_line(), timeout=60, what="the recovery")
     assert stack.stop(signal.SIGTERM) == 0
+
+
+# A bad value of each kind, given as its option or its variable, and what the one line must say it may be.
+BAD_VALUES = [
+    ("gateway", "vmagnet", "otelcol or vmagent"),
+    ("prometheus-port", "90g1", "a port number, 1-65535"),
+    ("otlp-http-port", "70000", "a port number, 1-65535"),
+    ("agent-interval", "10sec", "a duration such as 10s, 500ms or 5m"),
+    ("agent-interval", "0s", "a duration such as 10s, 500ms or 5m"),
+    ("status-interval", "-1", "a number of seconds above 0"),
+    ("alertmanager-config", "/nonexistent/alertmanager.yml", "an existing file"),
+    ("rules-dir", "/nonexistent/rules", "an existing directory"),
+]
+
+
+@pytest.mark.parametrize("via", ["option", "environment"])
+@pytest.mark.parametrize(("name", "value", "allowed"), BAD_VALUES, ids=[f"{n}={v}" for n, v, _ in BAD_VALUES])
+def test_a_bad_value_is_named_with_what_it_may_be_before_anything_starts(stack, via, name, value, allowed):
+    argv, env = stack.argv(), stack.environment()
+    if f"--{name}" in argv:
+        del argv[argv.index(f"--{name}"):argv.index(f"--{name}") + 2]
+    if via == "option":
+        argv += [f"--{name}", value]
+        named = f"--{name} {value}"
+    else:
+        env[env_name(name)] = value
+        named = f"{env_name(name)}={value}"
+    done = subprocess.run(argv, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.count("\n") == 1 and named in done.stderr and allowed in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr and done.stdout == ""
+    assert stack.leftovers() == []
+
+
+def test_a_gateway_that_exits_is_restarted_and_the_outage_arrives_afterwards(stack):
+    stack.start()
+    wait_for(lambda: "agent ready, backlog 0 KiB in 0 files" in stack.text().rstrip().splitlines()[-1], timeout=60,
+             what="a ready agent with an empty backlog")
+    wait_for(lambda: all(stack.samples(backend) >= 3 for backend in (stack.prometheus, stack.victoriametrics)),
+             timeout=60, what="agent data in both backends")
+    gateway_port = stack.ports[GATEWAY_PORTS[stack.gateway][0]]
+    gateway = stack.process_listening_on(gateway_port)
+    exited_at = time.time()
+    os.kill(gateway, signal.SIGTERM)
+    wait_for(lambda: re.search(r"^gateway \(otelcol\) exited with status \d+ \(log \S+/otelcol/server\.log\): "
+                               r"restarting in 5s$", stack.text(), re.MULTILINE),
+             timeout=30, what="one line saying the gateway exited")
+    # Meanwhile everything else runs, and the agent keeps what it cannot send.
+    wait_for(lambda: re.search(r"agent NOT READY \(.*\), backlog \d+ KiB in [1-9]\d* files", stack.text()),
+             timeout=30, what="the agent buffering while the gateway is away")
+    wait_for(lambda: "gateway (otelcol) is back" in stack.text(), timeout=60, what="the gateway restarted")
+    back_at = time.time()
+    assert stack.process.poll() is None and stack.process_listening_on(gateway_port) != gateway
+    wait_for(lambda: "agent ready, backlog 0 KiB in 0 files" in stack.text().rstrip().splitlines()[-1], timeout=60,
+             what="the backlog drained")
+    # The agent exports every second: the seconds of the outage hold (nearly) as many samples, sent afterwards.
+    outage = int(back_at - exited_at)
+    assert outage >= 5
+    in_outage = f"count_over_time(system_memory_limit_bytes[{outage}s] @ {back_at:.0f})"
+    for backend in (stack.prometheus, stack.victoriametrics):
+        wait_for(lambda: (result := backend.query(in_outage)) and float(result[0]["value"][1]) >= outage - 2,
+                 timeout=30, what=f"the outage's samples in {backend.name}")
+    assert "stopped unexpectedly" not in stack.text()
+    assert stack.stop(signal.SIGTERM) == 0
+    assert stack.leftovers() == []
+
+
+class ExitingServer:
+    """Exits at once, every time it is started."""
+
+    log_path = Path("/data/gateway/server.log")
+
+    def __init__(self):
+        self.process = subprocess.CompletedProcess([], returncode=-signal.SIGKILL)
+
+    def running(self):
+        return False
+
+    def start(self, timeout):
+        pass
+
+    def log_tail(self):
+        return "the log's last lines"
+
+
+def test_a_server_exiting_soon_after_each_start_is_restarted_later_each_time_then_given_up(monkeypatch):
+    clock = [1000.0]
+    monkeypatch.setattr(run.time, "monotonic", lambda: clock[0])
+    said = []
+    supervised = Supervised("gateway (otelcol)", ExitingServer())
+    delays = []
+    with pytest.raises(ServerFailed) as given_up:
+        for _ in range(20):
+            supervised.check(said.append)
+            if supervised.restart_at is not None:
+                delays.append(supervised.restart_at - clock[0])
+                clock[0] = supervised.restart_at
+                supervised.check(said.append)   # restarts it
+                clock[0] += 1
+    assert delays == [5, 10, 20, 40, 60]
+    assert said[0] == "gateway (otelcol) was killed by SIGKILL (log /data/gateway/server.log): restarting in 5s"
+    assert said[2] == "gateway (otelcol) is back"
+    assert said[3].endswith(", 2 times in a row soon after its start: restarting in 10s")
+    assert str(given_up.value).startswith("gateway (otelcol) was killed by SIGKILL, 6 times in a row within 60s")
+    assert str(given_up.value).endswith("the log's last lines")
