@@ -90,12 +90,16 @@ def test_a_cgroup_that_vanishes_or_cannot_be_read_leaves_the_others_measured(hos
     (cgroups / "kubepods.slice" / "cpu.stat").unlink()  # removed while being read: skipped, not a failure
     (cgroups / "system.slice" / "memory.current").write_text("garbage\n")
     (cgroups / DOCKER.lstrip("/") / "memory.current").write_text("\n")
+    unreadable = cgroups / "system.slice" / "nginx.service" / "memory.max"
+    unreadable.unlink()
+    unreadable.mkdir()  # unreadable, as a file without permission would be (as root, a mode would not stop the read)
     with pytest.raises(PartialFailure) as partial:
         CgroupSource(Host(host_tree), CgroupOptions(enabled=True)).collect()
     assert str(partial.value) == ("/system.slice: invalid literal for int() with base 10: 'garbage\\n'; "
-                                  f"{DOCKER}: invalid literal for int() with base 10: '\\n'")
+                                  f"{DOCKER}: invalid literal for int() with base 10: '\\n'; "
+                                  f"/system.slice/nginx.service: [Errno 21] Is a directory: '{unreadable}'")
     assert set(by_path(partial.value.points, "linux.cgroup.memory.usage")) == {
-        "/kubepods.slice/kubepods-burstable.slice", POD, CONTAINER, "/system.slice/nginx.service"}
+        "/kubepods.slice/kubepods-burstable.slice", POD, CONTAINER}
 
 
 def test_missing_memory_events_count_0_and_a_missing_pressure_file_leaves_the_others(host_tree):

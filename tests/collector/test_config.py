@@ -278,6 +278,21 @@ def test_amounts_are_shown_in_the_largest_unit_that_divides_them(value, shown):
     assert show_amount(value, type(value)) == shown
 
 
+@pytest.mark.parametrize("written, size", [
+    ("512", 512), ("512B", 512), ("1KB", 1000), ("1KiB", 1024), ("1.5 KiB", 1536), ("2MB", 2_000_000),
+    ("2MiB", 2 * 2**20), ("3GB", 3_000_000_000), ("3GiB", 3 * 2**30)])
+def test_sizes_are_read_in_decimal_and_binary_units(tmp_path, written, size):
+    assert load(write(tmp_path, f"backlog:\n  max_bytes: {written}\n"), environ={}).backlog.max_bytes == size
+    assert load(None, environ={"HOSTAGENT_BACKLOG__MAX_BYTES": written}).backlog.max_bytes == size
+
+
+@pytest.mark.parametrize("written, seconds", [
+    ("90", 90), ("1500ms", 1.5), ("45s", 45), ("2.5 s", 2.5), ("5m", 300), ("2h", 7200)])
+def test_durations_are_read_in_milliseconds_seconds_minutes_and_hours(tmp_path, written, seconds):
+    assert load(write(tmp_path, f"backlog:\n  max_age: {written}\n"), environ={}).backlog.max_age == seconds
+    assert load(None, environ={"HOSTAGENT_BACKLOG__MAX_AGE": written}).backlog.max_age == seconds
+
+
 def test_merge_keys_and_the_values_the_specification_allows(tmp_path):
     config = load(write(tmp_path, "exporter:\n  <<: {interval: 5s, timeout: 3s}\n  interval: 7s\n"
                                   "health:\n  listen: '[::ABCD]:65535'\n"
@@ -562,6 +577,16 @@ def test_the_generic_endpoint_follows_the_protocol_of_the_file_and_of_the_variab
     assert load(grpc_file, environ={"OTEL_EXPORTER_OTLP_ENDPOINT": "http://gw:4318",
                                     "HOSTAGENT_EXPORTER__PROTOCOL": "http/protobuf"}).exporter.url == \
         "http://gw:4318/v1/metrics"
+
+
+@pytest.mark.parametrize("agent_protocol, otel_protocol, url", [
+    ("http/protobuf", "grpc", "http://gw:4318/v1/metrics"), ("grpc", "http/protobuf", "http://gw:4318")])
+def test_the_generic_endpoint_follows_the_agent_variables_protocol_over_the_otel_one(agent_protocol, otel_protocol,
+                                                                                      url):
+    exporter = load(None, environ={"OTEL_EXPORTER_OTLP_ENDPOINT": "http://gw:4318",
+                                   "OTEL_EXPORTER_OTLP_PROTOCOL": otel_protocol,
+                                   "HOSTAGENT_EXPORTER__PROTOCOL": agent_protocol}).exporter
+    assert (exporter.protocol, exporter.url) == (agent_protocol, url)
 
 
 yaml_values = st.recursive(

@@ -105,9 +105,12 @@ def write_thread(directory: Path, voluntary: int, involuntary: int):
                                       f"nonvoluntary_ctxt_switches:\t{involuntary}\n")
 
 
-def test_unreadable_io_or_fds_are_counted_as_a_partial_failure(tmp_path):
+@pytest.mark.parametrize("unreadable", ["io", "fd"])
+def test_unreadable_io_or_fds_are_counted_as_a_partial_failure(tmp_path, unreadable):
     root = shutil.copytree(FIXTURE_ROOT, tmp_path / "hostfs")
-    (root / "proc/200/io").unlink()  # as /proc/<pid>/io of another user's process reads without CAP_SYS_PTRACE
+    # as /proc/<pid>/io and /proc/<pid>/fd of another user's process read without CAP_SYS_PTRACE
+    path = root / "proc/200" / unreadable
+    shutil.rmtree(path) if path.is_dir() else path.unlink()
     with pytest.raises(PartialFailure) as partial:
         source(root).collect()
     assert str(partial.value) == "1 matched processes without readable io or fd (run as root or with CAP_SYS_PTRACE)"
@@ -166,7 +169,9 @@ def test_users_by_name_from_passwd_or_by_number_without_it(tmp_path):
     root = shutil.copytree(FIXTURE_ROOT, tmp_path / "hostfs", symlinks=True)
     passwd = root / "etc" / "passwd"
     # lines too short to hold a uid are skipped; the uid is the third field, not the gid
-    passwd.write_text("garbage\nshort:x\nroot:x:0:0:root:/root:/bin/bash\napp:x:1000:2000::/home/app:/bin/sh\n")
+    # a uid given twice is its first line's user, as getpwuid(3) finds it
+    passwd.write_text("garbage\nshort:x\nroot:x:0:0:root:/root:/bin/bash\napp:x:1000:2000::/home/app:/bin/sh\n"
+                      "alias:x:1000:2000::/home/app:/bin/sh\n")
     count = "hostagent.process_group.count"
     assert by_group(source(root, {"app": GroupRule(user=("^app$",))}).collect(), count) == {"app": 1}
     passwd.unlink()  # no passwd (a distroless host root): users by number
@@ -184,3 +189,27 @@ def test_workers_forked_in_the_same_clock_tick_keep_their_own_counters(tmp_path)
         stat = root / f"proc/{pid}/stat"
         stat.write_text(stat.read_text().replace(f" {before} 300 ", f" {now} 300 "))
     assert by_group(workers.collect(), "process.cpu.time", "user") == {"workers": (1600 + 1100) / HZ}
+
+
+def test_user_rules_match_the_real_user_not_the_effective_one(tmp_path):
+    root = shutil.copytree(FIXTURE_ROOT, tmp_path / "hostfs", symlinks=True)
+    status = root / "proc/200/status"
+    status.write_text(re.sub(r"Uid:.*", "Uid:\t1000\t0\t0\t0", status.read_text()))  # app runs a setuid-root program
+    groups = {"app": GroupRule(user=("^app$",)), "root": GroupRule(user=("^root$",))}
+    assert by_group(source(root, groups).collect(), "hostagent.process_group.count") == {"app": 1, "root": 1}
+
+
+def test_a_systemd_unit_rule_matches_the_innermost_unit_of_the_cgroup(tmp_path):
+    root = shutil.copytree(FIXTURE_ROOT, tmp_path / "hostfs", symlinks=True)
+    # a service of a user's systemd, nested in the user manager's own unit
+    (root / "proc/200/cgroup").write_text("0::/user.slice/user-1000.slice/user@1000.service/app.slice/api.service\n")
+    groups = {"api": GroupRule(systemd_unit=(r"^api\.service$",)),
+              "user manager": GroupRule(systemd_unit=(r"^user@1000\.service$",))}
+    assert by_group(source(root, groups).collect(), "hostagent.process_group.count") == {"api": 1, "user manager": 0}
+
+
+def test_a_groups_uptime_is_the_age_of_its_oldest_process():
+    points = source(groups={"nginx": GroupRule(executable=("^nginx$",))}).collect()
+    assert by_group(points, "hostagent.process_group.count") == {"nginx": 2}
+    # uptime 12345.67 s; the master started 1000 s after boot, its worker 2000 s
+    assert by_group(points, "process.uptime") == pytest.approx({"nginx": 11345.67})

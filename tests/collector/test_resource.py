@@ -5,6 +5,7 @@ import socket
 import uuid
 
 import psutil
+import pytest
 
 from collector.host import Host
 from collector.resource import INSTANCE_NAMESPACE, ResourceConfig, build_resource, network_addresses
@@ -30,7 +31,15 @@ def test_host_identity_from_the_host_root(fixture_host, monkeypatch):
     assert found["os.type"] == "linux"
     assert found["service.name"] == "hostagent"
     assert found["host.name"] == socket.gethostname()
-    assert found["host.arch"] == {"x86_64": "amd64", "aarch64": "arm64"}.get(platform.machine(), platform.machine())
+
+
+# semconv host.arch (model/host/registry.yaml): amd64, arm32, arm64, ia64, ppc32, ppc64, s390x, x86
+@pytest.mark.parametrize("machine, arch", [
+    ("x86_64", "amd64"), ("aarch64", "arm64"), ("armv7l", "arm32"), ("ppc64le", "ppc64"), ("s390x", "s390x"),
+    ("riscv64", "riscv64")])  # none in the model: as uname gives it
+def test_host_arch_is_the_semconv_name_of_the_machine(fixture_host, monkeypatch, machine, arch):
+    monkeypatch.setattr(platform, "machine", lambda: machine)
+    assert attributes(fixture_host, monkeypatch)["host.arch"] == arch
 
 
 def test_the_instance_id_is_stable_and_differs_per_host(fixture_host, monkeypatch):
@@ -75,7 +84,26 @@ def test_network_addresses_are_those_getifaddrs_gives_on_this_machine():
     assert set(found.get("host.mac", [])) == expected_macs
 
 
-def test_no_cloud_where_the_firmware_names_none(tmp_path, monkeypatch):
-    from collector.host import Host
+def cloud(provider: str, platform: str) -> dict[str, str]:
+    return {"cloud.provider": provider, "cloud.platform": platform}
+
+
+# The DMI strings of each cloud's virtual machines (/sys/class/dmi/id).
+@pytest.mark.parametrize("dmi, expected", [
+    ({"sys_vendor": "Amazon EC2", "product_name": "m5.large"}, cloud("aws", "aws_ec2")),
+    ({"sys_vendor": "Google", "product_name": "Google Compute Engine"}, cloud("gcp", "gcp_compute_engine")),
+    ({"sys_vendor": "Microsoft Corporation", "product_name": "Virtual Machine",
+      "chassis_asset_tag": "7783-7084-3265-9085-8269-3286-77"}, cloud("azure", "azure.vm")),
+    # Hyper-V outside Azure: the same vendor and product, another asset tag
+    ({"sys_vendor": "Microsoft Corporation", "product_name": "Virtual Machine",
+      "chassis_asset_tag": "0000-0012-5671-8452-5402-9185-48"}, {}),
+    ({"sys_vendor": "QEMU", "product_name": "Standard PC (Q35 + ICH9, 2009)"}, {}),
+    ({}, {}),  # no DMI (a container without /sys)
+], ids=["aws", "gcp", "azure", "hyper-v", "qemu", "none"])
+def test_the_cloud_is_read_from_the_firmwares_dmi_strings(tmp_path, monkeypatch, dmi, expected):
     (tmp_path / "proc").mkdir()
-    assert not any(key.startswith("cloud.") for key in attributes(Host(tmp_path), monkeypatch))
+    (tmp_path / "sys/class/dmi/id").mkdir(parents=True)
+    for name, text in dmi.items():
+        (tmp_path / "sys/class/dmi/id" / name).write_text(text + "\n")
+    found = attributes(Host(tmp_path), monkeypatch)
+    assert {key: value for key, value in found.items() if key.startswith("cloud.")} == expected

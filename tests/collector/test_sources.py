@@ -6,6 +6,7 @@ from collections import Counter, namedtuple
 
 import pytest
 
+from collector.collection import Collection
 from collector.host import Host
 from collector.sources.base import PartialFailure, SourceOptions, Unavailable
 from collector.sources.conntrack import ConntrackSource
@@ -21,6 +22,8 @@ from collector.sources.pressure import PressureSource
 from collector.sources.processes import ProcessesSource, parse_processes_created
 from collector.sources.temperature import TemperatureSource
 from collector.sources.top_processes import TopProcessesOptions, TopProcessesSource
+from collector.telemetry import AgentTelemetry
+from tests.collector import semconv
 from tests.collector.conftest import FIXTURE_ROOT, by_attributes, values
 
 KIB = 1024
@@ -610,12 +613,17 @@ def test_interfaces_over_max_interfaces_are_left_out_and_named(fixture_host):
     assert len(capped.value.points) == 2 * 8 + 3  # lo's and eth0's counters; eth0's link and MTU (lo has no sysfs here)
 
 
+def connections(host) -> dict[tuple[str, str | None], int]:
+    """system.network.connection.count by (transport, state)."""
+    points = NetworkSource(host, NetworkOptions(connections=True)).collect()
+    return {(p.attributes["network.transport"], p.attributes.get("network.connection.state")): p.value
+            for p in points if p.metric == "system.network.connection.count"}
+
+
 def test_network_connections_by_transport_and_state_are_opt_in(fixture_host):
-    points = NetworkSource(fixture_host, NetworkOptions(connections=True)).collect()
-    connections = {(p.attributes["network.transport"], p.attributes.get("network.connection.state")): p.value
-                   for p in points if p.metric == "system.network.connection.count"}
-    assert connections == {("tcp", "listen"): 1, ("tcp", "established"): 2, ("tcp", "time_wait"): 1,
-                           ("udp", None): 1}
+    assert connections(fixture_host) == {("tcp", "listen"): 1, ("tcp", "established"): 2, ("tcp", "time_wait"): 1,
+                                         ("udp", None): 1}
+    assert not values(NetworkSource(fixture_host, NetworkOptions()).collect(), "system.network.connection.count")
 
 
 def test_ipv6_sockets_count_with_their_transport_and_an_unknown_state_without_one(host_tree):
@@ -623,11 +631,41 @@ def test_ipv6_sockets_count_with_their_transport_and_an_unknown_state_without_on
         "  sl  local_address                         remote_address                        st tx_queue\n"
         "   0: 00000000000000000000000000000000:0016 00000000000000000000000000000000:0000 0A 00000000:00000000\n"
         "   1: 00000000000000000000000001000000:1F90 00000000000000000000000001000000:C350 0C 00000000:00000000\n")
-    points = NetworkSource(Host(host_tree), NetworkOptions(connections=True)).collect()
-    connections = {(p.attributes["network.transport"], p.attributes.get("network.connection.state")): p.value
-                   for p in points if p.metric == "system.network.connection.count"}
-    assert connections == {("tcp", "listen"): 2, ("tcp", "established"): 2, ("tcp", "time_wait"): 1,
-                           ("tcp", None): 1, ("udp", None): 1}  # 0C: a state newer than the table
+    assert connections(Host(host_tree)) == {("tcp", "listen"): 2, ("tcp", "established"): 2, ("tcp", "time_wait"): 1,
+                                            ("tcp", None): 1, ("udp", None): 1}  # 0C: a state newer than the table
+
+
+# include/net/tcp_states.h: the state column of /proc/net/tcp, the kernel's name, semconv network.connection.state
+KERNEL_TCP_STATES = [
+    ("01", "TCP_ESTABLISHED", "established"), ("02", "TCP_SYN_SENT", "syn_sent"),
+    ("03", "TCP_SYN_RECV", "syn_received"), ("04", "TCP_FIN_WAIT1", "fin_wait_1"),
+    ("05", "TCP_FIN_WAIT2", "fin_wait_2"), ("06", "TCP_TIME_WAIT", "time_wait"), ("07", "TCP_CLOSE", "closed"),
+    ("08", "TCP_CLOSE_WAIT", "close_wait"), ("09", "TCP_LAST_ACK", "last_ack"), ("0A", "TCP_LISTEN", "listen"),
+    ("0B", "TCP_CLOSING", "closing")]
+
+
+def test_every_tcp_state_of_the_kernel_is_counted_as_its_semconv_state(host_tree):
+    assert {state for _, _, state in KERNEL_TCP_STATES} == semconv.ENUMS["network.connection.state"]
+    # state n held by n sockets: a state counted as another one shows
+    lines = [f"{i:4}: 0100007F:1F90 0100007F:{i:04X} {code} 00000000:00000000"
+             for i, (code, _, _) in enumerate(KERNEL_TCP_STATES, 1) for _ in range(int(code, 16))]
+    (host_tree / "proc/1/net/tcp").write_text("  sl  local_address rem_address   st tx_queue rx_queue\n"
+                                              + "\n".join(lines) + "\n")
+    assert connections(Host(host_tree)) == {
+        **{("tcp", state): int(code, 16) for code, _, state in KERNEL_TCP_STATES}, ("udp", None): 1}
+
+
+@pytest.mark.parametrize("table", ["tcp", "udp6"])
+def test_a_socket_table_that_cannot_be_read_is_an_error_but_a_missing_ipv6_one_is_not(host_tree, table):
+    def outcomes():
+        telemetry = AgentTelemetry()
+        Collection([NetworkSource(Host(host_tree), NetworkOptions(connections=True))], telemetry).refresh()
+        return telemetry.sources["network"].outcomes
+
+    assert outcomes() == {"success": 1}  # the fixture has no tcp6 or udp6: IPv6 is off
+    (host_tree / "proc/1/net" / table).unlink(missing_ok=True)
+    (host_tree / "proc/1/net" / table).mkdir()  # unreadable (as root, a mode would not stop the read)
+    assert outcomes() == {"error": 1}
 
 
 def test_tcp_stack_counters_and_sockets_from_the_host_namespace(fixture_host):

@@ -216,6 +216,8 @@ def test_summaries_become_gauges_per_series_and_families_of_one_file_must_agree(
     ("# TYPE x\n", "line 1: unknown type '' for x"),
     ('x{a="1",b="2"} 1\nx{a="1",b="2"} 2\n', 'line 2: x{a="1",b="2"} is written twice'),
     ("x{a=1} 1\n", "line 1: malformed labels {a=1}"),
+    ('x{a="1" b="2"} 1\n', 'line 1: malformed labels {a="1" b="2"}'),  # no comma between labels
+    ('x{1a="1"} 1\n', 'line 1: malformed labels {1a="1"}'),  # a label name starts with a letter or _
     ("9" * 100 + "\n", f"line 1: not a sample: '{'9' * 80}'"),  # a long line is shown cut at 80 characters
 ])
 def test_invalid_text_names_the_line_and_the_problem(text, error):
