@@ -56,7 +56,7 @@ GATEWAY_PORTS = {"vmagent": ("vmagent",),
 ALERTMANAGER_CONFIG = REPO_ROOT / "alertmanager" / "alertmanager.yml"
 RULES_DIR = REPO_ROOT / "rules"
 EXIT_FAILED, EXIT_USAGE = 1, 2
-RESTART_DELAY, RESTART_DELAY_MAX, RESTART_TIMEOUT = 5.0, 60.0, 60.0
+RESTART_DELAY, RESTART_TIMEOUT = 5.0, 60.0
 QUICK_EXIT, QUICK_EXITS_ALLOWED = 60.0, 5
 
 
@@ -308,9 +308,9 @@ def hold_lock(data_dir: Path):
 
 
 class Supervised:
-    """A server the launcher restarts when it exits, as a supervisor would: after RESTART_DELAY, doubled (up to
-    RESTART_DELAY_MAX) each time it exits again within QUICK_EXIT of its start; the run ends after
-    QUICK_EXITS_ALLOWED such exits in a row, with the end of its log."""
+    """A server the launcher restarts when it exits, as a supervisor would: after RESTART_DELAY, doubled for each
+    exit in a row within QUICK_EXIT of its start after the first; the run ends at the QUICK_EXITS_ALLOWED-th such
+    exit in a row, with the end of its log."""
 
     def __init__(self, label: str, server: Server):
         self.label, self.server = label, server
@@ -324,7 +324,7 @@ class Supervised:
         if self.restart_at is None and not self.server.running():
             self.schedule(exit_status(self.server.process.returncode), now - self.started < QUICK_EXIT, say)
         elif self.restart_at is not None and time.monotonic() >= self.restart_at:
-            say(f"restarting {self.label} …")
+            say(f"restarting {self.label} … (the log of the run that ended: {self.server.keep_log()})")
             try:
                 self.server.start(timeout=RESTART_TIMEOUT)
             except (ServerFailed, PortInUse) as failure:
@@ -334,11 +334,11 @@ class Supervised:
             say(f"{self.label} is back")
 
     def schedule(self, reason: str, quick: bool, say) -> None:
-        self.quick_exits = self.quick_exits + 1 if quick else 1
-        if self.quick_exits > QUICK_EXITS_ALLOWED:
+        self.quick_exits = self.quick_exits + 1 if quick else 0
+        if self.quick_exits >= QUICK_EXITS_ALLOWED:
             raise ServerFailed(f"{self.label} {reason}, {self.quick_exits} times in a row within {QUICK_EXIT:.0f}s "
                                f"of its start: giving up (log {self.server.log_path}):\n{self.server.log_tail()}")
-        delay = min(RESTART_DELAY * 2 ** (self.quick_exits - 1), RESTART_DELAY_MAX)
+        delay = RESTART_DELAY * 2 ** max(0, self.quick_exits - 1)
         again = f", {self.quick_exits} times in a row soon after its start" if self.quick_exits > 1 else ""
         say(f"{self.label} {reason} (log {self.server.log_path}){again}: restarting in {delay:.0f}s")
         self.restart_at = time.monotonic() + delay

@@ -100,6 +100,13 @@ class Server:
     def log_path(self) -> Path:
         return self.data_dir / "server.log"
 
+    def keep_log(self) -> Path:
+        """Set the log aside before a restart (start() begins a new one): it says why the last run ended."""
+        previous = self.log_path.with_name("server.previous.log")
+        if self.log_path.exists():
+            self.log_path.replace(previous)
+        return previous
+
     def argv(self) -> list[str]:
         raise NotImplementedError
 

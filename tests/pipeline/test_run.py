@@ -333,6 +333,9 @@ class ExitingServer:
     def log_tail(self):
         return "the log's last lines"
 
+    def keep_log(self):
+        return self.log_path.with_name("server.previous.log")
+
 
 def test_a_server_exiting_soon_after_each_start_is_restarted_later_each_time_then_given_up(monkeypatch):
     clock = [1000.0]
@@ -348,9 +351,32 @@ def test_a_server_exiting_soon_after_each_start_is_restarted_later_each_time_the
                 clock[0] = supervised.restart_at
                 supervised.check(said.append)   # restarts it
                 clock[0] += 1
-    assert delays == [5, 10, 20, 40, 60]
+    assert delays == [5, 10, 20, 40]
     assert said[0] == "gateway (otelcol) was killed by SIGKILL (log /data/gateway/server.log): restarting in 5s"
+    assert said[1] == ("restarting gateway (otelcol) … "
+                       "(the log of the run that ended: /data/gateway/server.previous.log)")
     assert said[2] == "gateway (otelcol) is back"
     assert said[3].endswith(", 2 times in a row soon after its start: restarting in 10s")
-    assert str(given_up.value).startswith("gateway (otelcol) was killed by SIGKILL, 6 times in a row within 60s")
+    assert str(given_up.value).startswith("gateway (otelcol) was killed by SIGKILL, 5 times in a row within 60s")
     assert str(given_up.value).endswith("the log's last lines")
+
+
+def test_an_exit_after_a_long_run_starts_the_count_afresh(monkeypatch):
+    clock = [1000.0]
+    monkeypatch.setattr(run.time, "monotonic", lambda: clock[0])
+    said = []
+    supervised = Supervised("gateway (otelcol)", ExitingServer())
+    clock[0] += 7200
+    supervised.check(said.append)                    # exits after two hours
+    clock[0] = supervised.restart_at
+    supervised.check(said.append)                    # restarts it
+    supervised.check(said.append)                    # exits at once: the first quick exit
+    assert [line.rsplit(": ", 1)[1] for line in (said[0], said[3])] == ["restarting in 5s", "restarting in 5s"]
+    assert "times in a row" not in said[3]
+
+
+def test_a_restart_keeps_the_log_that_says_why_the_server_ended(tmp_path):
+    server = Prometheus(0, tmp_path)
+    server.log_path.write_text("FATAL: the reason\n")
+    assert server.keep_log().read_text() == "FATAL: the reason\n"
+    assert not server.log_path.exists()
