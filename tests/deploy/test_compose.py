@@ -22,7 +22,7 @@ COMPOSE = yaml.safe_load((COMPOSE_DIR / "compose.yaml").read_text())
 SERVICES = COMPOSE["services"]
 # The keys of the Compose specification this file may use; a misspelt key is ignored by nothing but this test.
 SERVICE_KEYS = {"build", "image", "command", "environment", "env_file", "volumes", "ports", "depends_on",
-                "restart", "pid", "uts", "read_only", "cap_drop", "security_opt", "tmpfs"}
+                "restart", "uts", "read_only", "cap_drop", "security_opt", "tmpfs", "user"}
 PINNED_IMAGE = re.compile(r"^[\w./-]+:v?\d+\.\d+\.\d+$")
 
 
@@ -89,7 +89,6 @@ def test_agent_reads_the_host_read_only():
     [hostfs] = [v for v in agent["volumes"] if isinstance(v, dict) and v["source"] == "/"]
     assert hostfs["read_only"] is True and hostfs["bind"]["propagation"] == "rslave"
     assert agent["environment"]["HOSTAGENT_HOST_ROOT"] == hostfs["target"]
-    assert agent["pid"] == "host"
     assert agent["read_only"] is True and agent["cap_drop"] == ["ALL"]
 
 
@@ -179,3 +178,12 @@ def test_agent_environment_passes_check_config(tmp_path):
                             env={"PATH": "/usr/bin:/bin", **environment})
     assert result.returncode == 0, result.stderr
     assert environment["OTEL_EXPORTER_OTLP_METRICS_ENDPOINT"] in result.stdout
+
+
+def test_the_agent_shares_no_user_and_no_process_namespace_with_the_gateway():
+    """The agent reads the host's /proc through the host root: a process of its own user there shows it its
+    environment (the gateway's write URLs and credentials)."""
+    agent_user = re.search(r"^USER (\d+):", (DEPLOY / "container" / "Dockerfile").read_text(), re.MULTILINE)[1]
+    assert SERVICES["otelcol"]["user"].split(":")[0] != agent_user
+    assert SERVICES["otelcol-storage"]["command"][1] == SERVICES["otelcol"]["user"]
+    assert "pid" not in SERVICES["agent"]

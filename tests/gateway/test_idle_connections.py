@@ -3,9 +3,11 @@ rolling update or a scale-up (a Service balances connections, not requests; docs
 
 import select
 
+import pytest
+
 from collector.config import ExporterConfig
 from collector.transport import HttpTransport, Outcome
-from pipeline.testing import free_port, otelcol_gateway, running
+from pipeline.testing import GATEWAYS, free_port, gateway_server, running
 
 INTERVAL = ExporterConfig().interval
 
@@ -17,11 +19,13 @@ def closed_by_peer(sock, within: float) -> bool:
     return bool(poller.poll(within * 1000)) and sock.recv(1) == b""
 
 
-def test_the_gateway_closes_an_idle_agent_connection_before_the_next_export(tmp_path):
-    """otel-config/gateway.yaml as make run, compose and every Kubernetes overlay run it; the agent's own transport:
-    its connection is closed before its next export is due, and that export goes out on a new one."""
+@pytest.mark.parametrize("kind", GATEWAYS)
+def test_the_gateway_closes_an_idle_agent_connection_before_the_next_export(tmp_path, kind):
+    """otel-config/gateway.yaml and vmagent.flags as make run, compose and every Kubernetes overlay run them; the
+    agent's own transport: its connection is closed before its next export is due, and that export goes out on a
+    new one."""
     unused = f"http://127.0.0.1:{free_port()}/api/v1/write"
-    with running(otelcol_gateway(free_port(), tmp_path, unused, unused)) as gateway:
+    with running(gateway_server(kind, free_port(), tmp_path, unused, unused)) as gateway:
         transport = HttpTransport(ExporterConfig(endpoint=gateway.otlp_url, compression="none"))
         try:
             assert transport.send(b"").outcome is Outcome.SENT
