@@ -51,3 +51,15 @@ def test_the_documented_window_is_what_compose_runs_and_keeps_the_agents_backlog
     for overlay in ("both", "prometheus", "vmagent"):
         agent = yaml.safe_load(config_map_data(rendered[overlay], "hostagent-agent-config")["agent.yaml"])
         assert Duration.parse(documented) > Duration.parse(agent["backlog"]["max_age"]), overlay
+
+
+def test_kubernetes_requirements_name_the_evaluator_label_make_run_and_compose_set():
+    """Alertmanager's inhibitions compare `evaluator`: an evaluator without it lets one backend's outage silence
+    the other backend's host pages."""
+    requirements = kubernetes_requirements()
+    compose_prometheus = yaml.safe_load((DEPLOY / "compose" / "prometheus.yml").read_text())
+    assert compose_prometheus["global"]["external_labels"] == {"evaluator": "prometheus"}
+    assert "-external.label=evaluator=vmalert" in SERVICES["vmalert"]["command"]
+    assert Prometheus(0, DEPLOY).config()["global"]["external_labels"] == {"evaluator": "prometheus"}
+    assert "external_labels: {evaluator: prometheus}" in requirements
+    assert "-external.label=evaluator=vmalert" in requirements
