@@ -6,6 +6,7 @@ connect and close per request that a real gateway would not make it pay."""
 import contextlib
 import gzip
 import socket
+import sys
 import threading
 import zlib
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -38,6 +39,10 @@ class _KeepAliveServer(ThreadingHTTPServer):
         with self.connections_lock:
             self.connections.discard(request)
         super().shutdown_request(request)
+
+    def handle_error(self, request, client_address):
+        if not isinstance(sys.exc_info()[1], ConnectionError):  # a client that resets a kept-alive connection
+            super().handle_error(request, client_address)
 
     def server_close(self):
         with self.connections_lock:
