@@ -239,8 +239,7 @@ TIMING = (
                    lambda level: EXPORT * level),
                   ("system_memory_linux_pressure_seconds_total", {"system_pressure_stall_type": "some"},
                    lambda level: EXPORT * 0.5), counter=True), {}),
-    Timing("HostStoppedReporting", "no `hostagent_memory_usage_bytes` sample for {silent}, one within {remembered}, "
-           "another host's within {fleet_within}",
+    Timing("HostStoppedReporting", "no `hostagent_memory_usage_bytes` sample for {silent}, one within {remembered}",
            presence_series, {}, ("job", "instance", "host_name", "host_id"),
            lag=lambda level: build.seconds(level["silent"]), early=EXPORT),
 )
