@@ -323,7 +323,7 @@ class Supervised:
         now = time.monotonic()
         if self.restart_at is None and not self.server.running():
             self.schedule(exit_status(self.server.process.returncode), now - self.started < QUICK_EXIT, say)
-        elif self.restart_at is not None and time.monotonic() >= self.restart_at:
+        elif self.restart_at is not None and now >= self.restart_at:
             say(f"restarting {self.label} … (the log of the run that ended: {self.server.keep_log()})")
             try:
                 self.server.start(timeout=RESTART_TIMEOUT)
