@@ -69,6 +69,12 @@ NAMING_CHANGES = (
      "the model's attribute"),
     ("`hw_temperature_celsius{hw_type=\"temperature\"}`", "no `hw_type`; `hw_sensor_location` and `hw_parent` "
      "where the kernel names them; `hw_id` built from the parent device's name", "the model's attributes"),
+    ("`instance` (`service.instance.id`): UUIDv5 of `<host.id>/<service.name>` in a namespace of the agent's own",
+     "the same name in the model's namespace `4d63009a-8d0f-11ee-aad7-4c796ed8e320`: every host's `instance` "
+     "changes once, at the upgrade. Its series and recorded series start anew under the new value (rates and "
+     "1-day baselines refill); silences and saved queries naming an `instance` need the new one. "
+     "`HostStoppedReporting` matches on `host_id` and `host_name`: the old value's end pages nobody",
+     "`service.instance.id`'s note: an inherent ID SHOULD be the source of a UUIDv5 in that namespace"),
 )
 
 

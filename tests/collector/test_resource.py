@@ -8,9 +8,12 @@ import psutil
 import pytest
 
 from collector.host import Host
-from collector.resource import INSTANCE_NAMESPACE, ResourceConfig, build_resource, network_addresses
+from collector.resource import ResourceConfig, build_resource, network_addresses
 
 DEFAULT_CONFIG = ResourceConfig()
+# service.instance.id's note (semantic conventions v1.44.0, model/service/registry.yaml): an inherent ID "SHOULD be
+# used as source of a UUID Version 5 and SHOULD use the following UUID as the namespace"
+SEMCONV_INSTANCE_NAMESPACE = uuid.UUID("4d63009a-8d0f-11ee-aad7-4c796ed8e320")
 
 
 def attributes(host, monkeypatch, config=DEFAULT_CONFIG, **environ):
@@ -47,7 +50,14 @@ def test_the_instance_id_is_stable_and_differs_per_host(fixture_host, monkeypatc
     assert first == attributes(fixture_host, monkeypatch)["service.instance.id"]
     other = attributes(fixture_host, monkeypatch, OTEL_RESOURCE_ATTRIBUTES="host.id=another-machine")
     assert other["service.instance.id"] != first
-    assert other["service.instance.id"] == str(uuid.uuid5(INSTANCE_NAMESPACE, "another-machine/hostagent"))
+    assert other["service.instance.id"] == str(uuid.uuid5(SEMCONV_INSTANCE_NAMESPACE, "another-machine/hostagent"))
+
+
+def test_the_instance_id_is_a_uuid5_of_the_host_and_service_in_the_models_namespace(fixture_host, monkeypatch):
+    found = attributes(fixture_host, monkeypatch, OTEL_SERVICE_NAME="edge-agent")
+    instance = uuid.UUID(found["service.instance.id"])
+    assert instance.version == 5
+    assert instance == uuid.uuid5(SEMCONV_INSTANCE_NAMESPACE, "0123456789abcdef0123456789abcdef/edge-agent")
 
 
 def test_environment_adds_and_overrides_attributes(fixture_host, monkeypatch):
