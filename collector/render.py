@@ -42,6 +42,12 @@ CONFORMANCE_NOTES = (
     "`cloud.provider` and `cloud.platform` (from the firmware's DMI strings, no metadata call); opt-in, with the "
     "`resource` options: `host.cpu.*` and `host.ip`/`host.mac`. No `container.id`: the agent describes the "
     "host, not the container it runs in.",
+    "- `host.id` is the machine id also on a cloud VM, where the model asks for the provider's instance id: only "
+    "the metadata service gives that for certain, and the agent makes no network call (nor does the "
+    "resourcedetection `system` detector). To send the instance id, name it: "
+    "`OTEL_RESOURCE_ATTRIBUTES=host.id=<instance id>` wins over what is detected (the `host_id` label, and "
+    "`instance`, which is derived from it, change with it). On EC2 instances built on Nitro the firmware holds "
+    "the instance id locally, in `/sys/class/dmi/id/board_asset_tag`; the agent does not read it.",
     "- Names the model does not define are kept only where it has none, and then follow the OpenTelemetry "
     "Collector's hostmetrics receiver where it has one (each such metric says so below); attribute keys "
     "are the model's registry names where it has the attribute, else the precedent's "

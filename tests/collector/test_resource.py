@@ -8,6 +8,7 @@ import psutil
 import pytest
 
 from collector.host import Host
+from collector.render import CONFORMANCE_NOTES
 from collector.resource import ResourceConfig, build_resource, network_addresses
 
 DEFAULT_CONFIG = ResourceConfig()
@@ -117,3 +118,27 @@ def test_the_cloud_is_read_from_the_firmwares_dmi_strings(tmp_path, monkeypatch,
         (tmp_path / "sys/class/dmi/id" / name).write_text(text + "\n")
     found = attributes(Host(tmp_path), monkeypatch)
     assert {key: value for key, value in found.items() if key.startswith("cloud.")} == expected
+
+
+def ec2_host(root) -> Host:
+    """A host root of an EC2 virtual machine, as the agent reads it: a machine id and the firmware's DMI vendor."""
+    (root / "proc").mkdir()
+    (root / "etc").mkdir()
+    (root / "etc/machine-id").write_text("fedcba9876543210fedcba9876543210\n")
+    (root / "sys/class/dmi/id").mkdir(parents=True)
+    (root / "sys/class/dmi/id/sys_vendor").write_text("Amazon EC2\n")
+    return Host(root)
+
+
+def test_host_id_on_a_cloud_vm_is_the_machine_id_unless_the_environment_names_the_instance(tmp_path, monkeypatch):
+    """The model's host.id on a cloud VM is the provider's instance id, which only its metadata service answers for
+    certain: the agent reads locally (as resourcedetection's `system` detector), a documented departure."""
+    host = ec2_host(tmp_path)
+    detected = attributes(host, monkeypatch)
+    assert (detected["cloud.provider"], detected["host.id"]) == ("aws", "fedcba9876543210fedcba9876543210")
+    named = attributes(host, monkeypatch, OTEL_RESOURCE_ATTRIBUTES="host.id=i-0af01c0123456789a")
+    assert (named["cloud.provider"], named["host.id"]) == ("aws", "i-0af01c0123456789a")
+    assert named["service.instance.id"] == str(uuid.uuid5(SEMCONV_INSTANCE_NAMESPACE, "i-0af01c0123456789a/hostagent"))
+    notes = " ".join(CONFORMANCE_NOTES)
+    assert "`host.id` is the machine id also on a cloud VM" in notes
+    assert "OTEL_RESOURCE_ATTRIBUTES=host.id=" in notes
