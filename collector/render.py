@@ -18,8 +18,11 @@ CONFORMANCE_NOTES = (
     "- Processes (`top_processes`): the model identifies a process entity by `process.pid` and "
     "`process.creation.time` (ISO 8601, UTC). One agent reports many processes through one OTLP resource "
     "(the host's), and Prometheus keeps resource attributes only in `target_info`: so both travel as point "
-    "attributes, with `process.executable.name` beside them. `process.cpu.*` carry `cpu.mode` `user` and "
-    "`system` (the kernel's per-process I/O wait is not CPU time).",
+    "attributes, with `process.executable.name` beside them: the base name of `/proc/<pid>/exe`'s target, as "
+    "the model asks on Linux (a replaced binary's ` (deleted)` left out); where that link cannot be read (another "
+    "user's process without root or `CAP_SYS_PTRACE`, a kernel thread, a zombie) the kernel's process name, "
+    "extended from the command line where the kernel cut it at 15 characters (psutil's `name()`). "
+    "`process.cpu.*` carry `cpu.mode` `user` and `system` (the kernel's per-process I/O wait is not CPU time).",
     "- Process groups (`process_groups`): the `process.*` metrics summed over each configured group's processes "
     "(as process-exporter does; `process.uptime` is the oldest member's), told apart by `hostagent.process_group` "
     "instead of a process identity; `process.cpu.time` carries `cpu.mode` `user` and `system` as above. "
@@ -42,6 +45,12 @@ CONFORMANCE_NOTES = (
     "`cloud.provider` and `cloud.platform` (from the firmware's DMI strings, no metadata call); opt-in, with the "
     "`resource` options: `host.cpu.*` and `host.ip`/`host.mac`. No `container.id`: the agent describes the "
     "host, not the container it runs in.",
+    "- `host.id` is the machine id also on a cloud VM, where the model asks for the provider's instance id: only "
+    "the metadata service gives that for certain, and the agent makes no network call (nor does the "
+    "resourcedetection `system` detector). To send the instance id, name it: "
+    "`OTEL_RESOURCE_ATTRIBUTES=host.id=<instance id>` wins over what is detected (the `host_id` label, and "
+    "`instance`, which is derived from it, change with it). On EC2 instances built on Nitro the firmware holds "
+    "the instance id locally, in `/sys/class/dmi/id/board_asset_tag`; the agent does not read it.",
     "- Names the model does not define are kept only where it has none, and then follow the OpenTelemetry "
     "Collector's hostmetrics receiver where it has one (each such metric says so below); attribute keys "
     "are the model's registry names where it has the attribute, else the precedent's "
@@ -69,6 +78,16 @@ NAMING_CHANGES = (
      "the model's attribute"),
     ("`hw_temperature_celsius{hw_type=\"temperature\"}`", "no `hw_type`; `hw_sensor_location` and `hw_parent` "
      "where the kernel names them; `hw_id` built from the parent device's name", "the model's attributes"),
+    ("`process_executable_name`: the kernel's process name (`comm`, extended from the command line)",
+     "the base name of `/proc/<pid>/exe`'s target (`python3.11`, not `python3`; `postgres`, not a title such as "
+     "`postgres: walwr`); the kernel's name where the link cannot be read",
+     "the model's `process.executable.name` on Linux"),
+    ("`instance` (`service.instance.id`): UUIDv5 of `<host.id>/<service.name>` in a namespace of the agent's own",
+     "the same name in the model's namespace `4d63009a-8d0f-11ee-aad7-4c796ed8e320`: every host's `instance` "
+     "changes once, at the upgrade. Its series and recorded series start anew under the new value (rates and "
+     "1-day baselines refill); silences and saved queries naming an `instance` need the new one. "
+     "`HostStoppedReporting` matches on `host_id` and `host_name`: the old value's end pages nobody",
+     "`service.instance.id`'s note: an inherent ID SHOULD be the source of a UUIDv5 in that namespace"),
 )
 
 

@@ -26,7 +26,8 @@ except ImportError:
 DEFAULT_SERVICE_NAME = "hostagent"
 # semconv host.arch values for what platform.machine() reports
 ARCHITECTURES = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm32", "ppc64le": "ppc64", "s390x": "s390x"}
-INSTANCE_NAMESPACE = uuid.UUID("7f3c9e52-8d0a-4f55-9a59-2f3d6e0c4b11")
+# service.instance.id from an inherent ID: a UUIDv5 in the namespace the semantic conventions give for it
+INSTANCE_NAMESPACE = uuid.UUID("4d63009a-8d0f-11ee-aad7-4c796ed8e320")
 # /proc/cpuinfo field → semconv host.cpu.* attribute
 CPUINFO = {"vendor_id": "host.cpu.vendor.id", "cpu family": "host.cpu.family", "model": "host.cpu.model.id",
            "model name": "host.cpu.model.name", "stepping": "host.cpu.stepping"}

@@ -4,8 +4,8 @@ The model puts process metrics on a process entity identified by process.pid and
 An OTLP resource is one per export here (one MeterProvider), and Prometheus keeps resource attributes only
 in target_info: so the identity travels as point attributes, beside the descriptive executable name.
 
-Every process costs one read of /proc/<pid>/stat; the top N also their fd directory (and their cmdline when the
-kernel cut the name). The values are those psutil gives on Linux.
+Every process costs one read of /proc/<pid>/stat; the top N also their fd directory and their exe link (and their
+cmdline when that link cannot be read and the kernel cut the name). The values are those psutil gives on Linux.
 """
 
 import os
@@ -91,6 +91,14 @@ class TopProcessesSource(Source):
                 "num_threads": stat.threads, "num_fds": self._fds(pid)}
 
     def _name(self, pid: int, comm: str) -> str:
+        """The model's process.executable.name on Linux: the base name of /proc/<pid>/exe's target. The link of
+        another user's process needs CAP_SYS_PTRACE, a kernel thread or a zombie has none: then the kernel's name."""
+        try:
+            return executable_name(os.readlink(os.fsencode(f"{self.host.proc}/{pid}/exe")))
+        except OSError:
+            return self._kernel_name(pid, comm)
+
+    def _kernel_name(self, pid: int, comm: str) -> str:
         """The kernel cuts a process name at 15 characters: where the program's file name starts with it, that
         name instead (psutil's; "gnome-keyring-daemon", not "gnome-keyring-d")."""
         if len(comm) < 15:
@@ -118,6 +126,12 @@ def boot_time(stat: str) -> float:
         if line.startswith("btime "):
             return float(line.split()[1])
     raise ValueError("no 'btime' line in /proc/stat")
+
+
+def executable_name(target: bytes) -> str:
+    """The file name of an exe link's target; the kernel adds " (deleted)" to a binary replaced or removed since
+    the process started it (a package upgrade)."""
+    return os.path.basename(target.removesuffix(b" (deleted)")).decode(errors="backslashreplace")
 
 
 def program_name(cmdline: bytes) -> str:

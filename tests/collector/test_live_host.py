@@ -71,16 +71,22 @@ def test_cpu_cores_and_frequencies_are_psutil_s():
         assert 0.75 * low <= ours[n] <= 1.25 * high
 
 
-def test_top_processes_name_and_date_each_process_as_psutil_does():
+def test_top_processes_name_and_date_each_process_as_the_model_and_psutil_say():
     def ours():
         points = TopProcessesSource(Host("/"), TopProcessesOptions(enabled=True, count=50, by="memory")).collect()
         return {p.attributes["process.pid"]: (p.attributes["process.executable.name"],
                                               p.attributes["process.creation.time"]) for p in points}
 
     def theirs(pid):
+        """The model's name: the base name of /proc/<pid>/exe's target; psutil's name where that link is not
+        readable (kernel threads, and other users' processes without CAP_SYS_PTRACE)."""
         try:
             process = psutil.Process(pid)
-            return process.name(), creation_time(process.create_time())
+            try:
+                name = os.path.basename(os.readlink(f"/proc/{pid}/exe").removesuffix(" (deleted)"))
+            except OSError:
+                name = process.name()
+            return name, creation_time(process.create_time())
         except psutil.NoSuchProcess:
             return None
 

@@ -8,9 +8,13 @@ import psutil
 import pytest
 
 from collector.host import Host
-from collector.resource import INSTANCE_NAMESPACE, ResourceConfig, build_resource, network_addresses
+from collector.render import CONFORMANCE_NOTES
+from collector.resource import ResourceConfig, build_resource, network_addresses
 
 DEFAULT_CONFIG = ResourceConfig()
+# service.instance.id's note (semantic conventions v1.44.0, model/service/registry.yaml): an inherent ID "SHOULD be
+# used as source of a UUID Version 5 and SHOULD use the following UUID as the namespace"
+SEMCONV_INSTANCE_NAMESPACE = uuid.UUID("4d63009a-8d0f-11ee-aad7-4c796ed8e320")
 
 
 def attributes(host, monkeypatch, config=DEFAULT_CONFIG, **environ):
@@ -47,7 +51,14 @@ def test_the_instance_id_is_stable_and_differs_per_host(fixture_host, monkeypatc
     assert first == attributes(fixture_host, monkeypatch)["service.instance.id"]
     other = attributes(fixture_host, monkeypatch, OTEL_RESOURCE_ATTRIBUTES="host.id=another-machine")
     assert other["service.instance.id"] != first
-    assert other["service.instance.id"] == str(uuid.uuid5(INSTANCE_NAMESPACE, "another-machine/hostagent"))
+    assert other["service.instance.id"] == str(uuid.uuid5(SEMCONV_INSTANCE_NAMESPACE, "another-machine/hostagent"))
+
+
+def test_the_instance_id_is_a_uuid5_of_the_host_and_service_in_the_models_namespace(fixture_host, monkeypatch):
+    found = attributes(fixture_host, monkeypatch, OTEL_SERVICE_NAME="edge-agent")
+    instance = uuid.UUID(found["service.instance.id"])
+    assert instance.version == 5
+    assert instance == uuid.uuid5(SEMCONV_INSTANCE_NAMESPACE, "0123456789abcdef0123456789abcdef/edge-agent")
 
 
 def test_environment_adds_and_overrides_attributes(fixture_host, monkeypatch):
@@ -107,3 +118,27 @@ def test_the_cloud_is_read_from_the_firmwares_dmi_strings(tmp_path, monkeypatch,
         (tmp_path / "sys/class/dmi/id" / name).write_text(text + "\n")
     found = attributes(Host(tmp_path), monkeypatch)
     assert {key: value for key, value in found.items() if key.startswith("cloud.")} == expected
+
+
+def ec2_host(root) -> Host:
+    """A host root of an EC2 virtual machine, as the agent reads it: a machine id and the firmware's DMI vendor."""
+    (root / "proc").mkdir()
+    (root / "etc").mkdir()
+    (root / "etc/machine-id").write_text("fedcba9876543210fedcba9876543210\n")
+    (root / "sys/class/dmi/id").mkdir(parents=True)
+    (root / "sys/class/dmi/id/sys_vendor").write_text("Amazon EC2\n")
+    return Host(root)
+
+
+def test_host_id_on_a_cloud_vm_is_the_machine_id_unless_the_environment_names_the_instance(tmp_path, monkeypatch):
+    """The model's host.id on a cloud VM is the provider's instance id, which only its metadata service answers for
+    certain: the agent reads locally (as resourcedetection's `system` detector), a documented departure."""
+    host = ec2_host(tmp_path)
+    detected = attributes(host, monkeypatch)
+    assert (detected["cloud.provider"], detected["host.id"]) == ("aws", "fedcba9876543210fedcba9876543210")
+    named = attributes(host, monkeypatch, OTEL_RESOURCE_ATTRIBUTES="host.id=i-0af01c0123456789a")
+    assert (named["cloud.provider"], named["host.id"]) == ("aws", "i-0af01c0123456789a")
+    assert named["service.instance.id"] == str(uuid.uuid5(SEMCONV_INSTANCE_NAMESPACE, "i-0af01c0123456789a/hostagent"))
+    notes = " ".join(CONFORMANCE_NOTES)
+    assert "`host.id` is the machine id also on a cloud VM" in notes
+    assert "OTEL_RESOURCE_ATTRIBUTES=host.id=" in notes

@@ -1,5 +1,6 @@
 """Each source against the fixture host tree: exact values."""
 
+import errno
 import os
 import shutil
 from collections import Counter, namedtuple
@@ -887,6 +888,19 @@ def test_top_processes_by_cpu_rank_the_cpu_used_since_the_previous_collection(tm
     assert shares["user"] > 0 and shares["system"] == 0
 
 
+def one_process_root(root, comm: str, cmdline: bytes = b"", exe: bytes | None = None) -> Host:
+    """A host root whose /proc holds one process, 7; `exe` is the target of its /proc/7/exe link (none: the link
+    cannot be read, as a kernel thread's or, without CAP_SYS_PTRACE, another user's process's)."""
+    process = root / "proc" / "7"
+    process.mkdir(parents=True)
+    (root / "proc" / "stat").write_text("cpu  1 0 1 10\ncpu0 1 0 1 10\nbtime 1700000000\n")
+    (process / "stat").write_text(f"7 ({comm}) S 1 7 7 0 -1 0 0 0 0 0 1 1 0 0 20 0 1 0 100 4096 1 0\n")
+    (process / "cmdline").write_bytes(cmdline)
+    if exe is not None:
+        os.symlink(exe, os.fsencode(process / "exe"))  # dangling: only the link's text is read
+    return Host(root)
+
+
 @pytest.mark.parametrize("comm, cmdline, name", [
     ("gnome-keyring-d", b"/usr/bin/gnome-keyring-daemon\0--start\0", "gnome-keyring-daemon"),
     ("kworker/0:1-eve", b"", "kworker/0:1-eve"),  # a kernel thread: no command line
@@ -898,13 +912,37 @@ def test_top_processes_by_cpu_rank_the_cpu_used_since_the_previous_collection(tm
     ("caf\\xe9-daemon-lo", b"/usr/bin/caf\xe9-daemon-long\0", "caf\\xe9-daemon-long"),  # bytes that are not UTF-8
 ])
 def test_a_name_the_kernel_cut_is_the_programs_where_it_starts_so(tmp_path, comm, cmdline, name):
-    process = tmp_path / "proc" / "7"
-    process.mkdir(parents=True)
-    (tmp_path / "proc" / "stat").write_text("cpu  1 0 1 10\ncpu0 1 0 1 10\nbtime 1700000000\n")
-    (process / "stat").write_text(f"7 ({comm}) S 1 7 7 0 -1 0 0 0 0 0 1 1 0 0 20 0 1 0 100 4096 1 0\n")
-    (process / "cmdline").write_bytes(cmdline)
-    points = TopProcessesSource(Host(tmp_path), TopProcessesOptions(enabled=True)).collect()
+    """Where /proc/<pid>/exe cannot be read: the kernel's name, extended from the command line (psutil's)."""
+    points = TopProcessesSource(one_process_root(tmp_path, comm, cmdline), TopProcessesOptions(enabled=True)).collect()
     assert {p.attributes["process.executable.name"] for p in points} == {name}
+
+
+# semconv v1.44.0 process.executable.name: "On Linux based systems, this SHOULD be set to the base name of the
+# target of /proc/[pid]/exe."
+@pytest.mark.parametrize("comm, cmdline, exe, name", [
+    ("python3", b"python3\0-m\0collector\0", b"/usr/bin/python3.11", "python3.11"),  # not the name it ran as
+    ("postgres: walwr", b"postgres: walwriter   \0", b"/usr/lib/postgresql/16/bin/postgres", "postgres"),
+    ("gnome-keyring-d", b"/usr/bin/gnome-keyring-daemon\0", b"/usr/bin/gnome-keyring-daemon", "gnome-keyring-daemon"),
+    # the binary was replaced (a package upgrade) while the process runs: the kernel marks the old one deleted;
+    # the process renamed itself (prctl PR_SET_NAME)
+    ("connection", b"/usr/sbin/mysqld\0", b"/usr/sbin/mysqld (deleted)", "mysqld"),
+    ("app", b"./app\0", b"/srv/caf\xe9/caf\xe9-app", "caf\\xe9-app"),  # bytes that are not UTF-8
+])
+def test_the_executable_name_is_the_base_name_of_the_exe_link(tmp_path, comm, cmdline, exe, name):
+    host = one_process_root(tmp_path, comm, cmdline, exe)
+    points = TopProcessesSource(host, TopProcessesOptions(enabled=True)).collect()
+    assert {p.attributes["process.executable.name"] for p in points} == {name}
+
+
+def test_without_a_readable_exe_link_the_name_is_the_kernels(tmp_path, monkeypatch):
+    host = one_process_root(tmp_path, "gnome-keyring-d", b"/usr/bin/gnome-keyring-daemon\0", b"/usr/bin/other")
+
+    def denied(path, *args, **kwargs):
+        raise PermissionError(errno.EACCES, "Permission denied", path)
+
+    monkeypatch.setattr(os, "readlink", denied)  # another user's process without CAP_SYS_PTRACE
+    points = TopProcessesSource(host, TopProcessesOptions(enabled=True)).collect()
+    assert {p.attributes["process.executable.name"] for p in points} == {"gnome-keyring-daemon"}
 
 
 def test_top_process_identity_and_cpu_by_mode():
