@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: test lint run soak backends otelcol viewer chromium screenshots grafana-schema docs dashboards rules bench venv clean mutation
+.PHONY: test lint run soak backends otelcol viewer chromium screenshots grafana-schema semconv-model docs dashboards rules bench venv clean mutation
 
 # A virtualenv at $(2) made by the interpreter $(1), with the agent (editable) and everything the tests use.
 # The tools (pipeline, rules, bench, viewer; dashgen in grafana/) come from the working tree: the agent's
@@ -52,7 +52,17 @@ screenshots: venv backends otelcol viewer chromium
 grafana-schema: venv
 	$(PY) -m dashgen.schema install
 
-test: lint venv backends otelcol grafana-schema viewer chromium
+# opentelemetry-semantic-conventions of the model the agent follows, unpacked into .cache/semconv-model/ on its own
+# (the venv's comes with the unpinned SDK and follows its releases): tests/collector/test_semconv_package.py.
+SEMCONV_PACKAGE := $(shell sed -n 's/^PACKAGE_OF_VERSION = "\(.*\)"/\1/p' tests/collector/semconv.py)
+SEMCONV_MODEL := .cache/semconv-model/$(SEMCONV_PACKAGE)
+$(SEMCONV_MODEL)/.installed: tests/collector/semconv.py | venv
+	$(PY) -m pip install -q --no-deps --target $(SEMCONV_MODEL) 'opentelemetry-semantic-conventions==$(SEMCONV_PACKAGE)'
+	touch $@
+
+semconv-model: $(SEMCONV_MODEL)/.installed
+
+test: lint venv backends otelcol grafana-schema semconv-model viewer chromium
 	$(PY) -m pytest
 
 # The lint gate: ruff with the rule set in pyproject.toml ([tool.ruff]), over the whole repository.

@@ -14,9 +14,9 @@ receiver (receiver/hostmetricsreceiver/internal/scraper/<scraper>/metadata.yaml)
 from typing import NamedTuple
 
 VERSION = "1.44.0"
-# An opentelemetry-sdk release whose opentelemetry-semantic-conventions (which it pins exactly: 0.66b2) is generated
-# from VERSION: test_semconv_package.py compares the facts with that package.
-SDK_OF_VERSION = "1.45.2"
+# The release of opentelemetry-semantic-conventions generated from VERSION: `make semconv-model` unpacks it into
+# .cache/semconv-model/ (apart from the one the SDK brings), and test_semconv_package.py compares the facts with it.
+PACKAGE_OF_VERSION = "0.66b2"
 SYSTEM = "model/system/metrics.yaml"
 PROCESS = "model/process/metrics.yaml"
 HW_TEMPERATURE = "model/hardware/temperature-metrics.yaml + model/hardware/common.yaml"
