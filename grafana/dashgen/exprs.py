@@ -12,6 +12,8 @@ from .thresholds import SILENCE
 FLEET = 'job=~"$job", host_name=~"$host"'
 ONE_HOST = 'job=~"$job", host_name="$host"'
 RATE = "[$__rate_interval]"
+# One agent's series: its host and its service.instance.id (the `instance` label).
+AGENT = "host_name, instance"
 # A host is "reporting" when it sent anything in this window (the HostStoppedReporting alert's).
 REPORTING_WINDOW = SILENCE
 
@@ -66,8 +68,8 @@ def uptime(m: str) -> str:
     return per_host("system.uptime", m)
 
 
-def _present(m: str, window: str) -> str:
-    return f"max by (host_name) (present_over_time({selector('system.uptime', m)}[{window}]))"
+def _present(m: str, window: str, by: str = "host_name") -> str:
+    return f"max by ({by}) (present_over_time({selector('system.uptime', m)}[{window}]))"
 
 
 def reporting(m: str) -> str:
@@ -77,6 +79,11 @@ def reporting(m: str) -> str:
 
 def hosts_reporting(m: str) -> str:
     return f"count({_present(m, REPORTING_WINDOW)}) or vector(0)"
+
+
+def agents_reporting(m: str) -> str:
+    """Agents, not hosts: two agents on one host differ in `instance` (their service.instance.id)."""
+    return f"count({_present(m, REPORTING_WINDOW, AGENT)}) or vector(0)"
 
 
 def hosts_silent(m: str) -> str:
