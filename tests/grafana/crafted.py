@@ -62,7 +62,7 @@ def failures(expr: str, series: dict[str, str], expects: list[Expect], tmp_path:
     found = {}
     for engine in ("prometheus", "victoriametrics"):
         directory = tmp_path / engine
-        directory.mkdir()
+        directory.mkdir(parents=True)
         if engine == "prometheus":
             result = check.run([promtool, "test", "rules",
                                 _test_file(directory, expr, series, expects, "promql_expr_test")], cwd=directory)
@@ -74,3 +74,9 @@ def failures(expr: str, series: dict[str, str], expects: list[Expect], tmp_path:
         if result.returncode != 0 or "SUCCESS" not in result.stdout:
             found[engine] = result.stdout + result.stderr
     return found
+
+
+def assert_both(expr: str, series: dict[str, str], expects: list[Expect], tmp_path: Path) -> None:
+    """Both engines return exactly `expects`; else the engines that did not, with what they returned."""
+    if found := failures(expr, series, expects, tmp_path):
+        raise AssertionError("\n".join(f"{engine}:\n{report}" for engine, report in found.items()))

@@ -2,7 +2,7 @@
 (crafted.py): two agents on one host, series that stopped, a counter's first sample."""
 from __future__ import annotations
 
-from .crafted import AGENT, Expect, failures, panel_expr
+from .crafted import AGENT, Expect, assert_both, panel_expr
 
 PIPELINE = "pipeline-health"
 # Two agents on one host: the `instance` label (service.instance.id) tells them apart.
@@ -11,14 +11,14 @@ FIRST, SECOND = f'{AGENT}, instance="agent-a"', f'{AGENT}, instance="agent-b"'
 
 def test_agents_reporting_counts_two_agents_on_one_host_as_two(tmp_path):
     series = {f"system_uptime_seconds{{{FIRST}}}": "100+10x30", f"system_uptime_seconds{{{SECOND}}}": "100+10x30"}
-    assert not failures(panel_expr(PIPELINE, "Agents reporting"), series, [Expect("4m", {"{}": 2})], tmp_path)
+    assert_both(panel_expr(PIPELINE, "Agents reporting"), series, [Expect("4m", {"{}": 2})], tmp_path)
 
 
 def test_agent_memory_has_a_series_per_agent(tmp_path):
     series = {f"hostagent_memory_usage_bytes{{{FIRST}}}": "1000x30",
               f"hostagent_memory_usage_bytes{{{SECOND}}}": "3000x30"}
     expected = {'{host_name="web-1", instance="agent-a"}': 1000, '{host_name="web-1", instance="agent-b"}': 3000}
-    assert not failures(panel_expr(PIPELINE, "Agent memory"), series, [Expect("4m", expected)], tmp_path)
+    assert_both(panel_expr(PIPELINE, "Agent memory"), series, [Expect("4m", expected)], tmp_path)
 
 
 def test_export_requests_has_a_line_per_agent_and_outcome(tmp_path):
@@ -26,4 +26,20 @@ def test_export_requests_has_a_line_per_agent_and_outcome(tmp_path):
     series = {f'hostagent_export_requests_total{{{agent}, hostagent_outcome="success"}}': "0+1x30"
               for agent in (FIRST, SECOND)}
     expected = {f'{{host_name="web-1", hostagent_outcome="success", instance="agent-{x}"}}': 0.1 for x in "ab"}
-    assert not failures(panel_expr(PIPELINE, "Export requests"), series, [Expect("4m", expected)], tmp_path)
+    assert_both(panel_expr(PIPELINE, "Export requests"), series, [Expect("4m", expected)], tmp_path)
+
+
+def test_top_processes_table_lists_only_processes_of_the_latest_exports(tmp_path):
+    """Without staleness markers a process that left the top N long ago (kthreadd, sampled in the first export)
+    must not stay in the table as long as the backend's lookback."""
+    gone, current = 'process_executable_name="kthreadd", process_pid="2"', \
+        'process_executable_name="python3", process_pid="100"'
+    series = {f"process_memory_usage_bytes{{{AGENT}, {gone}}}": "0 0 0",
+              f"process_memory_usage_bytes{{{AGENT}, {current}}}": "5000x30",
+              f'process_cpu_time_seconds_total{{{AGENT}, {gone}, cpu_mode="system"}}': "1 1 1",
+              f'process_cpu_time_seconds_total{{{AGENT}, {current}, cpu_mode="user"}}': "0+5x30"}
+    key = '{process_executable_name="python3", process_pid="100"}'
+    assert_both(panel_expr("host-detail", "Top processes", "B"), series, [Expect("4m", {key: 5000})],
+                        tmp_path / "memory")
+    assert_both(panel_expr("host-detail", "Top processes", "A"), series, [Expect("4m", {key: 0.5})],
+                        tmp_path / "cpu")
