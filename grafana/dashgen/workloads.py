@@ -60,9 +60,7 @@ def _cgroups() -> list[dict]:
               "and memory pressure (share of time some task waited for memory).", [CGROUP],
               [Column("Memory", usage, "bytes"),
                Column("Limit", limit, "bytes"),
-               Column("OOM kills", f"max by ({CGROUP}) (increase("
-                      f"{e.selector('linux.cgroup.memory.events', H, OOM_KILL)}"
-                      f"[$__range]))", "none"),
+               Column("OOM kills", e.count_in_range("linux.cgroup.memory.events", H, CGROUP, OOM_KILL), "none"),
                Column("Memory pressure", f"max by ({CGROUP}) (rate("
                       f"{e.selector('linux.cgroup.memory.pressure.total', H, SOME)}"
                       f"{e.RATE}))", "percentunit")],
@@ -94,8 +92,7 @@ def _textfiles() -> list[dict]:
               ["file_name"],
               [Column("Age", f"time() - max by (file_name) ({e.selector('hostagent.textfile.mtime', H)})",
                       "s"),
-               Column("Skipped", f"max by (file_name) (increase("
-                      f"{e.selector('hostagent.textfile.errors', H)}[$__range]))", "none",
+               Column("Skipped", e.count_in_range("hostagent.textfile.errors", H, "file_name"), "none",
                       steps=(("green", None), ("red", 1)))],
               key_names={"file_name": "File"}, height=6),
     ]

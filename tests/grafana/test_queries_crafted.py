@@ -43,3 +43,31 @@ def test_top_processes_table_lists_only_processes_of_the_latest_exports(tmp_path
                         tmp_path / "memory")
     assert_both(panel_expr("host-detail", "Top processes", "A"), series, [Expect("4m", {key: 0.5})],
                         tmp_path / "cpu")
+
+
+# Evaluated 90 minutes after the first sample: the dashboard's range ($__range, 1h) starts at minute 30.
+IN_RANGE = "90m"
+
+
+def test_textfile_skips_are_whole_and_count_the_first(tmp_path):
+    errors = "hostagent_textfile_errors_total"
+    series = {
+        # first skipped at minute 40: the counter is created at 1; four more skips
+        f'{errors}{{{AGENT}, file_name="new.prom"}}': "_x240 1 2 3 4 5x300",
+        # skipped 3 times before the range, twice in it
+        f'{errors}{{{AGENT}, file_name="old.prom"}}': "3x200 3 4 5x300",
+        # the agent restarted in the range (counter from 0 again): the skips since
+        f'{errors}{{{AGENT}, file_name="restarted.prom"}}': "4x250 1 2x300",
+    }
+    expected = {'{file_name="new.prom"}': 5, '{file_name="old.prom"}': 2, '{file_name="restarted.prom"}': 2}
+    assert_both(panel_expr("workloads", "Textfiles", "B"), series, [Expect(IN_RANGE, expected)], tmp_path)
+
+
+def test_oom_kills_are_whole_and_count_a_new_cgroup_s_first(tmp_path):
+    events = 'linux_cgroup_memory_events_total{%s, linux_cgroup_path="%s", linux_cgroup_memory_event="oom_kill"}'
+    series = {events % (AGENT, "/old.slice"): "1x200 2 2 3x300",  # one kill before the range, two in it
+              events % (AGENT, "/new.slice"): "_x300 1x300",  # first seen at minute 50 after a kill
+              events % (AGENT, "/calm.slice"): "0x540"}
+    expected = {'{linux_cgroup_path="/old.slice"}': 2, '{linux_cgroup_path="/new.slice"}': 1,
+                '{linux_cgroup_path="/calm.slice"}': 0}
+    assert_both(panel_expr("workloads", "Cgroups", "C"), series, [Expect(IN_RANGE, expected)], tmp_path)
