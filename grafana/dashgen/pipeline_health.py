@@ -5,6 +5,9 @@ runs, and is scraped into the backends, fills them.
 """
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 from . import exprs as e
 from .builder import Target, dashboard, row, stat, timeseries
 from .variables import host_variables
@@ -16,6 +19,24 @@ AGENT_LEGEND = "{{host_name}} {{instance}}"
 # Everything the agents send, whatever its name (textfile metrics have any), but what the rule evaluators derive
 # from it with the same job and host_name: recording rules' level:metric:operation names, ALERTS, ALERTS_FOR_STATE.
 AGENT_SERIES = '__name__!~"ALERTS.*|.*:.*"'
+
+
+VMAGENT_FLAGS = Path(__file__).resolve().parents[2] / "otel-config" / "vmagent" / "vmagent.flags"
+_REMOTE_WRITE_URL = re.compile(r"-remoteWrite\.url=%\{(\w+)_WRITE_URL\}")
+
+
+def vmagent_backends(flags: Path = VMAGENT_FLAGS) -> list[str]:
+    """The backends of the vmagent gateway's -remoteWrite.url flags, in their order (PROMETHEUS_WRITE_URL →
+    prometheus). vmagent hides the URLs: it labels each one's metrics url="<n>:secret-url", n its place from 1."""
+    return [match.group(1).lower() for line in flags.read_text().splitlines()
+            if (match := _REMOTE_WRITE_URL.fullmatch(line.strip()))]
+
+
+def _by_backend(expr: str) -> str:
+    """`expr` (by url) with a `backend` label naming each remote-write URL's backend."""
+    for place, backend in enumerate(vmagent_backends(), start=1):
+        expr = f'label_replace({expr}, "backend", "{backend}", "url", "{place}:.*")'
+    return expr
 
 
 def _per_agent(metric: str) -> str:
@@ -70,7 +91,7 @@ def _gateway() -> list[dict]:
         timeseries("Gateway queue",
                    "Data waiting to be sent to each backend: vmagent's persistent queue (bytes) or the "
                    "OpenTelemetry Collector's persistent queue per backend (requests).", "bytes",
-                   [Target("sum by (url) (vmagent_remotewrite_pending_data_bytes)", "vmagent {{url}}"),
+                   [Target(_by_backend("sum by (url) (vmagent_remotewrite_pending_data_bytes)"), "vmagent {{backend}}"),
                     Target(f"{by_exporter} (otelcol_exporter_queue_size)", "otelcol {{exporter}}")],
                    overrides=[{"matcher": {"id": "byFrameRefID", "options": "B"},
                                "properties": [{"id": "unit", "value": "short"}]}], width=8),
@@ -78,10 +99,10 @@ def _gateway() -> list[dict]:
                    "Failed sends to the backends per second: vmagent's remote-write retries and dropped "
                    "packets (what the VmagentRemoteWriteFailing alert counts), or the Collector's failed "
                    "metric points.", "cps",
-                   [Target("sum by (url) (rate(vmagent_remotewrite_retries_count_total[$__rate_interval]))",
-                           "vmagent retries {{url}}"),
-                    Target("sum by (url) (rate(vmagent_remotewrite_packets_dropped_total[$__rate_interval]))",
-                           "vmagent dropped {{url}}"),
+                   [Target(_by_backend("sum by (url) (rate(vmagent_remotewrite_retries_count_total"
+                                       "[$__rate_interval]))"), "vmagent retries {{backend}}"),
+                    Target(_by_backend("sum by (url) (rate(vmagent_remotewrite_packets_dropped_total"
+                                       "[$__rate_interval]))"), "vmagent dropped {{backend}}"),
                     # The collector creates the failure counter with the first failure: 0 until then.
                     Target(f"{by_exporter} (rate(otelcol_exporter_send_failed_metric_points[$__rate_interval])"
                            " or rate(otelcol_exporter_sent_metric_points[$__rate_interval]) * 0)",

@@ -71,3 +71,19 @@ def test_oom_kills_are_whole_and_count_a_new_cgroup_s_first(tmp_path):
     expected = {'{linux_cgroup_path="/old.slice"}': 2, '{linux_cgroup_path="/new.slice"}': 1,
                 '{linux_cgroup_path="/calm.slice"}': 0}
     assert_both(panel_expr("workloads", "Cgroups", "C"), series, [Expect(IN_RANGE, expected)], tmp_path)
+
+
+def test_vmagent_gateway_panels_name_the_backend_of_each_remote_write_url(tmp_path):
+    """vmagent labels a remote-write URL's metrics url="<n>:secret-url", n its place among the -remoteWrite.url
+    flags (vmagent.flags: Prometheus first, VictoriaMetrics second)."""
+    for title, ref, metric, values in (("Gateway queue", "A", "vmagent_remotewrite_pending_data_bytes", "{n}00x30"),
+                                       ("Gateway send failures", "A", "vmagent_remotewrite_retries_count_total",
+                                        "0+{n}x30"),
+                                       ("Gateway send failures", "B", "vmagent_remotewrite_packets_dropped_total",
+                                        "0+{n}x30")):
+        series = {f'{metric}{{job="vmagent", instance="127.0.0.1:8429", url="{n}:secret-url"}}': values.format(n=n)
+                  for n in (1, 2)}
+        value = 100 if title == "Gateway queue" else 0.1
+        expected = {f'{{backend="{name}", url="{n}:secret-url"}}': n * value
+                    for n, name in ((1, "prometheus"), (2, "victoriametrics"))}
+        assert_both(panel_expr(PIPELINE, title, ref), series, [Expect("4m", expected)], tmp_path / f"{title}{ref}")
