@@ -91,7 +91,8 @@ def _memory() -> list[dict]:
         timeseries("Memory utilisation", "Memory in use: 1 - available / total. Dashed lines: the memory "
                    "alert thresholds.", "percentunit", [Target(e.memory_used(H), "used")],
                    thresholds=MEMORY, maximum=1, width=8),
-        timeseries("Swap usage", "Swap space used and free.", "bytes",
+        timeseries("Swap usage", "Swap space used and free, per swap device. Empty when the host has no swap.",
+                   "bytes",
                    [Target(f"sum by (system_paging_state) ({e.selector('system.paging.usage', H)})",
                            "{{system_paging_state}}")],
                    stack=True, width=8),

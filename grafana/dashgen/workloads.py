@@ -73,7 +73,8 @@ def _systemd() -> list[dict]:
     return [
         row("Systemd units"),
         timeseries("Units by state", "Number of units the agent's systemd source watches (services by default) "
-                   "in each active state.", "short",
+                   "in each active state. Needs the systemd source enabled (systemd.enabled: true, off by default) "
+                   "and the host's D-Bus system bus (its socket, under host_root in a container).", "short",
                    [Target(f"sum by (systemd_unit_active_state) ({e.selector(unit, H)})",
                            "{{systemd_unit_active_state}}")], width=12),
         table("Units not active", "Units in any state but active now (1); failed ones fire HostSystemdUnitFailed.",

@@ -269,3 +269,18 @@ def test_vmagent_gateway_legends_name_the_backends_in_the_order_of_the_remote_wr
         assert "{{backend}}" in target["legendFormat"]
         assert re.findall(r'"backend", "(\w+)", "url", "(\d+):\.\*"', target["expr"]) == [
             (backend, str(place)) for place, backend in enumerate(expected, start=1)]
+
+
+@pytest.mark.parametrize("uid, title, words", [
+    ("host-detail", "Swap usage", ["Empty", "no swap"]),
+    ("workloads", "Units by state", ["systemd source", "enabled", "D-Bus system bus"]),
+])
+def test_a_panel_that_may_stay_empty_says_when(uid, title, words):
+    description = _panel(uid, title)["description"]
+    assert all(word in description for word in words), description
+
+
+def test_the_docs_list_every_source_of_the_workloads_dashboard():
+    row = next(line for line in (REPO / "docs" / "dashboards.md").read_text().splitlines()
+               if line.startswith("| Workloads |"))
+    assert all(f"`{source}`" in row for source in ("process_groups", "cgroup", "systemd", "textfile")), row
