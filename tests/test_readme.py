@@ -5,6 +5,7 @@ import re
 import shlex
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -85,6 +86,20 @@ def test_the_readmes_kubectl_commands_make_the_namespace_then_the_agent_and_a_ga
 
 
 
+def _resource_attributes(variables: dict[str, str]) -> dict[str, str]:
+    return dict(pair.split("=", 1) for pair in variables.get("OTEL_RESOURCE_ATTRIBUTES", "").split(",") if pair)
+
+
+def test_the_readmes_second_agent_on_this_machine_presents_itself_as_another_host():
+    """Two agents describing one host double its sums (memory by state, filesystems' used bytes, processes): the
+    dashboards add a host's series up, one agent per host. The example's agent reads the same machine as
+    `make run`'s, so it takes another host.name, and an instance of its own."""
+    variables, _ = second_agent_command()
+    attributes = _resource_attributes(variables)
+    assert attributes.get("host.name") not in (None, "", socket.gethostname()), attributes
+    assert attributes.get("service.instance.id"), attributes
+
+
 def test_the_readmes_second_agent_writes_series_of_its_own_beside_the_first(gateway_pipeline, tmp_path):
     variables, argv = second_agent_command()
     assert argv == [".venv/bin/collector", "run"]
@@ -102,6 +117,9 @@ def test_the_readmes_second_agent_writes_series_of_its_own_beside_the_first(gate
             for backend in gateway_pipeline.backends:
                 instances = {series["metric"]["instance"]: series for series in backend.query(exports)}
                 assert "second-agent" in instances and len(instances) == 2, instances
+                # another host on the dashboards, not a second agent adding to the first one's host
+                hosts = {s["metric"]["host_name"] for s in instances.values()}
+                assert hosts == {socket.gethostname(), _resource_attributes(variables)["host.name"]}, hosts
                 # one agent's counter per series: two agents writing one series would reset it at every turn
                 assert all(float(s["value"][1]) == 0 for s in backend.query(f"resets({exports}[1m])")), backend.name
         finally:

@@ -12,6 +12,8 @@ from .thresholds import SILENCE
 FLEET = 'job=~"$job", host_name=~"$host"'
 ONE_HOST = 'job=~"$job", host_name="$host"'
 RATE = "[$__rate_interval]"
+# One agent's series: its host and its service.instance.id (the `instance` label).
+AGENT = "host_name, instance"
 # A host is "reporting" when it sent anything in this window (the HostStoppedReporting alert's).
 REPORTING_WINDOW = SILENCE
 
@@ -28,6 +30,19 @@ def per_host(metric: str, m: str) -> str:
 
 def rate_sum(metric: str, m: str, by: str, *extra: str) -> str:
     return f"sum by ({by}) (rate({selector(metric, m, *extra)}{RATE}))"
+
+
+def count_in_range(metric: str, m: str, by: str, *extra: str) -> str:
+    """How much a counter went up in the dashboard's range, as a whole number, per `by`.
+
+    Not increase(): Prometheus extrapolates it (4.56 for 5) and takes a series' first sample as its start, missing
+    what a counter created at 1 (a file's first skip) counted. The last value minus the last one before the range;
+    a series born in the range counts whole; after a reset in it (a restart), what it counted since.
+    """
+    series = selector(metric, m, *extra)
+    last = f"last_over_time({series}[$__range])"
+    before = f"last_over_time({series}[$__range] offset $__range)"
+    return f"max by ({by}) (({last} - {before} >= 0 unless resets({series}[$__range]) > 0) or {last})"
 
 
 def cpu_busy(m: str, by: str = "host_name", *extra: str) -> str:
@@ -66,8 +81,8 @@ def uptime(m: str) -> str:
     return per_host("system.uptime", m)
 
 
-def _present(m: str, window: str) -> str:
-    return f"max by (host_name) (present_over_time({selector('system.uptime', m)}[{window}]))"
+def _present(m: str, window: str, by: str = "host_name") -> str:
+    return f"max by ({by}) (present_over_time({selector('system.uptime', m)}[{window}]))"
 
 
 def reporting(m: str) -> str:
@@ -77,6 +92,11 @@ def reporting(m: str) -> str:
 
 def hosts_reporting(m: str) -> str:
     return f"count({_present(m, REPORTING_WINDOW)}) or vector(0)"
+
+
+def agents_reporting(m: str) -> str:
+    """Agents, not hosts: two agents on one host differ in `instance` (their service.instance.id)."""
+    return f"count({_present(m, REPORTING_WINDOW, AGENT)}) or vector(0)"
 
 
 def hosts_silent(m: str) -> str:

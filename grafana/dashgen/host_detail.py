@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from . import exprs as e
 from .builder import Column, Target, dashboard, row, stat, table, timeseries
-from .thresholds import CPU, DISK, INODES, MEMORY
+from .thresholds import CPU, DISK, FRESH_WITHIN, INODES, MEMORY
 from .variables import host_variables
 
 H = e.ONE_HOST
@@ -91,7 +91,8 @@ def _memory() -> list[dict]:
         timeseries("Memory utilisation", "Memory in use: 1 - available / total. Dashed lines: the memory "
                    "alert thresholds.", "percentunit", [Target(e.memory_used(H), "used")],
                    thresholds=MEMORY, maximum=1, width=8),
-        timeseries("Swap usage", "Swap space used and free.", "bytes",
+        timeseries("Swap usage", "Swap space used and free, per swap device. Empty when the host has no swap.",
+                   "bytes",
                    [Target(f"sum by (system_paging_state) ({e.selector('system.paging.usage', H)})",
                            "{{system_paging_state}}")],
                    stack=True, width=8),
@@ -240,16 +241,19 @@ def _processes() -> list[dict]:
     key = "process_executable_name, process_pid"
     per_pid = 'process_pid!=""'  # process.* series of top_processes, not the process_groups' (per group)
     cpu = e.rate_sum("process.cpu.time", H, key, per_pid)
+    # The processes in the top N of the latest exports only: over OTLP and remote write no staleness marker ends the
+    # series of a process that left it, which a bare selector would show for 5 minutes (Prometheus' lookback).
+    memory = f"sum by ({key}) (last_over_time({e.selector('process.memory.usage', H, per_pid)}[{FRESH_WITHIN}]))"
     return [
         row("Top processes"),
         timeseries("Top processes by CPU", "CPU used by the busiest processes (1 = one full CPU). Needs the "
                    "agent's top_processes source.", "percentunit",
                    [Target(f"topk(10, {cpu})", "{{process_executable_name}} ({{process_pid}})")], width=12),
-        table("Top processes", "The processes the agent reports (its top_processes source, off by default): "
-              "CPU (1 = one full CPU) and resident memory.",
+        table("Top processes", "The processes the agent reports (its top_processes source, off by default), those "
+              f"in its top N within the last {FRESH_WITHIN}: CPU (1 = one full CPU) and resident memory.",
               ["process_executable_name", "process_pid"],
-              [Column("CPU", cpu, "percentunit"),
-               Column("Memory", f"sum by ({key}) ({e.selector('process.memory.usage', H, per_pid)})", "bytes")],
+              [Column("CPU", f"{cpu} and {memory}", "percentunit"),
+               Column("Memory", memory, "bytes")],
               key_names={"process_executable_name": "Process", "process_pid": "PID"}, width=12, height=8),
     ]
 

@@ -7,6 +7,7 @@ from pathlib import Path
 import yaml
 
 from rules.build import THRESHOLDS as RULES_THRESHOLDS
+from rules.build import load_windows
 
 from .builder import Thresholds
 
@@ -32,3 +33,5 @@ LOAD_PER_CPU = alert_threshold("HostCpuSaturated", "warning")
 PROCESS_GROUP_MIN = alert_threshold("HostProcessGroupDown", "critical")  # fewer processes than this: down
 # A host counts as not reporting after the silence that HostStoppedReporting waits for.
 SILENCE = alert_threshold("HostStoppedReporting", "critical", "silent")
+# How long a gauge's last sample stands for the current value, as in the rules (last_over_time(…[fresh_within])).
+FRESH_WITHIN = load_windows(RULES_THRESHOLDS)["fresh_within"]

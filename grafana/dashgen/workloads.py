@@ -60,9 +60,7 @@ def _cgroups() -> list[dict]:
               "and memory pressure (share of time some task waited for memory).", [CGROUP],
               [Column("Memory", usage, "bytes"),
                Column("Limit", limit, "bytes"),
-               Column("OOM kills", f"max by ({CGROUP}) (increase("
-                      f"{e.selector('linux.cgroup.memory.events', H, OOM_KILL)}"
-                      f"[$__range]))", "none"),
+               Column("OOM kills", e.count_in_range("linux.cgroup.memory.events", H, CGROUP, OOM_KILL), "none"),
                Column("Memory pressure", f"max by ({CGROUP}) (rate("
                       f"{e.selector('linux.cgroup.memory.pressure.total', H, SOME)}"
                       f"{e.RATE}))", "percentunit")],
@@ -75,7 +73,8 @@ def _systemd() -> list[dict]:
     return [
         row("Systemd units"),
         timeseries("Units by state", "Number of units the agent's systemd source watches (services by default) "
-                   "in each active state.", "short",
+                   "in each active state. Needs the systemd source enabled (systemd.enabled: true, off by default) "
+                   "and the host's D-Bus system bus (its socket, under host_root in a container).", "short",
                    [Target(f"sum by (systemd_unit_active_state) ({e.selector(unit, H)})",
                            "{{systemd_unit_active_state}}")], width=12),
         table("Units not active", "Units in any state but active now (1); failed ones fire HostSystemdUnitFailed.",
@@ -94,8 +93,7 @@ def _textfiles() -> list[dict]:
               ["file_name"],
               [Column("Age", f"time() - max by (file_name) ({e.selector('hostagent.textfile.mtime', H)})",
                       "s"),
-               Column("Skipped", f"max by (file_name) (increase("
-                      f"{e.selector('hostagent.textfile.errors', H)}[$__range]))", "none",
+               Column("Skipped", e.count_in_range("hostagent.textfile.errors", H, "file_name"), "none",
                       steps=(("green", None), ("red", 1)))],
               key_names={"file_name": "File"}, height=6),
     ]

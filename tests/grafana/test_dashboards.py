@@ -247,3 +247,40 @@ def test_series_per_host_counts_every_series_an_agent_sends_over_a_window():
 def test_column_unit(uid, title, column, unit):
     override = next(o for o in _panel(uid, title)["fieldConfig"]["overrides"] if o["matcher"]["options"] == column)
     assert next(p["value"] for p in override["properties"] if p["id"] == "unit") == unit
+
+
+def test_vmagent_gateway_legends_name_the_backends_in_the_order_of_the_remote_write_flags(tmp_path):
+    """vmagent labels each -remoteWrite.url's metrics url="<n>:secret-url" by its place in vmagent.flags: the
+    panels' n → backend mapping must follow that order, also when it changes."""
+    from dashgen.pipeline_health import VMAGENT_FLAGS, vmagent_backends
+    from pipeline.services import flags_from_file
+
+    urls = [flag for flag in flags_from_file(VMAGENT_FLAGS) if flag.startswith("-remoteWrite.url=")]
+    expected = [re.fullmatch(r"-remoteWrite\.url=%\{(\w+)_WRITE_URL\}", url).group(1).lower() for url in urls]
+    assert expected == vmagent_backends() and sorted(expected) == ["prometheus", "victoriametrics"]
+    swapped = tmp_path / "vmagent.flags"
+    text = VMAGENT_FLAGS.read_text()
+    swapped.write_text(text.replace(urls[0], "FIRST").replace(urls[1], urls[0]).replace("FIRST", urls[1]))
+    assert vmagent_backends(swapped) == expected[::-1]
+    panel_targets = [t for title in ("Gateway queue", "Gateway send failures")
+                     for t in _panel("pipeline-health", title)["targets"] if "vmagent_remotewrite" in t["expr"]]
+    assert len(panel_targets) == 3
+    for target in panel_targets:
+        assert "{{backend}}" in target["legendFormat"]
+        assert re.findall(r'"backend", "(\w+)", "url", "(\d+):\.\*"', target["expr"]) == [
+            (backend, str(place)) for place, backend in enumerate(expected, start=1)]
+
+
+@pytest.mark.parametrize("uid, title, words", [
+    ("host-detail", "Swap usage", ["Empty", "no swap"]),
+    ("workloads", "Units by state", ["systemd source", "enabled", "D-Bus system bus"]),
+])
+def test_a_panel_that_may_stay_empty_says_when(uid, title, words):
+    description = _panel(uid, title)["description"]
+    assert all(word in description for word in words), description
+
+
+def test_the_docs_list_every_source_of_the_workloads_dashboard():
+    row = next(line for line in (REPO / "docs" / "dashboards.md").read_text().splitlines()
+               if line.startswith("| Workloads |"))
+    assert all(f"`{source}`" in row for source in ("process_groups", "cgroup", "systemd", "textfile")), row

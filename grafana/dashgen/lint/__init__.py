@@ -19,7 +19,7 @@ Rules (dashboard-linter's names where it has one):
   panel-no-targets-rule          every non-row panel has targets
   target-promql-rule             every target is valid PromQL once variables are expanded
   target-rate-interval-rule      rate/irate use $__rate_interval
-  target-counter-agg-rule        counters (_total) only inside rate, irate or increase
+  target-counter-agg-rule        counters (_total) only inside rate, irate, increase, last_over_time or resets
   target-job-rule                agent metrics are matched on job=~"$job"
   target-host-rule               agent metrics are matched on host_name and $host
   uniqueness-rule                unique panel ids, refIds, variable names; valid uid

@@ -12,7 +12,8 @@ from .model import PLACEHOLDER, RATE_INTERVAL, Problem, expand, parsed_targets, 
 # Agent metrics carry job and host_name; gateway, backend and ALERTS series do not.
 AGENT_METRIC = re.compile(r"^\^?\(?(system|process|hostagent|hw)_")
 RATE_FUNCTIONS = {"rate", "irate"}
-COUNTER_FUNCTIONS = {"rate", "irate", "increase"}
+# and the exact count over a range (exprs.count_in_range): its last value, its last before the range, its resets
+COUNTER_FUNCTIONS = {"rate", "irate", "increase", "last_over_time", "resets"}
 
 
 def target_promql_rule(d: dict) -> Iterator[Problem]:
@@ -44,7 +45,7 @@ def target_counter_agg_rule(d: dict) -> Iterator[Problem]:
             call = parents[-2] if ranged else None
             if not (isinstance(call, promql_parser.Call) and call.func.name in COUNTER_FUNCTIONS):
                 yield Problem("target-counter-agg-rule", place,
-                              f"counter {node.name} is not inside rate, irate or increase")
+                              f"counter {node.name} is not inside rate, irate, increase, last_over_time or resets")
 
 
 def required_matcher(rule: str, label: str, variable: str) -> Callable[[dict], Iterator[Problem]]:
