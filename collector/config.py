@@ -110,7 +110,8 @@ class Config:
     backlog: BacklogConfig = field(default_factory=BacklogConfig)
     health: HealthConfig = field(default_factory=HealthConfig)
     resource: ResourceConfig = field(default_factory=ResourceConfig)
-    host_root: str = field(default="/", metadata={"directory": True})
+    # a directory with proc/stat readable under it: the host's / (or in a container where it is mounted)
+    host_root: str = field(default="/", metadata={"directory": True, "host_root": True})
     log_level: str = field(default="info", metadata={"choices": ("debug", "info", "warning", "error")})
     sources: dict = field(default_factory=lambda: _defaults(SOURCE_OPTIONS), metadata=SOURCE_OPTIONS)
 
@@ -307,6 +308,8 @@ def _check(value, hint, metadata):
         raise ValueError(f"file {_show_name(value)} {problem}")
     if metadata.get("directory") and not _exists(value, Path.is_dir):
         raise ValueError(f"directory {_show_name(value)} does not exist")
+    if metadata.get("host_root") and (problem := _host_root_problem(value)):
+        raise ValueError(f"expected the root of a host's filesystem, with a readable proc/stat; {problem}")
     if metadata.get("directory_to_make") and value and (problem := _directory_to_make_problem(value)):
         raise ValueError(f"expected a directory (made when missing); {problem}")
     if metadata.get("headers"):
@@ -323,6 +326,17 @@ def _exists(path: str, kind) -> bool:
         return kind(Path(path))
     except (OSError, ValueError):  # a name too long for the filesystem, a NUL byte
         return False
+
+
+def _host_root_problem(root: str) -> str | None:
+    """Why `root` is not a host's root: its proc/stat, which every host has, cannot be read."""
+    stat = Path(root, "proc", "stat")
+    try:
+        with stat.open("rb") as file:
+            file.read(1)
+    except OSError as error:
+        return f"{_show_name(str(stat))}: {error.strerror}"
+    return None
 
 
 def _directory_to_make_problem(path: str) -> str | None:

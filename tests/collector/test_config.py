@@ -189,6 +189,28 @@ def test_bad_input_is_one_line_naming_the_file_the_key_what_is_expected_and_what
     assert str(error.value) == f"{path}: {expected}"
 
 
+def test_a_host_root_without_a_readable_proc_stat_is_an_error_naming_host_root_and_where_it_was_set(tmp_path):
+    root = tmp_path / "root"
+    (root / "proc").mkdir(parents=True)
+    expected = (f"host_root: expected the root of a host's filesystem, with a readable proc/stat; "
+                f"{root}/proc/stat: No such file or directory")
+    path = write(tmp_path, f"host_root: {root}\n")
+    with pytest.raises(ConfigError) as error:
+        load(path, environ={})
+    assert str(error.value) == f"{path}: {expected}"
+    with pytest.raises(ConfigError) as error:
+        load(None, environ={"HOSTAGENT_HOST_ROOT": str(root)})
+    assert str(error.value) == f"environment variable HOSTAGENT_HOST_ROOT: {expected}"
+    (root / "proc" / "stat").mkdir()
+    with pytest.raises(ConfigError) as error:
+        load(path, environ={})
+    assert str(error.value).endswith(f"; {root}/proc/stat: Is a directory")
+    (root / "proc" / "stat").rmdir()
+    (root / "proc" / "stat").write_text("cpu  1 2 3 4\n")
+    assert load(path, environ={}).host_root == str(root)
+    assert load(None, environ={}).host_root == "/"
+
+
 def test_a_headers_file_with_a_line_that_is_not_key_value_is_an_error(tmp_path):
     headers = write(tmp_path, "# credentials\nX-Api-Key=abc\nBearer abc\n", "headers")
     with pytest.raises(ConfigError) as error:
