@@ -282,7 +282,13 @@ def _convert(value, hint, metadata, path):
     if typing.get_origin(hint) is dict and is_dataclass(item := typing.get_args(hint)[1]):
         if not isinstance(value, dict):
             raise _Invalid(path, f"expected a mapping of names, got {_show(value)}")
-        return {str(name): _build(item, options or {}, (*path, str(name))) for name, options in value.items()}
+        named = {}
+        for name, options in value.items():
+            if str(name) in named:  # YAML's 1 and "1" are two keys, one name
+                first = next(key for key in value if str(key) == str(name))
+                raise _Invalid(path, f"{_show(first)} and {_show(name)} are the same name; expected distinct names")
+            named[str(name)] = _build(item, options or {}, (*path, str(name)))
+        return named
     try:
         converted = _SCALARS.get(hint, _collection)(value, hint)
         _check(converted, hint, metadata)
