@@ -40,6 +40,13 @@ OTEL_NUMBER = re.compile(r"[0-9]+(?:\.[0-9]+)?")
 SOURCE_OPTIONS = {"options_per_key": {name: source.Options for name, source in SOURCES.items()}, "key": "source"}
 
 
+# A configuration nests 5 levels deep; a document deeper than this is not one (and PyYAML's recursion ends at ~500).
+MAX_NESTING = 100
+_OPENING = (yaml.BlockMappingStartToken, yaml.BlockSequenceStartToken, yaml.FlowMappingStartToken,
+            yaml.FlowSequenceStartToken)
+_CLOSING = (yaml.BlockEndToken, yaml.FlowMappingEndToken, yaml.FlowSequenceEndToken)
+
+
 class ConfigError(Exception):
     """A configuration problem, phrased for the person who wrote the configuration, on one line."""
 
@@ -197,6 +204,9 @@ class _Loader(yaml.SafeLoader):
 def parse_yaml(text: str):
     """The YAML value of `text`; ValueError with a one-line reason (and line and column) when it is not YAML."""
     try:
+        if deepest := _too_deep(text):
+            raise ValueError(f"line {deepest.line + 1}, column {deepest.column + 1}: nested more "
+                             f"than {MAX_NESTING} levels deep")
         return yaml.load(text, Loader=_Loader)  # a SafeLoader
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
@@ -205,8 +215,22 @@ def parse_yaml(text: str):
     except yaml.reader.ReaderError as error:
         raise ValueError(f"{_line_column(text, error.position)}: not valid YAML: unacceptable character "
                          f"#x{error.character:04x}: {error.reason}") from None
-    except (yaml.YAMLError, RecursionError) as error:  # deep nesting
+    except yaml.YAMLError as error:
         raise ValueError(f"not valid YAML: {type(error).__name__}: {error}") from None
+
+
+def _too_deep(text: str) -> yaml.Mark | None:
+    """Where `text` nests deeper than MAX_NESTING, found by the scanner, which is iterative: PyYAML's parser and
+    composer recurse, and fail about 500 levels deep with a RecursionError that has no line and column."""
+    depth = 0
+    for token in yaml.scan(text, Loader=_Loader):
+        if isinstance(token, _OPENING):
+            depth += 1
+            if depth > MAX_NESTING:
+                return token.start_mark
+        elif isinstance(token, _CLOSING):
+            depth -= 1
+    return None
 
 
 def _line_column(text: str, position: int) -> str:

@@ -234,6 +234,10 @@ def test_summaries_become_gauges_per_series_and_families_of_one_file_must_agree(
     ("x 1\nx 2\n", "line 2: x is written twice"),
     ('x{a="1",a="2"} 1\n', 'line 1: label a given twice'),
     ("x one\n", "line 1: not a number: 'one'"),
+    ("bad line here\n", "line 1: not a number: 'line'"),  # not "bad has a timestamp"
+    ('x{a=1} 1 1700000000\n', "line 1: malformed labels {a=1}"),
+    ("x 1 soon\n", "line 1: expected a timestamp or nothing after the value, got 'soon'"),
+    ("x 1 1700000000\n", "line 1: x has a timestamp (not supported, as in node_exporter)"),
     ("x 1_000\n", "line 1: not a number: '1_000'"),  # Python's float() reads these, Prometheus does not
     ("x +nan\n", "line 1: not a number: '+nan'"),
     ('# TYPE x histogram\nx_bucket{le="one"} 1\n', "line 2: le of x_bucket: not a number: 'one'"),
