@@ -24,7 +24,7 @@ from collector.instruments import register
 from collector.resource import build_resource
 from collector.sources import SOURCES
 from collector.sources.agent import AgentSource
-from collector.sources.base import SourceOptions
+from collector.sources.base import SourceOptions, build_source
 from collector.telemetry import AgentTelemetry
 from collector.transport import build_transport
 
@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 def build_collection(config: Config, host: Host, telemetry: AgentTelemetry,
                      backlog: Backlog | None = None) -> Collection:
     """The enabled sources and the agent's own; `backlog`: the sender's (none for a snapshot)."""
-    sources = [SOURCES[name](host, options) for name, options in config.enabled_sources.items()]
+    sources = [build_source(SOURCES[name], host, options) for name, options in config.enabled_sources.items()]
     sources.append(AgentSource(host, SourceOptions(), telemetry, backlog))
     return Collection(sources, telemetry)
 

@@ -40,6 +40,13 @@ OTEL_NUMBER = re.compile(r"[0-9]+(?:\.[0-9]+)?")
 SOURCE_OPTIONS = {"options_per_key": {name: source.Options for name, source in SOURCES.items()}, "key": "source"}
 
 
+# A configuration nests 5 levels deep; a document deeper than this is not one (and PyYAML's recursion ends at ~500).
+MAX_NESTING = 100
+_OPENING = (yaml.BlockMappingStartToken, yaml.BlockSequenceStartToken, yaml.FlowMappingStartToken,
+            yaml.FlowSequenceStartToken)
+_CLOSING = (yaml.BlockEndToken, yaml.FlowMappingEndToken, yaml.FlowSequenceEndToken)
+
+
 class ConfigError(Exception):
     """A configuration problem, phrased for the person who wrote the configuration, on one line."""
 
@@ -110,7 +117,8 @@ class Config:
     backlog: BacklogConfig = field(default_factory=BacklogConfig)
     health: HealthConfig = field(default_factory=HealthConfig)
     resource: ResourceConfig = field(default_factory=ResourceConfig)
-    host_root: str = field(default="/", metadata={"directory": True})
+    # a directory with proc/stat readable under it: the host's / (or in a container where it is mounted)
+    host_root: str = field(default="/", metadata={"directory": True, "host_root": True})
     log_level: str = field(default="info", metadata={"choices": ("debug", "info", "warning", "error")})
     sources: dict = field(default_factory=lambda: _defaults(SOURCE_OPTIONS), metadata=SOURCE_OPTIONS)
 
@@ -196,6 +204,9 @@ class _Loader(yaml.SafeLoader):
 def parse_yaml(text: str):
     """The YAML value of `text`; ValueError with a one-line reason (and line and column) when it is not YAML."""
     try:
+        if deepest := _too_deep(text):
+            raise ValueError(f"line {deepest.line + 1}, column {deepest.column + 1}: nested more "
+                             f"than {MAX_NESTING} levels deep")
         return yaml.load(text, Loader=_Loader)  # a SafeLoader
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
@@ -204,8 +215,22 @@ def parse_yaml(text: str):
     except yaml.reader.ReaderError as error:
         raise ValueError(f"{_line_column(text, error.position)}: not valid YAML: unacceptable character "
                          f"#x{error.character:04x}: {error.reason}") from None
-    except (yaml.YAMLError, RecursionError) as error:  # deep nesting
+    except yaml.YAMLError as error:
         raise ValueError(f"not valid YAML: {type(error).__name__}: {error}") from None
+
+
+def _too_deep(text: str) -> yaml.Mark | None:
+    """Where `text` nests deeper than MAX_NESTING, found by the scanner, which is iterative: PyYAML's parser and
+    composer recurse, and fail about 500 levels deep with a RecursionError that has no line and column."""
+    depth = 0
+    for token in yaml.scan(text, Loader=_Loader):
+        if isinstance(token, _OPENING):
+            depth += 1
+            if depth > MAX_NESTING:
+                return token.start_mark
+        elif isinstance(token, _CLOSING):
+            depth -= 1
+    return None
 
 
 def _line_column(text: str, position: int) -> str:
@@ -281,7 +306,13 @@ def _convert(value, hint, metadata, path):
     if typing.get_origin(hint) is dict and is_dataclass(item := typing.get_args(hint)[1]):
         if not isinstance(value, dict):
             raise _Invalid(path, f"expected a mapping of names, got {_show(value)}")
-        return {str(name): _build(item, options or {}, (*path, str(name))) for name, options in value.items()}
+        named = {}
+        for name, options in value.items():
+            if str(name) in named:  # YAML's 1 and "1" are two keys, one name
+                first = next(key for key in value if str(key) == str(name))
+                raise _Invalid(path, f"{_show(first)} and {_show(name)} are the same name; expected distinct names")
+            named[str(name)] = _build(item, options or {}, (*path, str(name)))
+        return named
     try:
         converted = _SCALARS.get(hint, _collection)(value, hint)
         _check(converted, hint, metadata)
@@ -307,6 +338,8 @@ def _check(value, hint, metadata):
         raise ValueError(f"file {_show_name(value)} {problem}")
     if metadata.get("directory") and not _exists(value, Path.is_dir):
         raise ValueError(f"directory {_show_name(value)} does not exist")
+    if metadata.get("host_root") and (problem := _host_root_problem(value)):
+        raise ValueError(f"expected the root of a host's filesystem, with a readable proc/stat; {problem}")
     if metadata.get("directory_to_make") and value and (problem := _directory_to_make_problem(value)):
         raise ValueError(f"expected a directory (made when missing); {problem}")
     if metadata.get("headers"):
@@ -323,6 +356,17 @@ def _exists(path: str, kind) -> bool:
         return kind(Path(path))
     except (OSError, ValueError):  # a name too long for the filesystem, a NUL byte
         return False
+
+
+def _host_root_problem(root: str) -> str | None:
+    """Why `root` is not a host's root: its proc/stat, which every host has, cannot be read."""
+    stat = Path(root, "proc", "stat")
+    try:
+        with stat.open("rb") as file:
+            file.read(1)
+    except OSError as error:
+        return f"{_show_name(str(stat))}: {error.strerror}"
+    return None
 
 
 def _directory_to_make_problem(path: str) -> str | None:

@@ -1,6 +1,8 @@
 """Durations and byte sizes as people write them in a config file ("30s", "1h", "64MiB")."""
 
+import math
 import re
+from fractions import Fraction
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
 _DURATION_FACTORS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, None: 1}
@@ -24,7 +26,9 @@ class Duration(float):
 
 
 class ByteSize(int):
-    """Bytes. Accepts integers and strings such as "64MiB" or "1GB"."""
+    """Bytes. Accepts integers and strings such as "64MiB", "1GB" or "1.5KiB" (1536): a whole number of bytes, so a
+    number (0.9) or a size (1.5B) with a fraction of a byte is an error, not rounded down (0.9 would turn the
+    backlog off)."""
 
     @classmethod
     def parse(cls, value) -> "ByteSize":
@@ -32,10 +36,15 @@ class ByteSize(int):
             raise ValueError("expected a size such as 64MiB")
         if isinstance(value, int):
             return cls(value)
-        match = _SIZE.match(str(value))
-        if not match:
+        if isinstance(value, float) and math.isfinite(value):
+            size = Fraction(value)
+        elif match := _SIZE.match(str(value)):
+            size = Fraction(match.group(1)) * _SIZE_FACTORS[match.group(2)]  # exact: 0.1KB is 100 bytes
+        else:
             raise ValueError(f"expected a size such as 64MiB or 1GB, got {value!r}")
-        return cls(int(float(match.group(1)) * _SIZE_FACTORS[match.group(2)]))
+        if size.denominator != 1:
+            raise ValueError(f"expected a whole number of bytes, got {value!r}")
+        return cls(size)
 
 
 def show_amount(value, hint) -> str:

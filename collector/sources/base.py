@@ -54,6 +54,33 @@ class Source:
         return []
 
 
+class Unbuilt(Source):
+    """A source whose construction failed: every collection tries to build it again, and until one succeeds it
+    fails as a collection fails (counted and logged by the collection), costing its own metrics only."""
+
+    def __init__(self, source_class: type[Source], host: Host, options: SourceOptions):
+        super().__init__(host, options)
+        self.source_class, self.built = source_class, None
+        self.name, self.metrics = source_class.name, source_class.metrics
+
+    def collect(self) -> list[Point]:
+        if self.built is None:
+            self.built = self.source_class(self.host, self.options)
+        return self.built.collect()
+
+    def discovered_metrics(self) -> list[MetricSpec]:
+        return self.built.discovered_metrics() if self.built else []
+
+
+def build_source(source_class: type[Source], host: Host, options: SourceOptions) -> Source:
+    """The source, or when building it fails (a file it reads at start-up is missing) a stand-in that builds it
+    at the next collection."""
+    try:
+        return source_class(host, options)
+    except Exception:  # reported by the collection, which meets the same failure when it builds it again
+        return Unbuilt(source_class, host, options)
+
+
 def read_small(path: str | os.PathLike) -> bytes:
     """A small kernel file (procfs, sysfs) read whole with os.open/os.read: without a Python file object it costs
     half the CPU of Path.read_text, which counts in files read every cycle."""

@@ -46,8 +46,11 @@ class CpuSource(Source):
 
     def __init__(self, host, options):
         super().__init__(host, options)
-        # The baseline taken at start-up lets the first export carry a real utilization.
-        self._previous = self._times(host.read_proc("stat"))
+        # The baseline taken at start-up lets the first export carry a real utilization. Without one (the read
+        # fails: the collection reports it) the first collection is the baseline.
+        self._previous = None
+        with contextlib.suppress(OSError, ValueError):
+            self._previous = self._times(host.read_proc("stat"))
         self._physical = physical_cores(host)
 
     def _times(self, stat: str):
@@ -56,15 +59,16 @@ class CpuSource(Source):
     def collect(self) -> list[Point]:
         stat = self.host.read_proc("stat")
         current = self._times(stat)
+        previous = current if self._previous is None else self._previous
         points = [Point(LOGICAL_COUNT.name, online_cpus(stat))]
         if self._physical:
             points.append(Point(PHYSICAL_COUNT.name, self._physical))
         if self.options.per_cpu:
             for number, now in current.items():
                 # a CPU brought online since the last collection has times, but no utilization yet
-                points += _mode_points(now, self._previous.get(number, now), {"cpu.logical_number": number})
+                points += _mode_points(now, previous.get(number, now), {"cpu.logical_number": number})
         else:
-            points += _mode_points(current, self._previous, {})
+            points += _mode_points(current, previous, {})
         points += [Point(FREQUENCY.name, hertz, {"cpu.logical_number": number})
                    for number, hertz in frequencies(self.host).items() if hertz]
         self._previous = current
@@ -75,6 +79,8 @@ def parse_cpu_times(stat: str, per_cpu: bool):
     """Seconds per column of /proc/stat's first line (all CPUs), or with `per_cpu` {N: those of line `cpuN`}: the
     kernel lists online CPUs only, so a CPU's place in the list is not its number once one is offline."""
     lines = [line.split() for line in stat.splitlines() if line.startswith("cpu")]
+    if not lines or not per_cpu and lines[0][0] != "cpu":
+        raise ValueError("/proc/stat has no cpu line")
     rows = {line[0][3:]: SimpleNamespace(**{column: float(ticks) / TICKS_PER_SECOND
                                             for column, ticks in zip(COLUMNS, line[1:])})
             for line in (lines[1:] if per_cpu else lines[:1])}

@@ -18,6 +18,8 @@ _LABEL = re.compile(r'\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*=\s*"((?:[^"\\]|\\.)*)"\s*(,
 # What Go's strconv.ParseFloat reads, less what Prometheus refuses (hex floats, '_'): Python's float() also reads
 # '1_000', '+nan' and digits of other scripts.
 _FLOAT = re.compile(r"[+-]?((\d+\.?\d*|\.\d+)(e[+-]?\d+)?|inf(inity)?)|nan", re.IGNORECASE | re.ASCII)
+# A sample's timestamp: milliseconds since the epoch, an integer (Prometheus's text parser refuses anything else).
+_TIMESTAMP = re.compile(r"-?[0-9]+", re.ASCII)
 # The label of a family's type whose value is a number, written back by Prometheus in its own form.
 NUMERIC_LABEL = {"histogram": "le", "summary": "quantile"}
 _ESCAPE = re.compile(r'\\[\\"n]')
@@ -61,15 +63,19 @@ def _parse_line(line, families, typed, seen):
     if not match:
         raise ValueError(f"not a sample: {line[:80]!r}")
     name, labels_text, value_text, timestamp = match.groups()
-    if timestamp is not None:
-        raise ValueError(f"{name} has a timestamp (not supported, as in node_exporter)")
+    # labels and value first: `bad line here` is a value that is not a number, not a sample with a timestamp
     family = _family_of(name, families)
     labels = _with_numbers_rewritten(name, _parse_labels(labels_text or ""), family.type)
+    value = _parse_value(value_text)
+    if timestamp is not None and not _TIMESTAMP.fullmatch(timestamp):
+        raise ValueError(f"expected a timestamp or nothing after the value, got {timestamp[:80]!r}")
+    if timestamp is not None:
+        raise ValueError(f"{name} has a timestamp (not supported, as in node_exporter)")
     key = (name, tuple(sorted(labels.items())))
     if key in seen:
         raise ValueError(f"{show(name, labels)} is written twice")
     seen.add(key)
-    family.samples.append((name, labels, _parse_value(value_text)))
+    family.samples.append((name, labels, value))
 
 
 def _parse_comment(line, families, typed):

@@ -5,8 +5,11 @@ Writers follow node_exporter's convention: write a temporary file in the same di
 *.prom, so that a half-written file is never read (only names ending in .prom are).
 """
 
+import errno
 import math
+import os
 import re
+import stat
 from collections import ChainMap, Counter
 from dataclasses import dataclass, field, replace
 
@@ -24,6 +27,10 @@ RESERVED_LABELS = frozenset((*RESOURCE_LABELS, *OPTIONAL_RESOURCE_LABELS))
 # The OpenTelemetry API's instrument name syntax; the text format also allows ':' (recording rules' names) and a
 # leading '_', which the SDK refuses when the instrument is created.
 INSTRUMENT_NAME = re.compile(r"[a-zA-Z][-_./a-zA-Z0-9]{0,254}")
+# What a *.prom entry that is not a regular file is, once symlinks are followed (a directory is left alone).
+FILE_KINDS = ((stat.S_ISFIFO, "a named pipe"), (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+              (stat.S_ISSOCK, "a socket"))
+BROKEN_LINKS = {errno.ENOENT: "dangling symlink", errno.ELOOP: "symlink loop"}
 
 
 @dataclass(frozen=True)
@@ -38,8 +45,8 @@ MTIME = gauge("hostagent.textfile.mtime", "s",
               "Modification time (Unix time) of each *.prom file: a cron job that stopped writing grows old.",
               "file.name", condition=OPT_IN)
 ERRORS = counter("hostagent.textfile.errors", "{error}",
-                 "Collections that skipped a file or some of its samples: unreadable, not valid text format, a type "
-                 "conflict, a clash, max_series, max_file_size, NaN or ±Inf values.",
+                 "Collections that skipped a file or some of its samples: unreadable, not a regular file, not valid "
+                 "text format, a type conflict, a clash, max_series, max_file_size, NaN or ±Inf values.",
                  "file.name", condition=OPT_IN)
 
 
@@ -68,7 +75,7 @@ class TextfileSource(Source):
 
     def collect(self) -> list[Point]:
         try:
-            paths = sorted(p for p in self.directory.iterdir() if p.suffix == ".prom" and p.is_file())
+            paths = sorted(p for p in self.directory.iterdir() if p.suffix == ".prom" and not p.is_dir())
         except FileNotFoundError:
             raise Unavailable(f"no directory {self.directory}") from None
         points, problems, written = [], [], Written()
@@ -87,8 +94,11 @@ class TextfileSource(Source):
         """A file's mtime and points, and what made the agent skip it or some of its samples."""
         points = []
         try:
+            status, problem = file_status(path)
             # stat often works where read does not (EIO, EACCES): HostTextfileStale still sees the file's age.
-            points.append(Point(MTIME.name, path.stat().st_mtime, {"file.name": path.name}))
+            points.append(Point(MTIME.name, status.st_mtime, {"file.name": path.name}))
+            if problem:
+                return points, problem  # not opened: a named pipe would block the collection
             families = parse(self._read_text(path), self.options.max_series - len(written.series))
             file_points, not_finite = self._file_points(families, written)
         except OSError as error:  # unreadable, or renamed away between listing and reading
@@ -102,7 +112,10 @@ class TextfileSource(Source):
     def _read_text(self, path) -> str:
         """The file's text, read no further than max_file_size: a huge file must not stall every other source."""
         limit = self.options.max_file_size
-        with path.open("rb") as file:
+        # O_NONBLOCK: a named pipe renamed over the file since it was found regular must not block the collection
+        with open(os.open(path, os.O_RDONLY | os.O_NONBLOCK), "rb") as file:
+            if not stat.S_ISREG(os.fstat(file.fileno()).st_mode):
+                raise OSError(errno.EINVAL, "not a regular file")
             data = file.read(limit + 1)
         if len(data) > limit:
             raise ValueError(f"larger than max_file_size={show_amount(limit, ByteSize)}")
@@ -136,6 +149,21 @@ class TextfileSource(Source):
         written.names.update(names.maps[0])
         self._specs.update({name: spec for name, spec in specs.items() if name not in self._specs})
         return points, not_finite
+
+
+def file_status(path) -> tuple[os.stat_result, str | None]:
+    """The entry's status, symlinks followed (a broken symlink's own: its age still shows), and why it is not a
+    regular file to read, if it is not."""
+    try:
+        status = path.stat()
+    except OSError as error:
+        if error.errno not in BROKEN_LINKS or not path.is_symlink():
+            raise
+        return path.lstat(), BROKEN_LINKS[error.errno]
+    if stat.S_ISREG(status.st_mode):
+        return status, None
+    kind = next((f" ({name})" for is_kind, name in FILE_KINDS if is_kind(status.st_mode)), "")
+    return status, f"not a regular file{kind}"
 
 
 def exported(spec: MetricSpec, point: Point, names: ChainMap) -> tuple[MetricSpec, Point]:

@@ -1,14 +1,18 @@
 """The agent's wiring (collector/agent.py): the readiness window and the backlog it gives its parts, and the
 collecting reader's schedule, fault counting and final collection."""
 
+import logging
 import time
 
 import pytest
 from opentelemetry.sdk.resources import Resource
 
-from collector.agent import Agent, CollectingReader, build_provider
+from collector.agent import Agent, CollectingReader, build_collection, build_provider
 from collector.collection import Collection
 from collector.config import Config, ExporterConfig, HealthConfig
+from collector.host import Host
+from collector.sources import SOURCES
+from collector.sources.load import LoadSource
 from collector.spec import Point
 from collector.telemetry import AgentTelemetry
 from collector.units import Duration
@@ -44,6 +48,58 @@ def test_the_self_metrics_report_the_senders_backlog(agent):
     backlog = {p.metric: p.value for p in agent.collection.points() if p.metric.startswith("hostagent.backlog.")}
     assert backlog["hostagent.backlog.size"] == 100
     assert 60 <= backlog["hostagent.backlog.age"] < 70
+
+
+def metrics_of(collection) -> set[str]:
+    return {point.metric for point in collection.points()}
+
+
+def test_a_source_whose_first_read_fails_costs_its_own_metrics_only_and_is_counted(host_tree, caplog):
+    """The cpu source reads /proc/stat for its baseline when it is built: a host without it (or with garbage in
+    it) must not stop the agent, only the cpu source, counted and logged like any failed collection."""
+    stat = host_tree / "proc" / "stat"
+    good = stat.read_text()
+    stat.unlink()
+    telemetry = AgentTelemetry()
+    collection = build_collection(Config(host_root=str(host_tree)), Host(host_tree), telemetry)
+    with caplog.at_level(logging.WARNING, logger="collector.collection"):
+        collection.refresh()
+        stat.write_text("garbage\n")
+        collection.refresh()
+    assert telemetry.sources["cpu"].outcomes == {"error": 2}
+    assert telemetry.sources["memory"].outcomes == {"success": 2}
+    assert "system.memory.usage" in metrics_of(collection) and "system.cpu.time" not in metrics_of(collection)
+    assert [r.getMessage() for r in caplog.records if r.getMessage().startswith("source cpu:")] == [
+        f"source cpu: FileNotFoundError: [Errno 2] No such file or directory: '{stat}'",
+        "source cpu: ValueError: /proc/stat has no cpu line"]
+    stat.write_text(good)
+    collection.refresh()
+    assert telemetry.sources["cpu"].outcomes == {"error": 2, "success": 1}
+    assert "system.cpu.time" in metrics_of(collection)
+
+
+class BuiltOnThirdTry(LoadSource):
+    tries = 0
+
+    def __init__(self, host, options):
+        type(self).tries += 1
+        if self.tries < 3:
+            raise OSError(5, "Input/output error", "/proc/loadavg")
+        super().__init__(host, options)
+
+
+def test_a_source_that_cannot_be_built_is_counted_as_failing_and_built_again_at_each_collection(
+        monkeypatch, fixture_host):
+    monkeypatch.setitem(SOURCES, "load", BuiltOnThirdTry)
+    telemetry = AgentTelemetry()
+    collection = build_collection(Config(host_root=str(fixture_host.root)), fixture_host, telemetry)
+    collection.refresh()
+    assert telemetry.sources["load"].outcomes == {"error": 1}
+    assert "system.cpu.load_average.1m" not in metrics_of(collection)
+    assert telemetry.sources["cpu"].outcomes == {"success": 1}
+    collection.refresh()
+    assert telemetry.sources["load"].outcomes == {"error": 1, "success": 1}
+    assert "system.cpu.load_average.1m" in metrics_of(collection)
 
 
 def reader_with(deliver, faults, interval=10.0, clock=time.monotonic) -> CollectingReader:

@@ -73,6 +73,9 @@ BAD = {
                             "{path}: exporter: expected a mapping, got list []"),
     "group without matchers": ("sources:\n  process_groups:\n    enabled: true\n    groups:\n      web: {}\n", {},
                                "{path}: sources.process_groups.groups.web: expected at least one of executable, "),
+    "host root without proc": ("host_root: /etc\n", {},
+                               "{path}: host_root: expected the root of a host's filesystem, with a readable "
+                               "proc/stat; /etc/proc/stat: No such file or directory"),
     "backlog on a file": ("backlog:\n  directory: /dev/null\n", {},
                           "{path}: backlog.directory: expected a directory (made when missing); /dev/null is not a "
                           "directory"),

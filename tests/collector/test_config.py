@@ -133,6 +133,18 @@ BAD_FILES = [
      f"exporter.certificate: file /tmp/{LONG} does not exist or is not a regular file"),
     ("backlog:\n  max_bytes: 65GiB\n", "backlog.max_bytes: expected 0B to 64GiB, got 65GiB"),
     ("backlog:\n  max_age: 169h\n", "backlog.max_age: expected 1s to 168h, got 169h"),
+    ("a: " + "[" * 5000 + "\n", "line 1, column 103: nested more than 100 levels deep"),
+    ("sources:\n" + "".join("  " * n + f"k{n}:\n" for n in range(1, 600)),
+     "line 101, column 201: nested more than 100 levels deep"),
+    ("backlog:\n  max_bytes: 0.9\n", "backlog.max_bytes: expected a whole number of bytes, got 0.9"),
+    ("sources:\n  textfile:\n    max_file_size: 1.9\n",
+     "sources.textfile.max_file_size: expected a whole number of bytes, got 1.9"),
+    ("sources:\n  textfile:\n    max_file_size: 1.5B\n",
+     "sources.textfile.max_file_size: expected a whole number of bytes, got '1.5B'"),
+    ("backlog:\n  max_bytes: 1.0001KiB\n", "backlog.max_bytes: expected a whole number of bytes, got '1.0001KiB'"),
+    ("backlog:\n  max_bytes: .inf\n", "backlog.max_bytes: expected a size such as 64MiB or 1GB, got inf"),
+    ("sources:\n  process_groups:\n    groups:\n      1: {executable: [a]}\n      \"1\": {executable: [b]}\n",
+     "sources.process_groups.groups: int 1 and str '1' are the same name; expected distinct names"),
     ("health:\n  enabled: yes please\n", "health.enabled: expected true or false, got str 'yes please'"),
     ("health:\n  listen: localhost\n",
      "health.listen: expected host:port (port 0 to 65535) such as 127.0.0.1:13134, got str 'localhost'"),
@@ -187,6 +199,28 @@ def test_bad_input_is_one_line_naming_the_file_the_key_what_is_expected_and_what
     with pytest.raises(ConfigError) as error:
         load(path, environ={})
     assert str(error.value) == f"{path}: {expected}"
+
+
+def test_a_host_root_without_a_readable_proc_stat_is_an_error_naming_host_root_and_where_it_was_set(tmp_path):
+    root = tmp_path / "root"
+    (root / "proc").mkdir(parents=True)
+    expected = (f"host_root: expected the root of a host's filesystem, with a readable proc/stat; "
+                f"{root}/proc/stat: No such file or directory")
+    path = write(tmp_path, f"host_root: {root}\n")
+    with pytest.raises(ConfigError) as error:
+        load(path, environ={})
+    assert str(error.value) == f"{path}: {expected}"
+    with pytest.raises(ConfigError) as error:
+        load(None, environ={"HOSTAGENT_HOST_ROOT": str(root)})
+    assert str(error.value) == f"environment variable HOSTAGENT_HOST_ROOT: {expected}"
+    (root / "proc" / "stat").mkdir()
+    with pytest.raises(ConfigError) as error:
+        load(path, environ={})
+    assert str(error.value).endswith(f"; {root}/proc/stat: Is a directory")
+    (root / "proc" / "stat").rmdir()
+    (root / "proc" / "stat").write_text("cpu  1 2 3 4\n")
+    assert load(path, environ={}).host_root == str(root)
+    assert load(None, environ={}).host_root == "/"
 
 
 def test_a_headers_file_with_a_line_that_is_not_key_value_is_an_error(tmp_path):
@@ -280,7 +314,8 @@ def test_amounts_are_shown_in_the_largest_unit_that_divides_them(value, shown):
 
 @pytest.mark.parametrize("written, size", [
     ("512", 512), ("512B", 512), ("1KB", 1000), ("1KiB", 1024), ("1.5 KiB", 1536), ("2MB", 2_000_000),
-    ("2MiB", 2 * 2**20), ("3GB", 3_000_000_000), ("3GiB", 3 * 2**30)])
+    ("2MiB", 2 * 2**20), ("3GB", 3_000_000_000), ("3GiB", 3 * 2**30), ("2.0", 2), ("0.1KB", 100),
+    ("0.3MB", 300_000), ("1.0e+3", 1000)])
 def test_sizes_are_read_in_decimal_and_binary_units(tmp_path, written, size):
     assert load(write(tmp_path, f"backlog:\n  max_bytes: {written}\n"), environ={}).backlog.max_bytes == size
     assert load(None, environ={"HOSTAGENT_BACKLOG__MAX_BYTES": written}).backlog.max_bytes == size

@@ -188,6 +188,33 @@ def test_a_file_that_cannot_be_read_or_is_not_utf8_is_skipped_counted_and_the_ne
         (("file.name", "a.prom"),), (("file.name", "b.prom"),), (("file.name", "c.prom"),)}
 
 
+def test_a_prom_entry_that_is_not_a_regular_file_is_skipped_unopened_counted_and_named(tmp_path):
+    """A FIFO would block the collection if opened, /dev/zero would be read up to max_file_size: neither is opened.
+    A directory named *.prom is no file and is left alone."""
+    (tmp_path / "dangling.prom").symlink_to(tmp_path / "gone")
+    (tmp_path / "loop1.prom").symlink_to("loop2.prom")
+    (tmp_path / "loop2.prom").symlink_to("loop1.prom")
+    os.mkfifo(tmp_path / "fifo.prom")
+    (tmp_path / "zero.prom").symlink_to("/dev/zero")
+    (tmp_path / "dir.prom").mkdir()
+    (tmp_path / "good.prom").write_text("y 2\n")
+    os.utime(tmp_path / "fifo.prom", (MTIME, MTIME))
+    os.utime(tmp_path / "dangling.prom", (MTIME + 1, MTIME + 1), follow_symlinks=False)
+    source, partial = collect("/", directory=str(tmp_path))
+    assert str(partial) == ("skipped dangling.prom: dangling symlink; fifo.prom: not a regular file (a named pipe); "
+                            "loop1.prom: symlink loop; loop2.prom: symlink loop; "
+                            "zero.prom: not a regular file (a character device)")
+    errors = {"dangling.prom": 1, "fifo.prom": 1, "good.prom": 0, "loop1.prom": 1,
+              "loop2.prom": 1, "zero.prom": 1}
+    assert series(partial.points, "hostagent.textfile.errors") == {
+        (("file.name", name),): count for name, count in errors.items()}
+    mtimes = {dict(key)["file.name"]: value
+              for key, value in series(partial.points, "hostagent.textfile.mtime").items()}
+    assert mtimes.keys() == errors.keys()
+    assert (mtimes["fifo.prom"], mtimes["dangling.prom"]) == (MTIME, MTIME + 1)  # a broken link's is its own
+    assert series(partial.points, "y") == {(): 2}
+
+
 def test_summaries_become_gauges_per_series_and_families_of_one_file_must_agree(tmp_path):
     (tmp_path / "rpc.prom").write_text('# TYPE rpc summary\nrpc{quantile="0.5"} 0.2\nrpc_sum 10\nrpc_count 40\n')
     (tmp_path / "jobs.prom").write_text("# TYPE jobs_total counter\njobs_total 3\n# TYPE jobs gauge\njobs 1\n")
@@ -207,6 +234,10 @@ def test_summaries_become_gauges_per_series_and_families_of_one_file_must_agree(
     ("x 1\nx 2\n", "line 2: x is written twice"),
     ('x{a="1",a="2"} 1\n', 'line 1: label a given twice'),
     ("x one\n", "line 1: not a number: 'one'"),
+    ("bad line here\n", "line 1: not a number: 'line'"),  # not "bad has a timestamp"
+    ('x{a=1} 1 1700000000\n', "line 1: malformed labels {a=1}"),
+    ("x 1 soon\n", "line 1: expected a timestamp or nothing after the value, got 'soon'"),
+    ("x 1 1700000000\n", "line 1: x has a timestamp (not supported, as in node_exporter)"),
     ("x 1_000\n", "line 1: not a number: '1_000'"),  # Python's float() reads these, Prometheus does not
     ("x +nan\n", "line 1: not a number: '+nan'"),
     ('# TYPE x histogram\nx_bucket{le="one"} 1\n', "line 2: le of x_bucket: not a number: 'one'"),

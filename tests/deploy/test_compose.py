@@ -173,6 +173,9 @@ def test_gateway_runs_with_the_garbage_collector_setting_it_was_measured_with():
 
 
 def test_agent_environment_passes_check_config(tmp_path):
+    # /hostfs exists only in the container: a directory with the proc/stat that host_root needs stands in for it
+    (tmp_path / "proc").mkdir()
+    (tmp_path / "proc" / "stat").write_text("cpu  1 2 3 4\n")
     environment = {**SERVICES["agent"]["environment"], "HOSTAGENT_HOST_ROOT": str(tmp_path)}
     result = subprocess.run([str(agent_executable()), "check-config"], capture_output=True, text=True, timeout=60,
                             env={"PATH": "/usr/bin:/bin", **environment})

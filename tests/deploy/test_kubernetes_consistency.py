@@ -273,7 +273,9 @@ def test_agent_config_map_passes_check_config_with_the_pod_environment(rendered,
     daemonset = find(manifests, "DaemonSet")
     config = tmp_path / "agent.yaml"
     config.write_text(config_map_data(manifests, "hostagent-agent-config")["agent.yaml"])
-    # host_root (/hostfs) exists only in the pod: the environment points it at an existing directory.
+    # host_root (/hostfs) exists only in the pod: the environment points it at a directory with a proc/stat.
+    (tmp_path / "proc").mkdir()
+    (tmp_path / "proc" / "stat").write_text("cpu  1 2 3 4\n")
     environment = {**pod_environment(manifests, daemonset), "HOSTAGENT_HOST_ROOT": str(tmp_path)}
     result = subprocess.run([str(agent_executable()), "check-config", str(config)], capture_output=True, text=True,
                             env={"PATH": "/usr/bin:/bin", **environment}, timeout=60)

@@ -82,10 +82,18 @@ def test_missing_and_unreadable_proc_files_cost_only_their_own_sources(tmp_path)
         == {"eth0"}, "the readable sources are still exported"
 
 
+def bare_host(tmp_path) -> Path:
+    """A host tree with only /proc/1 and the /proc/stat host_root needs."""
+    root = tmp_path / "hostfs"
+    (root / "proc/1").mkdir(parents=True)
+    (root / "proc/stat").write_text("cpu  1 2 3 4\n")
+    return root
+
+
 def huge_host(tmp_path) -> Path:
     """A host with 5000 mounts, interfaces and block devices."""
-    root = tmp_path / "hostfs"
-    (root / "proc/1/net").mkdir(parents=True)
+    root = bare_host(tmp_path)
+    (root / "proc/1/net").mkdir()
     for n in range(MANY):
         (root / f"mnt/{n}").mkdir(parents=True)
     (root / "proc/1/mounts").write_text("".join(f"/dev/vd{n} /mnt/{n} ext4 rw 0 0\n" for n in range(MANY)))
@@ -129,8 +137,7 @@ def test_thousands_of_mounts_interfaces_and_devices_stay_within_the_caps(tmp_pat
 
 
 def test_non_utf8_device_names_in_mounts_and_diskstats_become_valid_text(tmp_path, host_at):
-    root = tmp_path / "hostfs"
-    (root / "proc/1").mkdir(parents=True)
+    root = bare_host(tmp_path)
     (root / "proc/1/mounts").write_bytes(b"/dev/disk\xff1 / ext4 rw 0 0\n")
     (root / "proc/diskstats").write_bytes(b"8 0 disk\xfe " + b"1 " * 11 + b"\n")
     collection = build_collection(config_with_only(root, "filesystem", "disk"), host_at(root), AgentTelemetry())
@@ -162,8 +169,7 @@ def test_a_missing_or_invalid_tls_file_is_a_config_error_naming_key_and_file(tmp
 
 
 def test_a_non_utf8_mount_point_is_still_measured(tmp_path, host_at):
-    root = tmp_path / "hostfs"
-    (root / "proc/1").mkdir(parents=True)
+    root = bare_host(tmp_path)
     (root / os.fsdecode(b"mnt/d\xff")).mkdir(parents=True)
     (root / "proc/1/mounts").write_bytes(b"/dev/sda1 /mnt/d\xff ext4 rw 0 0\n")
     collection = build_collection(config_with_only(root, "filesystem"), host_at(root), AgentTelemetry())
