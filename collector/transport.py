@@ -103,9 +103,12 @@ class HttpTransport:
         return self._answer()
 
     def _answer(self) -> Answer:
+        # The timeout bounds the whole answer, not its first byte: a gateway trickling it a byte at a time fails as
+        # one that cannot be reached in time does (TimeoutError, kept for later), not a read that never ends.
+        deadline = time.monotonic() + self.timeout
         if not self.connection.answer_arrived(self.timeout):
             return Answer(Outcome.PENDING, f"no answer within {self.timeout:g}s from {self.url_for_logs}")
-        response = self.connection.getresponse()
+        response = self.connection.getresponse(deadline)
         if response.will_close:
             self.connection.close()
         if 200 <= response.status < 300:
