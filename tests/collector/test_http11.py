@@ -166,8 +166,8 @@ def test_a_truncated_answer_is_retry_later_and_not_sent_again_at_once():
     transport = HttpTransport(ExporterConfig(endpoint=f"http://127.0.0.1:{server.port}/v1/metrics",
                                              compression="none"))
     assert transport.send(b"one")[0] is Outcome.SENT
-    assert transport.send(b"two")[:2] == (Outcome.RETRY, "ProtocolError: the connection was closed 3 bytes into a body "
-                                                     "of 10")
+    assert transport.send(b"two")[:2] == (Outcome.RETRY, f"ProtocolError from {transport.url}: the connection was "
+                                                     "closed 3 bytes into a body of 10")
     assert [body for _, _, body in server.requests] == [b"one", b"two"]  # the gateway got it once, not twice
 
 
@@ -289,7 +289,8 @@ def test_an_answer_trickled_past_the_timeout_fails_as_a_timeout_is_kept_logged_a
     assert len(backlog) == 1 and failed_after < 2, f"kept after {failed_after:.1f}s (timeout 0.5s)"
     assert (telemetry.export_requests, telemetry.exported_points) == ({"failure": 1}, {"failure": 7})
     assert [(r.levelname, r.getMessage()) for r in caplog.records] == [
-        ("WARNING", "export: TimeoutError: no whole answer within 0.5s; keeping data in the backlog")]
+        ("WARNING", f"export: TimeoutError from {server.url}: no whole answer within 0.5s; keeping data in the "
+                    f"backlog")]
     closing = threading.Thread(target=sender.close, args=(0.5,), daemon=True)
     closing.start()
     closing.join(10)  # the final attempt times out too
