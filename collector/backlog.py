@@ -32,6 +32,7 @@ class Entry:
     created: float  # Unix time
     size: int
     body: bytes | None = None  # None: the body is in the file `name`
+    points: int | None = None  # data points in the request; None: not known (read back from disk)
 
 
 class Backlog:
@@ -79,10 +80,11 @@ class Backlog:
         except IndexError:
             return 0.0
 
-    def push(self, body: bytes, created: float | None = None) -> None:
+    def push(self, body: bytes, created: float | None = None, points: int | None = None) -> None:
         """Keep `body`, collected at `created` (Unix time; now by default), in collection order."""
         created = self.clock() if created is None else created
-        entry = Entry(f"{int(created * 1e9):020d}-{next(self._sequence):06d}{SUFFIX}", created, len(body))
+        entry = Entry(f"{int(created * 1e9):020d}-{next(self._sequence):06d}{SUFFIX}", created, len(body),
+                      points=points)
         if self.directory:
             temporary = self.directory / f".{entry.name}{PARTIAL}"
             try:
@@ -128,6 +130,15 @@ class Backlog:
         for bound in (SIZE_BOUND, AGE_BOUND):
             self.problems.report(bound, None)
         return None
+
+    def lost_at_exit(self) -> str | None:
+        """What an in-memory backlog loses when the agent exits, said once: requests, data points, bytes."""
+        if self.directory or not self.entries:
+            return None
+        points = [entry.points for entry in self.entries]
+        counted = f"{sum(points)} data points, " if None not in points else ""
+        return (f"{len(self.entries)} requests ({counted}{self.size_bytes} bytes) could not be delivered and are "
+                f"lost: the backlog is in memory only; set backlog.directory to keep undelivered data across restarts")
 
     def delivered(self, entry: Entry) -> None:
         self.replayed += 1

@@ -32,6 +32,16 @@ DEFAULT_RANGES = {Duration: (Duration(0.1), Duration(24 * 3600)), int: (1, 10_00
 TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 TOKEN_CHARACTERS = "letters, digits and !#$%&'*+-.^_`|~"
 HEADER_VALUE = re.compile(r"[\t\x20-\x7e]+")
+# Headers the transport sets itself, refused in exporter.headers, headers_file and OTEL_EXPORTER_OTLP_*HEADERS
+# (names are case-insensitive): a second or contrary value breaks every export. HTTP/1.1 frames the request with
+# Host, Content-Length, Content-Type and Content-Encoding (collector/http11.py, collector/transport.py); a
+# Transfer-Encoding would contradict the Content-Length, and the hop-by-hop fields (Connection, Keep-Alive,
+# Proxy-Connection, TE, Trailer, Upgrade) change what the connection is. gRPC owns content-type, te and grpc-*
+# (reserved by its specification; grpcio drops some of them without a word) and HTTP/2 forbids the
+# connection-specific ones (RFC 9113, 8.2.2).
+TRANSPORT_HEADERS = ("host", "content-length", "content-type", "content-encoding", "transfer-encoding", "connection",
+                     "keep-alive", "proxy-connection", "te", "trailer", "upgrade")
+TRANSPORT_HEADER_PREFIX = "grpc-"
 # An OTEL_RESOURCE_ATTRIBUTES value as W3C Baggage writes it: printable ASCII but space " , ; \ (percent-encoded).
 BAGGAGE_VALUE = re.compile(r"[\x21\x23-\x2b\x2d-\x3a\x3c-\x5b\x5d-\x7e]*")
 # An OTEL_* duration: a number in the variable's unit, as the SDK reads it with float() (which also takes 1e3, nan).
@@ -456,8 +466,18 @@ def read_headers_file(path: str) -> dict[str, str]:
             key, equals, value = line.partition("=")
             if not equals:
                 raise ValueError(f"file {_show_name(path)}, line {number}: expected key=value")
+            if problem := _transport_header_problem(key.strip()):
+                raise ValueError(f"file {_show_name(path)}, line {number}: {problem}")
             headers[key.strip()] = value.strip()
     return headers
+
+
+def _transport_header_problem(name: str) -> str | None:
+    lowered = name.lower()
+    if lowered in TRANSPORT_HEADERS or lowered.startswith(TRANSPORT_HEADER_PREFIX):
+        return (f"header {name}: expected none of the headers the transport sets itself (request framing): "
+                f"{', '.join(TRANSPORT_HEADERS)}, {TRANSPORT_HEADER_PREFIX}*")
+    return None
 
 
 def check_headers(headers: dict) -> None:
@@ -465,6 +485,8 @@ def check_headers(headers: dict) -> None:
     for name, value in headers.items():
         if not isinstance(name, str) or not TOKEN.fullmatch(name):
             raise ValueError(f"expected header names made of {TOKEN_CHARACTERS}, got {name!r}")
+        if problem := _transport_header_problem(name):
+            raise ValueError(problem)
         if not isinstance(value, str) or not HEADER_VALUE.fullmatch(value):
             found = "another string" if isinstance(value, str) else _show(value)
             raise ValueError(f"header {name}: expected a non-empty value of printable ASCII, got {found}")

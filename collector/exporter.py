@@ -58,13 +58,17 @@ class Sender:
 
     def close(self, timeout: float) -> None:
         """Deliver what was handed over, then the backlog, within `timeout` seconds; what is left stays in the
-        backlog (for the next start, when it has a directory)."""
+        backlog for the next start when it has a directory, else it is lost, and the log says how much."""
         with self.lock:
             self.deadline = self.clock() + timeout
             self.lock.notify()
         if self.thread.is_alive():  # an answer awaited at the deadline may take one more timeout
             self.thread.join(2 * timeout + 1)
         self.transport.close()
+        with self.lock:
+            lost = self.backlog.lost_at_exit()
+        if lost:
+            log.warning("stopping: %s", lost)
 
     def _run(self) -> None:
         while True:
@@ -106,7 +110,7 @@ class Sender:
 
     def _keep(self, body: bytes, points: int, collected: float) -> None:
         self._count_failure(points)
-        self.backlog.push(body, collected)
+        self.backlog.push(body, collected, points)
 
     def _count_failure(self, points: int) -> None:
         self.telemetry.export_requests["failure"] += 1

@@ -4,6 +4,8 @@ OpenSSL's initialisation costs an agent that sends plain HTTP 4 MiB of RSS (docs
 endpoint is https, wraps the same socket (collector/transport.py builds its context).
 """
 
+import contextlib
+import io
 import re
 import select
 import socket
@@ -61,10 +63,32 @@ def read_fields(reader) -> dict[str, str]:
         headers[name.strip().lower()] = value.strip()
 
 
+class _DeadlineReader(io.RawIOBase):
+    """A socket's bytes for a buffered reader, each receive given only what is left until `deadline` (monotonic
+    seconds; None: the socket's own timeout). The socket's timeout bounds one receive only: a gateway trickling
+    its answer a byte at a time would keep a readline going for ever."""
+
+    def __init__(self, sock: socket.socket):
+        self.sock, self.deadline, self.timeout = sock, None, sock.gettimeout()
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        if self.deadline is None:
+            return self.sock.recv_into(buffer)
+        # Past the deadline, only what has arrived already (an end of stream that came in time is read as one).
+        self.sock.settimeout(max(self.deadline - time.monotonic(), 0.001))
+        try:
+            return self.sock.recv_into(buffer)
+        finally:
+            self.sock.settimeout(self.timeout)
+
+
 class Connection:
     """One kept-alive connection to host:port (TLS when given a context), opened at the first request and again
     after a close. One request at a time: `request`, then `getresponse` (after `answer_arrived`, if the caller
-    waits with a timeout of its own)."""
+    waits with a timeout of its own). `close` may come from another thread, while a request waits."""
 
     def __init__(self, host: str, port: int | None, timeout: float, tls=None):
         implied = 443 if tls else 80
@@ -84,38 +108,59 @@ class Connection:
             except BaseException:
                 sock.close()
                 raise
-            self._reader = self.sock.makefile("rb")
+            self._reader = io.BufferedReader(_DeadlineReader(self.sock))
         fields = {"Host": self.host_header, **headers, "Content-Length": str(len(body))}
         head = f"{method} {path} HTTP/1.1\r\n" + "".join(f"{name}: {value}\r\n" for name, value in fields.items())
         self.sock.sendall(head.encode("latin-1") + b"\r\n" + body)
 
     def answer_arrived(self, timeout: float) -> bool:
         """Whether the answer (or the end of the connection) comes within `timeout` seconds."""
+        sock, reader = self._open()
         deadline = time.monotonic() + timeout
         poller = select.poll()
-        poller.register(self.sock, select.POLLIN)
+        poller.register(sock, select.POLLIN)
         while poller.poll(max(deadline - time.monotonic(), 0) * 1000):
-            if not self.tls or self._tls_data_arrived():
+            if not self.tls or self._tls_data_arrived(sock, reader):
                 return True
         return False
 
-    def _tls_data_arrived(self) -> bool:
+    def _tls_data_arrived(self, sock, reader) -> bool:
         """A readable TLS socket may hold records without application data (TLS 1.3 session tickets come after
         the handshake): read what it holds into the reader's buffer, without blocking, to know."""
         import ssl  # loaded already: the context came from it
 
-        self.sock.setblocking(False)
+        sock.setblocking(False)
         try:
-            self._reader.peek(1)
+            reader.peek(1)
         except ssl.SSLWantReadError:
             return False
         finally:
-            self.sock.settimeout(self.timeout)
+            sock.settimeout(self.timeout)
         return True
 
-    def getresponse(self) -> Response:
+    def getresponse(self, deadline: float | None = None) -> Response:
+        """The answer, all of it (status line, headers, body) by `deadline` (monotonic seconds), else TimeoutError;
+        None: each receive within the timeout."""
+        _, reader = self._open()
+        reader.raw.deadline = deadline
+        try:
+            return self._read_response(reader)
+        except TimeoutError:
+            if deadline is None:
+                raise
+            raise TimeoutError(f"no whole answer within {self.timeout:g}s") from None  # each receive ends by then
+        finally:
+            reader.raw.deadline = None
+
+    def _open(self):
+        sock, reader = self.sock, self._reader
+        if sock is None:
+            raise ConnectionAbortedError("the connection was closed")
+        return sock, reader
+
+    def _read_response(self, reader) -> Response:
         while True:
-            status_line, headers = read_head(self._reader)
+            status_line, headers = read_head(reader)
             if not (parsed := STATUS_LINE.fullmatch(status_line)):  # e.g. cut short by a close: "HTTP/1.1 20"
                 raise ProtocolError(f"not an HTTP/1.x status line: {status_line[:60]!r}")
             version, status = parsed[1], int(parsed[2])
@@ -124,42 +169,48 @@ class Connection:
         tokens = headers.get("connection", "").lower()
         will_close = "close" in tokens or (version == "HTTP/1.0" and "keep-alive" not in tokens)
         if "chunked" in headers.get("transfer-encoding", "").lower():
-            body = self._chunked()
+            body = _chunked(reader)
         elif "content-length" in headers:
-            body = self._exactly(_length(headers["content-length"], "Content-Length"))
+            body = _exactly(reader, _length(headers["content-length"], "Content-Length"))
         elif status in (204, 304):
             body = b""
         else:  # the body ends where the connection does
-            body, will_close = self._reader.read(MAX_BODY + 1), True
+            body, will_close = reader.read(MAX_BODY + 1), True
             _bounded(len(body), "a body ended by the close")
         return Response(status, body, will_close, headers)
 
     def close(self) -> None:
-        if self.sock is not None:
-            self._reader.close()
-            self.sock.close()
-            self.sock = self._reader = None
+        sock, self.sock, self._reader = self.sock, None, None
+        if sock is not None:
+            # Shut down first: a read blocked in another thread ends (end of stream, or an error) instead of holding
+            # the close up for ever. The reader is not closed: it owns nothing but the socket, and closing it
+            # would wait for its lock, which that read holds.
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+            sock.close()
 
-    def _exactly(self, length: int) -> bytes:
-        data = self._reader.read(length)
-        if len(data) < length:
-            # not RemoteDisconnected: the gateway had the request and began to answer, it is not sent again at once
-            raise ProtocolError(f"the connection was closed {len(data)} bytes into a body of {length}")
-        return data
 
-    def _chunked(self) -> bytes:
-        chunks, size = [], 0
-        while True:
-            line = self._reader.readline(MAX_LINE + 1)
-            if not line:
-                raise ProtocolError("the connection was closed inside a chunked body")
-            length = _length(line.split(b";", 1)[0].decode("latin-1").strip(" \t\r\n"), "chunk size", base=16)
-            if length == 0:
-                read_fields(self._reader)  # the trailer, unused
-                return b"".join(chunks)
-            size = _bounded(size + length, "a chunked body")
-            chunks.append(self._exactly(length))
-            self._exactly(2)  # the CRLF after the chunk
+def _exactly(reader, length: int) -> bytes:
+    data = reader.read(length)
+    if len(data) < length:
+        # not RemoteDisconnected: the gateway had the request and began to answer, it is not sent again at once
+        raise ProtocolError(f"the connection was closed {len(data)} bytes into a body of {length}")
+    return data
+
+
+def _chunked(reader) -> bytes:
+    chunks, size = [], 0
+    while True:
+        line = reader.readline(MAX_LINE + 1)
+        if not line:
+            raise ProtocolError("the connection was closed inside a chunked body")
+        length = _length(line.split(b";", 1)[0].decode("latin-1").strip(" \t\r\n"), "chunk size", base=16)
+        if length == 0:
+            read_fields(reader)  # the trailer, unused
+            return b"".join(chunks)
+        size = _bounded(size + length, "a chunked body")
+        chunks.append(_exactly(reader, length))
+        _exactly(reader, 2)  # the CRLF after the chunk
 
 
 def _length(text: str, name: str, base: int = 10) -> int:

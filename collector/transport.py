@@ -103,9 +103,12 @@ class HttpTransport:
         return self._answer()
 
     def _answer(self) -> Answer:
+        # The timeout bounds the whole answer, not its first byte: a gateway trickling it a byte at a time fails as
+        # one that cannot be reached in time does (TimeoutError, kept for later), not a read that never ends.
+        deadline = time.monotonic() + self.timeout
         if not self.connection.answer_arrived(self.timeout):
             return Answer(Outcome.PENDING, f"no answer within {self.timeout:g}s from {self.url_for_logs}")
-        response = self.connection.getresponse()
+        response = self.connection.getresponse(deadline)
         if response.will_close:
             self.connection.close()
         if 200 <= response.status < 300:
@@ -119,7 +122,7 @@ class HttpTransport:
         self.connection.close()
         # Every TLS failure reads "SSLError" in the log, whichever subclass ssl raised (ssl is loaded for https only).
         kind = f"SSLError ({type(error).__name__})" if _is_tls_error(error) else type(error).__name__
-        return Answer(Outcome.RETRY, f"{kind}: {error}")
+        return Answer(Outcome.RETRY, f"{kind} from {self.url_for_logs}: {error}")  # which one, with failover
 
     def close(self) -> None:
         self.connection.close()
@@ -189,7 +192,7 @@ class GrpcTransport:
                 certificate_chain=_read(config.client_certificate)), options=reconnect_options(config.interval))
         self.stub = metrics_service_pb2_grpc.MetricsServiceStub(self.channel)
         self.metadata = [(k.lower(), v) for k, v in request_headers(config).items()]
-        self.timeout = config.timeout
+        self.timeout, self.url_for_logs = config.timeout, config.url_for_logs
         self.call = None  # the Export call in flight
         self.compression = {"gzip": grpc.Compression.Gzip, "deflate": grpc.Compression.Deflate}.get(
             config.compression, grpc.Compression.NoCompression)
@@ -208,9 +211,10 @@ class GrpcTransport:
         try:
             response = self.call.result(timeout=self.timeout)
         except self.grpc.FutureTimeoutError:
-            return Answer(Outcome.PENDING, f"no answer within {self.timeout:g}s")
+            return Answer(Outcome.PENDING, f"no answer within {self.timeout:g}s from {self.url_for_logs}")
         except self.grpc.RpcError as error:
-            reason, retry_after = f"gRPC {error.code().name}: {error.details()}", _retry_delay(error)
+            reason = f"gRPC {error.code().name} from {self.url_for_logs}: {error.details()}"
+            retry_after = _retry_delay(error)
             if error.code() in self.retryable or (error.code() is self.grpc.StatusCode.RESOURCE_EXHAUSTED
                                                   and retry_after > 0):
                 return Answer(Outcome.RETRY, reason, retry_after=retry_after)

@@ -44,6 +44,14 @@ def test_check_config_accepts_a_good_file_and_rejects_a_bad_one_with_exit_code_2
     assert process.stderr.strip() == f"error: {bad}: sources.cpu.per_cpu: expected true or false, got int 3"
 
 
+def test_check_config_refuses_a_header_the_transport_sets_with_exit_code_2(tmp_path):
+    path = tmp_path / "agent.yaml"
+    path.write_text("exporter:\n  headers: {content-encoding: identity}\n")
+    process = subprocess.run([*COLLECTOR, "check-config", str(path)], capture_output=True, text=True)
+    assert process.returncode == 2 and len(process.stderr.splitlines()) == 1
+    assert process.stderr.startswith(f"error: {path}: exporter.headers: header content-encoding: expected none of")
+
+
 def test_check_config_shows_the_endpoint_without_its_credentials(tmp_path):
     path = tmp_path / "agent.yaml"
     path.write_text("exporter:\n  endpoint: https://alice:s3cret@gateway.example:4318/v1/metrics\n")

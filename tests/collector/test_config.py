@@ -693,3 +693,40 @@ def test_credentials_in_the_endpoint_never_reach_the_logs():
     config = load(None, environ={"OTEL_EXPORTER_OTLP_METRICS_ENDPOINT": "https://user:s3cret@gw:4318/v1//me@x"})
     assert config.exporter.url == "https://user:s3cret@gw:4318/v1//me@x"
     assert config.exporter.url_for_logs == "https://gw:4318/v1//me@x"
+
+
+TRANSPORT_HEADERS = ("expected none of the headers the transport sets itself (request framing): host, content-length, "
+                     "content-type, content-encoding, transfer-encoding, connection, keep-alive, proxy-connection, te, "
+                     "trailer, upgrade, grpc-*")
+
+
+@pytest.mark.parametrize("name", ["content-encoding", "Content-Length", "HOST", "Transfer-Encoding", "connection",
+                                  "te", "Upgrade", "keep-alive", "Content-Type", "grpc-timeout"])
+def test_a_header_the_transport_sets_itself_is_refused_from_the_file(tmp_path, name):
+    with pytest.raises(ConfigError) as error:
+        load(write(tmp_path, f"exporter:\n  headers: {{X-Tenant: t1, {name}: '5'}}\n"), environ={})
+    assert str(error.value) == f"{tmp_path / 'agent.yaml'}: exporter.headers: header {name}: {TRANSPORT_HEADERS}"
+
+
+@pytest.mark.parametrize("variable", ["OTEL_EXPORTER_OTLP_HEADERS", "OTEL_EXPORTER_OTLP_METRICS_HEADERS"])
+def test_a_header_the_transport_sets_itself_is_refused_from_the_otel_variables(tmp_path, variable):
+    with pytest.raises(ConfigError) as error:
+        load(write(tmp_path, "log_level: info\n"), environ={variable: "Authorization=Bearer%20x,Content-Length=5"})
+    assert str(error.value) == (f"environment variable {variable}: exporter.headers: header Content-Length: "
+                                f"{TRANSPORT_HEADERS}")
+    with pytest.raises(ConfigError) as error:
+        load(None, environ={"HOSTAGENT_EXPORTER__HEADERS": "{content-encoding: identity}"})
+    assert str(error.value) == ("environment variable HOSTAGENT_EXPORTER__HEADERS: exporter.headers: header "
+                                f"content-encoding: {TRANSPORT_HEADERS}")
+
+
+def test_a_header_the_transport_sets_itself_is_refused_from_the_headers_file(tmp_path):
+    headers = write(tmp_path, "Authorization=Bearer abc\n\nContent-Encoding = identity\n", "headers")
+    with pytest.raises(ConfigError) as error:
+        load(write(tmp_path, f"exporter:\n  headers_file: {headers}\n"), environ={})
+    assert str(error.value) == (f"{tmp_path / 'agent.yaml'}: exporter.headers_file: file {headers}, line 3: header "
+                                f"Content-Encoding: {TRANSPORT_HEADERS}")
+    with pytest.raises(ConfigError) as error:
+        load(None, environ={"HOSTAGENT_EXPORTER__HEADERS_FILE": str(headers)})
+    assert str(error.value) == (f"environment variable HOSTAGENT_EXPORTER__HEADERS_FILE: exporter.headers_file: file "
+                                f"{headers}, line 3: header Content-Encoding: {TRANSPORT_HEADERS}")

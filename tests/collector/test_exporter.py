@@ -443,7 +443,7 @@ def test_close_gives_a_stuck_request_twice_the_timeout_and_a_second():
 
 
 class BrokenBacklog(Backlog):
-    def push(self, body, created=None):
+    def push(self, body, created=None, points=None):
         raise RuntimeError("disk on fire")
 
 
@@ -488,3 +488,23 @@ def test_the_request_being_replayed_is_spared_when_newer_data_overflows_the_back
     sender.deliver(BODY, POINTS, clock.now)
     assert transport.sent == [b"old-12345", BODY]
     assert (backlog.replayed, backlog.dropped, len(backlog), telemetry.faults) == (1, 1, 0, {})
+
+
+def test_what_a_memory_backlog_holds_at_shutdown_is_logged_as_lost_with_the_setting_that_keeps_it(caplog, tmp_path):
+    caplog.set_level(logging.INFO, logger="collector.exporter")
+    sender, _, backlog = sender_with(ScriptedTransport(Outcome.RETRY, Outcome.RETRY))
+    sender.deliver(b"a" * 100, 7, 1.0)
+    sender.deliver(b"b" * 50, 5, 2.0)  # the first is sent again, fails again: the second waits behind it
+    sender.close(1)
+    assert len(backlog) == 2
+    assert [(r.levelname, r.getMessage()) for r in caplog.records][-1:] == [
+        ("WARNING", "stopping: 2 requests (12 data points, 150 bytes) could not be delivered and are lost: the "
+                    "backlog is in memory only; set backlog.directory to keep undelivered data across restarts")]
+    caplog.clear()
+    on_disk = Backlog(tmp_path, max_bytes=10_000, max_age=3600, clock=Clock(100.0))
+    sender, _, _ = sender_with(ScriptedTransport(Outcome.RETRY), backlog=on_disk)
+    sender.deliver(b"a" * 100, 7, 1.0)
+    sender.close(1)  # kept on disk for the next start: nothing lost, nothing more said
+    empty, _, _ = sender_with(ScriptedTransport())
+    empty.close(1)
+    assert len(on_disk) == 1 and [r.getMessage() for r in caplog.records if "stopping" in r.getMessage()] == []

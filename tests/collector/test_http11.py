@@ -1,6 +1,8 @@
 """The agent's own HTTP/1.1 (collector/http11.py): what gateways may answer — lengths, chunks, interim answers,
 closed connections — read right, and what is not HTTP refused by name, through the transport that uses it."""
 
+import contextlib
+import logging
 import re
 import socket
 import threading
@@ -18,6 +20,7 @@ from collector.health import HealthServer, Readiness
 from collector.http11 import MAX_BODY, MAX_HEADERS, MAX_LINE, Connection, ProtocolError, RemoteDisconnected
 from collector.telemetry import AgentTelemetry
 from collector.transport import HttpTransport, Outcome
+from tests.reliability.tls import CertificateAuthority
 
 
 class ScriptedServer:
@@ -163,8 +166,8 @@ def test_a_truncated_answer_is_retry_later_and_not_sent_again_at_once():
     transport = HttpTransport(ExporterConfig(endpoint=f"http://127.0.0.1:{server.port}/v1/metrics",
                                              compression="none"))
     assert transport.send(b"one")[0] is Outcome.SENT
-    assert transport.send(b"two")[:2] == (Outcome.RETRY, "ProtocolError: the connection was closed 3 bytes into a body "
-                                                     "of 10")
+    assert transport.send(b"two")[:2] == (Outcome.RETRY, f"ProtocolError from {transport.url}: the connection was "
+                                                     "closed 3 bytes into a body of 10")
     assert [body for _, _, body in server.requests] == [b"one", b"two"]  # the gateway got it once, not twice
 
 
@@ -233,3 +236,87 @@ def test_the_health_endpoint_answers_probes_and_refuses_what_it_does_not_serve(m
         assert urllib.request.urlopen(f"http://127.0.0.1:{server.port}/healthz", timeout=5).read() == b"ok\n"
     finally:
         server.stop()
+
+
+class TricklingServer:
+    """Reads each request, then answers `HTTP/1.1 200 OK` and a header that never ends, a byte every `pace`
+    seconds, until the client goes away: a gateway stuck in the middle of its answer."""
+
+    def __init__(self, pace: float = 0.1, tls=None):
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.url = f"{'https' if tls else 'http'}://127.0.0.1:{self.port}/v1/metrics"
+        self.pace, self.tls, self.requests = pace, tls, 0
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self):
+        while True:
+            connection, _ = self.listener.accept()
+            threading.Thread(target=self._trickle, args=(connection,), daemon=True).start()
+
+    def _trickle(self, connection):
+        with contextlib.suppress(OSError):
+            connection = self.tls.wrap_socket(connection, server_side=True) if self.tls else connection
+        with connection, contextlib.suppress(OSError), connection.makefile("rb") as reader:
+            head = b"".join(iter(reader.readline, b"\r\n"))
+            length = int(re.search(rb"(?i)content-length: *([0-9]+)", head)[1])
+            reader.read(length)
+            self.requests += 1
+            connection.sendall(b"HTTP/1.1 200 OK\r\nX-Slow: ")
+            while True:
+                connection.sendall(b"a")
+                time.sleep(self.pace)
+
+
+@pytest.mark.parametrize("scheme", ["http", "https"])
+def test_an_answer_trickled_past_the_timeout_fails_as_a_timeout_is_kept_logged_and_shutdown_completes(
+        caplog, tmp_path, scheme):
+    """The timeout bounds the whole answer, not each byte of it; closing does not wait behind the reader."""
+    caplog.set_level(logging.INFO, logger="collector.exporter")
+    ca = CertificateAuthority(tmp_path)
+    server = TricklingServer(tls=ca.server_context() if scheme == "https" else None)
+    telemetry = AgentTelemetry()
+    backlog = Backlog(None, max_bytes=10_000, max_age=3600)
+    config = ExporterConfig(endpoint=server.url, timeout=0.5, compression="none", certificate=str(ca.bundle))
+    sender = Sender(HttpTransport(config), backlog, telemetry, Faults(telemetry, limit=3, on_fatal=lambda: None),
+                    patience=60)
+    sender.start()
+    started = time.monotonic()
+    sender.submit(b"request", 7)
+    while len(backlog) == 0 and time.monotonic() - started < 10:
+        time.sleep(0.01)
+    failed_after = time.monotonic() - started
+    assert len(backlog) == 1 and failed_after < 2, f"kept after {failed_after:.1f}s (timeout 0.5s)"
+    assert (telemetry.export_requests, telemetry.exported_points) == ({"failure": 1}, {"failure": 7})
+    assert [(r.levelname, r.getMessage()) for r in caplog.records] == [
+        ("WARNING", f"export: TimeoutError from {server.url}: no whole answer within 0.5s; keeping data in the "
+                    f"backlog")]
+    closing = threading.Thread(target=sender.close, args=(0.5,), daemon=True)
+    closing.start()
+    closing.join(10)  # the final attempt times out too
+    assert not closing.is_alive() and not sender.thread.is_alive(), "shutdown hangs behind the trickling gateway"
+    assert len(backlog) == 1 and server.requests == 2
+
+
+def test_closing_a_connection_does_not_wait_for_a_read_in_another_thread():
+    server = TricklingServer()
+    connection = Connection("127.0.0.1", server.port, timeout=60)
+    outcome = []
+
+    def read():
+        try:
+            outcome.append(exchange(connection))
+        except (OSError, ProtocolError) as error:
+            outcome.append(error)
+
+    reading = threading.Thread(target=read, daemon=True)
+    reading.start()
+    while server.requests == 0:
+        time.sleep(0.01)
+    time.sleep(0.3)  # the reader is in the middle of the header
+    closing = threading.Thread(target=connection.close, daemon=True)
+    closing.start()
+    closing.join(5)
+    reading.join(5)
+    assert not closing.is_alive(), "close() waits for the reader's lock"
+    assert not reading.is_alive() and isinstance(outcome[0], (OSError, ProtocolError))

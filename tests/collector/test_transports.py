@@ -160,7 +160,7 @@ def test_http_reads_retry_after_as_a_date(server):
 def test_http_without_a_listener_is_retry_with_the_reason():
     transport = HttpTransport(ExporterConfig(endpoint=f"http://127.0.0.1:{free_port()}/v1/metrics", timeout=2))
     outcome, reason, *_ = transport.send(BODY)
-    assert outcome is Outcome.RETRY and reason.startswith("ConnectionRefusedError: ")
+    assert outcome is Outcome.RETRY and reason.startswith(f"ConnectionRefusedError from {transport.url}: ")
 
 
 def tls_server(ca, client_ca=None):
@@ -172,7 +172,7 @@ def test_https_verifies_the_gateway_against_the_given_ca_or_not_at_all_when_inse
     try:
         url = server.url(scheme="https")
         outcome, reason, *_ = HttpTransport(ExporterConfig(endpoint=url, timeout=5)).send(BODY)
-        assert outcome is Outcome.RETRY and reason.startswith("SSLError (SSLCertVerificationError): ")
+        assert outcome is Outcome.RETRY and reason.startswith(f"SSLError (SSLCertVerificationError) from {url}: ")
         assert HttpTransport(ExporterConfig(endpoint=url, certificate=str(ca.bundle))).send(BODY)[0] is Outcome.SENT
         assert HttpTransport(ExporterConfig(endpoint=url, insecure=True)).send(BODY)[0] is Outcome.SENT
         assert len(server.requests) == 2
@@ -253,8 +253,9 @@ def test_grpc_sends_the_request_and_lowercased_headers(grpc_receiver, tmp_path, 
 ])
 def test_grpc_status_codes_are_retry_or_rejected(grpc_receiver, code, outcome):
     grpc_receiver.code = code
-    transport = GrpcTransport(ExporterConfig(protocol="grpc", endpoint=f"http://127.0.0.1:{grpc_receiver.port}/"))
-    assert transport.send(BODY) == Answer(outcome, f"gRPC {code.name}: told to refuse")
+    url = f"http://127.0.0.1:{grpc_receiver.port}/"
+    transport = GrpcTransport(ExporterConfig(protocol="grpc", endpoint=url))
+    assert transport.send(BODY) == Answer(outcome, f"gRPC {code.name} from {url}: told to refuse")
 
 
 @pytest.mark.parametrize("interval, initial, longest", [(10, 1000, 10000), (1, 1000, 1000), (0.5, 1000, 1000),
@@ -277,7 +278,8 @@ def test_grpc_reads_the_partial_success(grpc_receiver):
 def test_grpc_reads_the_retry_info_of_a_refusal(grpc_receiver, code, retry_delay, wait):
     grpc_receiver.code, grpc_receiver.retry_delay = code, retry_delay
     transport = GrpcTransport(ExporterConfig(protocol="grpc", endpoint=f"http://127.0.0.1:{grpc_receiver.port}"))
-    assert transport.send(BODY) == Answer(Outcome.RETRY, f"gRPC {code.name}: told to refuse", retry_after=wait)
+    assert transport.send(BODY) == Answer(Outcome.RETRY, f"gRPC {code.name} from {transport.url_for_logs}: told to "
+                                                         "refuse", retry_after=wait)
 
 
 def test_grpc_over_tls_verifies_the_gateway_and_presents_the_client_certificate(ca):
@@ -304,7 +306,7 @@ def test_a_gateway_that_never_answers_is_pending_after_the_timeout_and_can_be_ab
         grpc_receiver.delay = 3
         transport = GrpcTransport(ExporterConfig(protocol="grpc", endpoint=f"http://127.0.0.1:{grpc_receiver.port}",
                                                  timeout=0.5))
-        assert transport.send(BODY) == Answer(Outcome.PENDING, "no answer within 0.5s")
+        assert transport.send(BODY) == Answer(Outcome.PENDING, f"no answer within 0.5s from {transport.url_for_logs}")
         transport.abandon()
         assert time.monotonic() - started < 2.5
     finally:
@@ -382,7 +384,8 @@ def test_a_gateway_that_drops_the_connection_while_the_request_waits_is_retry_wi
         outcome = transport.wait()
         while outcome[0] is Outcome.PENDING:
             outcome = transport.wait()
-        assert outcome == Answer(Outcome.RETRY, "RemoteDisconnected: Remote end closed connection without response")
+        assert outcome == Answer(Outcome.RETRY, f"RemoteDisconnected from {transport.url}: Remote end closed "
+                                                "connection without response")
     finally:
         listener.close()
 
@@ -407,7 +410,7 @@ def test_a_gateway_that_cannot_take_the_connection_is_retry_after_the_timeout(sc
         time.sleep(0.1)
         sending.start()
         sending.join(5)
-        assert result == [Answer(Outcome.RETRY, "TimeoutError: timed out")]
+        assert result == [Answer(Outcome.RETRY, f"TimeoutError from {url}: timed out")]
     finally:
         for client in queued:
             client.close()
@@ -460,3 +463,31 @@ def test_grpc_compresses_what_it_sends_as_configured(grpc_receiver, compression,
     proxy.listener.close()
     assert grpc_receiver.received[0][0] == request.SerializeToString()
     assert (proxy.sent < 20_000) is compressed
+
+
+@pytest.mark.parametrize("protocol", ["http/protobuf", "grpc"])
+def test_a_failed_export_names_the_gateway_it_failed_at_without_credentials(caplog, protocol):
+    """With failover_endpoints the log says which gateway failed."""
+    from collector.backlog import Backlog
+    from collector.exporter import Sender
+    from collector.faults import Faults
+    from collector.telemetry import AgentTelemetry
+
+    caplog.set_level(logging.INFO, logger="collector.exporter")
+    path = "/v1/metrics" if protocol == "http/protobuf" else ""
+    first, second = (f"http://127.0.0.1:{free_port()}{path}" for _ in range(2))
+    # (gRPC sends no credentials from the URL: only HTTP's basic authentication has them)
+    secret = first.replace("http://", "http://alice:s3cret@") if protocol == "http/protobuf" else first
+    telemetry = AgentTelemetry()
+    sender = Sender(build_transport(ExporterConfig(protocol=protocol, endpoint=secret, failover_endpoints=(second,),
+                                                   timeout=2)),
+                    Backlog(None, max_bytes=10_000, max_age=3600), telemetry,
+                    Faults(telemetry, limit=3, on_fatal=lambda: None), patience=60)
+    sender.deliver(BODY, 1, time.time())
+    sender.deliver(BODY, 1, time.time() + 1)
+    messages = [r.getMessage() for r in caplog.records]
+    assert len(messages) == 2 and not any("s3cret" in m or "alice" in m for m in messages), messages
+    kind = "ConnectionRefusedError" if protocol == "http/protobuf" else "gRPC UNAVAILABLE"
+    for message, url in zip(messages, (first, second)):
+        assert message.startswith(f"export: {kind} from {url}: ") and message.endswith(
+            "; keeping data in the backlog"), message
