@@ -16,6 +16,7 @@ from click.testing import CliRunner
 
 from collector import __version__
 from collector.cli import main
+from collector.render import human
 from collector.sources import declared_metrics
 from pipeline.otlp_receiver import OtlpReceiver
 from pipeline.stack import free_port
@@ -115,8 +116,8 @@ def test_sources_json_lists_every_declaration():
     listed = json.loads(invoke("sources", "--format", "json").output)
     assert [(m["source"], m["name"]) for m in listed] == [(s, spec.name) for s, spec in declared_metrics()]
     cpu_time = next(m for m in listed if m["name"] == "system.cpu.time")
-    assert (cpu_time["prometheus_name"], cpu_time["prometheus_labels"], cpu_time["default"]) == (
-        "system_cpu_time_seconds_total", ["cpu_mode"], True)
+    assert (cpu_time["prometheus_name"], cpu_time["prometheus_labels"], cpu_time["prometheus_optional_labels"],
+            cpu_time["default"]) == ("system_cpu_time_seconds_total", ["cpu_mode"], ["cpu_logical_number"], True)
 
 
 def test_snapshot_prints_one_collection_for_a_person_and_for_a_program():
@@ -134,6 +135,19 @@ def test_snapshot_prints_one_collection_for_a_person_and_for_a_program():
     assert snapshot["resource"]["service.name"] == "hostagent" and snapshot["resource"]["host.name"]
     limit = next(p for p in snapshot["points"] if p["metric"] == "system.memory.limit")
     assert limit["unit"] == "By" and limit["value"] > 0
+
+
+@pytest.mark.parametrize("value, unit, shown", [
+    (0.42, "1", "42.0 %"), (1, "1", "100.0 %"), (0, "1", "0.0 %"),
+    (2.4e9, "Hz", "2.40 GHz"), (8e8, "Hz", "0.80 GHz"),
+    (7200, "s", "2.0 h"), (3600, "s", "1.0 h"), (3599, "s", "3599.00 s"), (1, "s", "1.00 s"),
+    (0.0125, "s", "12.50 ms"), (0, "s", "0.00 s"),
+    (1000, "By", "1000 B"), (1023, "By", "1023 B"), (1024, "By", "1.0 KiB"), (1536, "By", "1.5 KiB"),
+    (8 * 2**30, "By", "8.0 GiB"), (3 * 2**40, "By", "3.0 TiB"), (2**50, "By", "1024.0 TiB"),
+    (21.5, "Cel", "21.5 °C"), (1234567, "{process}", "1,234,567"), (2.5, "{thread}", "2.50"),
+])
+def test_snapshot_shows_values_in_the_units_a_person_reads(value, unit, shown):
+    assert human(value, unit) == shown
 
 
 def test_snapshot_shows_the_resource_run_would_send(monkeypatch):

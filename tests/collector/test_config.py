@@ -90,6 +90,11 @@ BAD_FILES = [
     ("exporter:\n  intervall: 10s\n",
      f"exporter.intervall: unknown option; expected one of: {options_of(ExporterConfig)}"),
     ("exporter:\n  interval: soon\n", "exporter.interval: expected a duration such as 10s, 500ms or 5m, got 'soon'"),
+    # a unit the agent does not read, or a second amount, is refused, not read as the number before it
+    ("exporter:\n  interval: 7d\n", "exporter.interval: expected a duration such as 10s, 500ms or 5m, got '7d'"),
+    ("exporter:\n  interval: 1h30m\n",
+     "exporter.interval: expected a duration such as 10s, 500ms or 5m, got '1h30m'"),
+    ("backlog:\n  max_age: 10sec\n", "backlog.max_age: expected a duration such as 10s, 500ms or 5m, got '10sec'"),
     ("exporter:\n  interval: -5\n", "exporter.interval: expected 0.1s to 24h, got -5s"),
     ("exporter:\n  interval: 0.09\n", "exporter.interval: expected 0.1s to 24h, got 0.09s"),
     ("exporter:\n  interval: 99999999h\n", "exporter.interval: expected 0.1s to 24h, got 99999999h"),
@@ -326,6 +331,12 @@ def test_sizes_are_read_in_decimal_and_binary_units(tmp_path, written, size):
 def test_durations_are_read_in_milliseconds_seconds_minutes_and_hours(tmp_path, written, seconds):
     assert load(write(tmp_path, f"backlog:\n  max_age: {written}\n"), environ={}).backlog.max_age == seconds
     assert load(None, environ={"HOSTAGENT_BACKLOG__MAX_AGE": written}).backlog.max_age == seconds
+
+
+@pytest.mark.parametrize("written", ["7d", "1h30m", "10sec", "5ms5", "2 h x"])
+def test_a_duration_is_one_amount_in_one_unit_the_agent_reads(written):
+    with pytest.raises(ValueError, match=f"got '{written}'"):
+        Duration.parse(written)
 
 
 def test_merge_keys_and_the_values_the_specification_allows(tmp_path):

@@ -7,7 +7,7 @@ from opentelemetry.sdk.metrics.export import Gauge, InMemoryMetricReader, Sum
 from opentelemetry.sdk.resources import Resource
 
 from collector.agent import build_provider
-from collector.naming import prometheus_name
+from collector.naming import PER_UNIT_WORDS, UNIT_WORDS, prometheus_name
 from collector.render import metrics_markdown, naming_markdown
 from collector.sources import declared_metrics
 from collector.spec import Instrument, MetricSpec
@@ -98,9 +98,40 @@ def test_prometheus_names_follow_the_translation_rules(otlp, prometheus):
     ("volume.usage", "%", Instrument.GAUGE, "volume_usage_percent"),
     ("9p.reads--done", "{read}", Instrument.COUNTER, "_9p_reads_done_total"),
     ("battery.charge", "mAh", Instrument.GAUGE, "battery_charge_mAh"),
+    # any brace makes the unit an annotation, wherever it stands (strings.ContainsAny(unit, "{}"))
+    ("link.sent", "By{sent}", Instrument.COUNTER, "link_sent_total"),
+    ("link.received", "By}", Instrument.UPDOWNCOUNTER, "link_received"),
 ])
 def test_prometheus_names_of_names_yet_to_be_declared(otlp, unit, instrument, prometheus):
     assert prometheus_name(MetricSpec(otlp, instrument, unit, "")) == prometheus
+
+
+# otlptranslator v1.0.0's unitMap and perUnitMap (unit_namer.go), written out here rather than read from naming.py.
+UNIT_WORDS_UPSTREAM = {
+    "d": "days", "h": "hours", "min": "minutes", "s": "seconds", "ms": "milliseconds", "us": "microseconds",
+    "ns": "nanoseconds", "By": "bytes", "KiBy": "kibibytes", "MiBy": "mebibytes", "GiBy": "gibibytes",
+    "TiBy": "tibibytes", "KBy": "kilobytes", "MBy": "megabytes", "GBy": "gigabytes", "TBy": "terabytes",
+    "m": "meters", "V": "volts", "A": "amperes", "J": "joules", "W": "watts", "g": "grams", "Cel": "celsius",
+    "Hz": "hertz", "1": "", "%": "percent",
+}
+PER_UNIT_WORDS_UPSTREAM = {"s": "second", "m": "minute", "h": "hour", "d": "day", "w": "week", "mo": "month",
+                           "y": "year"}
+
+
+def test_the_unit_tables_are_the_translator_s():
+    assert (set(UNIT_WORDS), set(PER_UNIT_WORDS)) == (set(UNIT_WORDS_UPSTREAM), set(PER_UNIT_WORDS_UPSTREAM))
+
+
+@pytest.mark.parametrize("unit, word", UNIT_WORDS_UPSTREAM.items())
+def test_each_unit_adds_the_translator_s_word(unit, word):
+    spec = MetricSpec("queue.depth", Instrument.UPDOWNCOUNTER, unit, "")
+    assert prometheus_name(spec) == "_".join(filter(None, ["queue_depth", word]))
+
+
+@pytest.mark.parametrize("unit, word", PER_UNIT_WORDS_UPSTREAM.items())
+def test_each_per_unit_adds_the_translator_s_word(unit, word):
+    spec = MetricSpec("queue.inflow", Instrument.GAUGE, f"By/{unit}", "")
+    assert prometheus_name(spec) == f"queue_inflow_bytes_per_{word}"
 
 
 def metrics_reference(declared) -> str:

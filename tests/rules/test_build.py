@@ -1,7 +1,9 @@
 """rules.build: templates plus thresholds give rule files; mistakes in either are errors, not silent output."""
 from __future__ import annotations
 
+import functools
 import re
+import shutil
 import textwrap
 from pathlib import Path
 
@@ -118,15 +120,32 @@ def test_seconds(duration, seconds):
     assert build.seconds(duration) == seconds
 
 
-def test_a_malformed_duration_is_an_error():
-    with pytest.raises(build.TemplateError):
-        build.seconds("4 hours")
+@pytest.mark.parametrize("text", ["4 hours", "1.5h", "5m30", "1h x", "h", ""])
+def test_a_malformed_duration_is_an_error(text):
+    with pytest.raises(build.TemplateError, match=re.escape(f"not a duration: {text!r}")):
+        build.seconds(text)
+
+
+@pytest.mark.parametrize("ratio, text", [(0.8, "80%"), (0.005, "0.5%"), (0.125, "12.5%"), (1, "100%")])
+def test_percent_keeps_the_threshold_s_digits(ratio, text):
+    assert build.percent(ratio) == text
 
 
 def test_thresholds_for_an_alert_no_template_defines_are_an_error(tmp_path):
     extra = THRESHOLDS + "  Forgotten:\n    warning: {threshold: 1, duration: 1m}\n"
     with pytest.raises(build.TemplateError, match="Forgotten"):
         build.render_all(*write_sources(tmp_path, thresholds=extra))
+
+
+def test_a_window_no_template_reads_is_an_error(tmp_path):
+    template = TEMPLATE.replace("${threshold|percent}'", "${threshold|percent} within ${fresh_within}'")
+    windows = THRESHOLDS + "windows: {fresh_within: 3m}\n"
+    (tmp_path / "read").mkdir()
+    warning = rendered_groups(tmp_path / "read", template=template, thresholds=windows)[2]["rules"][0]
+    assert warning["annotations"]["description"].endswith("above 80% within 3m")
+    windows = windows.replace("fresh_within: 3m", "fresh_within: 3m, forgotten_window: 10m")
+    with pytest.raises(build.TemplateError, match=re.escape("has windows no template reads: ['forgotten_window']")):
+        build.render_all(*write_sources(tmp_path, template=template, thresholds=windows))
 
 
 def test_an_alert_without_thresholds_is_an_error(tmp_path):
@@ -173,6 +192,15 @@ def test_check_mode_passes_on_the_committed_rules_and_writes_nothing(capsys):
     assert build.main(["--check"]) == 0
     assert {path: path.read_text() for path in build.RULES_DIR.glob("*.rules.yml")} == before
     assert capsys.readouterr().err == ""
+
+
+def test_check_mode_fails_naming_each_stale_rule_file(tmp_path, monkeypatch, capsys):
+    for path in build.RULES_DIR.glob("*.rules.yml"):
+        shutil.copy(path, tmp_path)
+    (tmp_path / "host.rules.yml").write_text((tmp_path / "host.rules.yml").read_text() + "# edited by hand\n")
+    monkeypatch.setattr(build, "stale", functools.partial(build.stale, tmp_path))
+    assert build.main(["--check"]) == 1
+    assert capsys.readouterr().err == "rules/host.rules.yml is stale: run `python -m rules.build`\n"
 
 
 def test_the_rules_follow_a_metric_s_declaration(monkeypatch):

@@ -31,6 +31,28 @@ def test_generated_tests_and_docs_table_are_fresh(capsys):
     assert capsys.readouterr().err == ""
 
 
+def test_check_mode_fails_naming_each_stale_file(tmp_path, monkeypatch, capsys):
+    rules_dir, docs = tmp_path / "rules", tmp_path / "docs"
+    (rules_dir / "tests").mkdir(parents=True)
+    docs.mkdir()
+    test_file, doc = rules_dir / "tests" / timing.TEST_FILE.name, docs / timing.DOC.name
+    test_file.write_text(timing.TEST_FILE.read_text() + "# edited by hand\n")
+    shutil.copy(timing.DOC, doc)
+    for name, value in (("RULES_DIR", rules_dir), ("TEST_FILE", test_file), ("DOC", doc)):
+        monkeypatch.setattr(timing, name, value)
+    assert timing.main(["--check"]) == 1
+    assert capsys.readouterr().err == "rules/tests/timing.test.yml is stale: run `python -m rules.timing`\n"
+
+
+def test_the_docs_table_replaces_only_what_lies_between_its_markers():
+    begin, end = timing.DOC_BEGIN, timing.DOC_END
+    text = f"intro\n{begin}\n| old table |\n{end}\n## Next section\n"
+    assert timing.doc_text(text) == f"intro\n{begin}\n{timing.doc_table()}{end}\n## Next section\n"
+    for broken in (text.replace(end, ""), text.replace(begin, "")):
+        with pytest.raises(ValueError, match="lacks the markers"):
+            timing.doc_text(broken)
+
+
 @pytest.mark.parametrize("alert, severity", SPEC, ids=lambda value: str(value))
 def test_the_specification_is_the_default_and_fires_its_duration_after_a_breach(alert, severity):
     threshold, duration = SPEC[(alert, severity)]
