@@ -143,8 +143,9 @@ def _agent_connections(config: dict[str, Any]) -> Iterator[str]:
 
 def _storage(config: dict[str, Any]) -> Iterator[str]:
     """The queues' file_storage: fsync a site setting, off unless asked (it costs the gateway about a quarter of its
-    data points per core; docs/gateway.md, "What survives what"), and a corrupted queue file set aside rather than
-    a crash loop."""
+    data points per core; docs/gateway.md, "What survives what"), a corrupted queue file set aside rather than
+    a crash loop, and the disk given back after an outage: bbolt never shrinks its file by itself, so without
+    compaction a queue file stays as large as the longest outage made it."""
     for storage_id, settings in _section(config, "extensions").items():
         if component_type(storage_id) != "file_storage":
             continue
@@ -153,6 +154,10 @@ def _storage(config: dict[str, Any]) -> Iterator[str]:
             yield f"extension {storage_id}: fsync must be the site setting ${{env:{FSYNC_SETTING}:-false}}"
         if settings.get("recreate") is not True:
             yield f"extension {storage_id}: recreate must be true (else a corrupted queue file is a crash loop)"
+        compaction = settings.get("compaction") or {}
+        for when, what in (("on_start", "at a restart"), ("on_rebound", "once a queue has drained while running")):
+            if compaction.get(when) is not True:
+                yield f"extension {storage_id}: compaction.{when} must be true (else no disk is given back {what})"
 
 
 def _queues(config: dict[str, Any]) -> Iterator[str]:

@@ -86,6 +86,14 @@ def _no_recreate(c):
     c["extensions"]["file_storage"].pop("recreate", None)
 
 
+def _no_compaction(c):
+    del c["extensions"]["file_storage"]["compaction"]
+
+
+def _no_compaction_on_rebound(c):
+    c["extensions"]["file_storage"]["compaction"]["on_rebound"] = False
+
+
 def _memory_queue(c):
     del _queue(c)["sending_queue"]["storage"]
 
@@ -190,6 +198,8 @@ BROKEN = {
     "idle timeout not below the interval": (_idle_timeout_above_interval, "idle_timeout 10s is not below"),
     "fsync fixed": (_fsync_fixed, "fsync must be the site setting ${env:OTELCOL_STORAGE_FSYNC:-false}"),
     "no recreate": (_no_recreate, "recreate must be true"),
+    "no compaction": (_no_compaction, "compaction.on_start must be true"),
+    "no compaction on rebound": (_no_compaction_on_rebound, "compaction.on_rebound must be true"),
     "memory queue": (_memory_queue, "sending_queue has no storage"),
     "storage off": (_storage_not_enabled, "is not in service.extensions"),
     "undefined storage": (_undefined_storage, "is not a defined file_storage extension"),

@@ -32,12 +32,13 @@ class Expect:
     samples: dict[str, float]  # the result's labels ('{a="b"}') → value
 
 
-def panel_expr(uid: str, title: str, ref_id: str = "A") -> str:
-    """The committed dashboard's query, its variables substituted as Grafana would."""
+def panel_expr(uid: str, title: str, ref_id: str = "A", **values: str) -> str:
+    """The committed dashboard's query, its variables substituted as Grafana would (`values` beside VALUES: the
+    fleet's host="(web-1|web-2)", as Grafana writes several hosts chosen for a regex matcher)."""
     dashboard = json.loads((DASHBOARDS_DIR / f"{uid}.json").read_text())
     panel = next(p for p in lint.panels(dashboard) if p["title"] == title and p["type"] != "row")
     target = next(t for t in panel["targets"] if t["refId"] == ref_id)
-    expr = promql.substitute(target["expr"], VALUES)
+    expr = promql.substitute(target["expr"], VALUES | values)
     assert not promql.variables_in(expr), expr
     return expr
 

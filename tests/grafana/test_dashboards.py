@@ -12,7 +12,7 @@ import yaml
 
 from collector.naming import OPTIONAL_RESOURCE_LABELS, RESOURCE_LABELS, prometheus_label, prometheus_name
 from collector.sources import UndeclaredMetric, declared_metrics
-from dashgen import BUILDERS, DASHBOARDS_DIR, lint, promql, render
+from dashgen import BUILDERS, DASHBOARDS_DIR, exprs, lint, promql, render
 from dashgen.lint.model import RATE_INTERVAL, expand, parsed_targets
 from dashgen.thresholds import RULES_THRESHOLDS, alert_threshold, alert_thresholds
 from rules.check import RULE_FILES
@@ -135,6 +135,15 @@ def test_process_group_cells_turn_red_below_the_alert_threshold():
     steps = next(p["value"]["steps"] for p in override["properties"] if p["id"] == "thresholds")
     assert steps == [{"color": "red", "value": None},
                      {"color": "green", "value": alert_threshold("HostProcessGroupDown", "critical")}]
+
+
+def test_reporting_means_sending_within_host_stopped_reporting_s_silence():
+    """A host the fleet dashboard shows as reporting is one the alert does not call stopped, and the reverse."""
+    silent = yaml.safe_load(RULES_THRESHOLDS.read_text())["alerts"]["HostStoppedReporting"]["critical"]["silent"]
+    rule, = [rule for path in RULE_FILES for group in yaml.safe_load(path.read_text())["groups"]
+             for rule in group["rules"] if rule.get("alert") == "HostStoppedReporting"]
+    assert f"[{silent}]))" in rule["expr"]
+    assert silent == exprs.REPORTING_WINDOW
 
 
 def test_thresholds_come_from_the_rules_file():

@@ -1,8 +1,9 @@
-"""Panels whose answer depends on the shape of the data, evaluated by both engines on crafted samples
-(crafted.py): two agents on one host, series that stopped, a counter's first sample."""
+"""Panels' answers evaluated by both engines on crafted samples (crafted.py): those that depend on the shape of the
+data (two agents on one host, series that stopped, a counter's first sample) and the fleet's and a host's values
+(memory used, network in and out, retransmit share, who is reporting, the busiest hosts)."""
 from __future__ import annotations
 
-from .crafted import AGENT, Expect, assert_both, panel_expr
+from .crafted import AGENT, JOB, Expect, assert_both, panel_expr
 
 PIPELINE = "pipeline-health"
 # Two agents on one host: the `instance` label (service.instance.id) tells them apart.
@@ -87,3 +88,53 @@ def test_vmagent_gateway_panels_name_the_backend_of_each_remote_write_url(tmp_pa
         expected = {f'{{backend="{name}", url="{n}:secret-url"}}': n * value
                     for n, name in ((1, "prometheus"), (2, "victoriametrics"))}
         assert_both(panel_expr(PIPELINE, title, ref), series, [Expect("4m", expected)], tmp_path / f"{title}{ref}")
+
+
+FLEET = "fleet-overview"
+
+
+def _host(name: str) -> str:
+    return f'job="{JOB}", host_name="{name}"'
+
+
+def test_hosts_table_shows_memory_used_and_network_in_and_out(tmp_path):
+    series = {f"system_memory_linux_available_bytes{{{AGENT}}}": "750x30",
+              f"system_memory_limit_bytes{{{AGENT}}}": "1000x30",
+              # 1000 bytes received and 3000 transmitted per 10 s export
+              f'system_network_io_bytes_total{{{AGENT}, network_io_direction="receive"}}': "0+1000x30",
+              f'system_network_io_bytes_total{{{AGENT}, network_io_direction="transmit"}}': "0+3000x30"}
+    for ref, value in (("D", 0.25), ("H", 100), ("I", 300)):  # Memory, Network in, Network out
+        assert_both(panel_expr(FLEET, "Hosts", ref), series, [Expect("4m", {'{host_name="web-1"}': value})],
+                    tmp_path / ref)
+
+
+def test_tcp_retransmit_share_is_of_the_segments_sent(tmp_path):
+    segments = "system_network_tcp_segments_total"
+    series = {f"system_network_tcp_retransmits_total{{{AGENT}}}": "0+5x30",
+              f'{segments}{{{AGENT}, network_io_direction="transmit"}}': "0+100x30",
+              f'{segments}{{{AGENT}, network_io_direction="receive"}}': "0+400x30"}
+    assert_both(panel_expr("host-detail", "TCP retransmits"), series,
+                [Expect("4m", {'{host_name="web-1"}': 0.05})], tmp_path)
+
+
+def test_a_host_silent_for_longer_than_the_alert_s_silence_is_not_reporting(tmp_path):
+    """web-3 stopped 5 minutes before the evaluation: longer than HostStoppedReporting's `silent` (2m), the others
+    send every 10 s."""
+    series = {f"system_uptime_seconds{{{_host('web-1')}}}": "100+10x60",
+              f"system_uptime_seconds{{{_host('web-2')}}}": "100+10x60",
+              f"system_uptime_seconds{{{_host('web-3')}}}": "100+10x30"}
+    hosts = "(web-1|web-2|web-3)"
+    assert_both(panel_expr(FLEET, "Hosts not reporting", host=hosts), series, [Expect("10m", {"{}": 1})],
+                tmp_path / "silent")
+    assert_both(panel_expr(FLEET, "Hosts reporting", host=hosts), series, [Expect("10m", {"{}": 2})],
+                tmp_path / "reporting")
+    status = {'{host_name="web-1"}': 1, '{host_name="web-2"}': 1, '{host_name="web-3"}': 0}
+    assert_both(panel_expr(FLEET, "Hosts", "A", host=hosts), series, [Expect("10m", status)], tmp_path / "status")
+
+
+def test_top_hosts_are_the_ten_highest(tmp_path):
+    # web-1 … web-11, using 0.01 … 0.11 of their fullest filesystem: web-1 is the one left out
+    series = {f"system_filesystem_utilization_ratio{{{_host(f'web-{n}')}}}": f"{n / 100}x30" for n in range(1, 12)}
+    expected = {f'{{host_name="web-{n}"}}': n / 100 for n in range(2, 12)}
+    assert_both(panel_expr(FLEET, "Top hosts by disk usage", host="web-.*"), series, [Expect("4m", expected)],
+                tmp_path)

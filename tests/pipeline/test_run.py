@@ -16,6 +16,8 @@ from pipeline import run
 from pipeline.run import GATEWAY_PORTS, PORTS, Supervised, build, env_name, parse_args
 from pipeline.services import (
     REPO_ROOT,
+    Otelcol,
+    PortInUse,
     Prometheus,
     ServerFailed,
     VictoriaMetrics,
@@ -202,6 +204,23 @@ def test_busy_port_names_the_port_and_how_to_change_it(stack, via):
     assert stack.leftovers() == []
 
 
+@pytest.mark.parametrize(("gateway", "name"), [("otelcol", "otlp-http"), ("otelcol", "otlp-grpc"),
+                                             ("vmagent", "vmagent")])
+def test_a_busy_port_of_the_chosen_gateway_is_named_before_anything_starts(stack, gateway, name):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        argv = stack.argv()
+        argv[argv.index(f"--{name}-port") + 1] = str(port)
+        done = subprocess.run([*argv, "--gateway", gateway], cwd=REPO_ROOT, env=stack.environment(),
+                              capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.startswith(f"port {port} ({name}) is already in use") and f"--{name}-port" in done.stderr
+    assert "starting" not in done.stdout
+    assert stack.leftovers() == []
+
+
 @pytest.mark.parametrize("gateway", ["vmagent", "otelcol"])
 def test_every_component_is_scraped_once_into_each_backend(tmp_path, gateway):
     ports = {name: free_port() for name in PORTS}
@@ -255,10 +274,12 @@ def test_the_status_line_shows_a_gateway_outage_and_the_recovery(stack):
 BAD_VALUES = [
     ("gateway", "vmagnet", "otelcol or vmagent"),
     ("prometheus-port", "90g1", "a port number, 1-65535"),
+    ("prometheus-port", "0", "a port number, 1-65535"),
     ("otlp-http-port", "70000", "a port number, 1-65535"),
     ("agent-interval", "10sec", "a duration such as 10s, 500ms or 5m"),
     ("agent-interval", "0s", "a duration such as 10s, 500ms or 5m"),
     ("status-interval", "-1", "a number of seconds above 0"),
+    ("status-interval", "0", "a number of seconds above 0"),
     ("alertmanager-config", "/nonexistent/alertmanager.yml", "an existing file"),
     ("rules-dir", "/nonexistent/rules", "an existing directory"),
 ]
@@ -361,6 +382,37 @@ def test_a_server_exiting_soon_after_each_start_is_restarted_later_each_time_the
     assert str(given_up.value).endswith("the log's last lines")
 
 
+class UnstartableServer(ExitingServer):
+    """Exited once; every start after that fails."""
+
+    def __init__(self):
+        super().__init__()
+        self.starts = 0
+
+    def start(self, timeout):
+        self.starts += 1
+        raise ServerFailed("otelcol exited with 1:\nError: cannot start pipelines")
+
+
+def test_a_server_that_fails_every_restart_is_given_up_at_the_fifth_failure_in_a_row(monkeypatch):
+    clock = [1000.0]
+    monkeypatch.setattr(run.time, "monotonic", lambda: clock[0])
+    said = []
+    server = UnstartableServer()
+    supervised = Supervised("gateway (otelcol)", server)
+    delays = []
+    with pytest.raises(ServerFailed) as given_up:
+        for _ in range(20):
+            supervised.check(said.append)   # the exit, then each failed restart
+            delays.append(supervised.restart_at - clock[0])
+            clock[0] = supervised.restart_at
+    assert server.starts == 4 and delays == [5, 10, 20, 40]
+    assert said[2] == ("gateway (otelcol) could not start: otelcol exited with 1: (log /data/gateway/server.log), "
+                       "2 times in a row soon after its start: restarting in 10s")
+    assert str(given_up.value).startswith(
+        "gateway (otelcol) could not start: otelcol exited with 1:, 5 times in a row within 60s of its start")
+
+
 def test_an_exit_after_a_long_run_starts_the_count_afresh(monkeypatch):
     clock = [1000.0]
     monkeypatch.setattr(run.time, "monotonic", lambda: clock[0])
@@ -380,3 +432,25 @@ def test_a_restart_keeps_the_log_that_says_why_the_server_ended(tmp_path):
     server.log_path.write_text("FATAL: the reason\n")
     assert server.keep_log().read_text() == "FATAL: the reason\n"
     assert not server.log_path.exists()
+
+
+def test_the_log_tail_is_the_log_s_last_lines(tmp_path):
+    server = Prometheus(0, tmp_path)
+    server.log_path.write_text("".join(f"line {n}\n" for n in range(1, 101)))
+    assert server.log_tail(3) == "line 98\nline 99\nline 100"
+
+
+@pytest.mark.parametrize("held", ["port", "grpc_port", "health_port", "telemetry_port", "relay_port"])
+def test_the_collector_does_not_start_while_any_of_its_ports_is_held(tmp_path, held):
+    ports = {name: free_port() for name in ("port", "grpc_port", "health_port", "telemetry_port", "relay_port")}
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        ports[held] = busy.getsockname()[1]
+        # No binary: the check comes first, nothing is run.
+        gateway = Otelcol(**ports, data_dir=tmp_path, prometheus_write_url="http://127.0.0.1:1/api/v1/write",
+                          victoriametrics_write_url="http://127.0.0.1:2/api/v1/write", binary=tmp_path / "no-otelcol")
+        with pytest.raises(PortInUse) as in_use:
+            gateway.start(timeout=1)
+    assert in_use.value.port == ports[held]
+    assert gateway.process is None
