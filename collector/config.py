@@ -414,6 +414,10 @@ def endpoint_problem(url: str, protocol: str) -> str | None:
         return f"{expected}; got {shown}"
     if parts.fragment or (grpc and (parts.path not in ("", "/") or parts.query)):
         return f"{expected}; got {shown}"
+    if grpc and (parts.username or parts.password):
+        # grpcio takes no user:password in its target and repeats the target, credentials included, in its errors.
+        return (f"{expected}; got {shown}, which holds a user:password (for grpc, send credentials in "
+                "exporter.headers, e.g. authorization)")
     return None
 
 
