@@ -22,7 +22,10 @@ CONFORMANCE_NOTES = (
     "the model asks on Linux (a replaced binary's ` (deleted)` left out); where that link cannot be read (another "
     "user's process without root or `CAP_SYS_PTRACE`, a kernel thread, a zombie) the kernel's process name, "
     "extended from the command line where the kernel cut it at 15 characters (psutil's `name()`). "
-    "`process.cpu.*` carry `cpu.mode` `user` and `system` (the kernel's per-process I/O wait is not CPU time).",
+    "`process.cpu.*` carry `cpu.mode` `user` and `system` (the kernel's per-process I/O wait is not CPU time). "
+    "`process.memory.usage` (here and per group) is the resident size of `/proc/<pid>/statm`, psutil's and "
+    "`VmRSS`'s: since Linux 6.2 `/proc/<pid>/stat`'s `rss` is the unsummed per-CPU counter, up to hundreds of KiB "
+    "low; it only ranks the processes by memory, and stands in for a process that exited before its `statm` was read.",
     "- Process groups (`process_groups`): the `process.*` metrics summed over each configured group's processes "
     "(as process-exporter does; `process.uptime` is the oldest member's), told apart by `hostagent.process_group` "
     "instead of a process identity; `process.cpu.time` carries `cpu.mode` `user` and `system` as above. "

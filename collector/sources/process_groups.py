@@ -3,8 +3,8 @@ configured group, never per pid). A group that matches nothing reports 0 process
 running can alert.
 
 Cost stays bounded with thousands of processes: every process costs one read of /proc/<pid>/stat, plus
-cmdline, status or cgroup only when a rule needs it; the other files are read for members only, and a member's
-context switches cost one read per thread.
+cmdline, status or cgroup only when a rule needs it; the other files (statm, io, fd, the threads' status) are read
+for members only, and a member's context switches cost one read per thread.
 """
 
 import os
@@ -124,7 +124,7 @@ class ProcessGroupsSource(Source):
                 stat = parse_stat(data)
             except (ValueError, IndexError):  # a stat the parser cannot read
                 continue
-            yield Process(f"{proc}/{pid}", int(pid), stat, self._user_name)
+            yield Process(f"{proc}/{pid}", int(pid), stat, self._user_name, self.host)
 
     def _user_name(self, uid: int) -> str:
         if self._users is None:
@@ -154,6 +154,17 @@ def parse_stat(data: bytes) -> Stat:
     return Stat(comm, *(int(rest[i]) for i in (7, 9, 11, 12, 17, 19, 20, 21)))
 
 
+def resident_bytes(host, pid: int, stat: Stat) -> int:
+    """Resident memory as psutil and /proc/<pid>/status's VmRSS give it: statm's second field, from the kernel's
+    summed RSS counters. Since Linux 6.2 stat's rss is the per-CPU counters' unsummed approximation (hundreds of
+    KiB low per process, do_task_stat's get_mm_rss): it ranks, and stands in for a process that exited since
+    the scan, which is still counted."""
+    try:
+        return int(host.read_process(pid, "statm").split()[1]) * PAGE_BYTES
+    except (OSError, IndexError, ValueError):
+        return stat.resident_pages * PAGE_BYTES
+
+
 def parse_passwd(text: str) -> dict[int, str]:
     users = {}
     for line in text.splitlines():
@@ -166,9 +177,9 @@ def parse_passwd(text: str) -> dict[int, str]:
 class Process:
     """One process; the files a rule or a member needs are read on first use, once."""
 
-    def __init__(self, directory: str, pid: int, stat: Stat, user_name):
-        self.directory, self.stat, self._user_name = directory, stat, user_name
-        self.key = (pid, stat.start_ticks)  # a reused pid is a new process
+    def __init__(self, directory: str, pid: int, stat: Stat, user_name, host):
+        self.directory, self.stat, self._user_name, self._host = directory, stat, user_name, host
+        self.pid, self.key = pid, (pid, stat.start_ticks)  # a reused pid is a new process
 
     @cached_property
     def cmdline(self) -> str:
@@ -194,6 +205,10 @@ class Process:
     def systemd_unit(self) -> str:
         units = [part for part in self.cgroup.split("/") if UNIT.match(part)]
         return units[-1] if units else ""
+
+    @cached_property
+    def resident_bytes(self) -> int:
+        return resident_bytes(self._host, self.pid, self.stat)
 
     @cached_property
     def fds(self) -> int | None:
@@ -260,7 +275,7 @@ def group_points(group: str, members: list[Process], totals: Counter, uptime: fl
     fds = [m.fds for m in members if m.fds is not None]
     points = [
         Point(COUNT.name, len(members), labels),
-        Point(MEMORY_USAGE.name, sum(m.stat.resident_pages for m in members) * PAGE_BYTES, labels),
+        Point(MEMORY_USAGE.name, sum(m.resident_bytes for m in members), labels),
         Point(MEMORY_VIRTUAL.name, sum(m.stat.virtual_bytes for m in members), labels),
         Point(THREAD_COUNT.name, sum(m.stat.threads for m in members), labels),
         Point(FILE_DESCRIPTOR_COUNT.name, sum(fds), labels),

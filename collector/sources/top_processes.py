@@ -4,8 +4,9 @@ The model puts process metrics on a process entity identified by process.pid and
 An OTLP resource is one per export here (one MeterProvider), and Prometheus keeps resource attributes only
 in target_info: so the identity travels as point attributes, beside the descriptive executable name.
 
-Every process costs one read of /proc/<pid>/stat; the top N also their fd directory and their exe link (and their
-cmdline when that link cannot be read and the kernel cut the name). The values are those psutil gives on Linux.
+Every process costs one read of /proc/<pid>/stat, which ranks them; the top N also their statm (resident memory),
+fd directory and exe link (and their cmdline when that link cannot be read and the kernel cut the name). The values
+are those psutil gives on Linux.
 """
 
 import os
@@ -16,7 +17,7 @@ from typing import NamedTuple
 
 from collector.sources.base import OptInOptions, Source, read_small
 from collector.sources.cpu import online_cpus
-from collector.sources.process_groups import PAGE_BYTES, TICKS, parse_stat
+from collector.sources.process_groups import TICKS, parse_stat, resident_bytes
 from collector.spec import Point, counter, gauge, updowncounter
 
 HARD_CAP = 50
@@ -75,8 +76,10 @@ class TopProcessesSource(Source):
         rank = ((lambda r: sum(r[3].values())) if self.options.by == "cpu" else (lambda r: r[1].resident_pages))
         rows.sort(key=rank, reverse=True)
         boot = boot_time(stat_text)
-        return [p for pid, stat, cpu, shares in rows[:self.options.count]
-                for p in process_points(self._info(pid, stat, boot), cpu, shares)]
+        top = [(self._info(pid, stat, boot), cpu, shares) for pid, stat, cpu, shares in rows[:self.options.count]]
+        if self.options.by == "memory":  # chosen by stat's resident size, listed by the exact one
+            top.sort(key=lambda t: t[0]["memory_info"].rss, reverse=True)
+        return [p for info, cpu, shares in top for p in process_points(info, cpu, shares)]
 
     def _stats(self):
         for pid, stat in self.host.process_stats():
@@ -87,7 +90,7 @@ class TopProcessesSource(Source):
 
     def _info(self, pid: int, stat, boot: float) -> dict:
         return {"pid": pid, "name": self._name(pid, stat.comm), "create_time": stat.start_ticks / TICKS + boot,
-                "memory_info": Memory(stat.resident_pages * PAGE_BYTES, stat.virtual_bytes),
+                "memory_info": Memory(resident_bytes(self.host, pid, stat), stat.virtual_bytes),
                 "num_threads": stat.threads, "num_fds": self._fds(pid)}
 
     def _name(self, pid: int, comm: str) -> str:

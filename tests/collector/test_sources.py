@@ -864,8 +864,8 @@ def test_two_chips_of_the_same_name_are_told_apart_by_their_device(tmp_path):
 
 def test_top_processes_by_memory_from_the_hosts_proc(fixture_host):
     points = TopProcessesSource(fixture_host, TopProcessesOptions(enabled=True, count=2, by="memory")).collect()
-    assert by_attributes(points, "process.memory.usage", "process.pid") == {
-        200: 25000 * os.sysconf("SC_PAGE_SIZE"), 101: 5000 * os.sysconf("SC_PAGE_SIZE")}
+    # ranked by stat's resident size (one read per process), reported from statm's (the kernel's summed counter)
+    assert by_attributes(points, "process.memory.usage", "process.pid") == {200: 25100 * PAGE, 101: 5020 * PAGE}
     python = [p for p in points if p.attributes["process.pid"] == 200]
     # btime 1700000000 + 1000000 ticks of 1/100 s since boot
     assert {p.attributes["process.creation.time"] for p in python} == {"2023-11-15T01:00:00.000Z"}
@@ -874,6 +874,14 @@ def test_top_processes_by_memory_from_the_hosts_proc(fixture_host):
     assert values(python, "process.memory.virtual") == [900_000_000]
     assert values(python, "process.thread.count") == [8]
     assert values(python, "process.unix.file_descriptor.count") == [30]
+
+
+def test_a_top_process_s_resident_size_is_statm_s_or_stat_s_without_it(host_tree):
+    # Linux 6.2+ writes stat's rss from the per-CPU counters unsummed: up to hundreds of KiB below statm's and
+    # VmRSS (psutil reads statm). A process that exits between the scan and its statm keeps its stat's value.
+    (host_tree / "proc/200/statm").unlink()
+    points = TopProcessesSource(Host(host_tree), TopProcessesOptions(enabled=True, count=2, by="memory")).collect()
+    assert by_attributes(points, "process.memory.usage", "process.pid") == {200: 25000 * PAGE, 101: 5020 * PAGE}
 
 
 def test_top_processes_by_cpu_rank_the_cpu_used_since_the_previous_collection(tmp_path):
