@@ -29,6 +29,8 @@ CONFORMANCE_NOTES = (
     "- Process groups (`process_groups`): the `process.*` metrics summed over each configured group's processes "
     "(as process-exporter does; `process.uptime` is the oldest member's), told apart by `hostagent.process_group` "
     "instead of a process identity; `process.cpu.time` carries `cpu.mode` `user` and `system` as above. "
+    "A process's group is decided at every collection (process-exporter decides it once): a group's counters add "
+    "what a process used while it matched, never its history again when it matches anew. "
     "With both sources on, a process can be in a top process's series and in its group's: a sum over "
     "`process_*` selects one of them, `{hostagent_process_group!=\"\"}` or `{process_pid!=\"\"}`.",
     "- `systemd.unit.state` follows the Collector's systemd receiver, with `systemd.unit.name` on each point "

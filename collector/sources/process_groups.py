@@ -87,16 +87,19 @@ class ProcessGroupsSource(Source):
         super().__init__(host, options)
         self.rules = [(name, RuleMatcher(rule)) for name, rule in options.groups.items()]
         self._users: dict[int, str] | None = None
-        # A group's counters keep what its exited processes and threads used: last values per process (context
-        # switches per thread), totals per group.
+        # A group's counters keep what its exited processes and threads used: totals per group, and the last values of
+        # the previous collection's members (context switches per thread). Only increments made while a member count:
+        # the stat of every process of the previous scan tells what one that was in no group then had used.
         self._last: dict[tuple[int, int], Counter] = {}
+        self._stats: dict[tuple[int, int], Stat] = {}
         self._totals: dict[str, Counter] = {name: Counter() for name in options.groups}
 
     def collect(self) -> list[Point]:
         uptime = float(self.host.read_proc("uptime").split()[0])
         members, unreadable = defaultdict(list), 0
-        last = {}
+        last, stats = {}, {}
         for process in self._processes():
+            stats[process.key] = process.stat
             group = next((name for name, matcher in self.rules if matcher.matches(process)), None)
             if group is None:
                 continue
@@ -104,18 +107,29 @@ class ProcessGroupsSource(Source):
             # (a process that exited meanwhile is not a permission problem)
             unreadable += ((process.fds is None or (DISK_IO.name, "read") not in counters)
                            and os.path.exists(process.directory))
-            previous, totals = self._last.get(process.key, Counter()), self._totals[group]
+            previous, totals = self._previous(process.key, counters), self._totals[group]
             for key, value in counters.items():
                 if value > previous[key]:
                     totals[key[:2]] += value - previous[key]  # (metric, attribute value), without the thread
             last[process.key] = counters
             members[group].append(process)
-        self._last = last
+        self._last, self._stats = last, stats  # exited processes are forgotten
         points = [p for name in self._totals for p in group_points(name, members[name], self._totals[name], uptime)]
         if unreadable:
             kind = "matched processes without readable io or fd (run as root or with CAP_SYS_PTRACE)"
             raise PartialFailure(points, Problem(f"{unreadable} {kind}", kind))
         return points
+
+    def _previous(self, key: tuple[int, int], counters: Counter) -> Counter:
+        """A member's counters as last read: at the previous collection if it was a member then (of any group). One
+        that was in no group then (renamed, its command line rewritten) adds its CPU time and faults since the
+        previous scan, and its io and context switches from now on (read for members only: none earlier). A process
+        new since then adds all it used."""
+        if (previous := self._last.get(key)) is not None:
+            return previous
+        if (stat := self._stats.get(key)) is None:
+            return Counter()
+        return Counter({**counters, **stat_counters(stat)})
 
     def _processes(self):
         proc = str(self.host.proc)  # string paths: pathlib would cost a third of a scan
@@ -163,6 +177,11 @@ def resident_bytes(host, pid: int, stat: Stat) -> int:
         return int(host.read_process(pid, "statm").split()[1]) * PAGE_BYTES
     except (OSError, IndexError, ValueError):
         return stat.resident_pages * PAGE_BYTES
+
+
+def stat_counters(stat: Stat) -> dict[tuple[str, str], float]:
+    return {(CPU_TIME.name, "user"): stat.user_ticks / TICKS, (CPU_TIME.name, "system"): stat.system_ticks / TICKS,
+            (PAGING_FAULTS.name, "major"): stat.major_faults, (PAGING_FAULTS.name, "minor"): stat.minor_faults}
 
 
 def parse_passwd(text: str) -> dict[int, str]:
@@ -220,11 +239,7 @@ class Process:
     def counters(self) -> Counter:
         """Cumulative counters keyed (metric, attribute value), context switches (metric, attribute value, thread
         id); io is missing where it may not be read."""
-        stat = self.stat
-        values = Counter({(CPU_TIME.name, "user"): stat.user_ticks / TICKS,
-                          (CPU_TIME.name, "system"): stat.system_ticks / TICKS,
-                          (PAGING_FAULTS.name, "major"): stat.major_faults,
-                          (PAGING_FAULTS.name, "minor"): stat.minor_faults})
+        values = Counter(stat_counters(self.stat))
         values.update(self._thread_context_switches())
         try:
             io = dict(line.split(": ") for line in read_small(f"{self.directory}/io").decode().splitlines())

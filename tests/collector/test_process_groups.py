@@ -88,6 +88,45 @@ def test_a_member_without_a_readable_statm_counts_its_stat_resident_size(tmp_pat
     assert by_group(points, "process.memory.usage") == {"nginx": (2510 + 5000) * PAGE}
 
 
+def test_a_process_that_leaves_a_group_and_comes_back_adds_only_what_it_used_since_the_last_collection(tmp_path):
+    # Rules are checked at every collection: a process that renames itself (prctl PR_SET_NAME) leaves its group.
+    root = shutil.copytree(FIXTURE_ROOT, tmp_path / "hostfs", symlinks=True)
+    nginx = source(root, {"nginx": GroupRule(executable=("^nginx$",))})
+    nginx.collect()
+    stat, threads = root / "proc/100/stat", root / "proc/100/task"
+    stat.write_text(stat.read_text().replace("(nginx)", "(other)").replace(" 1000 0 10 0 500 ", " 1100 0 10 0 600 "))
+    write_thread(threads / "100", 70, 7)
+    io = root / "proc/100/io"
+    io.write_text(io.read_text().replace("read_bytes: 4096", "read_bytes: 9000"))
+    points = nginx.collect()  # out of the group: what it used before stays, what it uses now is not the group's
+    assert by_group(points, "hostagent.process_group.count") == {"nginx": 1}
+    assert by_group(points, "process.cpu.time", "user") == {"nginx": (500 + 1500) / HZ}
+    stat.write_text(stat.read_text().replace("(other)", "(nginx)").replace(" 1100 0 10 0 600 ", " 1150 0 10 0 650 "))
+    write_thread(threads / "100", 80, 8)
+    points = nginx.collect()  # back: its CPU time and faults since the previous collection, not its whole life again
+    assert by_group(points, "hostagent.process_group.count") == {"nginx": 2}
+    assert by_group(points, "process.cpu.time", "user") == {"nginx": (500 + 1500 + 50) / HZ}
+    assert by_group(points, "process.paging.faults", "minor") == {"nginx": 1000 + 3000 + 50}
+    # io and context switches are read for members only: none since it left was read, those from now on count
+    assert by_group(points, "process.disk.io", "read") == {"nginx": 4096 + 1048576}
+    voluntary = by_group(points, "process.context_switches", "voluntary")["nginx"]
+    write_thread(threads / "100", 90, 9)
+    assert by_group(nginx.collect(), "process.context_switches", "voluntary") == {"nginx": voluntary + 10}
+
+
+def test_a_process_that_starts_to_match_adds_only_what_it_used_since_the_last_collection(tmp_path):
+    root = shutil.copytree(FIXTURE_ROOT, tmp_path / "hostfs", symlinks=True)
+    nginx = source(root, {"nginx": GroupRule(executable=("^nginx$",))})
+    nginx.collect()  # python3 (pid 200, 2.5 s of user time) is in no group
+    stat = root / "proc/200/stat"
+    stat.write_text(stat.read_text().replace("(python3)", "(nginx)").replace(" 250 50 ", " 260 50 "))
+    assert by_group(nginx.collect(), "process.cpu.time", "user") == {"nginx": (500 + 1500 + 10) / HZ}
+    # what is remembered of each process goes with it
+    shutil.rmtree(root / "proc/200")
+    nginx.collect()
+    assert 200 not in {pid for pid, _ in nginx._last} | {pid for pid, _ in nginx._stats}
+
+
 def test_context_switches_sum_every_thread_and_keep_what_an_exited_thread_made(tmp_path):
     root = shutil.copytree(FIXTURE_ROOT, tmp_path / "hostfs", symlinks=True)
     threads = root / "proc/200/task"  # its main thread 200 (/proc/200/status: 9000 voluntary, 900 involuntary)
