@@ -25,7 +25,11 @@ CONFORMANCE_NOTES = (
     "`process.cpu.*` carry `cpu.mode` `user` and `system` (the kernel's per-process I/O wait is not CPU time). "
     "`process.memory.usage` (here and per group) is the resident size of `/proc/<pid>/statm`, psutil's and "
     "`VmRSS`'s: since Linux 6.2 `/proc/<pid>/stat`'s `rss` is the unsummed per-CPU counter, up to hundreds of KiB "
-    "low; it only ranks the processes by memory, and stands in for a process that exited before its `statm` was read.",
+    "low; it only ranks the processes by memory, and stands in for a process that exited before its `statm` was read. "
+    "`process.cpu.utilization` is the model's difference in `process.cpu.time` since the last measurement over the "
+    "elapsed time and the online CPUs: since the previous collection, the first one's since the source was built "
+    "(a baseline read at start-up); for a process not read before, since its start, when its CPU time was 0, over "
+    "its age (`/proc/uptime` less its start), so a process started between collections ranks by what it used.",
     "- Process groups (`process_groups`): the `process.*` metrics summed over each configured group's processes "
     "(as process-exporter does; `process.uptime` is the oldest member's), told apart by `hostagent.process_group` "
     "instead of a process identity; `process.cpu.time` carries `cpu.mode` `user` and `system` as above. "

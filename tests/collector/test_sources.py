@@ -29,6 +29,7 @@ from tests.collector.conftest import FIXTURE_ROOT, by_attributes, values
 
 KIB = 1024
 PAGE = os.sysconf("SC_PAGE_SIZE")
+HZ = os.sysconf("SC_CLK_TCK")
 Times = namedtuple("Times", "user nice system idle iowait irq softirq steal")
 
 
@@ -894,6 +895,37 @@ def test_top_processes_by_cpu_rank_the_cpu_used_since_the_previous_collection(tm
     assert {p.attributes["process.pid"] for p in points} == {100}
     shares = by_attributes(points, "process.cpu.utilization", "cpu.mode")
     assert shares["user"] > 0 and shares["system"] == 0
+
+
+def test_top_processes_first_collection_ranks_by_the_cpu_used_since_start_up(host_tree, monkeypatch):
+    # a baseline taken when the source is built: the first collection (exported by `run`) has real shares
+    clock = iter([100.0, 110.0])  # built, collected: 10 s
+    monkeypatch.setattr(TopProcessesSource, "clock", staticmethod(lambda: next(clock)), raising=False)
+    source = TopProcessesSource(Host(host_tree), TopProcessesOptions(enabled=True, count=1))
+    stat = host_tree / "proc/100/stat"
+    stat.write_text(stat.read_text().replace(" 500 200 ", " 900 200 "))  # nginx: 4 s of user time
+    points = source.collect()
+    assert {p.attributes["process.pid"] for p in points} == {100}
+    # 4 s of the 2 CPUs' 20 s
+    assert by_attributes(points, "process.cpu.utilization", "cpu.mode") == pytest.approx({"user": 0.2, "system": 0})
+
+
+def test_top_processes_rank_a_process_started_since_the_previous_collection_by_its_cpu_since_its_start(
+        host_tree, monkeypatch):
+    clock = iter([0.0, 10.0, 20.0])
+    monkeypatch.setattr(TopProcessesSource, "clock", staticmethod(lambda: next(clock)), raising=False)
+    source = TopProcessesSource(Host(host_tree), TopProcessesOptions(enabled=True, count=1))
+    source.collect()
+    stat = host_tree / "proc/100/stat"
+    stat.write_text(stat.read_text().replace(" 500 200 ", " 700 200 "))  # nginx: 2 s of the 2 CPUs' 20 s
+    # started 5 s ago (uptime 12345.67 s), 3 s of user time since: 3 s of the 2 CPUs' 10 s of its life
+    (host_tree / "proc/300").mkdir()
+    started = round((12345.67 - 5) * HZ)
+    (host_tree / "proc/300/stat").write_text(f"300 (burn) R 1 300 300 0 -1 0 0 0 0 0 {3 * HZ} 0 0 0 20 0 1 0 "
+                                             f"{started} 4096 1 0\n")
+    points = source.collect()
+    assert {p.attributes["process.pid"] for p in points} == {300}
+    assert by_attributes(points, "process.cpu.utilization", "cpu.mode") == pytest.approx({"user": 0.3, "system": 0})
 
 
 def one_process_root(root, comm: str, cmdline: bytes = b"", exe: bytes | None = None) -> Host:
