@@ -90,6 +90,11 @@ class Host:
             self._process_stats = stats
         return stats
 
+    def read_process(self, pid: int | str, name: str) -> bytes:
+        """A small file of one process (``statm``): one read of at most 4 KiB, kept open within a cycle as its stat.
+        Raises OSError once the process has exited."""
+        return self._read_bytes(f"proc/{pid}/{name}", 4096)
+
     def read_proc(self, relative: str, errors: str = "backslashreplace") -> str:
         # Device and interface names are bytes to the kernel; OTLP needs valid UTF-8 in every attribute.
         # Paths that must still be opened are read with errors="surrogateescape" and shown with printable().

@@ -22,10 +22,19 @@ CONFORMANCE_NOTES = (
     "the model asks on Linux (a replaced binary's ` (deleted)` left out); where that link cannot be read (another "
     "user's process without root or `CAP_SYS_PTRACE`, a kernel thread, a zombie) the kernel's process name, "
     "extended from the command line where the kernel cut it at 15 characters (psutil's `name()`). "
-    "`process.cpu.*` carry `cpu.mode` `user` and `system` (the kernel's per-process I/O wait is not CPU time).",
+    "`process.cpu.*` carry `cpu.mode` `user` and `system` (the kernel's per-process I/O wait is not CPU time). "
+    "`process.memory.usage` (here and per group) is the resident size of `/proc/<pid>/statm`, psutil's and "
+    "`VmRSS`'s: since Linux 6.2 `/proc/<pid>/stat`'s `rss` is the unsummed per-CPU counter, up to hundreds of KiB "
+    "low; it only ranks the processes by memory, and stands in for a process that exited before its `statm` was read. "
+    "`process.cpu.utilization` is the model's difference in `process.cpu.time` since the last measurement over the "
+    "elapsed time and the online CPUs: since the previous collection, the first one's since the source was built "
+    "(a baseline read at start-up); for a process not read before, since its start, when its CPU time was 0, over "
+    "its age (`/proc/uptime` less its start), so a process started between collections ranks by what it used.",
     "- Process groups (`process_groups`): the `process.*` metrics summed over each configured group's processes "
     "(as process-exporter does; `process.uptime` is the oldest member's), told apart by `hostagent.process_group` "
     "instead of a process identity; `process.cpu.time` carries `cpu.mode` `user` and `system` as above. "
+    "A process's group is decided at every collection (process-exporter decides it once): a group's counters add "
+    "what a process used while it matched, never its history again when it matches anew. "
     "With both sources on, a process can be in a top process's series and in its group's: a sum over "
     "`process_*` selects one of them, `{hostagent_process_group!=\"\"}` or `{process_pid!=\"\"}`.",
     "- `systemd.unit.state` follows the Collector's systemd receiver, with `systemd.unit.name` on each point "

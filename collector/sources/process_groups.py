@@ -3,8 +3,8 @@ configured group, never per pid). A group that matches nothing reports 0 process
 running can alert.
 
 Cost stays bounded with thousands of processes: every process costs one read of /proc/<pid>/stat, plus
-cmdline, status or cgroup only when a rule needs it; the other files are read for members only, and a member's
-context switches cost one read per thread.
+cmdline, status or cgroup only when a rule needs it; the other files (statm, io, fd, the threads' status) are read
+for members only, and a member's context switches cost one read per thread.
 """
 
 import os
@@ -87,16 +87,19 @@ class ProcessGroupsSource(Source):
         super().__init__(host, options)
         self.rules = [(name, RuleMatcher(rule)) for name, rule in options.groups.items()]
         self._users: dict[int, str] | None = None
-        # A group's counters keep what its exited processes and threads used: last values per process (context
-        # switches per thread), totals per group.
+        # A group's counters keep what its exited processes and threads used: totals per group, and the last values of
+        # the previous collection's members (context switches per thread). Only increments made while a member count:
+        # the stat of every process of the previous scan tells what one that was in no group then had used.
         self._last: dict[tuple[int, int], Counter] = {}
+        self._stats: dict[tuple[int, int], Stat] = {}
         self._totals: dict[str, Counter] = {name: Counter() for name in options.groups}
 
     def collect(self) -> list[Point]:
         uptime = float(self.host.read_proc("uptime").split()[0])
         members, unreadable = defaultdict(list), 0
-        last = {}
+        last, stats = {}, {}
         for process in self._processes():
+            stats[process.key] = process.stat
             group = next((name for name, matcher in self.rules if matcher.matches(process)), None)
             if group is None:
                 continue
@@ -104,18 +107,29 @@ class ProcessGroupsSource(Source):
             # (a process that exited meanwhile is not a permission problem)
             unreadable += ((process.fds is None or (DISK_IO.name, "read") not in counters)
                            and os.path.exists(process.directory))
-            previous, totals = self._last.get(process.key, Counter()), self._totals[group]
+            previous, totals = self._previous(process.key, counters), self._totals[group]
             for key, value in counters.items():
                 if value > previous[key]:
                     totals[key[:2]] += value - previous[key]  # (metric, attribute value), without the thread
             last[process.key] = counters
             members[group].append(process)
-        self._last = last
+        self._last, self._stats = last, stats  # exited processes are forgotten
         points = [p for name in self._totals for p in group_points(name, members[name], self._totals[name], uptime)]
         if unreadable:
             kind = "matched processes without readable io or fd (run as root or with CAP_SYS_PTRACE)"
             raise PartialFailure(points, Problem(f"{unreadable} {kind}", kind))
         return points
+
+    def _previous(self, key: tuple[int, int], counters: Counter) -> Counter:
+        """A member's counters as last read: at the previous collection if it was a member then (of any group). One
+        that was in no group then (renamed, its command line rewritten) adds its CPU time and faults since the
+        previous scan, and its io and context switches from now on (read for members only: none earlier). A process
+        new since then adds all it used."""
+        if (previous := self._last.get(key)) is not None:
+            return previous
+        if (stat := self._stats.get(key)) is None:
+            return Counter()
+        return Counter({**counters, **stat_counters(stat)})
 
     def _processes(self):
         proc = str(self.host.proc)  # string paths: pathlib would cost a third of a scan
@@ -124,7 +138,7 @@ class ProcessGroupsSource(Source):
                 stat = parse_stat(data)
             except (ValueError, IndexError):  # a stat the parser cannot read
                 continue
-            yield Process(f"{proc}/{pid}", int(pid), stat, self._user_name)
+            yield Process(f"{proc}/{pid}", int(pid), stat, self._user_name, self.host)
 
     def _user_name(self, uid: int) -> str:
         if self._users is None:
@@ -154,6 +168,22 @@ def parse_stat(data: bytes) -> Stat:
     return Stat(comm, *(int(rest[i]) for i in (7, 9, 11, 12, 17, 19, 20, 21)))
 
 
+def resident_bytes(host, pid: int, stat: Stat) -> int:
+    """Resident memory as psutil and /proc/<pid>/status's VmRSS give it: statm's second field, from the kernel's
+    summed RSS counters. Since Linux 6.2 stat's rss is the per-CPU counters' unsummed approximation (hundreds of
+    KiB low per process, do_task_stat's get_mm_rss): it ranks, and stands in for a process that exited since
+    the scan, which is still counted."""
+    try:
+        return int(host.read_process(pid, "statm").split()[1]) * PAGE_BYTES
+    except (OSError, IndexError, ValueError):
+        return stat.resident_pages * PAGE_BYTES
+
+
+def stat_counters(stat: Stat) -> dict[tuple[str, str], float]:
+    return {(CPU_TIME.name, "user"): stat.user_ticks / TICKS, (CPU_TIME.name, "system"): stat.system_ticks / TICKS,
+            (PAGING_FAULTS.name, "major"): stat.major_faults, (PAGING_FAULTS.name, "minor"): stat.minor_faults}
+
+
 def parse_passwd(text: str) -> dict[int, str]:
     users = {}
     for line in text.splitlines():
@@ -166,9 +196,9 @@ def parse_passwd(text: str) -> dict[int, str]:
 class Process:
     """One process; the files a rule or a member needs are read on first use, once."""
 
-    def __init__(self, directory: str, pid: int, stat: Stat, user_name):
-        self.directory, self.stat, self._user_name = directory, stat, user_name
-        self.key = (pid, stat.start_ticks)  # a reused pid is a new process
+    def __init__(self, directory: str, pid: int, stat: Stat, user_name, host):
+        self.directory, self.stat, self._user_name, self._host = directory, stat, user_name, host
+        self.pid, self.key = pid, (pid, stat.start_ticks)  # a reused pid is a new process
 
     @cached_property
     def cmdline(self) -> str:
@@ -196,6 +226,10 @@ class Process:
         return units[-1] if units else ""
 
     @cached_property
+    def resident_bytes(self) -> int:
+        return resident_bytes(self._host, self.pid, self.stat)
+
+    @cached_property
     def fds(self) -> int | None:
         try:
             return len(os.listdir(f"{self.directory}/fd"))
@@ -205,11 +239,7 @@ class Process:
     def counters(self) -> Counter:
         """Cumulative counters keyed (metric, attribute value), context switches (metric, attribute value, thread
         id); io is missing where it may not be read."""
-        stat = self.stat
-        values = Counter({(CPU_TIME.name, "user"): stat.user_ticks / TICKS,
-                          (CPU_TIME.name, "system"): stat.system_ticks / TICKS,
-                          (PAGING_FAULTS.name, "major"): stat.major_faults,
-                          (PAGING_FAULTS.name, "minor"): stat.minor_faults})
+        values = Counter(stat_counters(self.stat))
         values.update(self._thread_context_switches())
         try:
             io = dict(line.split(": ") for line in read_small(f"{self.directory}/io").decode().splitlines())
@@ -260,7 +290,7 @@ def group_points(group: str, members: list[Process], totals: Counter, uptime: fl
     fds = [m.fds for m in members if m.fds is not None]
     points = [
         Point(COUNT.name, len(members), labels),
-        Point(MEMORY_USAGE.name, sum(m.stat.resident_pages for m in members) * PAGE_BYTES, labels),
+        Point(MEMORY_USAGE.name, sum(m.resident_bytes for m in members), labels),
         Point(MEMORY_VIRTUAL.name, sum(m.stat.virtual_bytes for m in members), labels),
         Point(THREAD_COUNT.name, sum(m.stat.threads for m in members), labels),
         Point(FILE_DESCRIPTOR_COUNT.name, sum(fds), labels),

@@ -4,10 +4,15 @@ The model puts process metrics on a process entity identified by process.pid and
 An OTLP resource is one per export here (one MeterProvider), and Prometheus keeps resource attributes only
 in target_info: so the identity travels as point attributes, beside the descriptive executable name.
 
-Every process costs one read of /proc/<pid>/stat; the top N also their fd directory and their exe link (and their
-cmdline when that link cannot be read and the kernel cut the name). The values are those psutil gives on Linux.
+Every process costs one read of /proc/<pid>/stat, which ranks them; the top N also their statm (resident memory),
+fd directory and exe link (and their cmdline when that link cannot be read and the kernel cut the name). The values
+are those psutil gives on Linux.
+
+The CPU share ranks the processes: of the CPU time since the previous collection (the first, since the source was
+built), or since its start for a process started since: a new busy process ranks at once.
 """
 
+import contextlib
 import os
 import time
 from dataclasses import dataclass, field
@@ -16,7 +21,7 @@ from typing import NamedTuple
 
 from collector.sources.base import OptInOptions, Source, read_small
 from collector.sources.cpu import online_cpus
-from collector.sources.process_groups import PAGE_BYTES, TICKS, parse_stat
+from collector.sources.process_groups import TICKS, parse_stat, resident_bytes
 from collector.spec import Point, counter, gauge, updowncounter
 
 HARD_CAP = 50
@@ -36,7 +41,8 @@ class TopProcessesOptions(OptInOptions):
 CPU_TIME = counter("process.cpu.time", "s", "CPU seconds of a top process by mode.", *PROCESS, "cpu.mode",
                    condition=OPT_IN)
 CPU_UTILIZATION = gauge("process.cpu.utilization", "1",
-                        "CPU share of a top process by mode since the previous collection (of all CPUs).",
+                        "CPU share of a top process by mode since the previous collection, or since its start for "
+                        "a process started since (of all CPUs).",
                         *PROCESS, "cpu.mode", condition=OPT_IN)
 MEMORY_USAGE = updowncounter("process.memory.usage", "By", "Resident memory of a top process.", *PROCESS,
                              condition=OPT_IN)
@@ -54,29 +60,45 @@ class TopProcessesSource(Source):
     Options = TopProcessesOptions
     metrics = (CPU_TIME, CPU_UTILIZATION, MEMORY_USAGE, MEMORY_VIRTUAL, THREAD_COUNT, FILE_DESCRIPTOR_COUNT)
 
+    clock = staticmethod(time.monotonic)
+
     def __init__(self, host, options):
         super().__init__(host, options)
-        # (pid, start time): a reused pid is a new process
+        # CPU seconds by mode per (pid, start time): a reused pid is a new process. The baseline taken at start-up
+        # gives the first collection (which `run` exports) real shares; without one (the scan fails: the collection
+        # reports it) every process counts as new.
         self._previous_cpu: dict[tuple[int, int], dict[str, float]] = {}
-        self._previous_time = time.monotonic()
+        self._previous_time = self.clock()
+        with contextlib.suppress(OSError, ValueError):
+            self._previous_cpu = {(pid, stat.start_ticks): cpu_seconds(stat) for pid, stat in self._stats()}
 
     def collect(self) -> list[Point]:
-        now = time.monotonic()
+        now = self.clock()
         stat_text = self.host.read_proc("stat")
-        elapsed = max(now - self._previous_time, 1e-9) * online_cpus(stat_text)
-        rows = []
+        cpus = online_cpus(stat_text)
+        elapsed = max(now - self._previous_time, 1e-9) * cpus
+        rows, current, uptime = [], {}, None
         for pid, stat in self._stats():
-            cpu = dict(zip(CPU_MODES, (stat.user_ticks / TICKS, stat.system_ticks / TICKS)))
-            before = self._previous_cpu.get((pid, stat.start_ticks), cpu)
-            shares = {mode: (seconds - before[mode]) / elapsed for mode, seconds in cpu.items()}
+            cpu = current[pid, stat.start_ticks] = cpu_seconds(stat)
+            before = self._previous_cpu.get((pid, stat.start_ticks))
+            if before is not None:
+                shares = {mode: (seconds - before[mode]) / elapsed for mode, seconds in cpu.items()}
+            else:
+                # Not read before: started since. The model's share is of the CPU time since the last measurement;
+                # its last is its start, at 0 s: what it used over its life, not 0 (which would rank it last).
+                if uptime is None:
+                    uptime = float(self.host.read_proc("uptime").split()[0])
+                life = max(uptime - stat.start_ticks / TICKS, 1 / TICKS) * cpus
+                shares = {mode: seconds / life for mode, seconds in cpu.items()}
             rows.append((pid, stat, cpu, shares))
-        self._previous_cpu = {(pid, stat.start_ticks): cpu for pid, stat, cpu, _ in rows}
-        self._previous_time = now
+        self._previous_cpu, self._previous_time = current, now
         rank = ((lambda r: sum(r[3].values())) if self.options.by == "cpu" else (lambda r: r[1].resident_pages))
         rows.sort(key=rank, reverse=True)
         boot = boot_time(stat_text)
-        return [p for pid, stat, cpu, shares in rows[:self.options.count]
-                for p in process_points(self._info(pid, stat, boot), cpu, shares)]
+        top = [(self._info(pid, stat, boot), cpu, shares) for pid, stat, cpu, shares in rows[:self.options.count]]
+        if self.options.by == "memory":  # chosen by stat's resident size, listed by the exact one
+            top.sort(key=lambda t: t[0]["memory_info"].rss, reverse=True)
+        return [p for info, cpu, shares in top for p in process_points(info, cpu, shares)]
 
     def _stats(self):
         for pid, stat in self.host.process_stats():
@@ -87,7 +109,7 @@ class TopProcessesSource(Source):
 
     def _info(self, pid: int, stat, boot: float) -> dict:
         return {"pid": pid, "name": self._name(pid, stat.comm), "create_time": stat.start_ticks / TICKS + boot,
-                "memory_info": Memory(stat.resident_pages * PAGE_BYTES, stat.virtual_bytes),
+                "memory_info": Memory(resident_bytes(self.host, pid, stat), stat.virtual_bytes),
                 "num_threads": stat.threads, "num_fds": self._fds(pid)}
 
     def _name(self, pid: int, comm: str) -> str:
@@ -114,6 +136,10 @@ class TopProcessesSource(Source):
             return len(os.listdir(self.host.proc / str(pid) / "fd"))
         except OSError:  # another user's process, without the capability to look
             return None
+
+
+def cpu_seconds(stat) -> dict[str, float]:
+    return dict(zip(CPU_MODES, (stat.user_ticks / TICKS, stat.system_ticks / TICKS)))
 
 
 class Memory(NamedTuple):
