@@ -416,8 +416,9 @@ def endpoint_problem(url: str, protocol: str) -> str | None:
         return f"{expected}; got {shown}"
     if grpc and (parts.username or parts.password):
         # grpcio takes no user:password in its target and repeats the target, credentials included, in its errors.
-        return (f"{expected}; got {shown}, which holds a user:password (for grpc, send credentials in "
-                "exporter.headers, e.g. authorization)")
+        masked = re.sub(r"(?<=//)[^/?#]*@", "***@", url, count=1)
+        return (f"{expected}; got {masked!r}, which holds credentials (user@ or user:password@; for grpc, send "
+                "them in exporter.headers, e.g. authorization)")
     return None
 
 

@@ -129,8 +129,12 @@ BAD_FILES = [
     # grpcio takes no user:password in its target and repeats the target, credentials included, in its errors.
     ("exporter:\n  protocol: grpc\n  endpoint: https://alice:s3cret@gw:4317\n", "exporter.endpoint: expected a "
      "URL with scheme http or https, a host, no path and optionally a port, such as http://gateway:4317; got "
-     "'https://gw:4317', which holds a user:password (for grpc, send credentials in exporter.headers, "
-     "e.g. authorization)"),
+     "'https://***@gw:4317', which holds credentials (user@ or user:password@; for grpc, send them in "
+     "exporter.headers, e.g. authorization)"),
+    ("exporter:\n  protocol: grpc\n  endpoint: http://token@gw:4317\n", "exporter.endpoint: expected a URL with "
+     "scheme http or https, a host, no path and optionally a port, such as http://gateway:4317; got "
+     "'http://***@gw:4317', which holds credentials (user@ or user:password@; for grpc, send them in "
+     "exporter.headers, e.g. authorization)"),
     ("exporter:\n  headers: {X-Token: }\n", "exporter.headers: header X-Token: expected a non-empty value of "
      "printable ASCII, got NoneType None"),
     ("exporter:\n  headers: {X-Token: ''}\n", "exporter.headers: header X-Token: expected a non-empty value of "
