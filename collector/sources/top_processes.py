@@ -4,9 +4,9 @@ The model puts process metrics on a process entity identified by process.pid and
 An OTLP resource is one per export here (one MeterProvider), and Prometheus keeps resource attributes only
 in target_info: so the identity travels as point attributes, beside the descriptive executable name.
 
-Every process costs one read of /proc/<pid>/stat, which ranks them; the top N also their statm (resident memory),
-fd directory and exe link (and their cmdline when that link cannot be read and the kernel cut the name). The values
-are those psutil gives on Linux.
+Every process costs one read of /proc/<pid>/stat, which ranks them; the top N also their statm (resident memory)
+and fd directory, and once per process (until it exec()s) its exe link (and its cmdline when that link cannot be read
+and the kernel cut the name). The values are those psutil gives on Linux.
 
 The CPU share ranks the processes: of the CPU time since the previous collection (the first, since the source was
 built), or since its start for a process started since: a new busy process ranks at once.
@@ -68,6 +68,9 @@ class TopProcessesSource(Source):
         # gives the first collection (which `run` exports) real shares; without one (the scan fails: the collection
         # reports it) every process counts as new.
         self._previous_cpu: dict[tuple[int, int], dict[str, float]] = {}
+        # process.executable.name per (pid, start time), with the kernel's name it was resolved under: exec()
+        # changes that name (and the exe link). For another user's process the link fails every time: resolved once.
+        self._names: dict[tuple[int, int], tuple[str, str]] = {}
         self._previous_time = self.clock()
         with contextlib.suppress(OSError, ValueError):
             self._previous_cpu = {(pid, stat.start_ticks): cpu_seconds(stat) for pid, stat in self._stats()}
@@ -96,6 +99,7 @@ class TopProcessesSource(Source):
         rows.sort(key=rank, reverse=True)
         boot = boot_time(stat_text)
         top = [(self._info(pid, stat, boot), cpu, shares) for pid, stat, cpu, shares in rows[:self.options.count]]
+        self._names = {process: name for process, name in self._names.items() if process in current}
         if self.options.by == "memory":  # chosen by stat's resident size, listed by the exact one
             top.sort(key=lambda t: t[0]["memory_info"].rss, reverse=True)
         return [p for info, cpu, shares in top for p in process_points(info, cpu, shares)]
@@ -108,9 +112,17 @@ class TopProcessesSource(Source):
                 continue
 
     def _info(self, pid: int, stat, boot: float) -> dict:
-        return {"pid": pid, "name": self._name(pid, stat.comm), "create_time": stat.start_ticks / TICKS + boot,
+        return {"pid": pid, "name": self._cached_name(pid, stat), "create_time": stat.start_ticks / TICKS + boot,
                 "memory_info": Memory(resident_bytes(self.host, pid, stat), stat.virtual_bytes),
                 "num_threads": stat.threads, "num_fds": self._fds(pid)}
+
+    def _cached_name(self, pid: int, stat) -> str:
+        process = pid, stat.start_ticks
+        comm, name = self._names.get(process, (None, ""))
+        if comm != stat.comm:
+            name = self._name(pid, stat.comm)
+            self._names[process] = stat.comm, name
+        return name
 
     def _name(self, pid: int, comm: str) -> str:
         """The model's process.executable.name on Linux: the base name of /proc/<pid>/exe's target. The link of

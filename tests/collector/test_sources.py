@@ -1,5 +1,6 @@
 """Each source against the fixture host tree: exact values."""
 
+import contextlib
 import errno
 import os
 import shutil
@@ -983,6 +984,72 @@ def test_without_a_readable_exe_link_the_name_is_the_kernels(tmp_path, monkeypat
     monkeypatch.setattr(os, "readlink", denied)  # another user's process without CAP_SYS_PTRACE
     points = TopProcessesSource(host, TopProcessesOptions(enabled=True)).collect()
     assert {p.attributes["process.executable.name"] for p in points} == {"gnome-keyring-daemon"}
+
+
+def counted_readlink(monkeypatch, deny: bool = False) -> Counter:
+    """os.readlink counting its calls by pid; `deny`: every call fails as for another user's process."""
+    calls, readlink = Counter(), os.readlink
+
+    def counting(path, *args, **kwargs):
+        calls[int(os.fsdecode(path).split("/")[-2])] += 1
+        if deny:
+            raise PermissionError(errno.EACCES, "Permission denied", path)
+        return readlink(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "readlink", counting)
+    return calls
+
+
+def add_process(root, pid: int, comm: str, start_ticks: int = 100, exe: bytes | None = None):
+    process = root / "proc" / str(pid)
+    process.mkdir(parents=True, exist_ok=True)
+    (process / "stat").write_text(f"{pid} ({comm}) S 1 {pid} {pid} 0 -1 0 0 0 0 0 1 1 0 0 20 0 1 0 {start_ticks} "
+                                  "4096 1 0\n")
+    (process / "cmdline").write_bytes(b"")
+    if exe is not None:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(process / "exe")
+        os.symlink(exe, os.fsencode(process / "exe"))
+
+
+def names(points) -> dict[int, str]:
+    return {p.attributes["process.pid"]: p.attributes["process.executable.name"] for p in points}
+
+
+@pytest.mark.parametrize("deny, name", [(False, "python3.11"), (True, "gnome-keyring-daemon")])
+def test_a_top_process_s_name_is_resolved_once(tmp_path, monkeypatch, deny, name):
+    # another user's process (deny) fails the readlink every time, then reads its command line: once is enough
+    host = one_process_root(tmp_path, "gnome-keyring-d", b"/usr/bin/gnome-keyring-daemon\0", b"/usr/bin/python3.11")
+    calls = counted_readlink(monkeypatch, deny)
+    source = TopProcessesSource(host, TopProcessesOptions(enabled=True))
+    assert [names(source.collect()) for _ in range(3)] == [{7: name}] * 3
+    assert calls == {7: 1}
+
+
+def test_a_top_process_that_execs_or_whose_pid_is_reused_is_named_again(tmp_path, monkeypatch):
+    add_process(tmp_path, 8, "bash", exe=b"/usr/bin/bash")
+    host = one_process_root(tmp_path, "bash", b"", b"/usr/bin/bash")
+    calls = counted_readlink(monkeypatch)
+    source = TopProcessesSource(host, TopProcessesOptions(enabled=True))
+    assert names(source.collect()) == {7: "bash", 8: "bash"}
+    add_process(tmp_path, 7, "python3", exe=b"/usr/bin/python3.11")  # exec(): the kernel's name changes
+    add_process(tmp_path, 8, "bash", start_ticks=200, exe=b"/usr/bin/dash")  # 8 exited, a new 8 started
+    (tmp_path / "proc" / "uptime").write_text("10.00 15.00\n")
+    assert names(source.collect()) == {7: "python3.11", 8: "dash"}
+    assert calls == {7: 2, 8: 2}
+
+
+def test_the_top_processes_names_are_kept_only_for_processes_alive(tmp_path, monkeypatch):
+    for pid in (8, 9):
+        add_process(tmp_path, pid, f"worker{pid}", exe=f"/usr/bin/worker{pid}".encode())
+    host = one_process_root(tmp_path, "bash", b"", b"/usr/bin/bash")
+    source = TopProcessesSource(host, TopProcessesOptions(enabled=True))
+    source.collect()
+    assert len(source._names) == 3
+    for pid in (8, 9):
+        shutil.rmtree(tmp_path / "proc" / str(pid))
+    assert names(source.collect()) == {7: "bash"}
+    assert len(source._names) == 1
 
 
 def test_top_process_identity_and_cpu_by_mode():

@@ -167,3 +167,45 @@ def test_gateway_and_backend_metrics_need_no_host_matcher():
     dashboard = _load("pipeline-health.json")
     _set_expr("sum(rate(vmagent_remotewrite_retries_count_total[$__rate_interval]))")(dashboard)
     assert not {"target-job-rule", "target-host-rule"} & _rules(dashboard)
+
+
+TEXTFILE_ERRORS = 'hostagent_textfile_errors_total{job=~"$job", host_name="$host"}'
+OTHER_ERRORS = 'hostagent_textfile_errors_total{job=~"$job", host_name="$host", file_name="a.prom"}'
+
+
+def _set_skipped(expr: str):
+    def mutate(d):
+        table = next(p for p in lint.panels(d) if p["title"] == "Textfiles")
+        next(t for t in table["targets"] if t["refId"] == "B")["expr"] = expr
+    return mutate
+
+
+def _count_in_range(last: str, before: str, reset: str, fallback: str) -> str:
+    """exprs.count_in_range's expression, each of its four selectors given."""
+    grown = f"last_over_time({last}[$__range]) - last_over_time({before}[$__range] offset $__range) >= 0"
+    kept = f"{grown} unless resets({reset}[$__range]) > 0"
+    return f"max by (file_name) (({kept}) or last_over_time({fallback}[$__range]))"
+
+
+@pytest.mark.parametrize("expr", [
+    f"max by (file_name) (last_over_time({TEXTFILE_ERRORS}[1y]))",
+    f"max by (file_name) (resets({TEXTFILE_ERRORS}[$__range]))",
+    f"max by (file_name) (last_over_time({TEXTFILE_ERRORS}[$__range]) - resets({TEXTFILE_ERRORS}[$__range]))",
+    _count_in_range(TEXTFILE_ERRORS, OTHER_ERRORS, TEXTFILE_ERRORS, TEXTFILE_ERRORS),
+    _count_in_range(TEXTFILE_ERRORS, TEXTFILE_ERRORS, TEXTFILE_ERRORS, OTHER_ERRORS),
+    _count_in_range(TEXTFILE_ERRORS, TEXTFILE_ERRORS, TEXTFILE_ERRORS, TEXTFILE_ERRORS).replace(
+        "offset $__range", "offset 1h"),
+    _count_in_range(TEXTFILE_ERRORS, TEXTFILE_ERRORS, TEXTFILE_ERRORS, TEXTFILE_ERRORS).replace(" unless ", " or "),
+    _count_in_range(TEXTFILE_ERRORS, TEXTFILE_ERRORS, TEXTFILE_ERRORS, TEXTFILE_ERRORS).replace(" - ", " + "),
+], ids=["last-over-time", "resets", "last-minus-resets", "before-of-another-series", "fallback-of-another-series",
+        "before-not-the-range-earlier", "or-for-unless", "plus-for-minus"])
+def test_counter_in_range_functions_only_in_the_count_in_range_shape(expr):
+    dashboard = _load("workloads.json")
+    _set_skipped(expr)(dashboard)
+    assert _rules(dashboard) == {"target-counter-agg-rule"}
+
+
+def test_count_in_range_shape_passes_the_counter_rule():
+    dashboard = _load("workloads.json")
+    _set_skipped(_count_in_range(*[TEXTFILE_ERRORS] * 4))(dashboard)
+    assert lint.lint(dashboard) == []
