@@ -138,17 +138,17 @@ class Connection:
             sock.settimeout(self.timeout)
         return True
 
-    def getresponse(self, deadline: float | None = None) -> Response:
-        """The answer, all of it (status line, headers, body) by `deadline` (monotonic seconds), else TimeoutError;
-        None: each receive within the timeout."""
+    def getresponse(self, within: float | None = None) -> Response:
+        """The answer, all of it (status line, headers, body) within `within` seconds from now, else TimeoutError;
+        None: each receive within the timeout. Called once `answer_arrived`: from the answer's first byte."""
         _, reader = self._open()
-        reader.raw.deadline = deadline
+        reader.raw.deadline = None if within is None else time.monotonic() + within
         try:
             return self._read_response(reader)
         except TimeoutError:
-            if deadline is None:
+            if within is None:
                 raise
-            raise TimeoutError(f"no whole answer within {self.timeout:g}s") from None  # each receive ends by then
+            raise TimeoutError(f"no whole answer within {within:g}s of its first byte") from None
         finally:
             reader.raw.deadline = None
 
