@@ -341,25 +341,82 @@ def test_an_answer_begun_near_the_timeout_has_one_more_timeout_to_be_whole():
     assert trickling.requests == 1
 
 
-def test_closing_a_connection_does_not_wait_for_a_read_in_another_thread():
-    server = TricklingServer()
-    connection = Connection("127.0.0.1", server.port, timeout=60)
+class GatedSocket:
+    """A connection's socket whose receives each wait for `step()` until `open()`, and whose shutdown (the first
+    half of close()) lets the reader run on to the end before the socket is closed: close() placed exactly."""
+
+    def __init__(self, sock: socket.socket):
+        self.sock, self.gate, self.opened, self.received = sock, threading.Semaphore(0), False, []
+        self.reader_done = threading.Event()
+
+    def recv_into(self, buffer, *args):
+        if not self.opened:
+            assert self.gate.acquire(timeout=5)
+        self.received.append(self.sock.recv_into(buffer, *args))
+        return self.received[-1]
+
+    def step(self):
+        receives = len(self.received)
+        self.gate.release()
+        wait_for(lambda: len(self.received) > receives)
+
+    def open(self):
+        self.opened = True
+        self.gate.release()
+
+    def shutdown(self, how):
+        self.sock.shutdown(how)
+        if self.drain_before_close:  # the reader reads the end of stream the shutdown gave it, and more, before close
+            self.open()
+            assert self.reader_done.wait(5)
+
+    drain_before_close = False
+
+    def __getattr__(self, name):
+        return getattr(self.sock, name)
+
+
+def wait_for(condition, seconds: float = 5):
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline
+        time.sleep(0.005)
+
+
+@pytest.mark.parametrize("within", [None, 60], ids=["no-deadline", "deadline"])
+@pytest.mark.parametrize("moment", ["blocked", "between-receives", "end-of-stream-read-before-the-close"])
+def test_a_read_on_a_connection_closed_from_another_thread_ends_as_aborted_never_as_an_answer(moment, within):
+    """close() does not wait for the reader's lock, and whenever it lands — the reader blocked in a receive,
+    between two, or reading the end of stream the shutdown gives it before the socket is closed — the read ends
+    with ConnectionAbortedError: never EBADF, never the answer begun ("HTTP/1.1 200 OK", half a header) as a
+    whole one with an empty body."""
+    server = PacedServer((0, b"HTTP/1.1 200 OK\r\nX-Slow: aaaa"))
+    host, port = server.url.removeprefix("http://").split("/")[0].split(":")
+    connection = Connection(host, int(port), timeout=60)
+    connection.request("POST", "/v1/metrics", b"x", {})
+    gated = connection.sock = connection._reader.raw.sock = GatedSocket(connection.sock)
+    gated.drain_before_close = moment == "end-of-stream-read-before-the-close"
     outcome = []
 
     def read():
         try:
-            outcome.append(exchange(connection))
-        except (OSError, ProtocolError) as error:
+            outcome.append(connection.getresponse(within))
+        except Exception as error:  # noqa: BLE001 - what it is, is the test
             outcome.append(error)
+        gated.reader_done.set()
 
     reading = threading.Thread(target=read, daemon=True)
     reading.start()
-    while server.requests == 0:
-        time.sleep(0.01)
-    time.sleep(0.3)  # the reader is in the middle of the header
+    gated.step()  # "HTTP/1.1 200 OK\r\nX-Slow: aaaa", all the server sends
+    assert gated.received[0] > 0
+    if moment == "blocked":
+        gated.open()
+        time.sleep(0.2)  # in the receive that waits for more
     closing = threading.Thread(target=connection.close, daemon=True)
     closing.start()
     closing.join(5)
+    gated.open()
     reading.join(5)
     assert not closing.is_alive(), "close() waits for the reader's lock"
-    assert not reading.is_alive() and isinstance(outcome[0], (OSError, ProtocolError))
+    assert not reading.is_alive()
+    assert [(type(error), str(error)) for error in outcome] == [(ConnectionAbortedError, "the connection was closed")]
