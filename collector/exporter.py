@@ -62,8 +62,8 @@ class Sender:
         with self.lock:
             self.deadline = self.clock() + timeout
             self.lock.notify()
-        if self.thread.is_alive():  # an answer awaited at the deadline may take one more timeout
-            self.thread.join(2 * timeout + 1)
+        if self.thread.is_alive():  # an attempt begun at the deadline: a timeout to the first byte, one to the rest
+            self.thread.join(3 * timeout + 1)
         self.transport.close()
         with self.lock:
             lost = self.backlog.lost_at_exit()

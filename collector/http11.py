@@ -66,23 +66,40 @@ def read_fields(reader) -> dict[str, str]:
 class _DeadlineReader(io.RawIOBase):
     """A socket's bytes for a buffered reader, each receive given only what is left until `deadline` (monotonic
     seconds; None: the socket's own timeout). The socket's timeout bounds one receive only: a gateway trickling
-    its answer a byte at a time would keep a readline going for ever."""
+    its answer a byte at a time would keep a readline going for ever. Once `aborted` (Connection.close, maybe from
+    another thread), every receive ends in ConnectionAbortedError: the end of stream the shutdown gives a read is
+    not the peer's, and would end half an answer as if it were whole; the closed socket's EBADF says nothing."""
 
     def __init__(self, sock: socket.socket):
-        self.sock, self.deadline, self.timeout = sock, None, sock.gettimeout()
+        self.sock, self.deadline, self.timeout, self.aborted = sock, None, sock.gettimeout(), False
 
     def readable(self) -> bool:
         return True
 
     def readinto(self, buffer) -> int:
-        if self.deadline is None:
-            return self.sock.recv_into(buffer)
-        # Past the deadline, only what has arrived already (an end of stream that came in time is read as one).
-        self.sock.settimeout(max(self.deadline - time.monotonic(), 0.001))
+        with self.unless_aborted():
+            if self.deadline is None:
+                received = self.sock.recv_into(buffer)
+            else:
+                # Past the deadline, only what has arrived already (an end of stream that came in time is read as one).
+                self.sock.settimeout(max(self.deadline - time.monotonic(), 0.001))
+                try:
+                    received = self.sock.recv_into(buffer)
+                finally:
+                    self.sock.settimeout(self.timeout)
+            if self.aborted:
+                raise ConnectionAbortedError("the connection was closed")
+            return received
+
+    @contextlib.contextmanager
+    def unless_aborted(self):
+        """What the socket raises, as ConnectionAbortedError once close() has been called."""
         try:
-            return self.sock.recv_into(buffer)
-        finally:
-            self.sock.settimeout(self.timeout)
+            yield
+        except OSError:
+            if self.aborted:
+                raise ConnectionAbortedError("the connection was closed") from None
+            raise
 
 
 class Connection:
@@ -119,9 +136,12 @@ class Connection:
         deadline = time.monotonic() + timeout
         poller = select.poll()
         poller.register(sock, select.POLLIN)
-        while poller.poll(max(deadline - time.monotonic(), 0) * 1000):
-            if not self.tls or self._tls_data_arrived(sock, reader):
-                return True
+        with reader.raw.unless_aborted():
+            while poller.poll(max(deadline - time.monotonic(), 0) * 1000):
+                if reader.raw.aborted:
+                    raise ConnectionAbortedError("the connection was closed")
+                if not self.tls or self._tls_data_arrived(sock, reader):
+                    return True
         return False
 
     def _tls_data_arrived(self, sock, reader) -> bool:
@@ -138,17 +158,17 @@ class Connection:
             sock.settimeout(self.timeout)
         return True
 
-    def getresponse(self, deadline: float | None = None) -> Response:
-        """The answer, all of it (status line, headers, body) by `deadline` (monotonic seconds), else TimeoutError;
-        None: each receive within the timeout."""
+    def getresponse(self, within: float | None = None) -> Response:
+        """The answer, all of it (status line, headers, body) within `within` seconds from now, else TimeoutError;
+        None: each receive within the timeout. Called once `answer_arrived`: from the answer's first byte."""
         _, reader = self._open()
-        reader.raw.deadline = deadline
+        reader.raw.deadline = None if within is None else time.monotonic() + within
         try:
             return self._read_response(reader)
         except TimeoutError:
-            if deadline is None:
+            if within is None:
                 raise
-            raise TimeoutError(f"no whole answer within {self.timeout:g}s") from None  # each receive ends by then
+            raise TimeoutError(f"no whole answer within {within:g}s of its first byte") from None
         finally:
             reader.raw.deadline = None
 
@@ -180,11 +200,12 @@ class Connection:
         return Response(status, body, will_close, headers)
 
     def close(self) -> None:
-        sock, self.sock, self._reader = self.sock, None, None
+        sock, reader, self.sock, self._reader = self.sock, self._reader, None, None
         if sock is not None:
-            # Shut down first: a read blocked in another thread ends (end of stream, or an error) instead of holding
-            # the close up for ever. The reader is not closed: it owns nothing but the socket, and closing it
-            # would wait for its lock, which that read holds.
+            # Shut down first: a read blocked in another thread ends (ConnectionAbortedError, as the reader is told
+            # first) instead of holding the close up for ever. The reader is not closed: it owns nothing but the
+            # socket, and closing it would wait for its lock, which that read holds.
+            reader.raw.aborted = True
             with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
             sock.close()

@@ -103,12 +103,12 @@ class HttpTransport:
         return self._answer()
 
     def _answer(self) -> Answer:
-        # The timeout bounds the whole answer, not its first byte: a gateway trickling it a byte at a time fails as
-        # one that cannot be reached in time does (TimeoutError, kept for later), not a read that never ends.
-        deadline = time.monotonic() + self.timeout
+        # The first byte within the timeout, the rest within one more from it: a gateway that begins late has the
+        # time to finish (else its answer would be failed and the request sent twice), a gateway trickling its
+        # answer a byte at a time fails as a timeout (kept for later) by twice the timeout, not a read that never ends.
         if not self.connection.answer_arrived(self.timeout):
             return Answer(Outcome.PENDING, f"no answer within {self.timeout:g}s from {self.url_for_logs}")
-        response = self.connection.getresponse(deadline)
+        response = self.connection.getresponse(self.timeout)
         if response.will_close:
             self.connection.close()
         if 200 <= response.status < 300:

@@ -426,20 +426,22 @@ def test_close_flushes_the_backlog_within_its_timeout_and_nothing_at_the_deadlin
     assert transport.sent == [] and len(backlog) == 1 and not sender.thread.is_alive()
 
 
-def test_close_gives_a_stuck_request_twice_the_timeout_and_a_second():
+def test_close_gives_a_stuck_request_three_times_the_timeout_and_a_second():
+    """An attempt begun just before the deadline may wait a timeout for the answer's first byte and one more for
+    the rest of it (collector/transport.py)."""
     transport = BlockingTransport(hold=BODY)
     sender, _, _ = sender_with(transport, clock=time.monotonic)
     sender.start()
     sender.submit(BODY, POINTS)
     assert transport.in_flight.wait(5)
-    releaser = threading.Timer(6, transport.release.set)  # a close that waited for ever would end here
+    releaser = threading.Timer(8, transport.release.set)  # a close that waited for ever would end here
     releaser.start()
     started = time.monotonic()
     sender.close(1)
     waited = time.monotonic() - started
     releaser.cancel()
     transport.release.set()
-    assert 2.9 <= waited < 5.5 and transport.closed  # 3 s, and well before the release at 6 s on a busy machine
+    assert 3.9 <= waited < 7.5 and transport.closed  # 4 s, and well before the release at 8 s on a busy machine
 
 
 class BrokenBacklog(Backlog):

@@ -239,14 +239,14 @@ def test_the_health_endpoint_answers_probes_and_refuses_what_it_does_not_serve(m
 
 
 class TricklingServer:
-    """Reads each request, then answers `HTTP/1.1 200 OK` and a header that never ends, a byte every `pace`
-    seconds, until the client goes away: a gateway stuck in the middle of its answer."""
+    """Reads each request, then, `after` seconds, answers `HTTP/1.1 200 OK` and a header that never ends, a byte
+    every `pace` seconds, until the client goes away: a gateway stuck in the middle of its answer."""
 
-    def __init__(self, pace: float = 0.1, tls=None):
+    def __init__(self, pace: float = 0.1, tls=None, after: float = 0):
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.port = self.listener.getsockname()[1]
         self.url = f"{'https' if tls else 'http'}://127.0.0.1:{self.port}/v1/metrics"
-        self.pace, self.tls, self.requests = pace, tls, 0
+        self.pace, self.tls, self.after, self.requests = pace, tls, after, 0
         threading.Thread(target=self._serve, daemon=True).start()
 
     def _serve(self):
@@ -262,6 +262,7 @@ class TricklingServer:
             length = int(re.search(rb"(?i)content-length: *([0-9]+)", head)[1])
             reader.read(length)
             self.requests += 1
+            time.sleep(self.after)
             connection.sendall(b"HTTP/1.1 200 OK\r\nX-Slow: ")
             while True:
                 connection.sendall(b"a")
@@ -271,7 +272,8 @@ class TricklingServer:
 @pytest.mark.parametrize("scheme", ["http", "https"])
 def test_an_answer_trickled_past_the_timeout_fails_as_a_timeout_is_kept_logged_and_shutdown_completes(
         caplog, tmp_path, scheme):
-    """The timeout bounds the whole answer, not each byte of it; closing does not wait behind the reader."""
+    """The timeout bounds the rest of the answer from its first byte, not each byte of it; closing does not wait
+    behind the reader."""
     caplog.set_level(logging.INFO, logger="collector.exporter")
     ca = CertificateAuthority(tmp_path)
     server = TricklingServer(tls=ca.server_context() if scheme == "https" else None)
@@ -289,8 +291,8 @@ def test_an_answer_trickled_past_the_timeout_fails_as_a_timeout_is_kept_logged_a
     assert len(backlog) == 1 and failed_after < 2, f"kept after {failed_after:.1f}s (timeout 0.5s)"
     assert (telemetry.export_requests, telemetry.exported_points) == ({"failure": 1}, {"failure": 7})
     assert [(r.levelname, r.getMessage()) for r in caplog.records] == [
-        ("WARNING", f"export: TimeoutError from {server.url}: no whole answer within 0.5s; keeping data in the "
-                    f"backlog")]
+        ("WARNING", f"export: TimeoutError from {server.url}: no whole answer within 0.5s of its first byte; keeping "
+                    f"data in the backlog")]
     closing = threading.Thread(target=sender.close, args=(0.5,), daemon=True)
     closing.start()
     closing.join(10)  # the final attempt times out too
@@ -298,25 +300,123 @@ def test_an_answer_trickled_past_the_timeout_fails_as_a_timeout_is_kept_logged_a
     assert len(backlog) == 1 and server.requests == 2
 
 
-def test_closing_a_connection_does_not_wait_for_a_read_in_another_thread():
-    server = TricklingServer()
-    connection = Connection("127.0.0.1", server.port, timeout=60)
+class PacedServer:
+    """Reads one request, then sends each (delay, bytes) step of its answer `delay` seconds after the previous one."""
+
+    def __init__(self, *steps: tuple[float, bytes]):
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}/v1/metrics"
+        self.steps = steps
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self):
+        connection, _ = self.listener.accept()
+        with connection, contextlib.suppress(OSError), connection.makefile("rb") as reader:
+            head = b"".join(iter(reader.readline, b"\r\n"))
+            reader.read(int(re.search(rb"(?i)content-length: *([0-9]+)", head)[1]))
+            for delay, data in self.steps:
+                time.sleep(delay)
+                connection.sendall(data)
+            time.sleep(5)
+
+
+def test_an_answer_begun_near_the_timeout_has_one_more_timeout_to_be_whole():
+    """The first byte within the timeout, the rest within one more from it: a slow gateway's answer is delivered,
+    not failed and sent again; a trickling one is cut off by twice the timeout."""
+    server = PacedServer((0.9, b"HTTP/1.1 200 OK\r\nContent-Type: application/x-protobuf\r\nContent-Length: 2\r\n\r\n"),
+                         (0.3, b"\x0a\x00"))
+    transport = HttpTransport(ExporterConfig(endpoint=server.url, timeout=1.0, compression="none"))
+    started = time.monotonic()
+    assert transport.send(b"x").outcome is Outcome.SENT
+    assert 1.1 < time.monotonic() - started < 1.9
+
+    trickling = TricklingServer(after=0.9)
+    transport = HttpTransport(ExporterConfig(endpoint=trickling.url, timeout=1.0, compression="none"))
+    started = time.monotonic()
+    answer = transport.send(b"x")
+    took = time.monotonic() - started
+    assert answer[:2] == (Outcome.RETRY, f"TimeoutError from {trickling.url}: no whole answer within 1s of its "
+                                         "first byte")
+    assert 1.8 < took < 2.3, f"cut off after {took:.2f}s"
+    assert trickling.requests == 1
+
+
+class GatedSocket:
+    """A connection's socket whose receives each wait for `step()` until `open()`, and whose shutdown (the first
+    half of close()) lets the reader run on to the end before the socket is closed: close() placed exactly."""
+
+    def __init__(self, sock: socket.socket):
+        self.sock, self.gate, self.opened, self.received = sock, threading.Semaphore(0), False, []
+        self.reader_done = threading.Event()
+
+    def recv_into(self, buffer, *args):
+        if not self.opened:
+            assert self.gate.acquire(timeout=5)
+        self.received.append(self.sock.recv_into(buffer, *args))
+        return self.received[-1]
+
+    def step(self):
+        receives = len(self.received)
+        self.gate.release()
+        wait_for(lambda: len(self.received) > receives)
+
+    def open(self):
+        self.opened = True
+        self.gate.release()
+
+    def shutdown(self, how):
+        self.sock.shutdown(how)
+        if self.drain_before_close:  # the reader reads the end of stream the shutdown gave it, and more, before close
+            self.open()
+            assert self.reader_done.wait(5)
+
+    drain_before_close = False
+
+    def __getattr__(self, name):
+        return getattr(self.sock, name)
+
+
+def wait_for(condition, seconds: float = 5):
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline
+        time.sleep(0.005)
+
+
+@pytest.mark.parametrize("within", [None, 60], ids=["no-deadline", "deadline"])
+@pytest.mark.parametrize("moment", ["blocked", "between-receives", "end-of-stream-read-before-the-close"])
+def test_a_read_on_a_connection_closed_from_another_thread_ends_as_aborted_never_as_an_answer(moment, within):
+    """close() does not wait for the reader's lock, and whenever it lands — the reader blocked in a receive,
+    between two, or reading the end of stream the shutdown gives it before the socket is closed — the read ends
+    with ConnectionAbortedError: never EBADF, never the answer begun ("HTTP/1.1 200 OK", half a header) as a
+    whole one with an empty body."""
+    server = PacedServer((0, b"HTTP/1.1 200 OK\r\nX-Slow: aaaa"))
+    host, port = server.url.removeprefix("http://").split("/")[0].split(":")
+    connection = Connection(host, int(port), timeout=60)
+    connection.request("POST", "/v1/metrics", b"x", {})
+    gated = connection.sock = connection._reader.raw.sock = GatedSocket(connection.sock)
+    gated.drain_before_close = moment == "end-of-stream-read-before-the-close"
     outcome = []
 
     def read():
         try:
-            outcome.append(exchange(connection))
-        except (OSError, ProtocolError) as error:
+            outcome.append(connection.getresponse(within))
+        except Exception as error:  # noqa: BLE001 - what it is, is the test
             outcome.append(error)
+        gated.reader_done.set()
 
     reading = threading.Thread(target=read, daemon=True)
     reading.start()
-    while server.requests == 0:
-        time.sleep(0.01)
-    time.sleep(0.3)  # the reader is in the middle of the header
+    gated.step()  # "HTTP/1.1 200 OK\r\nX-Slow: aaaa", all the server sends
+    assert gated.received[0] > 0
+    if moment == "blocked":
+        gated.open()
+        time.sleep(0.2)  # in the receive that waits for more
     closing = threading.Thread(target=connection.close, daemon=True)
     closing.start()
     closing.join(5)
+    gated.open()
     reading.join(5)
     assert not closing.is_alive(), "close() waits for the reader's lock"
-    assert not reading.is_alive() and isinstance(outcome[0], (OSError, ProtocolError))
+    assert not reading.is_alive()
+    assert [(type(error), str(error)) for error in outcome] == [(ConnectionAbortedError, "the connection was closed")]
