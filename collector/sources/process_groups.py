@@ -159,13 +159,16 @@ class Stat(NamedTuple):
     start_ticks: int
     virtual_bytes: int
     resident_pages: int
+    # startcode and endcode, where the program's text lies: they move when the process exec()s another program,
+    # also one of the same kernel name (a wrapper script python3 exec()ing /usr/bin/python3)
+    code: tuple[bytes, ...] = ()
 
 
 def parse_stat(data: bytes) -> Stat:
     # The name may hold spaces and parentheses: the fields follow the last ')'; rest[n] is field n + 3 of proc(5).
     comm = data[data.index(b"(") + 1:data.rindex(b")")].decode(errors="backslashreplace")
     rest = data[data.rindex(b")") + 2:].split()
-    return Stat(comm, *(int(rest[i]) for i in (7, 9, 11, 12, 17, 19, 20, 21)))
+    return Stat(comm, *(int(rest[i]) for i in (7, 9, 11, 12, 17, 19, 20, 21)), code=tuple(rest[23:25]))
 
 
 def resident_bytes(host, pid: int, stat: Stat) -> int:

@@ -68,9 +68,10 @@ class TopProcessesSource(Source):
         # gives the first collection (which `run` exports) real shares; without one (the scan fails: the collection
         # reports it) every process counts as new.
         self._previous_cpu: dict[tuple[int, int], dict[str, float]] = {}
-        # process.executable.name per (pid, start time), with the kernel's name it was resolved under: exec()
-        # changes that name (and the exe link). For another user's process the link fails every time: resolved once.
-        self._names: dict[tuple[int, int], tuple[str, str]] = {}
+        # process.executable.name per (pid, start time), with the kernel's name and the program text's place it was
+        # resolved under: exec() moves the text (and the exe link), also when the name stays. For another user's
+        # process the link fails every time: resolved once.
+        self._names: dict[tuple[int, int], tuple[tuple, str]] = {}
         self._previous_time = self.clock()
         with contextlib.suppress(OSError, ValueError):
             self._previous_cpu = {(pid, stat.start_ticks): cpu_seconds(stat) for pid, stat in self._stats()}
@@ -117,11 +118,11 @@ class TopProcessesSource(Source):
                 "num_threads": stat.threads, "num_fds": self._fds(pid)}
 
     def _cached_name(self, pid: int, stat) -> str:
-        process = pid, stat.start_ticks
-        comm, name = self._names.get(process, (None, ""))
-        if comm != stat.comm:
+        process, program = (pid, stat.start_ticks), (stat.comm, stat.code)
+        named, name = self._names.get(process, (None, ""))
+        if named != program:
             name = self._name(pid, stat.comm)
-            self._names[process] = stat.comm, name
+            self._names[process] = program, name
         return name
 
     def _name(self, pid: int, comm: str) -> str:

@@ -179,8 +179,8 @@ def test_a_changing_count_of_unreadable_processes_is_logged_once(tmp_path, caplo
 
 
 def test_stat_parsing_survives_odd_process_names():
-    stat = parse_stat(b"7 (a) b (c)) S 1 7 7 0 -1 0 11 0 12 0 13 14 0 0 20 0 3 0 15 16 17 0 0")
-    assert stat == ("a) b (c)", 11, 12, 13, 14, 3, 15, 16, 17)
+    stat = parse_stat(b"7 (a) b (c)) S 1 7 7 0 -1 0 11 0 12 0 13 14 0 0 20 0 3 0 15 16 17 0 18 19 0")
+    assert stat == ("a) b (c)", 11, 12, 13, 14, 3, 15, 16, 17, (b"18", b"19"))
     assert parse_stat(b"7 (a\xffb) S 1 7 7 0 -1 0 11 0 12 0 13 14 0 0 20 0 3 0 15 16 17 0 0").comm == "a\\xffb"
 
 

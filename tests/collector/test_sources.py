@@ -1039,6 +1039,22 @@ def test_a_top_process_that_execs_or_whose_pid_is_reused_is_named_again(tmp_path
     assert calls == {7: 2, 8: 2}
 
 
+def test_a_top_process_that_execs_a_program_of_the_same_kernel_name_is_named_again(tmp_path, monkeypatch):
+    # a wrapper script called python3 exec()s /usr/bin/python3: comm stays "python3", the program's text moves
+    host = one_process_root(tmp_path, "python3", b"", b"/usr/bin/dash")
+    stat = tmp_path / "proc" / "7" / "stat"
+    fields = "S 1 7 7 0 -1 0 0 0 0 0 1 1 0 0 20 0 1 0 100 4096 1 0 {start} {end} 0"  # fields 26, 27: the code
+    stat.write_text(f"7 (python3) {fields.format(start=4321280, end=4400000)}\n")
+    calls = counted_readlink(monkeypatch)
+    source = TopProcessesSource(host, TopProcessesOptions(enabled=True))
+    assert names(source.collect()) == {7: "dash"}
+    os.unlink(tmp_path / "proc" / "7" / "exe")
+    os.symlink(b"/usr/bin/python3.11", os.fsencode(tmp_path / "proc" / "7" / "exe"))
+    stat.write_text(f"7 (python3) {fields.format(start=94305310244864, end=94305312000000)}\n")
+    assert names(source.collect()) == {7: "python3.11"}
+    assert calls == {7: 2}
+
+
 def test_the_top_processes_names_are_kept_only_for_processes_alive(tmp_path, monkeypatch):
     for pid in (8, 9):
         add_process(tmp_path, pid, f"worker{pid}", exe=f"/usr/bin/worker{pid}".encode())
