@@ -44,9 +44,10 @@ class ScriptedServer:
             self.connections += 1
             with connection, connection.makefile("rb") as reader:
                 while self.answers:
-                    head = b"".join(iter(lambda: reader.readline(), b"\r\n"))
-                    if not head:
+                    lines = list(iter(reader.readline, b"\r\n")) if reader.peek(1) else []  # [] at the end of stream
+                    if not lines:
                         break
+                    head = b"".join(lines)
                     length = int(next(line.split(b":")[1] for line in head.split(b"\r\n")
                                       if line.lower().startswith(b"content-length")))
                     self.requests.append((self.connections, head, reader.read(length)))
@@ -394,7 +395,7 @@ def test_a_read_on_a_connection_closed_from_another_thread_ends_as_aborted_never
     host, port = server.url.removeprefix("http://").split("/")[0].split(":")
     connection = Connection(host, int(port), timeout=60)
     connection.request("POST", "/v1/metrics", b"x", {})
-    gated = connection.sock = connection._reader.raw.sock = GatedSocket(connection.sock)
+    gated = connection._reader.raw.sock = GatedSocket(connection.sock)
     gated.drain_before_close = moment == "end-of-stream-read-before-the-close"
     outcome = []
 
@@ -420,3 +421,65 @@ def test_a_read_on_a_connection_closed_from_another_thread_ends_as_aborted_never
     assert not closing.is_alive(), "close() waits for the reader's lock"
     assert not reading.is_alive()
     assert [(type(error), str(error)) for error in outcome] == [(ConnectionAbortedError, "the connection was closed")]
+
+
+def close_from_another_thread(connection: Connection) -> list:
+    """Connection.close() run on a thread of its own, waited for: a close from the shutdown, placed exactly."""
+    errors = []
+    closing = threading.Thread(target=lambda: errors.extend(_raised(connection.close)), daemon=True)
+    closing.start()
+    closing.join(5)
+    assert not closing.is_alive()
+    return errors
+
+
+def _raised(call) -> list[Exception]:
+    try:
+        call()
+    except Exception as error:  # noqa: BLE001 - what it is, is the test
+        return [error]
+    return []
+
+
+@pytest.mark.parametrize("moment", ["connected-not-yet-published", "before-send", "before-wait", "before-read"])
+def test_a_request_on_a_connection_closed_from_another_thread_ends_as_aborted_wherever_the_close_lands(
+        moment, monkeypatch):
+    """Connecting (the socket open, the connection not yet the Connection's), sending, waiting for the answer or
+    reading it: a close() from another thread between two steps ends the request with ConnectionAbortedError —
+    never AttributeError or the closed socket's ValueError — and the next request opens a new connection."""
+    server = ScriptedServer(*[b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"] * 2)
+    connection = server.connection()
+    if moment != "connected-not-yet-published":
+        assert exchange(connection).status == 200  # the connection is open and kept
+    if moment in ("before-wait", "before-read"):  # a request in flight, its answer not read
+        server.answers.insert(0, ScriptedServer.HOLD)
+        connection.request("POST", "/v1/metrics", b"x", {})
+    close_errors, opened = [], []
+
+    class ClosedWhileConnecting(http11._DeadlineReader):
+        def __init__(self, sock):
+            opened.append(sock)
+            close_errors.extend(close_from_another_thread(connection))
+            super().__init__(sock)
+
+    real_open = connection._open
+
+    def closed_after_open():
+        sock_and_reader = real_open()
+        close_errors.extend(close_from_another_thread(connection))
+        return sock_and_reader
+
+    if moment == "connected-not-yet-published":
+        monkeypatch.setattr(http11, "_DeadlineReader", ClosedWhileConnecting)
+    else:
+        monkeypatch.setattr(connection, "_open", closed_after_open)
+    step = {"connected-not-yet-published": lambda: connection.request("POST", "/v1/metrics", b"x", {}),
+            "before-send": lambda: connection.request("POST", "/v1/metrics", b"x", {}),
+            "before-wait": lambda: connection.answer_arrived(5),
+            "before-read": lambda: connection.getresponse(5)}[moment]
+    outcome = _raised(step)
+    assert close_errors == []
+    assert [(type(error), str(error)) for error in outcome] == [(ConnectionAbortedError, "the connection was closed")]
+    assert connection.sock is None and all(sock.fileno() == -1 for sock in opened), "a socket left open"
+    monkeypatch.undo()
+    assert exchange(connection).status == 200
