@@ -128,20 +128,27 @@ class Connection:
         reader = self._reader
         return None if reader is None else reader.raw.sock
 
-    def request(self, method: str, path: str, body: bytes, headers: dict[str, str]) -> None:
+    def request(self, method: str, path: str, body: bytes, headers: dict[str, str],
+                deadline: float | None = None) -> None:
+        """Send the request, on a new connection if none is open. By `deadline` (monotonic seconds), connected (TLS
+        handshake included) and the request written, else TimeoutError; None: each step within the timeout. Name
+        resolution is the system resolver's and its own timeouts' (getaddrinfo cannot be given one)."""
         if self._reader is None:
-            self._connect()
+            self._connect(deadline)
         sock, reader = self._open()
         fields = {"Host": self.host_header, **headers, "Content-Length": str(len(body))}
         head = f"{method} {path} HTTP/1.1\r\n" + "".join(f"{name}: {value}\r\n" for name, value in fields.items())
         with reader.raw.unless_aborted():
-            sock.sendall(head.encode("latin-1") + b"\r\n" + body)
+            self._send(sock, head.encode("latin-1") + b"\r\n" + body, deadline)
 
-    def _connect(self) -> None:
+    def _connect(self, deadline: float | None) -> None:
         closes = self._closes
-        sock = socket.create_connection(self.address, self.timeout)
+        sock = self._dial(deadline)
         try:
-            sock = self.tls.wrap_socket(sock, server_hostname=self.server_hostname) if self.tls else sock
+            if self.tls:  # the handshake as a whole within the socket's timeout (CPython counts it from its start)
+                sock.settimeout(self._left(deadline))
+                sock = self.tls.wrap_socket(sock, server_hostname=self.server_hostname)
+                sock.settimeout(self.timeout)
             reader = io.BufferedReader(_DeadlineReader(sock))
             with self._publishing:
                 if self._closes != closes:  # closed from another thread meanwhile: not a connection to use
@@ -150,6 +157,45 @@ class Connection:
         except BaseException:
             sock.close()
             raise
+
+    def _dial(self, deadline: float | None) -> socket.socket:
+        """socket.create_connection, each address tried only in what is left until the deadline."""
+        failed = None
+        for family, kind, protocol, _, address in socket.getaddrinfo(*self.address, type=socket.SOCK_STREAM):
+            sock = socket.socket(family, kind, protocol)
+            try:
+                sock.settimeout(self._left(deadline))
+                sock.connect(address)
+                sock.settimeout(self.timeout)
+                return sock
+            except OSError as error:
+                sock.close()
+                failed = error
+                if isinstance(error, TimeoutError):
+                    break
+        raise failed or OSError(f"no address for {self.server_hostname}")
+
+    def _send(self, sock, data: bytes, deadline: float | None) -> None:
+        if deadline is None:
+            sock.sendall(data)
+            return
+        # not sendall: an SSLSocket's gives each of its writes the whole timeout
+        view = memoryview(data)
+        try:
+            while view:
+                sock.settimeout(self._left(deadline))
+                view = view[sock.send(view):]
+        finally:
+            sock.settimeout(self.timeout)
+
+    def _left(self, deadline: float | None) -> float:
+        """The timeout of the next step: what is left until the deadline, at most the connection's timeout."""
+        if deadline is None:
+            return self.timeout
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("timed out")
+        return min(left, self.timeout)
 
     def answer_arrived(self, timeout: float) -> bool:
         """Whether the answer (or the end of the connection) comes within `timeout` seconds."""
