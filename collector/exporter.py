@@ -40,6 +40,7 @@ class Sender:
         self.lock = threading.Condition()  # guards the backlog, `handed`, `busy` and the counters
         self.handed: deque[tuple[bytes, int, float]] = deque()  # (body, data points, collected at)
         self.busy = False
+        self.in_flight: tuple[bytes, int, float] | None = None  # the handed-over request deliver() is sending
         self.deadline: float | None = None  # set by close(): flush until then, then stop
         self.quiet_until = -math.inf  # clock() before which nothing is sent: the gateway asked to wait
         self.thread = threading.Thread(target=faults.guard("send", self._run), name="send", daemon=True)
@@ -62,10 +63,15 @@ class Sender:
         with self.lock:
             self.deadline = self.clock() + timeout
             self.lock.notify()
-        if self.thread.is_alive():  # an attempt begun at the deadline: a timeout to the first byte, one to the rest
-            self.thread.join(3 * timeout + 1)
+        if self.thread.is_alive():
+            # An attempt begun at the deadline takes three timeouts at most (HTTP: connected and sent, the answer's
+            # first byte, the rest; docs/reliability.md, "Shutdown"), and a second to keep what it could not send.
+            self.thread.join(4 * timeout + 1)
         self.transport.close()
         with self.lock:
+            if self.thread.is_alive() and self.in_flight:  # still sending (a name lookup that hangs): kept or lost
+                self._keep(*self.in_flight)  # the send thread, when it ends, leaves it to the backlog
+                self.in_flight = None
             lost = self.backlog.lost_at_exit()
         if lost:
             log.warning("stopping: %s", lost)
@@ -91,9 +97,14 @@ class Sender:
     def deliver(self, body: bytes, points: int, collected: float) -> None:
         """Send `body` in collection order: after what the backlog holds from before it, then what was kept
         since (collected while the older requests went out); keep `body` in the backlog if it cannot go now."""
+        with self.lock:
+            request = self.in_flight = (body, points, collected)
         answer = self._attempt(body) if self._replay(until=collected) else NOT_SENT
         outcome = answer.outcome
         with self.lock:
+            if self.in_flight is not request:  # close() gave up waiting and kept it
+                return
+            self.in_flight = None
             if outcome is Outcome.SENT:
                 rejected = min(max(answer.rejected_points, 0), points)  # a gateway's count, kept within the request
                 self.telemetry.export_requests["success"] += 1

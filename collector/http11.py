@@ -9,6 +9,7 @@ import io
 import re
 import select
 import socket
+import threading
 import time
 from dataclasses import dataclass
 
@@ -68,7 +69,8 @@ class _DeadlineReader(io.RawIOBase):
     seconds; None: the socket's own timeout). The socket's timeout bounds one receive only: a gateway trickling
     its answer a byte at a time would keep a readline going for ever. Once `aborted` (Connection.close, maybe from
     another thread), every receive ends in ConnectionAbortedError: the end of stream the shutdown gives a read is
-    not the peer's, and would end half an answer as if it were whole; the closed socket's EBADF says nothing."""
+    not the peer's, and would end half an answer as if it were whole; the closed socket's EBADF (or the ValueError
+    of its fd, -1 once closed) says nothing."""
 
     def __init__(self, sock: socket.socket):
         self.sock, self.deadline, self.timeout, self.aborted = sock, None, sock.gettimeout(), False
@@ -96,7 +98,7 @@ class _DeadlineReader(io.RawIOBase):
         """What the socket raises, as ConnectionAbortedError once close() has been called."""
         try:
             yield
-        except OSError:
+        except (OSError, ValueError):
             if self.aborted:
                 raise ConnectionAbortedError("the connection was closed") from None
             raise
@@ -105,7 +107,8 @@ class _DeadlineReader(io.RawIOBase):
 class Connection:
     """One kept-alive connection to host:port (TLS when given a context), opened at the first request and again
     after a close. One request at a time: `request`, then `getresponse` (after `answer_arrived`, if the caller
-    waits with a timeout of its own). `close` may come from another thread, while a request waits."""
+    waits with a timeout of its own). `close` may come from another thread, while a request waits: whatever the
+    request was doing then (connecting, sending, waiting, reading) ends in ConnectionAbortedError."""
 
     def __init__(self, host: str, port: int | None, timeout: float, tls=None):
         implied = 443 if tls else 80
@@ -114,29 +117,93 @@ class Connection:
         name = f"[{host}]" if ":" in host else host
         self.host_header = name if port in (None, implied) else f"{name}:{port}"  # the port when not implied
         self.timeout, self.tls, self.server_hostname = timeout, tls, host
-        self.sock: socket.socket | None = None
-        self._reader = None
+        # The open connection: its reader, over its socket (reader.raw.sock). One attribute, so that another thread
+        # sees a whole connection or none; set and taken under `_publishing`, never held across I/O.
+        self._reader: io.BufferedReader | None = None
+        self._publishing = threading.Lock()
+        self._closes = 0  # close() calls: one during a connect aborts the connection it opens
 
-    def request(self, method: str, path: str, body: bytes, headers: dict[str, str]) -> None:
-        if self.sock is None:
-            sock = socket.create_connection(self.address, self.timeout)
-            try:
-                self.sock = self.tls.wrap_socket(sock, server_hostname=self.server_hostname) if self.tls else sock
-            except BaseException:
-                sock.close()
-                raise
-            self._reader = io.BufferedReader(_DeadlineReader(self.sock))
+    @property
+    def sock(self) -> socket.socket | None:
+        reader = self._reader
+        return None if reader is None else reader.raw.sock
+
+    def request(self, method: str, path: str, body: bytes, headers: dict[str, str],
+                deadline: float | None = None) -> None:
+        """Send the request, on a new connection if none is open. By `deadline` (monotonic seconds), connected (TLS
+        handshake included) and the request written, else TimeoutError; None: each step within the timeout. Name
+        resolution is the system resolver's and its own timeouts' (getaddrinfo cannot be given one)."""
+        if self._reader is None:
+            self._connect(deadline)
+        sock, reader = self._open()
         fields = {"Host": self.host_header, **headers, "Content-Length": str(len(body))}
         head = f"{method} {path} HTTP/1.1\r\n" + "".join(f"{name}: {value}\r\n" for name, value in fields.items())
-        self.sock.sendall(head.encode("latin-1") + b"\r\n" + body)
+        with reader.raw.unless_aborted():
+            self._send(sock, head.encode("latin-1") + b"\r\n" + body, deadline)
+
+    def _connect(self, deadline: float | None) -> None:
+        closes = self._closes
+        sock = self._dial(deadline)
+        try:
+            if self.tls:  # the handshake as a whole within the socket's timeout (CPython counts it from its start)
+                sock.settimeout(self._left(deadline))
+                sock = self.tls.wrap_socket(sock, server_hostname=self.server_hostname)
+                sock.settimeout(self.timeout)
+            reader = io.BufferedReader(_DeadlineReader(sock))
+            with self._publishing:
+                if self._closes != closes:  # closed from another thread meanwhile: not a connection to use
+                    raise ConnectionAbortedError("the connection was closed")
+                self._reader = reader
+        except BaseException:
+            sock.close()
+            raise
+
+    def _dial(self, deadline: float | None) -> socket.socket:
+        """socket.create_connection, each address tried only in what is left until the deadline."""
+        failed = None
+        for family, kind, protocol, _, address in socket.getaddrinfo(*self.address, type=socket.SOCK_STREAM):
+            sock = socket.socket(family, kind, protocol)
+            try:
+                sock.settimeout(self._left(deadline))
+                sock.connect(address)
+                sock.settimeout(self.timeout)
+                return sock
+            except OSError as error:
+                sock.close()
+                failed = error
+                if isinstance(error, TimeoutError):
+                    break
+        raise failed or OSError(f"no address for {self.server_hostname}")
+
+    def _send(self, sock, data: bytes, deadline: float | None) -> None:
+        if deadline is None:
+            sock.sendall(data)
+            return
+        # not sendall: an SSLSocket's gives each of its writes the whole timeout
+        view = memoryview(data)
+        try:
+            while view:
+                sock.settimeout(self._left(deadline))
+                view = view[sock.send(view):]
+        finally:
+            sock.settimeout(self.timeout)
+
+    def _left(self, deadline: float | None) -> float:
+        """The timeout of the next step: what is left until the deadline, at most the connection's timeout."""
+        if deadline is None:
+            return self.timeout
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("timed out")
+        return min(left, self.timeout)
 
     def answer_arrived(self, timeout: float) -> bool:
         """Whether the answer (or the end of the connection) comes within `timeout` seconds."""
         sock, reader = self._open()
         deadline = time.monotonic() + timeout
         poller = select.poll()
-        poller.register(sock, select.POLLIN)
         with reader.raw.unless_aborted():
+            poller.register(sock, select.POLLIN)
             while poller.poll(max(deadline - time.monotonic(), 0) * 1000):
                 if reader.raw.aborted:
                     raise ConnectionAbortedError("the connection was closed")
@@ -173,10 +240,12 @@ class Connection:
             reader.raw.deadline = None
 
     def _open(self):
-        sock, reader = self.sock, self._reader
-        if sock is None:
+        """The socket and the reader of the open connection, read at once; what they do once closed from another
+        thread ends in ConnectionAbortedError (reader.raw.unless_aborted)."""
+        reader = self._reader
+        if reader is None:
             raise ConnectionAbortedError("the connection was closed")
-        return sock, reader
+        return reader.raw.sock, reader
 
     def _read_response(self, reader) -> Response:
         while True:
@@ -200,15 +269,17 @@ class Connection:
         return Response(status, body, will_close, headers)
 
     def close(self) -> None:
-        sock, reader, self.sock, self._reader = self.sock, self._reader, None, None
-        if sock is not None:
+        with self._publishing:
+            reader, self._reader = self._reader, None
+            self._closes += 1
+        if reader is not None:
             # Shut down first: a read blocked in another thread ends (ConnectionAbortedError, as the reader is told
             # first) instead of holding the close up for ever. The reader is not closed: it owns nothing but the
             # socket, and closing it would wait for its lock, which that read holds.
             reader.raw.aborted = True
             with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
-            sock.close()
+                reader.raw.sock.shutdown(socket.SHUT_RDWR)
+            reader.raw.sock.close()
 
 
 def _exactly(reader, length: int) -> bytes:

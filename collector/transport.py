@@ -75,15 +75,18 @@ class HttpTransport:
     def send(self, body: bytes) -> Answer:
         data = self.compress(body) if self.compress else body
         reused = self.connection.sock is not None
+        # Connected, TLS included, and the request written within one timeout, the second try's too: with the
+        # answer's two (its first byte, then the rest) an attempt takes at most three (docs/reliability.md).
+        sent_by = time.monotonic() + self.timeout
         try:
             try:
-                return self._exchange(data)
+                return self._exchange(data, sent_by)
             except (ConnectionResetError, BrokenPipeError):
                 if not reused:
                     raise
                 # The gateway closed the idle kept-alive connection: once more on a fresh one.
                 self.connection.close()
-                return self._exchange(data)
+                return self._exchange(data, sent_by)
         except (OSError, ProtocolError) as error:
             return self._failed(error)
 
@@ -97,8 +100,8 @@ class HttpTransport:
     def abandon(self) -> None:
         self.connection.close()
 
-    def _exchange(self, data: bytes) -> Answer:
-        self.connection.request("POST", self.path, body=data, headers=self.headers)
+    def _exchange(self, data: bytes, sent_by: float) -> Answer:
+        self.connection.request("POST", self.path, body=data, headers=self.headers, deadline=sent_by)
         log.debug("POST %s: %d bytes sent", self.url_for_logs, len(data))
         return self._answer()
 

@@ -510,3 +510,38 @@ def test_what_a_memory_backlog_holds_at_shutdown_is_logged_as_lost_with_the_sett
     empty, _, _ = sender_with(ScriptedTransport())
     empty.close(1)
     assert len(on_disk) == 1 and [r.getMessage() for r in caplog.records if "stopping" in r.getMessage()] == []
+
+
+class HangingTransport:
+    """A send that does not end (a name lookup that hangs: getaddrinfo takes no timeout) until released."""
+
+    def __init__(self):
+        self.release = threading.Event()
+
+    def send(self, body):
+        self.release.wait(10)
+        return Answer(Outcome.SENT)
+
+    def abandon(self):
+        pass
+
+    def close(self):
+        pass
+
+
+def test_a_request_still_in_flight_when_close_gives_up_waiting_is_kept_or_said_lost_never_lost_silently(caplog):
+    caplog.set_level(logging.WARNING, logger="collector.exporter")
+    telemetry, transport = AgentTelemetry(), HangingTransport()
+    backlog = Backlog(None, max_bytes=10_000, max_age=3600)
+    sender = Sender(transport, backlog, telemetry, Faults(telemetry, limit=3, on_fatal=lambda: None), patience=60)
+    sender.start()
+    sender.submit(b"final", 7)
+    started = time.monotonic()
+    sender.close(0.1)
+    assert time.monotonic() - started < 4 * 0.1 + 1 + 0.5
+    assert [r.getMessage() for r in caplog.records] == [
+        "stopping: 1 requests (7 data points, 5 bytes) could not be delivered and are lost: the backlog is in memory "
+        "only; set backlog.directory to keep undelivered data across restarts"]
+    transport.release.set()
+    sender.thread.join(5)
+    assert len(backlog) == 1 and telemetry.export_requests == {"failure": 1}, "kept once, counted once"
