@@ -30,6 +30,13 @@ MAX_WAIT = 300.0
 NOT_SENT = Answer(Outcome.RETRY, "not sent now")
 
 
+def shutdown_seconds(timeout: float) -> float:
+    """The longest Sender.close(timeout) takes: the flush, then an attempt begun at its deadline, three timeouts at
+    most (HTTP: connected and sent, the answer's first byte, the rest; docs/reliability.md, "Shutdown"), and a second
+    to keep what it could not send. Deployments give the agent this and the final collection to stop."""
+    return 4 * timeout + 1
+
+
 class Sender:
     def __init__(self, transport, backlog: Backlog, telemetry: AgentTelemetry, faults: Faults, patience: float,
                  clock=time.monotonic, wall_clock=time.time):
@@ -64,9 +71,7 @@ class Sender:
             self.deadline = self.clock() + timeout
             self.lock.notify()
         if self.thread.is_alive():
-            # An attempt begun at the deadline takes three timeouts at most (HTTP: connected and sent, the answer's
-            # first byte, the rest; docs/reliability.md, "Shutdown"), and a second to keep what it could not send.
-            self.thread.join(4 * timeout + 1)
+            self.thread.join(shutdown_seconds(timeout))
         self.transport.close()
         with self.lock:
             if self.thread.is_alive() and self.in_flight:  # still sending (a name lookup that hangs): kept or lost

@@ -22,7 +22,7 @@ COMPOSE = yaml.safe_load((COMPOSE_DIR / "compose.yaml").read_text())
 SERVICES = COMPOSE["services"]
 # The keys of the Compose specification this file may use; a misspelt key is ignored by nothing but this test.
 SERVICE_KEYS = {"build", "image", "command", "environment", "env_file", "volumes", "ports", "depends_on",
-                "restart", "uts", "read_only", "cap_drop", "security_opt", "tmpfs", "user"}
+                "restart", "uts", "read_only", "cap_drop", "security_opt", "tmpfs", "user", "stop_grace_period"}
 PINNED_IMAGE = re.compile(r"^[\w./-]+:v?\d+\.\d+\.\d+$")
 
 
