@@ -32,6 +32,7 @@ DEFAULT_RANGES = {Duration: (Duration(0.1), Duration(24 * 3600)), int: (1, 10_00
 TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 TOKEN_CHARACTERS = "letters, digits and !#$%&'*+-.^_`|~"
 HEADER_VALUE = re.compile(r"[\t\x20-\x7e]+")
+URL_CREDENTIALS = re.compile(r"(?<=//)[^/?#]*@")  # a URL's user:password@ (or user@)
 # Headers the transport sets itself, refused in exporter.headers, headers_file and OTEL_EXPORTER_OTLP_*HEADERS
 # (names are case-insensitive): a second or contrary value breaks every export. HTTP/1.1 frames the request with
 # Host, Content-Length, Content-Type and Content-Encoding (collector/http11.py, collector/transport.py); a
@@ -140,7 +141,7 @@ class Config:
 def without_credentials(url: str) -> str:
     """The URL without any user:password part, which must never reach a log or an error message (a regular
     expression rather than urlsplit, which refuses some malformed URLs that must still be shown)."""
-    return re.sub(r"(?<=//)[^/?#]*@", "", url, count=1)
+    return URL_CREDENTIALS.sub("", url, count=1)
 
 
 def load(path: str | os.PathLike | None = None, environ: typing.Mapping[str, str] = os.environ) -> Config:
@@ -416,7 +417,7 @@ def endpoint_problem(url: str, protocol: str) -> str | None:
         return f"{expected}; got {shown}"
     if grpc and (parts.username or parts.password):
         # grpcio takes no user:password in its target and repeats the target, credentials included, in its errors.
-        masked = re.sub(r"(?<=//)[^/?#]*@", "***@", url, count=1)
+        masked = URL_CREDENTIALS.sub("***@", url, count=1)
         return (f"{expected}; got {masked!r}, which holds credentials (user@ or user:password@; for grpc, send "
                 "them in exporter.headers, e.g. authorization)")
     return None
