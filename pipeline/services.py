@@ -39,6 +39,10 @@ GATEWAY_CONFIG = REPO_ROOT / "otel-config" / "gateway.yaml"
 # (Go's default: 100 %): about a fifth less CPU per data point for a larger heap (docs/gateway.md, "CPU"). Compose and
 # the Kubernetes StatefulSet set the same (tests/deploy).
 OTELCOL_GOGC = "400"
+# Prometheus' garbage collector, as its `runtime.gogc` (its own default since 2.53: 75). Receiving remote write, it
+# spent half its CPU marking a heap that is mostly its head block: 200 gives that up for a larger heap
+# (docs/deploy.md, "Sizing"). Compose's prometheus.yml sets the same (tests/deploy).
+PROMETHEUS_GOGC = 200
 VIEWER_LIBRARIES = REPO_ROOT / "viewer" / "node_modules"
 SCRAPE_INTERVAL = "10s"  # as in otel-config/vmagent/scrape.yml
 # Keep one sample per series and millisecond: a request delivered twice (its answer was lost, the agent sent it
@@ -240,6 +244,7 @@ class Prometheus(Server, PromApi):
             # Which backend an alert comes from: Alertmanager's inhibitions compare it (alertmanager/alertmanager.yml).
             "global": {"evaluation_interval": self.evaluation_interval, "external_labels": {"evaluator": "prometheus"}},
             "storage": {"tsdb": {"out_of_order_time_window": self.out_of_order_window}},
+            "runtime": {"gogc": PROMETHEUS_GOGC},
             "rule_files": [str(path) for path in self.rule_files],
             "scrape_configs": scrape_configs(self.scrape_targets),
         }

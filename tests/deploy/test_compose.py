@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
-from pipeline.services import OTELCOL_GOGC, agent_executable
+from pipeline.services import OTELCOL_GOGC, PROMETHEUS_GOGC, agent_executable
 from pipeline.testing import require_binary
 from tests.deploy.manifests import DEPLOY, KUBERNETES, REPO, expand
 from tests.gateway.gateway_check import without_relays
@@ -170,6 +170,11 @@ def test_gateway_neither_listens_on_nor_writes_to_loopback():
 
 def test_gateway_runs_with_the_garbage_collector_setting_it_was_measured_with():
     assert SERVICES["otelcol"]["environment"]["GOGC"] == OTELCOL_GOGC
+
+
+def test_prometheus_runs_with_the_garbage_collector_setting_make_run_measured():
+    config = yaml.safe_load((DEPLOY / "compose" / "prometheus.yml").read_text())
+    assert config["runtime"] == {"gogc": PROMETHEUS_GOGC}
 
 
 def test_agent_environment_passes_check_config(tmp_path):

@@ -8,13 +8,14 @@ import re
 import yaml
 
 from collector.units import Duration
-from pipeline.services import Prometheus
+from pipeline.services import PROMETHEUS_GOGC, Prometheus
 from tests.deploy.manifests import DEPLOY, REPO, config_map_data
 from tests.deploy.test_compose import SERVICES
 
 DEPLOY_DOC = REPO / "docs" / "deploy.md"
 REMOTE_WRITE_RECEIVER = "--web.enable-remote-write-receiver"
 WINDOW = re.compile(r"out_of_order_time_window: (\S+)")
+GOGC = re.compile(r"^runtime:\n  gogc: (\d+)$", re.MULTILINE)
 
 
 def kubernetes_requirements() -> str:
@@ -63,3 +64,7 @@ def test_kubernetes_requirements_name_the_evaluator_label_make_run_and_compose_s
     assert Prometheus(0, DEPLOY).config()["global"]["external_labels"] == {"evaluator": "prometheus"}
     assert "external_labels: {evaluator: prometheus}" in requirements
     assert "-external.label=evaluator=vmalert" in requirements
+
+
+def test_kubernetes_recommendations_give_prometheus_the_gogc_the_sizing_was_measured_with():
+    assert [int(value) for value in GOGC.findall(kubernetes_requirements())] == [PROMETHEUS_GOGC]
