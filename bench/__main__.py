@@ -19,7 +19,8 @@ def parse(argv: list[str]) -> tuple[Settings, Path | None]:
     parser.add_argument("--hosts", help="simulated-host steps, comma-separated, tried in order until one fails")
     parser.add_argument("--interval", type=float, help="export interval of the simulated hosts, seconds")
     parser.add_argument("--cycles", type=int, help="steady export cycles per step")
-    parser.add_argument("--gateway-hosts", help="load-generator host steps of the gateway part, comma-separated")
+    parser.add_argument("--gateway-hosts", help="load-generator host steps of the gateway part, comma-separated "
+                        "(instead of the default steps and the one at the target's rate)")
     parser.add_argument("--gateways", nargs="+", choices=GATEWAYS, help="gateways the gateway part measures")
     parser.add_argument("--gateway-cycles", type=int, help="steady cycles of each gateway step (after its warm-up)")
     parser.add_argument("--cost-cycles", type=int, help="cycles measured per process for CPU and memory")
@@ -32,6 +33,8 @@ def parse(argv: list[str]) -> tuple[Settings, Path | None]:
                  "gateways": tuple(args.gateways) if args.gateways else None, "gateway_cycles": args.gateway_cycles,
                  "interval": args.interval, "cycles": args.cycles, "cost_cycles": args.cost_cycles,
                  "extra_processes": args.extra_processes}
+    if args.gateway_hosts:
+        overrides["gateway_target_step"] = False
     base = QUICK if args.quick else Settings()
     return dataclasses.replace(base, **{k: v for k, v in overrides.items() if v is not None}), args.output
 

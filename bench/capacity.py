@@ -1,13 +1,15 @@
 """How many agents one gateway carries into Prometheus and VictoriaMetrics without losing a sample.
 
 Each step is a fresh pipeline (the gateway, Prometheus, VictoriaMetrics as `make run` starts them) and K hosts
-from the load generator (bench/loadgen.py): one warm-up cycle, then the steady cycles, every host sending once
-per interval. A step holds when no request failed, no request was posted more than a second after it was due
-(the generator's connections were never held up that long by slow answers), the last cycle was queryable in
-both backends within one interval after its last answer (the gateway's queues did not carry a backlog), and
-both backends hold exactly one sample per data point sent.
+from the load generator (bench/loadgen.py): one warm-up cycle, in which the backends create every series; once it
+is queryable in both, the steady cycles, every host sending once per interval. A step holds when no request
+failed, the warm-up was queryable in both backends within SETTLE_SECONDS, no steady request was posted more than
+a second after it was due (the generator's connections were never held up that long by slow answers), the last
+cycle was queryable in both backends within one interval after its last answer (the gateway's queues did not
+carry a backlog), and both backends hold exactly one sample per data point sent.
 """
 
+import math
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -16,15 +18,16 @@ from pathlib import Path
 
 from bench.counting import SETTLE_SECONDS, count_series, scalar, settled_count
 from bench.latency import percentile
-from bench.loadgen import Fleet, Sent, agent_request, send
+from bench.loadgen import Fleet, Sent, agent_request, points, send
 from bench.procfs import cpu_seconds, machine_cpu_seconds, memory_bytes
 from pipeline.services import PromApi
 from pipeline.testing import Pipeline, gateway_pipeline_in, wait_for
 
 MAX_LATE = 1.0  # seconds a request may be posted after it was due
-WARMUP_CYCLES = 1  # judged for loss, not for pace: the backends create every series in it
+WARMUP_CYCLES = 1  # judged for loss, not for pace: the backends create every series in it (a fleet does so once)
 PROBE = "system_uptime_seconds"  # one series per host: its newest timestamp says a host's last request arrived
 GENERATOR = "generator"
+TARGET_POINTS_PER_SECOND = 50_000  # per gateway, end to end, zero loss (issue #17)
 
 
 @dataclass
@@ -34,7 +37,9 @@ class Step:
     interval: float
     cycles: int  # steady cycles
     points_per_request: int = 0
-    sent: Sent = field(default_factory=Sent)
+    warmup: Sent = field(default_factory=Sent)
+    series_created_after: float = float("inf")  # seconds from the warm-up's last answer until queryable in both
+    sent: Sent = field(default_factory=Sent)  # the steady cycles
     drain: float = float("inf")  # seconds from the last answer until the last cycle was queryable in both
     cpu: dict[str, float] = field(default_factory=dict)  # process -> cores used over the steady cycles
     machine: float = 0.0  # cores the whole machine used meanwhile (other users included)
@@ -59,12 +64,20 @@ class Step:
         return self.drain <= self.interval
 
     @property
+    def series_created(self) -> bool:
+        return self.series_created_after <= SETTLE_SECONDS
+
+    @property
+    def failures(self) -> int:
+        return self.warmup.failures + self.sent.failures
+
+    @property
     def lossless(self) -> bool:
-        return self.sent.failures == 0 and all(count == self.points for count in self.samples.values())
+        return self.failures == 0 and all(count == self.points for count in self.samples.values())
 
     @property
     def held(self) -> bool:
-        return self.kept_pace and self.drained and self.lossless
+        return self.series_created and self.kept_pace and self.drained and self.lossless
 
     @property
     def points_per_gateway_core(self) -> float:
@@ -79,9 +92,18 @@ class Step:
         if self.held:
             return "holds"
         return ", ".join(problem for problem, bad in (
-            ("requests failed", self.sent.failures > 0), ("requests held up by slow answers", not self.kept_pace),
+            ("requests failed", self.failures > 0),
+            (f"warm-up not in both backends within {SETTLE_SECONDS} s", not self.series_created),
+            ("requests held up by slow answers", not self.kept_pace),
             ("backlog left in the gateway", not self.drained),
             ("**LOSS**", any(count != self.points for count in self.samples.values()))) if bad)
+
+
+def target_hosts(interval: float, points_per_request: int | None = None) -> int:
+    """Hosts whose requests make TARGET_POINTS_PER_SECOND at `interval`; by default requests as the agent encodes them
+    on this host (their size follows its interfaces and filesystems)."""
+    per_request = points_per_request or len(points(agent_request()))
+    return math.ceil(TARGET_POINTS_PER_SECOND * interval / per_request)
 
 
 def run_step(base: Path, gateway: str, hosts: int, interval: float, cycles: int, workers: int) -> Step:
@@ -89,18 +111,23 @@ def run_step(base: Path, gateway: str, hosts: int, interval: float, cycles: int,
     fleet = Fleet.of(job, hosts, agent_request())
     step.points_per_request = fleet.points_per_request
     first_timestamp = time.time()
-    bodies = fleet.bodies(WARMUP_CYCLES + cycles, int(first_timestamp * 1e9), interval)
-    last_timestamp = first_timestamp + (WARMUP_CYCLES + cycles - 1) * interval
+    warmup = fleet.bodies(WARMUP_CYCLES, int(first_timestamp * 1e9), interval)
     with gateway_pipeline_in(base / f"{gateway}-{hosts}", gateway) as pipeline:
         processes = {GENERATOR: os.getpid(), pipeline.gateway.name: pipeline.gateway.process.pid,
                      **{backend.name: backend.process.pid for backend in pipeline.backends}}
+        step.warmup = send(pipeline.gateway.otlp_url, warmup, interval, workers)
+        warmup_last = first_timestamp + (WARMUP_CYCLES - 1) * interval
+        step.series_created_after = drained_after(pipeline, job, hosts, warmup_last, step.warmup.last_answer)
+        steady_timestamp = time.time()
+        bodies = fleet.bodies(cycles, int(steady_timestamp * 1e9), interval, first_cycle=WARMUP_CYCLES)
+        last_timestamp = steady_timestamp + (cycles - 1) * interval
         started = time.monotonic() + 0.5
         with ThreadPoolExecutor(1) as pool:
             sending = pool.submit(send, pipeline.gateway.otlp_url, bodies, interval, workers, started)
-            time.sleep(max(0.0, started + WARMUP_CYCLES * interval - time.monotonic()))
+            time.sleep(max(0.0, started - time.monotonic()))
             steady_since, machine_before = time.monotonic(), machine_cpu_seconds()
             before = {name: cpu(pid) for name, pid in processes.items()}
-            time.sleep(max(0.0, started + (WARMUP_CYCLES + cycles) * interval - time.monotonic()))
+            time.sleep(max(0.0, started + cycles * interval - time.monotonic()))
             elapsed = time.monotonic() - steady_since
             step.cpu = {name: (cpu(pid) - before[name]) / elapsed for name, pid in processes.items()}
             step.machine = (machine_cpu_seconds() - machine_before) / elapsed

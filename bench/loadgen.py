@@ -140,10 +140,11 @@ class Fleet:
             struct.pack_into(form, body, offset, value + step if form == "<d" else int(value) + step)
         return gzip.compress(bytes(body))
 
-    def bodies(self, cycles: int, start_ns: int, interval: float) -> list[list[bytes]]:
-        """bodies[cycle][host]; the timestamps are the cycles' planned starts from `start_ns`."""
-        return [[self.body(host, cycle, start_ns + int(cycle * interval * 1e9)) for host in range(self.hosts)]
-                for cycle in range(cycles)]
+    def bodies(self, cycles: int, start_ns: int, interval: float, first_cycle: int = 0) -> list[list[bytes]]:
+        """bodies[cycle][host] of the cycles from `first_cycle` on (values continue from there); the timestamps are
+        the cycles' planned starts from `start_ns`."""
+        return [[self.body(host, first_cycle + cycle, start_ns + int(cycle * interval * 1e9))
+                 for host in range(self.hosts)] for cycle in range(cycles)]
 
 
 @dataclass

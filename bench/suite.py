@@ -24,16 +24,18 @@ class Settings:
     hosts: tuple[int, ...] = (50, 100, 200, 400, 800, 1600)  # simulated-host steps, tried in order
     interval: float = 10.0  # export interval of the simulated hosts
     cycles: int = 3  # export cycles per step
-    # The gateways at their own limit (bench/capacity.py): load-generator hosts per step, at `interval`.
+    # The gateways at their own limit (bench/capacity.py): load-generator hosts per step, at `interval`, and with
+    # `gateway_target_step` one more step at the target's rate (capacity.target_hosts), in order among them.
     gateways: tuple[str, ...] = GATEWAYS
     gateway_hosts: tuple[int, ...] = (1000, 2000, 3500, 5000)
+    gateway_target_step: bool = True
     gateway_cycles: int = 3
     gateway_workers: int = 64  # concurrent connections of the load generator
     parts: tuple[str, ...] = PARTS
 
 
 QUICK = Settings(cost_interval=0.5, cost_cycles=4, latency_cycles=20, workload_cycles=2, hosts=(5, 10), interval=2.0,
-                 cycles=2, gateway_hosts=(20,), gateway_cycles=1, gateway_workers=4)
+                 cycles=2, gateway_hosts=(20,), gateway_target_step=False, gateway_cycles=1, gateway_workers=4)
 
 
 @dataclass
@@ -45,6 +47,12 @@ class Results:
     steps: list[Step] = field(default_factory=list)
     workloads: list[WorkloadCost] = field(default_factory=list)
     gateway_steps: dict[str, list[capacity.Step]] = field(default_factory=dict)  # gateway → its steps
+
+
+def gateway_steps(settings: Settings) -> list[int]:
+    if not settings.gateway_target_step:
+        return list(settings.gateway_hosts)
+    return sorted({*settings.gateway_hosts, capacity.target_hosts(settings.interval)})
 
 
 def run(settings: Settings, progress=print) -> Results:
@@ -72,11 +80,13 @@ def run(settings: Settings, progress=print) -> Results:
                     pipeline, list(settings.hosts), settings.interval, settings.cycles,
                     on_step=lambda step: progress(f"  {step.hosts} hosts: {'holds' if step.held else 'fails'}"))
         if "gateway" in settings.parts:
+            steps = gateway_steps(settings)
             for gateway in settings.gateways:
-                progress(f"gateway {gateway}: steps {settings.gateway_hosts}, {settings.gateway_cycles} cycles of "
-                         f"{settings.interval}s each after one warm-up cycle, a fresh pipeline per step")
+                progress(f"gateway {gateway}: steps {steps}, {settings.gateway_cycles} cycles of "
+                         f"{settings.interval}s each once one warm-up cycle is queryable in both backends, a fresh "
+                         "pipeline per step")
                 results.gateway_steps[gateway] = capacity.find_capacity(
-                    workdir / "capacity", gateway, list(settings.gateway_hosts), settings.interval,
+                    workdir / "capacity", gateway, steps, settings.interval,
                     settings.gateway_cycles, settings.gateway_workers,
                     on_step=lambda step: progress(f"  {step.hosts} hosts: {step.verdict}"))
     return results

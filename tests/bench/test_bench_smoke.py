@@ -15,13 +15,14 @@ import pytest
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
 
 from bench.__main__ import parse
+from bench.capacity import Step, target_hosts
 from bench.cost import NodeExporter
 from bench.latency import extra_processes, measure, percentile
 from bench.loadgen import Fleet, agent_request, points
 from bench.otlp import required_names
 from bench.phases import PHASES
 from bench.report import machine, render
-from bench.suite import PARTS, QUICK, run
+from bench.suite import PARTS, QUICK, gateway_steps, run
 from pipeline.stack import GATEWAYS
 from pipeline.testing import free_port, require_binary, running
 
@@ -120,7 +121,19 @@ def test_command_line_selects_the_gateway_part():
                          "--gateway-cycles", "9"])
     assert (settings.parts, settings.gateways, settings.gateway_hosts, settings.gateway_cycles) == (
         ("gateway",), ("vmagent",), (10, 20), 9)
+    assert gateway_steps(settings) == [10, 20]  # the steps given, and no more
     assert parse([])[0].gateway_cycles == 3
+
+
+def test_the_default_gateway_steps_include_the_one_at_the_target_rate():
+    assert target_hosts(10.0, points_per_request=187) == 2674  # 2,674 × 187 ÷ 10 s = 50,003.8 points/s
+    assert target_hosts(10.0, points_per_request=200) == 2500
+    for per_request in range(100, 400):  # the fewest hosts that make 50,000 points/s
+        hosts = target_hosts(10.0, per_request)
+        assert hosts * per_request >= 500_000 > (hosts - 1) * per_request
+    steps = gateway_steps(parse([])[0])  # the target's step sized from this host's own request
+    assert steps == sorted(steps) and len(set(steps) - {1000, 2000, 3500, 5000}) == 1
+    assert gateway_steps(QUICK) == [20]
 
 
 def test_the_load_generator_varies_identity_time_and_values_of_the_agents_request():
@@ -140,6 +153,22 @@ def test_the_load_generator_varies_identity_time_and_values_of_the_agents_reques
     assert [getattr(b, b.WhichOneof("value")) - getattr(a, a.WhichOneof("value")) for a, b in zip(first, second)] \
         == pytest.approx([2] * len(first))
     assert [list(p.attributes) for p in first] == [list(p.attributes) for p in points(request)]
+    # The steady cycles are built after the warm-up: their values continue where it left off.
+    [[_, later, _]] = fleet.bodies(1, 1_000_000_020_000_000_000, 10.0, first_cycle=1)
+    later = points(ExportMetricsServiceRequest.FromString(gzip.decompress(later)))
+    assert [getattr(p, p.WhichOneof("value")) for p in later] == [getattr(p, p.WhichOneof("value")) for p in second]
+    assert {p.time_unix_nano for p in later} == {1_000_000_020_000_000_000}
+
+
+def test_a_step_holds_only_once_its_warm_up_reached_both_backends():
+    step = Step("otelcol", 2, 10.0, 1, points_per_request=5, drain=1.0, series_created_after=2.0,
+                samples={"prometheus": 20, "victoria-metrics": 20})
+    assert step.held and step.verdict == "holds"
+    step.series_created_after = float("inf")
+    assert not step.held and step.verdict == "warm-up not in both backends within 60 s"
+    step.series_created_after = 2.0
+    step.warmup.failures = 1
+    assert not step.held and step.verdict == "requests failed"  # in the warm-up: counted as the steady ones
 
 
 def test_minimal_gateway_run_counts_every_sample_in_both_backends():
@@ -149,7 +178,8 @@ def test_minimal_gateway_run_counts_every_sample_in_both_backends():
     results = run(settings, progress=lambda line: None)
     assert list(results.gateway_steps) == ["otelcol", "vmagent"]
     for gateway, [step] in results.gateway_steps.items():
-        assert step.sent.requests == 3 * 2 and step.sent.failures == 0
+        assert step.warmup.requests == step.sent.requests == 3 and step.failures == 0
+        assert step.series_created_after < 60
         assert step.samples == {"prometheus": step.points, "victoria-metrics": step.points}  # counted, not assumed
         assert step.series["prometheus"] == step.series["victoria-metrics"] == 3 * step.points_per_request
         assert set(step.cpu) == set(step.rss) == {"generator", gateway, "prometheus", "victoria-metrics"}
