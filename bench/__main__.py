@@ -12,6 +12,13 @@ from bench.suite import PARTS, QUICK, Settings, run
 from pipeline.testing import GATEWAYS
 
 
+def positive(text: str) -> int:
+    number = int(text)
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, not {number}")
+    return number
+
+
 def parse(argv: list[str]) -> tuple[Settings, Path | None]:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="tiny sizes: a check that everything runs (~1 min)")
@@ -22,7 +29,8 @@ def parse(argv: list[str]) -> tuple[Settings, Path | None]:
     parser.add_argument("--gateway-hosts", help="load-generator host steps of the gateway part, comma-separated "
                         "(instead of the default steps and the one at the target's rate)")
     parser.add_argument("--gateways", nargs="+", choices=GATEWAYS, help="gateways the gateway part measures")
-    parser.add_argument("--gateway-cycles", type=int, help="steady cycles of each gateway step (after its warm-up)")
+    parser.add_argument("--gateway-cycles", type=positive,
+                        help="steady cycles of each gateway step (after its warm-up)")
     parser.add_argument("--cost-cycles", type=int, help="cycles measured per process for CPU and memory")
     parser.add_argument("--extra-processes", type=int, help="idle processes started for the latency part")
     parser.add_argument("--output", type=Path, help="also write the Markdown results to this file")

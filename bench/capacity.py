@@ -40,6 +40,7 @@ class Step:
     warmup: Sent = field(default_factory=Sent)
     series_created_after: float = float("inf")  # seconds from the warm-up's last answer until queryable in both
     sent: Sent = field(default_factory=Sent)  # the steady cycles
+    steady_since: float = 0.0  # time.monotonic() the steady cycles began
     drain: float = float("inf")  # seconds from the last answer until the last cycle was queryable in both
     cpu: dict[str, float] = field(default_factory=dict)  # process -> cores used over the steady cycles
     machine: float = 0.0  # cores the whole machine used meanwhile (other users included)
@@ -106,6 +107,11 @@ def target_hosts(interval: float, points_per_request: int | None = None) -> int:
     return math.ceil(TARGET_POINTS_PER_SECOND * interval / per_request)
 
 
+def steady_bodies(fleet: Fleet, cycles: int, first_timestamp: float, interval: float) -> list[list[bytes]]:
+    """The steady cycles' bodies from `first_timestamp` on, their values continuing from the warm-up's."""
+    return fleet.bodies(cycles, int(first_timestamp * 1e9), interval, first_cycle=WARMUP_CYCLES)
+
+
 def run_step(base: Path, gateway: str, hosts: int, interval: float, cycles: int, workers: int) -> Step:
     step, job = Step(gateway, hosts, interval, cycles), f"bench-gw-k{hosts}"
     fleet = Fleet.of(job, hosts, agent_request())
@@ -119,16 +125,16 @@ def run_step(base: Path, gateway: str, hosts: int, interval: float, cycles: int,
         warmup_last = first_timestamp + (WARMUP_CYCLES - 1) * interval
         step.series_created_after = drained_after(pipeline, job, hosts, warmup_last, step.warmup.last_answer)
         steady_timestamp = time.time()
-        bodies = fleet.bodies(cycles, int(steady_timestamp * 1e9), interval, first_cycle=WARMUP_CYCLES)
+        bodies = steady_bodies(fleet, cycles, steady_timestamp, interval)
         last_timestamp = steady_timestamp + (cycles - 1) * interval
         started = time.monotonic() + 0.5
         with ThreadPoolExecutor(1) as pool:
             sending = pool.submit(send, pipeline.gateway.otlp_url, bodies, interval, workers, started)
             time.sleep(max(0.0, started - time.monotonic()))
-            steady_since, machine_before = time.monotonic(), machine_cpu_seconds()
+            step.steady_since, machine_before = time.monotonic(), machine_cpu_seconds()
             before = {name: cpu(pid) for name, pid in processes.items()}
             time.sleep(max(0.0, started + cycles * interval - time.monotonic()))
-            elapsed = time.monotonic() - steady_since
+            elapsed = time.monotonic() - step.steady_since
             step.cpu = {name: (cpu(pid) - before[name]) / elapsed for name, pid in processes.items()}
             step.machine = (machine_cpu_seconds() - machine_before) / elapsed
             step.rss = {name: memory_bytes(pid)["rss"] for name, pid in processes.items()}

@@ -41,7 +41,7 @@ GATEWAY_CONFIG = REPO_ROOT / "otel-config" / "gateway.yaml"
 OTELCOL_GOGC = "400"
 # Prometheus' garbage collector, as its `runtime.gogc` (its own default since 2.53: 75). Receiving remote write, it
 # spent half its CPU marking a heap that is mostly its head block: 200 gives that up for a larger heap
-# (docs/deploy.md, "Sizing"). Compose's prometheus.yml sets the same (tests/deploy).
+# (docs/deploy.md, "Kubernetes"). Compose's prometheus.yml sets the same (tests/deploy).
 PROMETHEUS_GOGC = 200
 VIEWER_LIBRARIES = REPO_ROOT / "viewer" / "node_modules"
 SCRAPE_INTERVAL = "10s"  # as in otel-config/vmagent/scrape.yml

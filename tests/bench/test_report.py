@@ -1,7 +1,9 @@
 """The report's arithmetic on hand-built results: each cell is the figure it names, each target's verdict its own."""
 
+from bench import capacity
 from bench.cost import Cost
-from bench.report import OURS, TARGET_HOSTS, breakdown, costs, targets
+from bench.loadgen import Sent
+from bench.report import OURS, TARGET_HOSTS, breakdown, capacity_steps, costs, targets
 from bench.suite import Results, Settings
 from bench.throughput import Step
 
@@ -42,3 +44,17 @@ def test_breakdown_gives_each_phase_s_share_of_the_cycle():
     found = _rows(breakdown(Results(Settings(), phases={"collect": 0.003, "export": 0.001})))
     assert [(row["CPU per cycle"], row["share"]) for row in found.values()] == [
         ("3.00 ms", "75%"), ("1.00 ms", "25%"), ("4.00 ms", "100%")]
+
+
+def test_a_gateway_step_s_row_gives_its_warm_up_its_drain_and_every_failed_request():
+    step = capacity.Step("otelcol", 2000, 10.0, 3, points_per_request=187, series_created_after=9.25, drain=0.5,
+                         warmup=Sent(failures=2), sent=Sent(failures=1, latencies=[0.02] * 100),
+                         cpu={"otelcol": 0.5}, rss={"otelcol": 100 * 2**20},
+                         samples={"prometheus": 1496000, "victoria-metrics": 1496000}, series={
+                             "prometheus": 374000, "victoria-metrics": 374000})
+    row = _rows(capacity_steps([step]))["2000"]
+    assert (row["data points/s"], row["warm-up queryable after"], row["last cycle queryable after"]) == (
+        "37400", "9.2 s", "0.5 s")
+    assert (row["failed requests"], row["points sent"], row["data points/s per gateway core"]) == (
+        "3", "1496000", "74800")
+    assert row["result"] == "requests failed"
